@@ -1,0 +1,156 @@
+"""Validated physical parameters of the simulated lab (pydantic v2).
+
+Every field carries its unit in its name and a range; a bad value is rejected with an error
+that names the field, the value and what was expected (see ``sim_backend.config``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+Efficiency = Annotated[float, Field(gt=0.0, le=1.0)]
+
+#: Group velocity of light in optical fibre, m/s (refractive index ~1.47).
+SPEED_OF_LIGHT_IN_FIBRE_M_PER_S = 2.04e8
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class QubitParams(_Strict):
+    """Coherence, gate and readout figures of one kind of qubit."""
+
+    t1_s: float | None = Field(None, gt=0, description="energy relaxation time T1, s (null: infinite)")
+    t2_s: float | None = Field(None, gt=0, description="coherence time T2, s (null: infinite)")
+    init_error: float = Field(0.0, ge=0, le=0.5, description="probability of initialising in |1>")
+    gate_depolarizing: float = Field(
+        0.0, ge=0, le=1, description="depolarising probability of each single-qubit gate"
+    )
+    readout_f0: float = Field(1.0, ge=0.5, le=1, description="P(read 0 | qubit in |0>)")
+    readout_f1: float = Field(1.0, ge=0.5, le=1, description="P(read 1 | qubit in |1>)")
+
+    @model_validator(mode="after")
+    def _t2_within_bound(self) -> QubitParams:
+        if self.t1_s is not None and self.t2_s is not None and self.t2_s > 2 * self.t1_s:
+            raise ValueError(
+                f"t2_s={self.t2_s} exceeds 2*t1_s={2 * self.t1_s}: "
+                "expected T2 <= 2 T1 (Bloch equations)"
+            )
+        return self
+
+
+class MemoryParams(QubitParams):
+    """Memory qubits (e.g. 13C nuclear spins next to an NV centre)."""
+
+    count: int = Field(1, ge=0, le=8, description="number of memory qubits on the node")
+    dephasing_per_attempt: float = Field(
+        0.0,
+        ge=0,
+        le=0.5,
+        description="dephasing probability per entangling attempt on the node (Kalb 2017)",
+    )
+
+
+class NodeParams(_Strict):
+    """One node: its communication qubit, memories, gates and photon emission."""
+
+    communication_qubit: QubitParams = QubitParams()
+    memory: MemoryParams = MemoryParams(count=0)
+    two_qubit_gate_depolarizing: Probability = 0.0
+    collection_efficiency: Efficiency = Field(
+        1.0, description="probability an emitted photon reaches the node's fibre"
+    )
+    frequency_conversion_efficiency: Efficiency = Field(
+        1.0, description="end-to-end efficiency of the frequency converter (1 when none)"
+    )
+    double_excitation_probability: float = Field(
+        0.0, ge=0, le=0.5, description="probability the bright state emits two photons"
+    )
+
+
+class DetectorParams(_Strict):
+    """The two single-photon detectors behind the heralding beam splitter."""
+
+    efficiency: Efficiency = 1.0
+    dark_count_rate_hz: float = Field(0.0, ge=0, le=1e7)
+    detection_window_ns: float = Field(30.0, gt=0, le=1e6)
+    dead_time_ns: float = Field(0.0, ge=0, le=1e7)
+
+
+class LinkParams(_Strict):
+    """A heralded-entanglement link between two nodes through a midpoint station."""
+
+    nodes: tuple[str, str]
+    scheme: Literal["single_click", "barrett_kok"] = "single_click"
+    alpha: float = Field(
+        0.1, gt=0, le=0.5, description="bright-state population (single-click only)"
+    )
+    fibre_length_km: tuple[Annotated[float, Field(ge=0, le=1000)], ...] = Field(
+        (0.0, 0.0), description="fibre length from each node to the heralding station, km"
+    )
+    fibre_attenuation_db_per_km: float = Field(0.2, ge=0, le=50)
+    visibility: Probability = Field(1.0, description="two-photon interference visibility")
+    phase_noise_std_rad: float = Field(0.0, ge=0, le=10)
+    phase_offset_rad: float = Field(0.0, ge=-7, le=7)
+    detectors: DetectorParams = DetectorParams()
+    attempt_duration_us: float = Field(
+        5.0, gt=0, le=1e6, description="local part of one attempt (init, pulses), us"
+    )
+    bk_round_separation_us: float = Field(
+        1.0, gt=0, le=1e6, description="time between the two Barrett-Kok rounds, us"
+    )
+    wait_for_herald: bool = Field(
+        True, description="each attempt waits for the station's reply before the next"
+    )
+
+    @model_validator(mode="after")
+    def _check_shape(self) -> LinkParams:
+        if len(self.fibre_length_km) != 2:
+            raise ValueError(
+                f"fibre_length_km={list(self.fibre_length_km)}: expected two lengths, "
+                "one per node"
+            )
+        if self.nodes[0] == self.nodes[1]:
+            raise ValueError(f"nodes={list(self.nodes)}: a link joins two different nodes")
+        return self
+
+    @property
+    def name(self) -> str:
+        return f"{self.nodes[0]}-{self.nodes[1]}"
+
+
+class LabParams(_Strict):
+    """The whole simulated lab: nodes and the links between them."""
+
+    nodes: dict[str, NodeParams]
+    links: list[LinkParams] = []
+    classical_latency_us: float = Field(
+        10.0, ge=0, le=1e6, description="processing latency added to each classical message, us"
+    )
+
+    @model_validator(mode="after")
+    def _links_join_known_nodes(self) -> LabParams:
+        seen: set[frozenset[str]] = set()
+        for i, link in enumerate(self.links):
+            for node in link.nodes:
+                if node not in self.nodes:
+                    raise ValueError(
+                        f"links[{i}].nodes: unknown node {node!r}; "
+                        f"expected one of {sorted(self.nodes)}"
+                    )
+            key = frozenset(link.nodes)
+            if key in seen:
+                raise ValueError(f"links[{i}]: duplicate link between {sorted(key)}")
+            seen.add(key)
+        return self
+
+    def link(self, a: str, b: str) -> LinkParams:
+        for link in self.links:
+            if set(link.nodes) == {a, b}:
+                return link
+        known = [lk.name for lk in self.links]
+        raise KeyError(f"no link between {a!r} and {b!r}; configured links: {known}")

@@ -1,0 +1,166 @@
+"""Linear optics for heralding: photon modes, loss, a 50:50 beam splitter, threshold detectors.
+
+The photonic part of one time bin is four modes: each node's photon is split into a part
+common to both nodes' photons (modes ``A_COMMON``, ``B_COMMON``) and, for node B, a part
+orthogonal to node A's photon (``B_DISTINCT``; ``A_DISTINCT`` stays empty). With a mode
+overlap mu = |<m_A|m_B>| the two-photon interference visibility is V = mu^2 (Hong, Ou &
+Mandel, PRL 59, 2044 (1987)); a beam splitter mixes the common modes with each other and the
+distinct modes with each other. Each output port has one threshold detector that sees both of
+its modes.
+
+Heralding works in the Heisenberg picture: a detection pattern's POVM element is pulled back
+through the beam splitter and the loss channels once, after which the heralded spin state is
+a Schur product with the overlaps of the spin-conditioned photon states (see ``heralding``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+from scipy.linalg import expm
+
+A_COMMON, B_COMMON, A_DISTINCT, B_DISTINCT = 0, 1, 2, 3
+#: Output port of each mode after the beam splitter: port 0 ('+') or port 1 ('-').
+PLUS_PORT_MODES = (A_COMMON, A_DISTINCT)
+MINUS_PORT_MODES = (B_COMMON, B_DISTINCT)
+
+
+@dataclass(frozen=True)
+class FockSpace:
+    """``n_modes`` bosonic modes, each truncated at ``cutoff`` photons."""
+
+    n_modes: int = 4
+    cutoff: int = 2
+
+    @cached_property
+    def dim(self) -> int:
+        return (self.cutoff + 1) ** self.n_modes
+
+    @cached_property
+    def photon_numbers(self) -> np.ndarray:
+        """Array (dim, n_modes): photon number of each mode in each basis state."""
+        levels = self.cutoff + 1
+        idx = np.arange(self.dim)
+        return np.stack(
+            [(idx // levels ** (self.n_modes - 1 - m)) % levels for m in range(self.n_modes)],
+            axis=1,
+        )
+
+    def annihilation(self, mode: int) -> np.ndarray:
+        levels = self.cutoff + 1
+        single = np.diag(np.sqrt(np.arange(1, levels)), 1).astype(complex)
+        out = np.ones((1, 1), dtype=complex)
+        for m in range(self.n_modes):
+            out = np.kron(out, single if m == mode else np.eye(levels))
+        return out
+
+    def vacuum(self) -> np.ndarray:
+        ket = np.zeros(self.dim, dtype=complex)
+        ket[0] = 1.0
+        return ket
+
+    def beam_splitter(self, mode_a: int, mode_b: int) -> np.ndarray:
+        """50:50 beam splitter exp(pi/4 (a^dag b - a b^dag)); exact while the two modes hold
+        at most ``cutoff`` photons together (the generator conserves their total)."""
+        a, b = self.annihilation(mode_a), self.annihilation(mode_b)
+        return expm(math.pi / 4 * (a.conj().T @ b - a @ b.conj().T))
+
+    def loss_kraus(self, mode: int, transmission: float) -> list[np.ndarray]:
+        """Kraus operators of a pure-loss channel (beam splitter to the environment) on a mode:
+        K_k|n> = sqrt(C(n,k) t^(n-k) (1-t)^k) |n-k> (Nielsen & Chuang ex. 8.22)."""
+        if not 0.0 <= transmission <= 1.0:
+            raise ValueError(f"transmission={transmission!r}: expected a value in [0, 1]")
+        n = self.photon_numbers[:, mode]
+        ops = []
+        levels = self.cutoff + 1
+        stride = levels ** (self.n_modes - 1 - mode)
+        for k in range(levels):
+            op = np.zeros((self.dim, self.dim), dtype=complex)
+            cols = np.nonzero(n >= k)[0]
+            amp = np.sqrt(
+                [math.comb(int(n[c]), k) * transmission ** (n[c] - k) * (1 - transmission) ** k
+                 for c in cols]
+            )
+            op[cols - k * stride, cols] = amp
+            ops.append(op)
+        return ops
+
+    def no_click_probability(
+        self, modes: tuple[int, ...], efficiency: float, dark_probability: float
+    ) -> np.ndarray:
+        """Diagonal of the no-click POVM of a threshold detector watching ``modes``:
+        P(no click | n) = (1 - p_dark) (1 - eta)^n."""
+        n = self.photon_numbers[:, list(modes)].sum(axis=1)
+        return (1.0 - dark_probability) * (1.0 - efficiency) ** n
+
+
+@dataclass(frozen=True)
+class DetectorPair:
+    """The two threshold detectors behind the heralding beam splitter."""
+
+    efficiency: float
+    dark_probability: float  # probability of a dark count in one detection window
+
+
+def click_pattern_operators(
+    space: FockSpace,
+    detectors: DetectorPair,
+    transmission_a: float,
+    transmission_b: float,
+    dead: tuple[bool, bool] = (False, False),
+) -> dict[str, np.ndarray]:
+    """Heisenberg-picture POVM elements, on the modes *as emitted*, for one time bin.
+
+    Keys: '+' (only the plus detector clicked), '-' (only minus), 'none', 'both'. A detector
+    marked dead cannot click (dead time after a click in an earlier round).
+    """
+    no_click = []
+    for port, modes in enumerate((PLUS_PORT_MODES, MINUS_PORT_MODES)):
+        if dead[port]:
+            no_click.append(np.ones(space.dim))
+        else:
+            no_click.append(
+                space.no_click_probability(modes, detectors.efficiency, detectors.dark_probability)
+            )
+    n_plus, n_minus = no_click
+    diagonals = {
+        "+": (1 - n_plus) * n_minus,
+        "-": n_plus * (1 - n_minus),
+        "none": n_plus * n_minus,
+        "both": (1 - n_plus) * (1 - n_minus),
+    }
+    bs = space.beam_splitter(A_COMMON, B_COMMON) @ space.beam_splitter(A_DISTINCT, B_DISTINCT)
+    loss = [
+        space.loss_kraus(A_COMMON, transmission_a),
+        space.loss_kraus(A_DISTINCT, transmission_a),
+        space.loss_kraus(B_COMMON, transmission_b),
+        space.loss_kraus(B_DISTINCT, transmission_b),
+    ]
+    out = {}
+    for name, diag in diagonals.items():
+        op = bs.conj().T @ (diag[:, None] * bs)
+        for kraus in loss:
+            op = sum(k.conj().T @ op @ k for k in kraus)
+        out[name] = op
+    return out
+
+
+def emitted_photon_states(space: FockSpace, visibility: float) -> dict[tuple[int, int], np.ndarray]:
+    """Photon state of one time bin given which nodes emit: key (emits_A, emits_B)."""
+    mu = math.sqrt(visibility)
+    nu = math.sqrt(max(0.0, 1.0 - visibility))
+    create_a = space.annihilation(A_COMMON).conj().T
+    create_b = mu * space.annihilation(B_COMMON).conj().T + nu * space.annihilation(B_DISTINCT).conj().T
+    states = {}
+    for emits_a in (0, 1):
+        for emits_b in (0, 1):
+            ket = space.vacuum()
+            if emits_a:
+                ket = create_a @ ket
+            if emits_b:
+                ket = create_b @ ket
+            states[(emits_a, emits_b)] = ket
+    return states

@@ -1,0 +1,168 @@
+"""The qubits of one node and the noisy operations the node can do on them.
+
+Idle decoherence is applied lazily: each qubit remembers when its noise was last brought up
+to date, and before any operation touches it the T1/T2 channel for the elapsed simulated time
+is applied in one step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..params import NodeParams, QubitParams
+from .channels import (
+    attempt_dephasing_factor,
+    dephasing_kraus,
+    depolarizing_kraus,
+    idle_kraus,
+    two_qubit_depolarizing_kraus,
+)
+from .clock import SimClock
+from .operators import BASIS_CHANGE, CNOT, CZ, X, controlled, rotation
+from .registry import QubitRegistry
+
+Basis = str  # 'X', 'Y' or 'Z'
+
+
+class QuantumNode:
+    """A node's communication qubit (index 0) and memory qubits (1..n)."""
+
+    def __init__(
+        self,
+        name: str,
+        params: NodeParams,
+        registry: QubitRegistry,
+        clock: SimClock,
+        rng: np.random.Generator,
+    ) -> None:
+        self.name = name
+        self.params = params
+        self._registry = registry
+        self._clock = clock
+        self._rng = rng
+        self.communication_qubit = registry.add_qubit(f"{name}.comm")
+        self.memory_qubits = [
+            registry.add_qubit(f"{name}.mem{i}") for i in range(params.memory.count)
+        ]
+        self._qubit_params: dict[int, QubitParams] = {self.communication_qubit: params.communication_qubit}
+        self._qubit_params.update({q: params.memory for q in self.memory_qubits})
+        self._last_update: dict[int, float] = {q: clock.now for q in self.qubits}
+        self._idle_cache: dict[tuple[int, float], list[np.ndarray]] = {}
+
+    @property
+    def qubits(self) -> list[int]:
+        return [self.communication_qubit, *self.memory_qubits]
+
+    def qubit(self, index: int) -> int:
+        """Qubit id by node-local index: 0 is the communication qubit, 1.. the memories."""
+        qubits = self.qubits
+        if not 0 <= index < len(qubits):
+            raise IndexError(f"node {self.name!r} has qubits 0..{len(qubits) - 1}, not {index}")
+        return qubits[index]
+
+    # ------------------------------------------------------------------ time
+    def bring_up_to_date(self, qubits: Sequence[int] | None = None) -> None:
+        """Apply the idle decoherence each qubit accumulated since it was last touched."""
+        now = self._clock.now
+        for q in self.qubits if qubits is None else qubits:
+            elapsed = now - self._last_update[q]
+            if elapsed > 0:
+                p = self._qubit_params[q]
+                if p.t1_s is not None or p.t2_s is not None:
+                    self._registry.apply_channel(idle_kraus(elapsed, p.t1_s, p.t2_s), [q])
+            self._last_update[q] = now
+
+    def mark_fresh(self, qubits: Sequence[int], at_time: float) -> None:
+        """Declare the state of ``qubits`` current as of ``at_time`` (e.g. emission time)."""
+        for q in qubits:
+            self._last_update[q] = at_time
+
+    def apply_attempt_dephasing(self, attempts: int, exclude: Sequence[int] = ()) -> None:
+        """Dephasing of the memories by ``attempts`` entangling attempts (closed form)."""
+        p = self.params.memory.dephasing_per_attempt
+        if p == 0 or attempts == 0:
+            return
+        kraus = dephasing_kraus(attempt_dephasing_factor(p, attempts))
+        for q in self.memory_qubits:
+            if q not in exclude:
+                self._registry.apply_channel(kraus, [q])
+
+    # ----------------------------------------------------------- operations
+    def initialize(self, qubit: int) -> None:
+        """Reset to |0>, with the configured initialisation error."""
+        self._own(qubit)
+        self._registry.reset(qubit)
+        error = self._qubit_params[qubit].init_error
+        if error:
+            self._registry.set_state([qubit], np.diag([1 - error, error]).astype(complex))
+        self._last_update[qubit] = self._clock.now
+
+    def rotate(self, qubit: int, axis: str | Sequence[float], angle: float) -> None:
+        """Single-qubit rotation exp(-i angle/2 n.sigma) followed by its depolarising error."""
+        self.apply_gate(rotation(axis, angle), qubit)
+
+    def apply_gate(self, unitary: np.ndarray, qubit: int) -> None:
+        """Any single-qubit unitary followed by the gate's depolarising error."""
+        self._own(qubit)
+        self.bring_up_to_date([qubit])
+        self._registry.apply_unitary(unitary, [qubit])
+        p = self._qubit_params[qubit].gate_depolarizing
+        if p:
+            self._registry.apply_channel(depolarizing_kraus(p), [qubit])
+
+    def cnot(self, control: int, target: int) -> None:
+        self._two_qubit(CNOT, control, target)
+
+    def cz(self, control: int, target: int) -> None:
+        self._two_qubit(CZ, control, target)
+
+    def controlled_rotation(
+        self, control: int, target: int, axis: str | Sequence[float], angle: float
+    ) -> None:
+        """Rotation of ``target`` conditioned on ``control`` being |1>."""
+        self._two_qubit(controlled(rotation(axis, angle)), control, target)
+
+    def measure(self, qubit: int, basis: Basis = "Z") -> int:
+        """Measure in the X, Y or Z basis; return the *reported* outcome (0 <-> eigenvalue +1).
+
+        The basis change is a gate (with its error); the Z readout reports the true outcome
+        with probability F0 (for 0) or F1 (for 1), as an NV's spin-selective readout does.
+        """
+        try:
+            change = BASIS_CHANGE[basis.upper()]
+        except (KeyError, AttributeError):
+            raise ValueError(f"basis={basis!r}: expected 'X', 'Y' or 'Z'") from None
+        self._own(qubit)
+        if basis.upper() != "Z":
+            self.apply_gate(change, qubit)
+        self.bring_up_to_date([qubit])
+        true_outcome = self._registry.measure_z(qubit, self._rng)
+        p = self._qubit_params[qubit]
+        correct = p.readout_f0 if true_outcome == 0 else p.readout_f1
+        if correct < 1.0 and self._rng.random() >= correct:
+            return 1 - true_outcome
+        return true_outcome
+
+    def pauli(self, qubit: int, which: str) -> None:
+        """Pauli-frame correction as a physical gate ('X', 'Y', 'Z' or 'I')."""
+        ops = {"I": None, "X": X, "Y": rotation("Y", np.pi), "Z": rotation("Z", np.pi)}
+        if which not in ops:
+            raise ValueError(f"Pauli {which!r}: expected one of {sorted(ops)}")
+        if ops[which] is not None:
+            self.apply_gate(ops[which], qubit)
+
+    # ------------------------------------------------------------------ helpers
+    def _two_qubit(self, unitary: np.ndarray, a: int, b: int) -> None:
+        self._own(a)
+        self._own(b)
+        self.bring_up_to_date([a, b])
+        self._registry.apply_unitary(unitary, [a, b])
+        p = self.params.two_qubit_gate_depolarizing
+        if p:
+            self._registry.apply_channel(two_qubit_depolarizing_kraus(p), [a, b])
+
+    def _own(self, qubit: int) -> None:
+        if qubit not in self._last_update:
+            raise ValueError(f"qubit {qubit} does not belong to node {self.name!r}")

@@ -1,0 +1,162 @@
+"""Registry of every qubit in the simulated network and the density matrices they share.
+
+Qubits that are correlated share one density matrix (a *group*). Groups merge when a gate or
+a heralding process acts on qubits of different groups, and a measured qubit is split off
+again, so the cost of an operation follows the size of its group, not of the whole network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .operators import apply_channel, apply_operator, apply_schur, partial_trace
+
+_GROUND = np.array([[1, 0], [0, 0]], dtype=complex)
+
+
+@dataclass(eq=False)
+class _Group:
+    qubits: list[int]
+    rho: np.ndarray
+
+    def index(self, qubit: int) -> int:
+        return self.qubits.index(qubit)
+
+
+@dataclass
+class QubitRegistry:
+    """All qubits of all nodes, grouped by shared density matrices."""
+
+    _groups: dict[int, _Group] = field(default_factory=dict)
+    _labels: dict[int, str] = field(default_factory=dict)
+
+    # ----------------------------------------------------------------- bookkeeping
+    def add_qubit(self, label: str) -> int:
+        """Register a new qubit in |0> and return its id."""
+        qubit = len(self._labels)
+        self._labels[qubit] = label
+        self._groups[qubit] = _Group([qubit], _GROUND.copy())
+        return qubit
+
+    def label(self, qubit: int) -> str:
+        return self._labels[self._check(qubit)]
+
+    def group_of(self, qubit: int) -> tuple[int, ...]:
+        """The qubits that share a density matrix with ``qubit`` (including itself)."""
+        return tuple(self._groups[self._check(qubit)].qubits)
+
+    def group_sizes(self) -> list[int]:
+        return [len(g.qubits) for g in {id(g): g for g in self._groups.values()}.values()]
+
+    # ------------------------------------------------------------------- states
+    def density_matrix(self, qubits: Sequence[int]) -> np.ndarray:
+        """The (reduced) joint density matrix of ``qubits``, in that order."""
+        group, positions = self._merged_view(qubits)
+        return partial_trace(group.rho, positions)
+
+    def set_state(self, qubits: Sequence[int], rho: np.ndarray) -> None:
+        """Replace the state of ``qubits`` by ``rho`` (they are traced out of old groups)."""
+        qubits = list(qubits)
+        dim = 2 ** len(qubits)
+        if rho.shape != (dim, dim):
+            raise ValueError(f"state for {len(qubits)} qubits must be {dim}x{dim}, got {rho.shape}")
+        for q in qubits:
+            self._detach(q)
+        group = _Group(qubits, np.array(rho, dtype=complex))
+        for q in qubits:
+            self._groups[q] = group
+
+    def reset(self, qubit: int) -> None:
+        """Trace ``qubit`` out of its group and put it in |0>."""
+        self.set_state([qubit], _GROUND)
+
+    # --------------------------------------------------------------- operations
+    def apply_unitary(self, unitary: np.ndarray, qubits: Sequence[int]) -> None:
+        group, positions = self._merge(qubits)
+        group.rho = apply_operator(group.rho, unitary, positions)
+
+    def apply_channel(self, kraus: Sequence[np.ndarray], qubits: Sequence[int]) -> None:
+        group, positions = self._merge(qubits)
+        group.rho = apply_channel(group.rho, kraus, positions)
+
+    def apply_schur(self, multiplier: np.ndarray, qubits: Sequence[int]) -> float:
+        """Elementwise multiplier on ``qubits`` (a heralding process); renormalises.
+
+        Returns the trace before renormalisation: the probability of the heralded outcome.
+        """
+        group, positions = self._merge(qubits)
+        rho = apply_schur(group.rho, multiplier, positions)
+        probability = float(np.real(np.trace(rho)))
+        if probability <= 0:
+            raise ValueError("heralding outcome has zero probability for this state")
+        group.rho = rho / probability
+        return probability
+
+    def measure_z(self, qubit: int, rng: np.random.Generator) -> int:
+        """Projective Z measurement sampled from the state; the qubit leaves its group."""
+        group = self._groups[self._check(qubit)]
+        pos = group.index(qubit)
+        n = len(group.qubits)
+        diag = np.real(np.diagonal(group.rho)).reshape(2**pos, 2, 2 ** (n - pos - 1))
+        p1 = float(np.clip(diag[:, 1, :].sum(), 0.0, 1.0))
+        outcome = int(rng.random() < p1)
+        prob = p1 if outcome else 1.0 - p1
+        rest = [q for q in group.qubits if q != qubit]
+        if rest:
+            t = group.rho.reshape(2**pos, 2, 2 ** (n - pos - 1), 2**pos, 2, 2 ** (n - pos - 1))
+            block = t[:, outcome, :, :, outcome, :].reshape(2 ** (n - 1), 2 ** (n - 1))
+            rest_group = _Group(rest, block / prob)
+            for q in rest:
+                self._groups[q] = rest_group
+        post = np.zeros((2, 2), dtype=complex)
+        post[outcome, outcome] = 1.0
+        self._groups[qubit] = _Group([qubit], post)
+        return outcome
+
+    # ------------------------------------------------------------------ helpers
+    def _check(self, qubit: int) -> int:
+        if qubit not in self._labels:
+            raise KeyError(f"unknown qubit id {qubit!r}")
+        return qubit
+
+    def _detach(self, qubit: int) -> None:
+        group = self._groups[self._check(qubit)]
+        if len(group.qubits) == 1:
+            return
+        rest = [q for q in group.qubits if q != qubit]
+        rest_group = _Group(rest, partial_trace(group.rho, [group.index(q) for q in rest]))
+        for q in rest:
+            self._groups[q] = rest_group
+        self._groups[qubit] = _Group([qubit], _GROUND.copy())
+
+    def _merge(self, qubits: Sequence[int]) -> tuple[_Group, list[int]]:
+        """One group holding all ``qubits``; returns it and their positions in it."""
+        if len(set(qubits)) != len(qubits):
+            raise ValueError(f"qubits {list(qubits)} must be distinct")
+        first = self._groups[self._check(qubits[0])]
+        group = first
+        for q in qubits[1:]:
+            other = self._groups[self._check(q)]
+            if other is group:
+                continue
+            merged = _Group(group.qubits + other.qubits, np.kron(group.rho, other.rho))
+            for member in merged.qubits:
+                self._groups[member] = merged
+            group = merged
+        return group, [group.index(q) for q in qubits]
+
+    def _merged_view(self, qubits: Sequence[int]) -> tuple[_Group, list[int]]:
+        groups = {id(self._groups[self._check(q)]): self._groups[q] for q in qubits}
+        if len(groups) == 1:
+            group = next(iter(groups.values()))
+            return group, [group.index(q) for q in qubits]
+        rho = np.ones((1, 1), dtype=complex)
+        members: list[int] = []
+        for g in groups.values():
+            rho = np.kron(rho, g.rho)
+            members += g.qubits
+        view = _Group(members, rho)
+        return view, [view.index(q) for q in qubits]
