@@ -50,19 +50,24 @@ def dephasing_kraus(coherence_factor: float) -> list[np.ndarray]:
     return [math.sqrt(1 - p_flip) * I2, math.sqrt(p_flip) * Z]
 
 
-def idle_kraus(duration_s: float, t1_s: float | None, t2_s: float | None) -> list[np.ndarray]:
-    """Idle decoherence for ``duration_s``: amplitude damping (T1) then dephasing (T2).
-
-    Populations relax as exp(-t/T1) and coherences decay as exp(-t/T2) overall; the pure
-    dephasing part is exp(-t/T2 + t/(2 T1)), which requires T2 <= 2 T1 (Bloch equations).
-    ``None`` means infinite (no decay).
-    """
+def idle_parameters(
+    duration_s: float, t1_s: float | None, t2_s: float | None
+) -> tuple[float, float]:
+    """(gamma, coherence) of idling for ``duration_s``: populations relax with
+    gamma = 1 - exp(-t/T1) and coherences decay by exp(-t/T2) overall (Bloch equations;
+    requires T2 <= 2 T1). ``None`` means infinite (no decay)."""
     if duration_s < 0:
         raise ValueError(f"idle duration={duration_s!r} s: expected >= 0")
-    relax = 0.0 if t1_s is None else math.exp(-duration_s / t1_s)
-    gamma = 0.0 if t1_s is None else 1.0 - relax
+    gamma = 0.0 if t1_s is None else -math.expm1(-duration_s / t1_s)
     coherence = 1.0 if t2_s is None else math.exp(-duration_s / t2_s)
-    from_t1 = 1.0 if t1_s is None else math.exp(-duration_s / (2 * t1_s))
+    return gamma, coherence
+
+
+def idle_kraus(duration_s: float, t1_s: float | None, t2_s: float | None) -> list[np.ndarray]:
+    """Kraus form of ``idle_parameters``: amplitude damping (T1) then the pure dephasing
+    exp(-t/T2 + t/(2 T1)) that brings the total coherence decay to exp(-t/T2)."""
+    gamma, coherence = idle_parameters(duration_s, t1_s, t2_s)
+    from_t1 = math.sqrt(1.0 - gamma)
     pure = min(1.0, coherence / from_t1) if from_t1 > 0 else 0.0
     damping = amplitude_damping_kraus(gamma)
     return [d @ k for k in dephasing_kraus(pure) for d in damping]

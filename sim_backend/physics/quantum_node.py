@@ -12,13 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..params import NodeParams, QubitParams
-from .channels import (
-    attempt_dephasing_factor,
-    dephasing_kraus,
-    depolarizing_kraus,
-    idle_kraus,
-    two_qubit_depolarizing_kraus,
-)
+from .channels import attempt_dephasing_factor, idle_parameters
 from .clock import SimClock
 from .operators import BASIS_CHANGE, CNOT, CZ, X, controlled, rotation
 from .registry import QubitRegistry
@@ -49,7 +43,6 @@ class QuantumNode:
         self._qubit_params: dict[int, QubitParams] = {self.communication_qubit: params.communication_qubit}
         self._qubit_params.update({q: params.memory for q in self.memory_qubits})
         self._last_update: dict[int, float] = {q: clock.now for q in self.qubits}
-        self._idle_cache: dict[tuple[int, float], list[np.ndarray]] = {}
 
     @property
     def qubits(self) -> list[int]:
@@ -71,7 +64,8 @@ class QuantumNode:
             if elapsed > 0:
                 p = self._qubit_params[q]
                 if p.t1_s is not None or p.t2_s is not None:
-                    self._registry.apply_channel(idle_kraus(elapsed, p.t1_s, p.t2_s), [q])
+                    gamma, coherence = idle_parameters(elapsed, p.t1_s, p.t2_s)
+                    self._registry.apply_damping_dephasing(q, gamma, coherence)
             self._last_update[q] = now
 
     def mark_fresh(self, qubits: Sequence[int], at_time: float) -> None:
@@ -84,10 +78,10 @@ class QuantumNode:
         p = self.params.memory.dephasing_per_attempt
         if p == 0 or attempts == 0:
             return
-        kraus = dephasing_kraus(attempt_dephasing_factor(p, attempts))
+        coherence = attempt_dephasing_factor(p, attempts)
         for q in self.memory_qubits:
             if q not in exclude:
-                self._registry.apply_channel(kraus, [q])
+                self._registry.apply_damping_dephasing(q, 0.0, coherence)
 
     # ----------------------------------------------------------- operations
     def initialize(self, qubit: int) -> None:
@@ -110,7 +104,7 @@ class QuantumNode:
         self._registry.apply_unitary(unitary, [qubit])
         p = self._qubit_params[qubit].gate_depolarizing
         if p:
-            self._registry.apply_channel(depolarizing_kraus(p), [qubit])
+            self._registry.apply_depolarizing(p, [qubit])
 
     def cnot(self, control: int, target: int) -> None:
         self._two_qubit(CNOT, control, target)
@@ -161,7 +155,7 @@ class QuantumNode:
         self._registry.apply_unitary(unitary, [a, b])
         p = self.params.two_qubit_gate_depolarizing
         if p:
-            self._registry.apply_channel(two_qubit_depolarizing_kraus(p), [a, b])
+            self._registry.apply_depolarizing(p, [a, b])
 
     def _own(self, qubit: int) -> None:
         if qubit not in self._last_update:

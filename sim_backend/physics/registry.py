@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .operators import apply_channel, apply_operator, apply_schur, partial_trace
+from .operators import (
+    apply_channel,
+    apply_depolarizing,
+    apply_operator,
+    apply_phase_covariant,
+    apply_schur,
+    partial_trace,
+)
 
 _GROUND = np.array([[1, 0], [0, 0]], dtype=complex)
 
@@ -63,8 +70,10 @@ class QubitRegistry:
         dim = 2 ** len(qubits)
         if rho.shape != (dim, dim):
             raise ValueError(f"state for {len(qubits)} qubits must be {dim}x{dim}, got {rho.shape}")
+        replaced = set(qubits)
         for q in qubits:
-            self._detach(q)
+            if not replaced.issuperset(self._groups[self._check(q)].qubits):
+                self._detach(q)
         group = _Group(qubits, np.array(rho, dtype=complex))
         for q in qubits:
             self._groups[q] = group
@@ -81,6 +90,15 @@ class QubitRegistry:
     def apply_channel(self, kraus: Sequence[np.ndarray], qubits: Sequence[int]) -> None:
         group, positions = self._merge(qubits)
         group.rho = apply_channel(group.rho, kraus, positions)
+
+    def apply_damping_dephasing(self, qubit: int, gamma: float, coherence: float) -> None:
+        """Amplitude damping ``gamma`` and coherence factor ``coherence`` on one qubit."""
+        group = self._groups[self._check(qubit)]
+        group.rho = apply_phase_covariant(group.rho, group.index(qubit), gamma, coherence)
+
+    def apply_depolarizing(self, p: float, qubits: Sequence[int]) -> None:
+        group, positions = self._merge(qubits)
+        group.rho = apply_depolarizing(group.rho, positions, p)
 
     def apply_schur(self, multiplier: np.ndarray, qubits: Sequence[int]) -> float:
         """Elementwise multiplier on ``qubits`` (a heralding process); renormalises.

@@ -17,15 +17,6 @@ BELL_STATES: dict[str, np.ndarray] = {
     "PSI-": np.array([0, _S, -_S, 0], dtype=complex),
 }
 
-#: Sign of <XX>, <YY>, <ZZ> for each Bell state (its stabilisers).
-BELL_CORRELATOR_SIGNS: dict[str, tuple[int, int, int]] = {
-    "PHI+": (1, -1, 1),
-    "PHI-": (-1, 1, 1),
-    "PSI+": (1, 1, -1),
-    "PSI-": (-1, -1, -1),
-}
-
-
 def density_matrix(ket: np.ndarray) -> np.ndarray:
     """|ket><ket| for a normalised state vector."""
     ket = np.asarray(ket, dtype=complex)
