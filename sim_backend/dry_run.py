@@ -7,7 +7,7 @@ simulated state (which only a simulation can know).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
 from .lab import SimulatedLab
@@ -33,19 +33,15 @@ class ShotRecord:
         return asdict(self)
 
 
-def run_link(
-    lab: SimulatedLab,
-    node_a: str,
-    node_b: str,
-    shots: int,
-    progress: Callable[[int], None] | None = None,
-) -> list[ShotRecord]:
-    """Generate ``shots`` pairs on the link, measure each in the next verification basis."""
+def iter_shots(lab: SimulatedLab, node_a: str, node_b: str, shots: int) -> Iterator[ShotRecord]:
+    """Generate ``shots`` pairs on the link, measure each in the next verification basis.
+
+    A generator, so a caller can stop between shots (Ctrl-C) and keep what was measured.
+    """
     if shots < 1:
         raise ValueError(f"shots={shots!r}: expected a positive integer")
     link = lab.link(node_a, node_b)
     a, b = lab.node(node_a), lab.node(node_b)
-    records = []
     for shot in range(shots):
         pair = link.generate()
         qa, qb = pair.qubits
@@ -54,22 +50,50 @@ def run_link(
         rho = lab.registry.density_matrix([qa, qb])
         exact = fidelity_to_pure(rho, BELL_STATES[pair.bell_state])
         basis = VERIFICATION_BASES[shot % len(VERIFICATION_BASES)]
-        out_a = a.measure(qa, basis[0])
-        out_b = b.measure(qb, basis[1])
-        records.append(
-            ShotRecord(
-                shot=shot,
-                pair_id=pair.pair_id,
-                bell_state=pair.bell_state,
-                attempts=pair.attempts,
-                emitted_at_s=pair.emitted_at_s,
-                heralded_at_s=pair.heralded_at_s,
-                basis=basis,
-                outcome_a=out_a,
-                outcome_b=out_b,
-                exact_fidelity=exact,
-            )
+        yield ShotRecord(
+            shot=shot,
+            pair_id=pair.pair_id,
+            bell_state=pair.bell_state,
+            attempts=pair.attempts,
+            emitted_at_s=pair.emitted_at_s,
+            heralded_at_s=pair.heralded_at_s,
+            basis=basis,
+            outcome_a=a.measure(qa, basis[0]),
+            outcome_b=b.measure(qb, basis[1]),
+            exact_fidelity=exact,
         )
-        if progress is not None:
-            progress(shot + 1)
-    return records
+
+
+def run_link(lab: SimulatedLab, node_a: str, node_b: str, shots: int) -> list[ShotRecord]:
+    """All shots of ``iter_shots`` as a list."""
+    return list(iter_shots(lab, node_a, node_b, shots))
+
+
+def link_parameters(lab: SimulatedLab, node_a: str, node_b: str) -> dict[str, object]:
+    """The parameters that produced a link's results, for the run summary."""
+    link = lab.link(node_a, node_b)
+    model = link.model
+    params = model.params
+    out: dict[str, object] = {
+        "link": link.name,
+        "scheme": params.scheme,
+        "success_probability_model": model.success_probability,
+        "attempt_period_us": model.timing.attempt_period_s * 1e6,
+        "herald_delay_us": model.timing.herald_delay_s * 1e6,
+        "transmission_a": model.setup.path_a.transmission,
+        "transmission_b": model.setup.path_b.transmission,
+        "detector_efficiency": model.setup.detectors.efficiency,
+        "dark_count_probability": model.setup.detectors.dark_probability,
+        "visibility": params.visibility,
+        "phase_noise_std_rad": params.phase_noise_std_rad,
+        "fibre_length_km": list(params.fibre_length_km),
+    }
+    if params.scheme == "single_click":
+        out["alpha"] = params.alpha
+    return out
+
+
+def readout_fidelities(lab: SimulatedLab, node: str) -> tuple[float, float]:
+    """(F0, F1) of a node's communication qubit, as the lab would have calibrated them."""
+    q = lab.node(node).params.communication_qubit
+    return q.readout_f0, q.readout_f1

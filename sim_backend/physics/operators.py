@@ -84,8 +84,19 @@ def embed(op: np.ndarray, targets: Sequence[int], n: int) -> np.ndarray:
 def apply_operator(rho: np.ndarray, op: np.ndarray, targets: Sequence[int]) -> np.ndarray:
     """op rho op^dagger with ``op`` acting on the qubits ``targets`` of ``rho``."""
     n = rho.shape[0].bit_length() - 1
+    if len(targets) == 1 and n > 1:
+        return _apply_single_qubit(rho, op, targets[0], n)
     full = embed(op, targets, n)
     return full @ rho @ full.conj().T
+
+
+def _apply_single_qubit(rho: np.ndarray, op: np.ndarray, target: int, n: int) -> np.ndarray:
+    """op on one qubit by two batched 2x2 products (rows, then columns), no embedding."""
+    dim = rho.shape[0]
+    left, right = 2**target, 2 ** (n - target - 1)
+    rows = np.matmul(op, rho.reshape(left, 2, right * dim))
+    both = np.matmul(op.conj(), rows.reshape(dim * left, 2, right))
+    return both.reshape(dim, dim)
 
 
 def apply_phase_covariant(

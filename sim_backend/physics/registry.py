@@ -118,8 +118,8 @@ class QubitRegistry:
         group = self._groups[self._check(qubit)]
         pos = group.index(qubit)
         n = len(group.qubits)
-        diag = np.real(np.diagonal(group.rho)).reshape(2**pos, 2, 2 ** (n - pos - 1))
-        p1 = float(np.clip(diag[:, 1, :].sum(), 0.0, 1.0))
+        diag = group.rho.diagonal().real.reshape(2**pos, 2, 2 ** (n - pos - 1))
+        p1 = min(1.0, max(0.0, float(diag[:, 1, :].sum())))
         outcome = int(rng.random() < p1)
         prob = p1 if outcome else 1.0 - p1
         rest = [q for q in group.qubits if q != qubit]

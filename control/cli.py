@@ -1,0 +1,191 @@
+"""`qnode`: the command line of the node controller.
+
+    qnode entangle --config lab_configs/nv_delft_link.yaml      # simulated dry run
+    qnode entangle --config ... --shots 5000 --seed 7 --json    # summary as JSON on stdout
+    qnode validate lab_configs/nv_delft_link.yaml               # check a config, touch nothing
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from .summary import entanglement_summary
+
+app = typer.Typer(
+    name="qnode",
+    help="Run quantum-network sequences on real instruments or on the simulated lab.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+
+DEFAULT_CONFIG = Path("lab_configs/nv_delft_link.yaml")
+
+ConfigOption = Annotated[
+    Path,
+    typer.Option("--config", "-c", help="Lab config file (YAML) in lab_configs/."),
+]
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _load(config: Path):
+    from sim_backend.config import ConfigError, load_lab_file
+
+    try:
+        return load_lab_file(config)
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+def _parse_link(link: str | None, lab_file) -> tuple[str, str]:
+    links = lab_file.simulated_lab.links
+    names = [lk.name for lk in links]
+    if link is None:
+        if len(links) != 1:
+            _fail(f"--link: the config has {len(links)} links {names}; name one, e.g. --link {names[0] if names else 'a-b'}")
+        return links[0].nodes
+    parts = link.split("-")
+    if len(parts) != 2 or not all(parts):
+        _fail(f"--link {link!r}: expected two node names joined by '-', e.g. alice-bob")
+    try:
+        lab_file.simulated_lab.link(*parts)
+    except KeyError:
+        _fail(f"--link {link!r}: no such link in the config; configured links: {names}")
+    return parts[0], parts[1]
+
+
+@app.command()
+def entangle(
+    config: ConfigOption = DEFAULT_CONFIG,
+    link: Annotated[str | None, typer.Option(help="Link to run, e.g. alice-bob.")] = None,
+    shots: Annotated[int, typer.Option(min=1, max=10_000_000, help="Pairs to deliver and measure.")] = 3000,
+    seed: Annotated[int | None, typer.Option(min=0, help="Seed (default: the config's).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
+) -> None:
+    """Heralded entanglement on one link of the simulated lab: deliver pairs, measure each in
+    XX, YY or ZZ, and summarise rate and fidelity."""
+    from sim_backend.dry_run import iter_shots, link_parameters, readout_fidelities
+    from sim_backend.lab import SimulatedLab
+
+    lab_file = _load(config)
+    node_a, node_b = _parse_link(link, lab_file)
+    run_seed = lab_file.seed if seed is None else seed
+    lab = SimulatedLab(lab_file.simulated_lab, seed=run_seed)
+    records = []
+    interrupted = False
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=not progress,
+        transient=as_json,
+    )
+    try:
+        with bar:
+            task = bar.add_task(f"{node_a}-{node_b}", total=shots, rate="")
+            started = time.perf_counter()
+            for record in iter_shots(lab, node_a, node_b, shots):
+                records.append(record)
+                if len(records) % 50 == 0 or len(records) == shots:
+                    elapsed = max(time.perf_counter() - started, 1e-9)
+                    rate = f"{len(records) / elapsed:,.0f} shots/s"
+                    bar.update(task, completed=len(records), rate=rate)
+    except KeyboardInterrupt:
+        interrupted = True
+        err.print(f"[yellow]interrupted after {len(records)} of {shots} shots; summarising what was measured[/]")
+    summary = entanglement_summary(
+        records,
+        simulated_time_s=lab.clock.now,
+        readout_a=readout_fidelities(lab, node_a),
+        readout_b=readout_fidelities(lab, node_b),
+        parameters=link_parameters(lab, node_a, node_b),
+        requested_shots=shots,
+    )
+    summary.update(config=str(config), seed=run_seed, backend="simulated")
+    if as_json:
+        sys.stdout.write(json.dumps(summary, indent=2, default=float) + "\n")
+    else:
+        _print_summary(summary)
+    if interrupted:
+        raise typer.Exit(130)
+
+
+def _print_summary(s: dict[str, Any]) -> None:
+    out = Console()
+    if s["shots"] == 0:
+        out.print("no shots completed")
+        return
+    table = Table(title=f"Heralded entanglement, {s['parameters']['link']} ({s['backend']} lab)")
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+    table.add_column("95% CI", justify="right")
+
+    def ci(pair: list[float], fmt: str) -> str:
+        return f"{pair[0]:{fmt}} .. {pair[1]:{fmt}}"
+
+    rate = s["heralded_rate_per_s"]
+    table.add_row("pairs delivered", f"{s['shots']} of {s['requested_shots']}", "")
+    table.add_row("heralded rate (per simulated s)", f"{rate:.4g} /s" if rate else "-", "")
+    table.add_row(
+        "success probability per attempt",
+        f"{s['success_probability_per_attempt']:.4g}",
+        ci(s["success_probability_ci95"], ".4g"),
+    )
+    table.add_row("attempts per success", f"{s['attempts_per_success']:.4g}", "")
+    if "fidelity_estimate" in s:
+        table.add_row(
+            "fidelity (readout-corrected)", f"{s['fidelity_estimate']:.4f}", ci(s["fidelity_ci95"], ".4f")
+        )
+        table.add_row(
+            "fidelity (raw outcomes)", f"{s['fidelity_estimate_raw']:.4f}", ci(s["fidelity_raw_ci95"], ".4f")
+        )
+    table.add_row("fidelity of simulated state (exact)", f"{s['exact_fidelity_mean']:.4f}", "")
+    table.add_row("simulated time", f"{s['simulated_time_s']:.4g} s", "")
+    out.print(table)
+    params = Table(title="Parameters", show_header=False)
+    for key, value in s["parameters"].items():
+        params.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
+    params.add_row("seed", str(s["seed"]))
+    params.add_row("config", s["config"])
+    out.print(params)
+
+
+@app.command()
+def validate(config: Annotated[Path, typer.Argument(help="Lab config file to check.")]) -> None:
+    """Check a lab config file without touching any instrument."""
+    lab_file = _load(config)
+    lab = lab_file.simulated_lab
+    Console().print(
+        f"[green]ok[/]: {config}: '{lab_file.name}', nodes {sorted(lab.nodes)}, "
+        f"links {[lk.name for lk in lab.links]}"
+    )
+
+
+def main() -> None:  # pragma: no cover - console-script shim
+    app()
