@@ -37,6 +37,12 @@ class SimulatedLab:
                 model, self.nodes[a], self.nodes[b], self.registry, self.clock, self.rng
             )
 
+    def density_matrix(self, qubits: list[int]) -> np.ndarray:
+        """The joint state of ``qubits`` now, with all pending noise applied."""
+        for node in self.nodes.values():
+            node.bring_up_to_date([q for q in qubits if q in node.qubits])
+        return self.registry.density_matrix(qubits)
+
     def node(self, name: str) -> QuantumNode:
         try:
             return self.nodes[name]

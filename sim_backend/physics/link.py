@@ -9,13 +9,14 @@ way).
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..params import SPEED_OF_LIGHT_IN_FIBRE_M_PER_S, LinkParams, NodeParams
-from .channels import depolarizing_kraus, idle_kraus
+from .channels import depolarizing_kraus, idle_kraus, idle_parameters
 from .clock import SimClock
 from .heralding import (
     HeraldingSetup,
@@ -25,7 +26,7 @@ from .heralding import (
     heralded_states,
     single_click_patterns,
 )
-from .operators import X, apply_channel, apply_operator, rotation
+from .operators import X, apply_channel, apply_operator, apply_phase_covariant, rotation
 from .photonics import DetectorPair
 from .quantum_node import QuantumNode
 from .registry import QubitRegistry
@@ -129,13 +130,29 @@ class LinkModel:
         ]
         self.patterns: list[HeraldPattern] = [t[0] for t in table]
         self.pattern_probabilities = np.array([t[1] for t in table])
-        self.states: list[np.ndarray] = [t[2] for t in table]
+        self.heralded_states: list[np.ndarray] = [t[2] for t in table]
         self.success_probability = float(self.pattern_probabilities.sum())
-        self._cumulative = np.cumsum(self.pattern_probabilities) / self.success_probability
+        self._cumulative = (np.cumsum(self.pattern_probabilities) / self.success_probability).tolist()
+        # The spins idle from emission until the herald reaches their nodes: that part of
+        # every successful attempt is the same, so the delivered states include it.
+        self.states = [
+            _idle_both(state, (node_a, node_b), self.timing.herald_delay_s)
+            for state in self.heralded_states
+        ]
 
     def choose_pattern(self, u: float) -> int:
         """Index of the heralding pattern for a uniform variate ``u`` (given success)."""
-        return int(np.searchsorted(self._cumulative, u, side="right"))
+        return min(bisect.bisect_right(self._cumulative, u), len(self._cumulative) - 1)
+
+
+def _idle_both(state: np.ndarray, nodes: tuple[NodeParams, NodeParams], duration_s: float) -> np.ndarray:
+    """Idle decoherence of both communication qubits of a pair for ``duration_s``."""
+    for index, node in enumerate(nodes):
+        q = node.communication_qubit
+        if q.t1_s is not None or q.t2_s is not None:
+            gamma, coherence = idle_parameters(duration_s, q.t1_s, q.t2_s)
+            state = apply_phase_covariant(state, index, gamma, coherence)
+    return state
 
 
 def _pi_pulse_between_rounds(node_a: NodeParams, node_b: NodeParams, separation_s: float):
@@ -220,10 +237,10 @@ class HeraldedLink:
         )
         index = self.model.choose_pattern(self._uniform())
         qubits = (node_a.communication_qubit, node_b.communication_qubit)
-        self._registry.set_state(qubits, self.model.states[index])
-        node_a.mark_fresh([qubits[0]], emitted_at)
-        node_b.mark_fresh([qubits[1]], emitted_at)
         heralded_at = self._clock.advance_to(emitted_at + timing.herald_delay_s)
+        self._registry.set_state(qubits, self.model.states[index])
+        node_a.mark_fresh([qubits[0]], heralded_at)
+        node_b.mark_fresh([qubits[1]], heralded_at)
         self.pairs_delivered += 1
         return HeraldedPair(
             pair_id=self.pairs_delivered,

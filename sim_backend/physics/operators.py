@@ -99,6 +99,21 @@ def _apply_single_qubit(rho: np.ndarray, op: np.ndarray, target: int, n: int) ->
     return both.reshape(dim, dim)
 
 
+@lru_cache(maxsize=256)
+def _phase_covariant_masks(n: int, target: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Masks of one qubit's coherences and excited block, and the flat indices that move
+    its |1><1| block onto its |0><0| block (for an n-qubit density matrix)."""
+    dim = 2**n
+    bit = (np.arange(dim) >> (n - 1 - target)) & 1
+    off = (bit[:, None] != bit[None, :]).astype(float)
+    excited = (bit[:, None] & bit[None, :]).astype(float)
+    ones = np.nonzero(bit)[0]
+    src = (ones[:, None] * dim + ones[None, :]).ravel()
+    stride = 1 << (n - 1 - target)
+    dst = ((ones - stride)[:, None] * dim + (ones - stride)[None, :]).ravel()
+    return off, excited, src, dst
+
+
 def apply_phase_covariant(
     rho: np.ndarray, target: int, gamma: float, coherence: float
 ) -> np.ndarray:
@@ -108,15 +123,17 @@ def apply_phase_covariant(
     T1/T2 idle channel and pure dephasing (gamma = 0) in a few array operations.
     """
     n = rho.shape[0].bit_length() - 1
-    left, right = 2**target, 2 ** (n - target - 1)
-    t = rho.reshape(left, 2, right, left, 2, right).copy()
+    if n == 1:
+        r00, r01, r10, r11 = rho.ravel().tolist()
+        return np.array(
+            [[r00 + gamma * r11, coherence * r01], [coherence * r10, (1.0 - gamma) * r11]]
+        )
+    off, excited, src, dst = _phase_covariant_masks(n, target)
+    out = rho * (1.0 + (coherence - 1.0) * off - gamma * excited)
     if gamma:
-        t[:, 0, :, :, 0, :] += gamma * t[:, 1, :, :, 1, :]
-        t[:, 1, :, :, 1, :] *= 1.0 - gamma
-    if coherence != 1.0:
-        t[:, 0, :, :, 1, :] *= coherence
-        t[:, 1, :, :, 0, :] *= coherence
-    return t.reshape(rho.shape)
+        flat = out.reshape(-1)
+        flat[dst] += gamma * rho.reshape(-1)[src]
+    return out
 
 
 def apply_depolarizing(rho: np.ndarray, targets: Sequence[int], p: float) -> np.ndarray:

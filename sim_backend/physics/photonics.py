@@ -15,6 +15,7 @@ a Schur product with the overlaps of the spin-conditioned photon states (see ``h
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from functools import cached_property
@@ -30,41 +31,53 @@ MINUS_PORT_MODES = (B_COMMON, B_DISTINCT)
 
 @dataclass(frozen=True)
 class FockSpace:
-    """``n_modes`` bosonic modes, each truncated at ``cutoff`` photons."""
+    """``n_modes`` bosonic modes holding at most ``max_photons`` photons in total.
+
+    Emission, loss, the beam splitter and detection never raise the total photon number, so
+    this space is exact for at most ``max_photons`` emitted photons per time bin (two here:
+    one per node), and much smaller than a per-mode truncation (15 states, not 81).
+    """
 
     n_modes: int = 4
-    cutoff: int = 2
+    max_photons: int = 2
+
+    @cached_property
+    def occupations(self) -> list[tuple[int, ...]]:
+        return [
+            occ
+            for occ in itertools.product(range(self.max_photons + 1), repeat=self.n_modes)
+            if sum(occ) <= self.max_photons
+        ]
+
+    @cached_property
+    def _index(self) -> dict[tuple[int, ...], int]:
+        return {occ: i for i, occ in enumerate(self.occupations)}
 
     @cached_property
     def dim(self) -> int:
-        return (self.cutoff + 1) ** self.n_modes
+        return len(self.occupations)
 
     @cached_property
     def photon_numbers(self) -> np.ndarray:
         """Array (dim, n_modes): photon number of each mode in each basis state."""
-        levels = self.cutoff + 1
-        idx = np.arange(self.dim)
-        return np.stack(
-            [(idx // levels ** (self.n_modes - 1 - m)) % levels for m in range(self.n_modes)],
-            axis=1,
-        )
+        return np.array(self.occupations)
 
     def annihilation(self, mode: int) -> np.ndarray:
-        levels = self.cutoff + 1
-        single = np.diag(np.sqrt(np.arange(1, levels)), 1).astype(complex)
-        out = np.ones((1, 1), dtype=complex)
-        for m in range(self.n_modes):
-            out = np.kron(out, single if m == mode else np.eye(levels))
-        return out
+        op = np.zeros((self.dim, self.dim), dtype=complex)
+        for occ, col in self._index.items():
+            if occ[mode]:
+                lower = occ[:mode] + (occ[mode] - 1,) + occ[mode + 1 :]
+                op[self._index[lower], col] = math.sqrt(occ[mode])
+        return op
 
     def vacuum(self) -> np.ndarray:
         ket = np.zeros(self.dim, dtype=complex)
-        ket[0] = 1.0
+        ket[self._index[(0,) * self.n_modes]] = 1.0
         return ket
 
     def beam_splitter(self, mode_a: int, mode_b: int) -> np.ndarray:
-        """50:50 beam splitter exp(pi/4 (a^dag b - a b^dag)); exact while the two modes hold
-        at most ``cutoff`` photons together (the generator conserves their total)."""
+        """50:50 beam splitter exp(pi/4 (a^dag b - a b^dag)); its generator conserves the
+        photon number, so the exponential is exact in this space."""
         a, b = self.annihilation(mode_a), self.annihilation(mode_b)
         return expm(math.pi / 4 * (a.conj().T @ b - a @ b.conj().T))
 
@@ -73,18 +86,16 @@ class FockSpace:
         K_k|n> = sqrt(C(n,k) t^(n-k) (1-t)^k) |n-k> (Nielsen & Chuang ex. 8.22)."""
         if not 0.0 <= transmission <= 1.0:
             raise ValueError(f"transmission={transmission!r}: expected a value in [0, 1]")
-        n = self.photon_numbers[:, mode]
         ops = []
-        levels = self.cutoff + 1
-        stride = levels ** (self.n_modes - 1 - mode)
-        for k in range(levels):
+        for k in range(self.max_photons + 1):
             op = np.zeros((self.dim, self.dim), dtype=complex)
-            cols = np.nonzero(n >= k)[0]
-            amp = np.sqrt(
-                [math.comb(int(n[c]), k) * transmission ** (n[c] - k) * (1 - transmission) ** k
-                 for c in cols]
-            )
-            op[cols - k * stride, cols] = amp
+            for occ, col in self._index.items():
+                n = occ[mode]
+                if n >= k:
+                    lower = occ[:mode] + (n - k,) + occ[mode + 1 :]
+                    op[self._index[lower], col] = math.sqrt(
+                        math.comb(n, k) * transmission ** (n - k) * (1 - transmission) ** k
+                    )
             ops.append(op)
         return ops
 

@@ -43,6 +43,8 @@ class QuantumNode:
         self._qubit_params: dict[int, QubitParams] = {self.communication_qubit: params.communication_qubit}
         self._qubit_params.update({q: params.memory for q in self.memory_qubits})
         self._last_update: dict[int, float] = {q: clock.now for q in self.qubits}
+        # coherence factor from entangling attempts not yet applied (commutes with idling)
+        self._pending_coherence: dict[int, float] = {q: 1.0 for q in self.qubits}
 
     @property
     def qubits(self) -> list[int]:
@@ -61,27 +63,34 @@ class QuantumNode:
         now = self._clock.now
         for q in self.qubits if qubits is None else qubits:
             elapsed = now - self._last_update[q]
+            gamma, coherence = 0.0, self._pending_coherence[q]
             if elapsed > 0:
                 p = self._qubit_params[q]
                 if p.t1_s is not None or p.t2_s is not None:
-                    gamma, coherence = idle_parameters(elapsed, p.t1_s, p.t2_s)
-                    self._registry.apply_damping_dephasing(q, gamma, coherence)
+                    gamma, idle_coherence = idle_parameters(elapsed, p.t1_s, p.t2_s)
+                    coherence *= idle_coherence
+            if gamma or coherence != 1.0:
+                self._registry.apply_damping_dephasing(q, gamma, coherence)
             self._last_update[q] = now
+            self._pending_coherence[q] = 1.0
 
     def mark_fresh(self, qubits: Sequence[int], at_time: float) -> None:
-        """Declare the state of ``qubits`` current as of ``at_time`` (e.g. emission time)."""
+        """Declare the state of ``qubits`` current as of ``at_time`` (no pending noise)."""
         for q in qubits:
             self._last_update[q] = at_time
+            self._pending_coherence[q] = 1.0
 
-    def apply_attempt_dephasing(self, attempts: int, exclude: Sequence[int] = ()) -> None:
-        """Dephasing of the memories by ``attempts`` entangling attempts (closed form)."""
+    def apply_attempt_dephasing(self, attempts: int) -> None:
+        """Dephasing of the memories by ``attempts`` entangling attempts, in closed form.
+
+        Recorded now and applied with the next idle update (dephasing and idling commute).
+        """
         p = self.params.memory.dephasing_per_attempt
         if p == 0 or attempts == 0:
             return
         coherence = attempt_dephasing_factor(p, attempts)
         for q in self.memory_qubits:
-            if q not in exclude:
-                self._registry.apply_damping_dephasing(q, 0.0, coherence)
+            self._pending_coherence[q] *= coherence
 
     # ----------------------------------------------------------- operations
     def initialize(self, qubit: int) -> None:
@@ -91,7 +100,7 @@ class QuantumNode:
         error = self._qubit_params[qubit].init_error
         if error:
             self._registry.set_state([qubit], np.diag([1 - error, error]).astype(complex))
-        self._last_update[qubit] = self._clock.now
+        self.mark_fresh([qubit], self._clock.now)
 
     def rotate(self, qubit: int, axis: str | Sequence[float], angle: float) -> None:
         """Single-qubit rotation exp(-i angle/2 n.sigma) followed by its depolarising error."""

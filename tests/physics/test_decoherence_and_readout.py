@@ -79,7 +79,7 @@ def test_memory_dephases_per_attempt_in_closed_form() -> None:
         alice.initialize(mem)
         alice.rotate(mem, "Y", math.pi / 2)
         pair = link.generate()
-        rho = lab.registry.density_matrix([mem])
+        rho = lab.density_matrix([mem])
         coherence = 2 * abs(rho[0, 1])
         assert coherence == pytest.approx((1 - 2 * p) ** pair.attempts, rel=1e-9)
 
@@ -89,5 +89,5 @@ def test_initialisation_error_leaves_population_in_one() -> None:
     node = lab.node("alice")
     q = node.communication_qubit
     node.initialize(q)
-    rho = lab.registry.density_matrix([q])
+    rho = lab.density_matrix([q])
     assert rho[1, 1].real == pytest.approx(0.02)
