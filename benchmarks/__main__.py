@@ -1,0 +1,87 @@
+"""Run every benchmark and print figures with their ratios against baselines measured in the
+same run:  python -m benchmarks [--quick] [--no-sequence] [--json FILE]
+
+1. Physics engine: delivered heralded pairs per wall-clock second on a two-node link with
+   full density matrices and noise, at success probabilities 1e-2, 1e-4, 1e-6 per attempt.
+   Goals: >= 30,000 pairs/s, and at most 2x between the 1e-2 and 1e-6 cases.
+2. Against SeQUeNCe (optional extra `pip install -e .[bench]`) on its Barrett-Kok
+   router-to-router scenario at 1 km and 100 km. Goals: >= 100x at 1 km, >= 1,000x at 100 km.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+
+from .engine_throughput import pairs_per_second
+from .sequence_baseline import (
+    default_sim_time_s,
+    run_sequence_barrett_kok,
+    sequence_available,
+    sequence_version,
+)
+from .sequence_comparison import our_barrett_kok
+
+
+def _verdict(ok: bool) -> str:
+    return "meets goal" if ok else "BELOW GOAL"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="qnode benchmarks")
+    parser.add_argument("--quick", action="store_true", help="shorter runs (noisier figures)")
+    parser.add_argument("--no-sequence", action="store_true", help="skip the SeQUeNCe comparison")
+    parser.add_argument("--json", metavar="FILE", help="also write all figures to FILE as JSON")
+    args = parser.parse_args(argv)
+    seconds = 0.5 if args.quick else 2.0
+    results: dict[str, object] = {"python": platform.python_version(), "machine": platform.machine()}
+
+    print("== Physics engine: delivered pairs per wall-clock second (two-node link, full noise)")
+    engine = {}
+    for p in (1e-2, 1e-4, 1e-6):
+        r = pairs_per_second(p, min_time_s=seconds)
+        engine[p] = r
+        print(
+            f"  p = {p:7.0e}: {r['pairs_per_s']:10,.0f} pairs/s  ({r['pairs']} pairs, "
+            f"{r['attempts']:.3g} attempts, {r['simulated_s']:.3g} simulated s, "
+            f"{r['wall_s']:.2f} wall s)  {_verdict(r['pairs_per_s'] >= 30_000)} (>= 30,000)"
+        )
+    ratio = engine[1e-2]["pairs_per_s"] / engine[1e-6]["pairs_per_s"]
+    print(f"  rate(1e-2) / rate(1e-6) = {ratio:.2f}  {_verdict(ratio <= 2.0)} (<= 2x)")
+    results["engine"] = {str(p): r for p, r in engine.items()}
+    results["engine_ratio_1e-2_over_1e-6"] = ratio
+
+    print("== Against SeQUeNCe: Barrett-Kok, router to router, BSM at the midpoint, 0.2 dB/km")
+    if args.no_sequence:
+        print("  skipped (--no-sequence)")
+    elif not sequence_available():
+        print("  skipped: SeQUeNCe is not installed (pip install -e '.[bench]')")
+    else:
+        comparison = {}
+        for distance, goal in ((1.0, 100.0), (100.0, 1000.0)):
+            ours = our_barrett_kok(distance, min_time_s=seconds)
+            sim_time = default_sim_time_s(distance) * (0.5 if args.quick else 1.0)
+            theirs = run_sequence_barrett_kok(distance, sim_time)
+            speedup = ours["pairs_per_s"] / theirs["pairs_per_s"]
+            comparison[distance] = {"ours": ours, "sequence": theirs, "speedup": speedup}
+            print(
+                f"  {distance:5.0f} km: ours {ours['pairs_per_s']:10,.0f} pairs/s "
+                f"(p {ours['success_probability']:.4g}, F {ours['state_fidelity']:.3f}); "
+                f"SeQUeNCe {sequence_version()} {theirs['pairs_per_s']:8.1f} pairs/s "
+                f"({theirs['pairs']} pairs, p {theirs['success_probability'] or 0:.4g}); "
+                f"ratio {speedup:,.0f}x  {_verdict(speedup >= goal)} (>= {goal:,.0f}x)"
+            )
+        results["sequence"] = {
+            str(d): {**c, "sequence": {k: v for k, v in c["sequence"].items() if k != "parameters"}}
+            for d, c in comparison.items()
+        }
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(results, fh, indent=2, default=str)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,257 @@
+"""Common base for every qnode instrument driver.
+
+:class:`QNodeVisaInstrument` adds four things to :class:`qcodes.instrument.VisaInstrument`:
+
+* an identity check at connect time (``*IDN?`` or the model's equivalent), raising
+  :class:`~drivers.errors.InstrumentIdentityError` naming expected and received identity;
+* VISA timeouts and I/O failures turned into :class:`~drivers.errors.InstrumentTimeoutError` /
+  :class:`~drivers.errors.InstrumentCommunicationError` naming instrument and command;
+* an error check after every write: the SCPI error queue (``ERROR_QUERY``, drained until
+  it reports no error) or, for models that answer every command, a reply check
+  (:meth:`_check_reply`); either raises a :class:`~drivers.errors.InstrumentReplyError`;
+* :meth:`safe_state` (abstract): lasers off/blocked, outputs off, bias to a safe value.
+  It is *not* :meth:`close`: closing only releases the connection.
+
+Parameters created on the instrument or on a :class:`QNodeChannel` are
+:class:`CheckedParameter`: a value outside its validator raises
+:class:`~drivers.errors.InstrumentValueError` naming instrument, command and value.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, ClassVar
+
+import pyvisa.constants
+import pyvisa.errors
+import qcodes.validators as vals
+from qcodes.instrument import InstrumentChannel, VisaInstrument
+from qcodes.parameters import Parameter
+
+from drivers.errors import (
+    InstrumentCommunicationError,
+    InstrumentError,
+    InstrumentErrorQueueError,
+    InstrumentIdentityError,
+    InstrumentReplyError,
+    InstrumentTimeoutError,
+    InstrumentValueError,
+)
+
+#: Maximum number of error-queue entries read after one write (guards against a stuck queue).
+MAX_ERROR_ENTRIES = 16
+
+
+def on_off(on: str = "1", off: str = "0") -> dict[bool, str]:
+    """A ``val_mapping`` for boolean parameters (True -> ``on``, False -> ``off``)."""
+    return {True: on, False: off}
+
+
+def display_name(node: Any) -> str:
+    """``"name (Model)"`` for the root instrument of a parameter, channel or instrument."""
+    root = getattr(node, "root_instrument", node)
+    model = getattr(root, "MODEL", "") or type(root).__name__
+    return f"{root.name} ({model})"
+
+
+class CheckedParameter(Parameter):
+    """A QCoDeS parameter whose validation failures name instrument, command and value."""
+
+    def __init__(self, name: str, *args: Any, **kwargs: Any) -> None:
+        set_cmd = kwargs.get("set_cmd")
+        self._set_cmd_text = set_cmd if isinstance(set_cmd, str) else None
+        super().__init__(name, *args, **kwargs)
+
+    def validate(self, value: Any) -> None:
+        try:
+            super().validate(value)
+        except InstrumentValueError:
+            raise
+        except (ValueError, TypeError) as exc:
+            raise InstrumentValueError(
+                display_name(self), self._explain(value, exc), command=self._command_for(value)
+            ) from exc
+
+    def _command_for(self, value: Any) -> str:
+        if self._set_cmd_text is not None:
+            scale = self.scale if isinstance(self.scale, (int, float)) else 1
+            raw = value * scale if isinstance(value, (int, float)) else value
+            try:
+                return self._set_cmd_text.format(raw)
+            except (ValueError, TypeError, IndexError, KeyError):
+                pass
+        return f"{self.full_name} = {value!r}"
+
+    def _explain(self, value: Any, exc: Exception) -> str:
+        validator = self.vals
+        unit = f" {self.unit}" if self.unit else ""
+        if isinstance(validator, (vals.Numbers, vals.Ints)) and isinstance(value, (int, float)):
+            lo, hi = validator.min_value, validator.max_value
+            if math.isfinite(lo) and math.isfinite(hi):
+                return (
+                    f"refused: {value:g}{unit} out of range for {self.name!r}, "
+                    f"expected {lo:g}..{hi:g}{unit}"
+                )
+        reason = str(exc.args[0]) if exc.args else str(exc)
+        return f"refused: {reason.split('; Parameter')[0]} (parameter {self.name!r})"
+
+
+class _CheckedParameters:
+    """Mixin: parameters default to :class:`CheckedParameter`."""
+
+    def add_parameter(self, name: str, parameter_class: Any = None, **kwargs: Any) -> Any:
+        cls = CheckedParameter if parameter_class is None else parameter_class
+        return super().add_parameter(name, cls, **kwargs)  # type: ignore[misc]
+
+
+class QNodeChannel(_CheckedParameters, InstrumentChannel):
+    """Base class for instrument channels (writes and queries go through the parent)."""
+
+
+class QNodeVisaInstrument(_CheckedParameters, VisaInstrument):
+    """Base class of all qnode VISA drivers; see the module docstring."""
+
+    #: Human-readable model used in every message, e.g. ``"Santec TSL-570"``.
+    MODEL: ClassVar[str] = ""
+    #: Identity query and the vendor / model the reply must contain (case-insensitive).
+    IDN_QUERY: ClassVar[str] = "*IDN?"
+    IDN_VENDOR: ClassVar[str] = ""
+    IDN_MODEL: ClassVar[str] = ""
+    #: Error-queue query read after each write; ``None`` when the model has none.
+    ERROR_QUERY: ClassVar[str | None] = None
+
+    default_terminator = "\n"
+    default_timeout = 5.0
+
+    def __init__(self, name: str, address: str | None = None, **kwargs: Any) -> None:
+        super().__init__(name, address, **kwargs)
+        with self.closing_on_error():
+            self.check_identity()
+
+    @contextmanager
+    def closing_on_error(self) -> Iterator[None]:
+        """Close the connection if set-up I/O in ``__init__`` fails, then re-raise."""
+        try:
+            yield
+        except Exception:
+            self.close()
+            raise
+
+    @property
+    def display_name(self) -> str:
+        """``"name (Model)"``, the prefix of every error message."""
+        return display_name(self)
+
+    # -- identity -------------------------------------------------------------------
+    def parse_identity(self, reply: str) -> tuple[str, str]:
+        """Split the identity reply into (vendor, model); ``*IDN?`` is comma-separated."""
+        parts = [p.strip() for p in reply.split(",")]
+        return (parts[0], parts[1]) if len(parts) > 1 else ("", reply.strip())
+
+    def get_idn(self) -> dict[str, str | None]:
+        reply = self.ask(self.IDN_QUERY)
+        parts: list[str | None] = [p.strip() for p in reply.split(",", 3)]
+        parts += [None] * (4 - len(parts))
+        return dict(zip(("vendor", "model", "serial", "firmware"), parts, strict=True))
+
+    def check_identity(self) -> None:
+        """Raise :class:`InstrumentIdentityError` if the instrument is not our model."""
+        reply = self.ask(self.IDN_QUERY)
+        vendor, model = self.parse_identity(reply)
+        ok = (
+            self.IDN_VENDOR.lower() in vendor.lower() and self.IDN_MODEL.lower() in model.lower()
+        )
+        if not ok:
+            raise InstrumentIdentityError(
+                self.display_name,
+                f"wrong identity: expected vendor {self.IDN_VENDOR!r} model {self.IDN_MODEL!r}, "
+                f"received {reply.strip()!r}",
+                command=self.IDN_QUERY,
+            )
+
+    # -- communication ----------------------------------------------------------------
+    def write(self, cmd: str) -> None:
+        """Send a command, then check the instrument's error queue (if it has one)."""
+        self._transact(cmd, self.write_raw)
+        self._after_write(cmd)
+
+    def ask(self, cmd: str) -> str:
+        """Send a query and return the reply (checked by :meth:`_check_reply`)."""
+        reply = self._transact(cmd, self.ask_raw)
+        self._check_reply(cmd, reply)
+        return reply
+
+    def _transact(self, cmd: str, call: Any) -> Any:
+        try:
+            return call(cmd)
+        except pyvisa.errors.VisaIOError as exc:
+            if exc.error_code == pyvisa.constants.StatusCode.error_timeout:
+                timeout = self.visa_handle.timeout
+                secs = f"{timeout / 1000:g} s" if timeout is not None else "the VISA timeout"
+                raise InstrumentTimeoutError(
+                    self.display_name, f"timed out: no answer within {secs}", command=cmd
+                ) from exc
+            raise InstrumentCommunicationError(
+                self.display_name, f"failed: VISA I/O error {exc.abbreviation}", command=cmd
+            ) from exc
+
+    def _check_reply(self, cmd: str, reply: str) -> None:
+        """Hook for models that report errors inline in replies; default: accept."""
+
+    def _after_write(self, cmd: str) -> None:
+        if self.ERROR_QUERY is None:
+            return
+        entries = self.read_error_queue()
+        if entries:
+            raise InstrumentErrorQueueError(
+                self.display_name,
+                "refused: error queue reports " + "; ".join(entries),
+                command=cmd,
+            )
+
+    def read_error_queue(self) -> list[str]:
+        """Drain the error queue; return the entries (empty when no error)."""
+        if self.ERROR_QUERY is None:
+            return []
+        entries: list[str] = []
+        for _ in range(MAX_ERROR_ENTRIES):
+            reply = self._transact(self.ERROR_QUERY, self.ask_raw).strip()
+            if self.is_no_error(reply):
+                break
+            entries.append(reply)
+        return entries
+
+    def is_no_error(self, entry: str) -> bool:
+        """SCPI: ``0,"No error"`` (also ``+0,...``)."""
+        code = entry.split(",", 1)[0].strip()
+        try:
+            return int(code) == 0
+        except ValueError:
+            return False
+
+    def _parse_float(self, reply: str, cmd: str) -> float:
+        """Parse a numeric reply, raising :class:`InstrumentReplyError` if it is not one."""
+        try:
+            return float(reply.strip().split()[0])
+        except (ValueError, IndexError) as exc:
+            raise InstrumentReplyError(
+                self.display_name, f"gave an unparsable reply {reply!r}", command=cmd
+            ) from exc
+
+    # -- safety -----------------------------------------------------------------------
+    @abc.abstractmethod
+    def safe_state(self) -> None:
+        """Put the instrument in its safe state (outputs off, lasers blocked, bias safe)."""
+
+
+__all__ = [
+    "CheckedParameter",
+    "InstrumentError",
+    "QNodeChannel",
+    "QNodeVisaInstrument",
+    "display_name",
+    "on_off",
+]
