@@ -36,7 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="FILE", help="also write all figures to FILE as JSON")
     args = parser.parse_args(argv)
     seconds = 0.5 if args.quick else 2.0
-    results: dict[str, object] = {"python": platform.python_version(), "machine": platform.machine()}
+    results: dict[str, object] = {
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+    }
 
     print("== Physics engine: delivered pairs per wall-clock second (two-node link, full noise)")
     engine = {}

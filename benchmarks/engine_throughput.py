@@ -31,7 +31,9 @@ DETECTOR = DetectorParams(efficiency=0.8, dark_count_rate_hz=10.0, detection_win
 
 def _node(collection_efficiency: float) -> NodeParams:
     return NodeParams(
-        communication_qubit=QubitParams(t1_s=3600.0, t2_s=0.5, init_error=0.01, gate_depolarizing=1e-3),
+        communication_qubit=QubitParams(
+            t1_s=3600.0, t2_s=0.5, init_error=0.01, gate_depolarizing=1e-3
+        ),
         memory=MemoryParams(count=1, t2_s=0.01, dephasing_per_attempt=2e-4),
         collection_efficiency=collection_efficiency,
         double_excitation_probability=0.04,

@@ -11,8 +11,8 @@ from __future__ import annotations
 import time
 
 from sim_backend.lab import SimulatedLab
-from sim_backend.physics.states import BELL_STATES, fidelity_to_pure
 from sim_backend.params import DetectorParams, LabParams, LinkParams, NodeParams
+from sim_backend.physics.states import BELL_STATES, fidelity_to_pure
 
 from .sequence_baseline import SCENARIO_PARAMETERS
 
@@ -46,12 +46,15 @@ def our_barrett_kok(distance_km: float, min_time_s: float = 1.0, seed: int = 0) 
         pairs += 1000
         elapsed = time.perf_counter() - started
     model = link.model
-    fidelity = sum(
-        p * fidelity_to_pure(state, BELL_STATES[pattern.bell_state])
-        for p, state, pattern in zip(
-            model.pattern_probabilities, model.states, model.patterns, strict=True
+    fidelity = (
+        sum(
+            p * fidelity_to_pure(state, BELL_STATES[pattern.bell_state])
+            for p, state, pattern in zip(
+                model.pattern_probabilities, model.states, model.patterns, strict=True
+            )
         )
-    ) / model.success_probability
+        / model.success_probability
+    )
     return {
         "pairs": pairs,
         "wall_s": elapsed,

@@ -1,8 +1,8 @@
 """`qnode`: the command line of the node controller.
 
-    qnode entangle --config lab_configs/nv_delft_link.yaml      # simulated dry run
-    qnode entangle --config ... --shots 5000 --seed 7 --json    # summary as JSON on stdout
-    qnode validate lab_configs/nv_delft_link.yaml               # check a config, touch nothing
+qnode entangle --config lab_configs/nv_delft_link.yaml      # simulated dry run
+qnode entangle --config ... --shots 5000 --seed 7 --json    # summary as JSON on stdout
+qnode validate lab_configs/nv_delft_link.yaml               # check a config, touch nothing
 """
 
 from __future__ import annotations
@@ -63,7 +63,8 @@ def _parse_link(link: str | None, lab_file) -> tuple[str, str]:
     names = [lk.name for lk in links]
     if link is None:
         if len(links) != 1:
-            _fail(f"--link: the config has {len(links)} links {names}; name one, e.g. --link {names[0] if names else 'a-b'}")
+            example = names[0] if names else "a-b"
+            _fail(f"--link: the config has {len(links)} links {names}; name one: --link {example}")
         return links[0].nodes
     parts = link.split("-")
     if len(parts) != 2 or not all(parts):
@@ -79,9 +80,13 @@ def _parse_link(link: str | None, lab_file) -> tuple[str, str]:
 def entangle(
     config: ConfigOption = DEFAULT_CONFIG,
     link: Annotated[str | None, typer.Option(help="Link to run, e.g. alice-bob.")] = None,
-    shots: Annotated[int, typer.Option(min=1, max=10_000_000, help="Pairs to deliver and measure.")] = 3000,
+    shots: Annotated[
+        int, typer.Option(min=1, max=10_000_000, help="Pairs to deliver and measure.")
+    ] = 3000,
     seed: Annotated[int | None, typer.Option(min=0, help="Seed (default: the config's).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the summary as JSON on stdout.")
+    ] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
 ) -> None:
     """Heralded entanglement on one link of the simulated lab: deliver pairs, measure each in
@@ -118,7 +123,10 @@ def entangle(
                     bar.update(task, completed=len(records), rate=rate)
     except KeyboardInterrupt:
         interrupted = True
-        err.print(f"[yellow]interrupted after {len(records)} of {shots} shots; summarising what was measured[/]")
+        err.print(
+            f"[yellow]interrupted after {len(records)} of {shots} shots; "
+            "summarising what was measured[/]"
+        )
     summary = entanglement_summary(
         records,
         simulated_time_s=lab.clock.now,
@@ -160,10 +168,14 @@ def _print_summary(s: dict[str, Any]) -> None:
     table.add_row("attempts per success", f"{s['attempts_per_success']:.4g}", "")
     if "fidelity_estimate" in s:
         table.add_row(
-            "fidelity (readout-corrected)", f"{s['fidelity_estimate']:.4f}", ci(s["fidelity_ci95"], ".4f")
+            "fidelity (readout-corrected)",
+            f"{s['fidelity_estimate']:.4f}",
+            ci(s["fidelity_ci95"], ".4f"),
         )
         table.add_row(
-            "fidelity (raw outcomes)", f"{s['fidelity_estimate_raw']:.4f}", ci(s["fidelity_raw_ci95"], ".4f")
+            "fidelity (raw outcomes)",
+            f"{s['fidelity_estimate_raw']:.4f}",
+            ci(s["fidelity_raw_ci95"], ".4f"),
         )
     table.add_row("fidelity of simulated state (exact)", f"{s['exact_fidelity_mean']:.4f}", "")
     table.add_row("simulated time", f"{s['simulated_time_s']:.4g} s", "")

@@ -38,7 +38,9 @@ def entanglement_summary(
         success_probability_per_attempt=shots / attempts,
         success_probability_ci95=[low, high],
         attempts_per_success=attempts / shots,
-        bell_states={s: sum(r.bell_state == s for r in records) for s in ("PSI+", "PSI-", "PHI+", "PHI-")},
+        bell_states={
+            s: sum(r.bell_state == s for r in records) for s in ("PSI+", "PSI-", "PHI+", "PHI-")
+        },
         exact_fidelity_mean=float(np.mean([r.exact_fidelity for r in records])),
     )
     if {r.basis for r in records} >= {"XX", "YY", "ZZ"}:

@@ -161,9 +161,7 @@ class QNodeVisaInstrument(_CheckedParameters, VisaInstrument):
         """Raise :class:`InstrumentIdentityError` if the instrument is not our model."""
         reply = self.ask(self.IDN_QUERY)
         vendor, model = self.parse_identity(reply)
-        ok = (
-            self.IDN_VENDOR.lower() in vendor.lower() and self.IDN_MODEL.lower() in model.lower()
-        )
+        ok = self.IDN_VENDOR.lower() in vendor.lower() and self.IDN_MODEL.lower() in model.lower()
         if not ok:
             raise InstrumentIdentityError(
                 self.display_name,

@@ -65,36 +65,59 @@ class ID900Input(QNodeChannel):
         super().__init__(parent, name)
         self.channel = n = channel
         self.enabled = self.add_parameter(
-            "enabled", label="Input enabled",
-            get_cmd=f"INPU{n}:ENAB?", set_cmd=f"INPU{n}:ENAB {{}}", val_mapping=on_off("ON", "OFF"),
+            "enabled",
+            label="Input enabled",
+            get_cmd=f"INPU{n}:ENAB?",
+            set_cmd=f"INPU{n}:ENAB {{}}",
+            val_mapping=on_off("ON", "OFF"),
         )
         self.coupling = self.add_parameter(
-            "coupling", label="Coupling",
-            get_cmd=f"INPU{n}:COUP?", set_cmd=f"INPU{n}:COUP {{}}", vals=vals.Enum("AC", "DC"),
+            "coupling",
+            label="Coupling",
+            get_cmd=f"INPU{n}:COUP?",
+            set_cmd=f"INPU{n}:COUP {{}}",
+            vals=vals.Enum("AC", "DC"),
         )
         self.edge = self.add_parameter(
-            "edge", label="Discriminator edge",
-            get_cmd=f"INPU{n}:EDGE?", set_cmd=f"INPU{n}:EDGE {{}}",
+            "edge",
+            label="Discriminator edge",
+            get_cmd=f"INPU{n}:EDGE?",
+            set_cmd=f"INPU{n}:EDGE {{}}",
             vals=vals.Enum("RISING", "FALLING"),
         )
         self.threshold = self.add_parameter(
-            "threshold", unit="V", label="Discriminator threshold",
-            get_cmd=f"INPU{n}:THRE?", set_cmd=f"INPU{n}:THRE {{:.3f}}V",
-            get_parser=_strip_unit("V"), vals=vals.Numbers(-2.0, 2.0),
+            "threshold",
+            unit="V",
+            label="Discriminator threshold",
+            get_cmd=f"INPU{n}:THRE?",
+            set_cmd=f"INPU{n}:THRE {{:.3f}}V",
+            get_parser=_strip_unit("V"),
+            vals=vals.Numbers(-2.0, 2.0),
         )
         self.integration_time = self.add_parameter(
-            "integration_time", unit="ms", label="Counter integration time",
-            get_cmd=f"INPU{n}:COUN:INTE?", set_cmd=f"INPU{n}:COUN:INTE {{:d}}",
-            get_parser=lambda s: int(float(s)), vals=vals.Ints(1, 65_535),
+            "integration_time",
+            unit="ms",
+            label="Counter integration time",
+            get_cmd=f"INPU{n}:COUN:INTE?",
+            set_cmd=f"INPU{n}:COUN:INTE {{:d}}",
+            get_parser=lambda s: int(float(s)),
+            vals=vals.Ints(1, 65_535),
         )
         self.counts = self.add_parameter(
-            "counts", label="Counts in the last integration window",
-            get_cmd=f"INPU{n}:COUN?", set_cmd=False, get_parser=lambda s: int(float(s)),
+            "counts",
+            label="Counts in the last integration window",
+            get_cmd=f"INPU{n}:COUN?",
+            set_cmd=False,
+            get_parser=lambda s: int(float(s)),
         )
         self.delay = self.add_parameter(
-            "delay", unit="ps", label="Input delay",
-            get_cmd=f"DELAY{n}:VALUE?", set_cmd=f"DELAY{n}:VALUE {{:d}}",
-            get_parser=lambda s: int(float(s.strip().rstrip("TB"))), vals=vals.Ints(0, 4_000_000),
+            "delay",
+            unit="ps",
+            label="Input delay",
+            get_cmd=f"DELAY{n}:VALUE?",
+            set_cmd=f"DELAY{n}:VALUE {{:d}}",
+            get_parser=lambda s: int(float(s.strip().rstrip("TB"))),
+            vals=vals.Ints(0, 4_000_000),
         )
 
     def count_rate(self) -> float:
@@ -109,26 +132,43 @@ class ID900Histogram(QNodeChannel):
         super().__init__(parent, name)
         self.index = m = index
         self.reference = self.add_parameter(
-            "reference", label="Start block", get_cmd=f"HIST{m}:INPO:REF:LINK?",
-            set_cmd=f"HIST{m}:INPO:REF:LINK {{}}", vals=vals.Enum(*BLOCKS),
+            "reference",
+            label="Start block",
+            get_cmd=f"HIST{m}:INPO:REF:LINK?",
+            set_cmd=f"HIST{m}:INPO:REF:LINK {{}}",
+            vals=vals.Enum(*BLOCKS),
         )
         self.stop = self.add_parameter(
-            "stop", label="Stop block", get_cmd=f"HIST{m}:INPO:STOP:LINK?",
-            set_cmd=f"HIST{m}:INPO:STOP:LINK {{}}", vals=vals.Enum(*BLOCKS),
+            "stop",
+            label="Stop block",
+            get_cmd=f"HIST{m}:INPO:STOP:LINK?",
+            set_cmd=f"HIST{m}:INPO:STOP:LINK {{}}",
+            vals=vals.Enum(*BLOCKS),
         )
         self.minimum = self.add_parameter(
-            "minimum", unit="ps", label="First bin start", get_cmd=f"HIST{m}:MIN?",
-            set_cmd=f"HIST{m}:MIN {{:d}}", get_parser=lambda s: int(float(s)),
+            "minimum",
+            unit="ps",
+            label="First bin start",
+            get_cmd=f"HIST{m}:MIN?",
+            set_cmd=f"HIST{m}:MIN {{:d}}",
+            get_parser=lambda s: int(float(s)),
             vals=vals.Ints(0, 10**12),
         )
         self.bin_width = self.add_parameter(
-            "bin_width", unit="ps", label="Bin width", get_cmd=f"HIST{m}:BWID?",
-            set_cmd=f"HIST{m}:BWID {{:d}}", get_parser=lambda s: int(float(s)),
+            "bin_width",
+            unit="ps",
+            label="Bin width",
+            get_cmd=f"HIST{m}:BWID?",
+            set_cmd=f"HIST{m}:BWID {{:d}}",
+            get_parser=lambda s: int(float(s)),
             vals=vals.Ints(1, 10**9),
         )
         self.bin_count = self.add_parameter(
-            "bin_count", label="Number of bins", get_cmd=f"HIST{m}:BCOU?",
-            set_cmd=f"HIST{m}:BCOU {{:d}}", get_parser=lambda s: int(float(s)),
+            "bin_count",
+            label="Number of bins",
+            get_cmd=f"HIST{m}:BCOU?",
+            set_cmd=f"HIST{m}:BCOU {{:d}}",
+            get_parser=lambda s: int(float(s)),
             vals=vals.Ints(1, 16_384),
         )
 
@@ -167,18 +207,29 @@ class IDQuantiqueID900(QNodeVisaInstrument):
             self.add_submodule(f"hist{m}", histogram)
         self.histograms = self.add_submodule("histograms", histograms.to_channel_tuple())
         self.coincidence_begin = self.add_parameter(
-            "coincidence_begin", unit="ps", label="Coincidence window start",
-            get_cmd="TSCO5:WIND:BEGIN:DELAY?", set_cmd="TSCO5:WIND:BEGIN:DELAY {:d}",
-            get_parser=lambda s: int(float(s)), vals=vals.Ints(0, 10**9),
+            "coincidence_begin",
+            unit="ps",
+            label="Coincidence window start",
+            get_cmd="TSCO5:WIND:BEGIN:DELAY?",
+            set_cmd="TSCO5:WIND:BEGIN:DELAY {:d}",
+            get_parser=lambda s: int(float(s)),
+            vals=vals.Ints(0, 10**9),
         )
         self.coincidence_end = self.add_parameter(
-            "coincidence_end", unit="ps", label="Coincidence window end",
-            get_cmd="TSCO5:WIND:END:DELAY?", set_cmd="TSCO5:WIND:END:DELAY {:d}",
-            get_parser=lambda s: int(float(s)), vals=vals.Ints(0, 10**9),
+            "coincidence_end",
+            unit="ps",
+            label="Coincidence window end",
+            get_cmd="TSCO5:WIND:END:DELAY?",
+            set_cmd="TSCO5:WIND:END:DELAY {:d}",
+            get_parser=lambda s: int(float(s)),
+            vals=vals.Ints(0, 10**9),
         )
         self.acquisition = self.add_parameter(
-            "acquisition", label="Acquisition gate (TSGE8) on",
-            get_cmd="TSGE8:ENAB?", set_cmd="TSGE8:ENAB {}", val_mapping=on_off("ON", "OFF"),
+            "acquisition",
+            label="Acquisition gate (TSGE8) on",
+            get_cmd="TSGE8:ENAB?",
+            set_cmd="TSGE8:ENAB {}",
+            val_mapping=on_off("ON", "OFF"),
         )
 
     def write(self, cmd: str) -> None:

@@ -43,28 +43,47 @@ class MOGLabsQRFChannel(QNodeChannel):
         self.channel = channel
         n = channel
         self.frequency = self.add_parameter(
-            "frequency", unit="MHz", label="RF frequency",
-            get_cmd=f"FREQ,{n}", set_cmd=f"FREQ,{n},{{:.6f}}MHz", get_parser=_leading_float,
+            "frequency",
+            unit="MHz",
+            label="RF frequency",
+            get_cmd=f"FREQ,{n}",
+            set_cmd=f"FREQ,{n},{{:.6f}}MHz",
+            get_parser=_leading_float,
             vals=vals.Numbers(10.0, 400.0),
         )
         self.power = self.add_parameter(
-            "power", unit="dBm", label="RF power",
-            get_cmd=f"POW,{n}", set_cmd=f"POW,{n},{{:.2f}}dBm", get_parser=_leading_float,
+            "power",
+            unit="dBm",
+            label="RF power",
+            get_cmd=f"POW,{n}",
+            set_cmd=f"POW,{n},{{:.2f}}dBm",
+            get_parser=_leading_float,
             vals=vals.Numbers(-50.0, max_power_dbm),
         )
         self.power_limit = self.add_parameter(
-            "power_limit", unit="dBm", label="RF power limit",
-            get_cmd=f"LIMIT,{n}", set_cmd=f"LIMIT,{n},{{:.2f}}dBm", get_parser=_leading_float,
+            "power_limit",
+            unit="dBm",
+            label="RF power limit",
+            get_cmd=f"LIMIT,{n}",
+            set_cmd=f"LIMIT,{n},{{:.2f}}dBm",
+            get_parser=_leading_float,
             vals=vals.Numbers(-50.0, max_power_dbm),
         )
         self.phase = self.add_parameter(
-            "phase", unit="deg", label="Phase offset",
-            get_cmd=f"PHASE,{n}", set_cmd=f"PHASE,{n},{{:.3f}}deg", get_parser=_leading_float,
+            "phase",
+            unit="deg",
+            label="Phase offset",
+            get_cmd=f"PHASE,{n}",
+            set_cmd=f"PHASE,{n},{{:.3f}}deg",
+            get_parser=_leading_float,
             vals=vals.Numbers(0.0, 360.0),
         )
         self.output = self.add_parameter(
-            "output", label="RF signal and amplifier on",
-            get_cmd=f"STATUS,{n}", set_cmd=self._set_output, get_parser=_status_on,
+            "output",
+            label="RF signal and amplifier on",
+            get_cmd=f"STATUS,{n}",
+            set_cmd=self._set_output,
+            get_parser=_status_on,
             vals=vals.Bool(),
         )
 

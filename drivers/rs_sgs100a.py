@@ -52,40 +52,65 @@ class RohdeSchwarzSGS100A(QNodeVisaInstrument):
     ) -> None:
         super().__init__(name, address, **kwargs)
         self.frequency = self.add_parameter(
-            "frequency", unit="Hz", label="Frequency",
-            get_cmd="SOUR:FREQ?", set_cmd="SOUR:FREQ {:.3f}", get_parser=float,
+            "frequency",
+            unit="Hz",
+            label="Frequency",
+            get_cmd="SOUR:FREQ?",
+            set_cmd="SOUR:FREQ {:.3f}",
+            get_parser=float,
             vals=vals.Numbers(*frequency_range_hz),
         )
         self.power = self.add_parameter(
-            "power", unit="dBm", label="Level",
-            get_cmd="SOUR:POW?", set_cmd="SOUR:POW {:.2f}", get_parser=float,
+            "power",
+            unit="dBm",
+            label="Level",
+            get_cmd="SOUR:POW?",
+            set_cmd="SOUR:POW {:.2f}",
+            get_parser=float,
             vals=vals.Numbers(*power_range_dbm),
         )
         self.phase = self.add_parameter(
-            "phase", unit="deg", label="Phase",
-            get_cmd="SOUR:PHAS?", set_cmd="SOUR:PHAS {:.2f}", get_parser=float,
+            "phase",
+            unit="deg",
+            label="Phase",
+            get_cmd="SOUR:PHAS?",
+            set_cmd="SOUR:PHAS {:.2f}",
+            get_parser=float,
             vals=vals.Numbers(-360.0, 360.0),
         )
         self.output = self.add_parameter(
-            "output", label="RF output",
-            get_cmd="OUTP:STAT?", set_cmd="OUTP:STAT {}", val_mapping=on_off(),
+            "output",
+            label="RF output",
+            get_cmd="OUTP:STAT?",
+            set_cmd="OUTP:STAT {}",
+            val_mapping=on_off(),
         )
         self.iq_modulation = self.add_parameter(
-            "iq_modulation", label="IQ modulation",
-            get_cmd="SOUR:IQ:STAT?", set_cmd="SOUR:IQ:STAT {}", val_mapping=on_off(),
+            "iq_modulation",
+            label="IQ modulation",
+            get_cmd="SOUR:IQ:STAT?",
+            set_cmd="SOUR:IQ:STAT {}",
+            val_mapping=on_off(),
         )
         self.pulse_modulation = self.add_parameter(
-            "pulse_modulation", label="Pulse modulation",
-            get_cmd="SOUR:PULM:STAT?", set_cmd="SOUR:PULM:STAT {}", val_mapping=on_off(),
+            "pulse_modulation",
+            label="Pulse modulation",
+            get_cmd="SOUR:PULM:STAT?",
+            set_cmd="SOUR:PULM:STAT {}",
+            val_mapping=on_off(),
         )
         self.pulse_source = self.add_parameter(
-            "pulse_source", label="Pulse modulation source",
-            get_cmd="SOUR:PULM:SOUR?", set_cmd="SOUR:PULM:SOUR {}",
+            "pulse_source",
+            label="Pulse modulation source",
+            get_cmd="SOUR:PULM:SOUR?",
+            set_cmd="SOUR:PULM:SOUR {}",
             vals=vals.Enum("INT", "EXT"),
         )
         self.reference_source = self.add_parameter(
-            "reference_source", label="Reference oscillator source",
-            get_cmd="SOUR:ROSC:SOUR?", set_cmd="SOUR:ROSC:SOUR {}",
+            "reference_source",
+            label="Reference oscillator source",
+            get_cmd="SOUR:ROSC:SOUR?",
+            set_cmd="SOUR:ROSC:SOUR {}",
             vals=vals.Enum("INT", "EXT"),
         )
 

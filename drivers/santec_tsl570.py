@@ -65,31 +65,53 @@ class SantecTSL570(QNodeVisaInstrument):
             self.write(":POW:UNIT 0")
 
         self.wavelength = self.add_parameter(
-            "wavelength", unit="nm", label="Wavelength",
-            get_cmd=":WAV?", set_cmd=":WAV {:.4f}", get_parser=float,
+            "wavelength",
+            unit="nm",
+            label="Wavelength",
+            get_cmd=":WAV?",
+            set_cmd=":WAV {:.4f}",
+            get_parser=float,
             vals=vals.Numbers(wl_min, wl_max),
         )
         self.frequency = self.add_parameter(
-            "frequency", unit="THz", label="Optical frequency",
-            get_cmd=":WAV:FREQ?", set_cmd=":WAV:FREQ {:.5f}", get_parser=float,
+            "frequency",
+            unit="THz",
+            label="Optical frequency",
+            get_cmd=":WAV:FREQ?",
+            set_cmd=":WAV:FREQ {:.5f}",
+            get_parser=float,
             vals=vals.Numbers(C_NM_THZ / wl_max, C_NM_THZ / wl_min),
         )
         self.power = self.add_parameter(
-            "power", unit="dBm", label="Output power setpoint",
-            get_cmd=":POW?", set_cmd=":POW {:.2f}", get_parser=float,
+            "power",
+            unit="dBm",
+            label="Output power setpoint",
+            get_cmd=":POW?",
+            set_cmd=":POW {:.2f}",
+            get_parser=float,
             vals=vals.Numbers(*power_range_dbm),
         )
         self.power_actual = self.add_parameter(
-            "power_actual", unit="dBm", label="Measured output power",
-            get_cmd=":POW:ACT?", set_cmd=False, get_parser=float,
+            "power_actual",
+            unit="dBm",
+            label="Measured output power",
+            get_cmd=":POW:ACT?",
+            set_cmd=False,
+            get_parser=float,
         )
         self.output = self.add_parameter(
-            "output", label="Laser diode on",
-            get_cmd=":POW:STAT?", set_cmd=":POW:STAT {}", val_mapping=on_off(),
+            "output",
+            label="Laser diode on",
+            get_cmd=":POW:STAT?",
+            set_cmd=":POW:STAT {}",
+            val_mapping=on_off(),
         )
         self.coherence_control = self.add_parameter(
-            "coherence_control", label="Coherence control",
-            get_cmd=":COHC?", set_cmd=":COHC {}", val_mapping=on_off(),
+            "coherence_control",
+            label="Coherence control",
+            get_cmd=":COHC?",
+            set_cmd=":COHC {}",
+            val_mapping=on_off(),
         )
 
     # -- hal.Laser --------------------------------------------------------------------

@@ -49,30 +49,51 @@ class EosDetectorChannel(QNodeChannel):
         self.channel = channel
         n = channel
         self.bias_current = self.add_parameter(
-            "bias_current", unit="uA", label="Bias current",
-            get_cmd=f"DET{n}:BIAS?", set_cmd=f"DET{n}:BIAS {{:.3f}}", get_parser=float,
+            "bias_current",
+            unit="uA",
+            label="Bias current",
+            get_cmd=f"DET{n}:BIAS?",
+            set_cmd=f"DET{n}:BIAS {{:.3f}}",
+            get_parser=float,
             vals=vals.Numbers(0.0, max_bias_ua),
         )
         self.trigger_level = self.add_parameter(
-            "trigger_level", unit="mV", label="Counter trigger level",
-            get_cmd=f"DET{n}:TRIG?", set_cmd=f"DET{n}:TRIG {{:.1f}}", get_parser=float,
+            "trigger_level",
+            unit="mV",
+            label="Counter trigger level",
+            get_cmd=f"DET{n}:TRIG?",
+            set_cmd=f"DET{n}:TRIG {{:.1f}}",
+            get_parser=float,
             vals=vals.Numbers(0.0, 1000.0),
         )
         self.bias_voltage = self.add_parameter(
-            "bias_voltage", unit="mV", label="Voltage across the nanowire",
-            get_cmd=f"DET{n}:VOLT?", set_cmd=False, get_parser=float,
+            "bias_voltage",
+            unit="mV",
+            label="Voltage across the nanowire",
+            get_cmd=f"DET{n}:VOLT?",
+            set_cmd=False,
+            get_parser=float,
         )
         self.counts = self.add_parameter(
-            "counts", label="Counts in the last measurement period",
-            get_cmd=f"DET{n}:COUN?", set_cmd=False, get_parser=lambda s: int(float(s)),
+            "counts",
+            label="Counts in the last measurement period",
+            get_cmd=f"DET{n}:COUN?",
+            set_cmd=False,
+            get_parser=lambda s: int(float(s)),
         )
         self.latch_threshold = self.add_parameter(
-            "latch_threshold", unit="mV", label="Voltage above which the detector is latched",
-            parameter_class=ManualParameter, initial_value=50.0, vals=vals.Numbers(0.0, 10e3),
+            "latch_threshold",
+            unit="mV",
+            label="Voltage above which the detector is latched",
+            parameter_class=ManualParameter,
+            initial_value=50.0,
+            vals=vals.Numbers(0.0, 10e3),
         )
         self.latched = self.add_parameter(
-            "latched", label="Detector latched (normal-conducting)",
-            get_cmd=self._is_latched, set_cmd=False,
+            "latched",
+            label="Detector latched (normal-conducting)",
+            get_cmd=self._is_latched,
+            set_cmd=False,
         )
 
     def _is_latched(self) -> bool:
@@ -106,12 +127,19 @@ class SingleQuantumEos(QNodeVisaInstrument):
     ) -> None:
         super().__init__(name, address, **kwargs)
         self.detector_enable = self.add_parameter(
-            "detector_enable", label="Bias outputs enabled",
-            get_cmd="DET:ENAB?", set_cmd="DET:ENAB {}", val_mapping=on_off(),
+            "detector_enable",
+            label="Bias outputs enabled",
+            get_cmd="DET:ENAB?",
+            set_cmd="DET:ENAB {}",
+            val_mapping=on_off(),
         )
         self.measurement_period = self.add_parameter(
-            "measurement_period", unit="ms", label="Counter integration time",
-            get_cmd="MEAS:PER?", set_cmd="MEAS:PER {:d}", get_parser=lambda s: int(float(s)),
+            "measurement_period",
+            unit="ms",
+            label="Counter integration time",
+            get_cmd="MEAS:PER?",
+            set_cmd="MEAS:PER {:d}",
+            get_parser=lambda s: int(float(s)),
             vals=vals.Ints(10, 60_000),
         )
         with self.closing_on_error():

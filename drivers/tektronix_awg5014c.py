@@ -62,8 +62,9 @@ def encode_waveform(waveform: AwgWaveform) -> bytes:
     return codes[:n].astype("<u2").tobytes()
 
 
-def decode_waveform(data: bytes) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_],
-                                          npt.NDArray[np.bool_]]:
+def decode_waveform(
+    data: bytes,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
     """Inverse of :func:`encode_waveform`: (samples, marker1, marker2)."""
     codes = np.frombuffer(data, dtype="<u2")
     samples = ((codes & 0x3FFF).astype(float) - 8191) / 8191
@@ -77,24 +78,40 @@ class AWG5014CChannel(QNodeChannel):
         super().__init__(parent, name)
         self.channel = n = channel
         self.amplitude = self.add_parameter(
-            "amplitude", unit="Vpp", label="Amplitude", get_cmd=f"SOUR{n}:VOLT?",
-            set_cmd=f"SOUR{n}:VOLT {{:.4f}}", get_parser=float, vals=vals.Numbers(0.02, 4.5),
+            "amplitude",
+            unit="Vpp",
+            label="Amplitude",
+            get_cmd=f"SOUR{n}:VOLT?",
+            set_cmd=f"SOUR{n}:VOLT {{:.4f}}",
+            get_parser=float,
+            vals=vals.Numbers(0.02, 4.5),
         )
         self.offset = self.add_parameter(
-            "offset", unit="V", label="Offset", get_cmd=f"SOUR{n}:VOLT:OFFS?",
-            set_cmd=f"SOUR{n}:VOLT:OFFS {{:.4f}}", get_parser=float,
+            "offset",
+            unit="V",
+            label="Offset",
+            get_cmd=f"SOUR{n}:VOLT:OFFS?",
+            set_cmd=f"SOUR{n}:VOLT:OFFS {{:.4f}}",
+            get_parser=float,
             vals=vals.Numbers(-2.25, 2.25),
         )
         self.output = self.add_parameter(
-            "output", label="Output on", get_cmd=f"OUTP{n}:STAT?",
-            set_cmd=f"OUTP{n}:STAT {{}}", val_mapping=on_off(),
+            "output",
+            label="Output on",
+            get_cmd=f"OUTP{n}:STAT?",
+            set_cmd=f"OUTP{n}:STAT {{}}",
+            val_mapping=on_off(),
         )
         for m in (1, 2):
             for level, bounds in (("high", (-0.9, 2.7)), ("low", (-1.0, 2.6))):
                 cmd = f"SOUR{n}:MARK{m}:VOLT:{level.upper()}"
                 self.add_parameter(
-                    f"marker{m}_{level}", unit="V", label=f"Marker {m} {level} level",
-                    get_cmd=f"{cmd}?", set_cmd=f"{cmd} {{:.3f}}", get_parser=float,
+                    f"marker{m}_{level}",
+                    unit="V",
+                    label=f"Marker {m} {level} level",
+                    get_cmd=f"{cmd}?",
+                    set_cmd=f"{cmd} {{:.3f}}",
+                    get_parser=float,
                     vals=vals.Numbers(*bounds),
                 )
 
@@ -125,16 +142,23 @@ class TektronixAWG5014C(QNodeVisaInstrument):
         self._param("event_jump_timing", "EVEN:JTIM", "{}", "", vals.Enum("SYNC", "ASYNC"))
         self._param("sequence_length", "SEQ:LENG", "{:d}", "", vals.Ints(0, MAX_ELEMENTS))
         self.run_state = self.add_parameter(
-            "run_state", label="0 stopped, 1 waiting for trigger, 2 running",
-            get_cmd="AWGC:RST?", set_cmd=False, get_parser=lambda s: int(float(s)),
+            "run_state",
+            label="0 stopped, 1 waiting for trigger, 2 running",
+            get_cmd="AWGC:RST?",
+            set_cmd=False,
+            get_parser=lambda s: int(float(s)),
         )
 
     def _param(self, name: str, cmd: str, fmt: str, unit: str, validator: Any) -> None:
         numeric = isinstance(validator, (vals.Numbers, vals.Ints))
         parser: Any = (int if isinstance(validator, vals.Ints) else float) if numeric else str
         self.add_parameter(
-            name, unit=unit, get_cmd=f"{cmd}?", set_cmd=f"{cmd} {fmt}",
-            get_parser=lambda s: parser(s.strip()), vals=validator,
+            name,
+            unit=unit,
+            get_cmd=f"{cmd}?",
+            set_cmd=f"{cmd} {fmt}",
+            get_parser=lambda s: parser(s.strip()),
+            vals=validator,
         )
 
     # -- waveforms and sequences ----------------------------------------------------------
@@ -172,7 +196,8 @@ class TektronixAWG5014C(QNodeVisaInstrument):
                     problems.append(f"step {i}: {what}={target} not in 1..{count}")
         if problems:
             raise InstrumentValueError(
-                self.display_name, "refused sequence: " + "; ".join(problems),
+                self.display_name,
+                "refused sequence: " + "; ".join(problems),
                 command="upload_sequence",
             )
 

@@ -74,35 +74,63 @@ class ThorlabsITC4001FrequencyConverter(QNodeVisaInstrument):
         with self.closing_on_error():
             self.write("SOUR:FUNC:MODE POW")
         self.pump_power = self.add_parameter(
-            "pump_power", unit="mW", label="Pump power setpoint",
-            get_cmd="SOUR:POW?", set_cmd="SOUR:POW {:.6f}", get_parser=float, scale=1e-3,
+            "pump_power",
+            unit="mW",
+            label="Pump power setpoint",
+            get_cmd="SOUR:POW?",
+            set_cmd="SOUR:POW {:.6f}",
+            get_parser=float,
+            scale=1e-3,
             vals=vals.Numbers(0.0, pump_power_max_mw),
         )
         self.pump_power_measured = self.add_parameter(
-            "pump_power_measured", unit="mW", label="Pump power (monitor photodiode)",
-            get_cmd="MEAS:POW2?", set_cmd=False, get_parser=float, scale=1e-3,
+            "pump_power_measured",
+            unit="mW",
+            label="Pump power (monitor photodiode)",
+            get_cmd="MEAS:POW2?",
+            set_cmd=False,
+            get_parser=float,
+            scale=1e-3,
         )
         self.pump_current_limit = self.add_parameter(
-            "pump_current_limit", unit="A", label="Laser diode current limit",
-            get_cmd="SOUR:CURR:LIM?", set_cmd="SOUR:CURR:LIM {:.4f}", get_parser=float,
+            "pump_current_limit",
+            unit="A",
+            label="Laser diode current limit",
+            get_cmd="SOUR:CURR:LIM?",
+            set_cmd="SOUR:CURR:LIM {:.4f}",
+            get_parser=float,
             vals=vals.Numbers(0.0, 1.0),
         )
         self.pump_output = self.add_parameter(
-            "pump_output", label="Pump laser on",
-            get_cmd="OUTP:STAT?", set_cmd="OUTP:STAT {}", val_mapping=on_off(),
+            "pump_output",
+            label="Pump laser on",
+            get_cmd="OUTP:STAT?",
+            set_cmd="OUTP:STAT {}",
+            val_mapping=on_off(),
         )
         self.crystal_setpoint = self.add_parameter(
-            "crystal_setpoint", unit="degC", label="Crystal temperature setpoint",
-            get_cmd="SOUR2:TEMP?", set_cmd="SOUR2:TEMP {:.3f}", get_parser=float,
+            "crystal_setpoint",
+            unit="degC",
+            label="Crystal temperature setpoint",
+            get_cmd="SOUR2:TEMP?",
+            set_cmd="SOUR2:TEMP {:.3f}",
+            get_parser=float,
             vals=vals.Numbers(*crystal_range_c),
         )
         self.crystal_temperature = self.add_parameter(
-            "crystal_temperature", unit="degC", label="Crystal temperature",
-            get_cmd="MEAS:TEMP?", set_cmd=False, get_parser=float,
+            "crystal_temperature",
+            unit="degC",
+            label="Crystal temperature",
+            get_cmd="MEAS:TEMP?",
+            set_cmd=False,
+            get_parser=float,
         )
         self.tec_output = self.add_parameter(
-            "tec_output", label="TEC on",
-            get_cmd="OUTP2:STAT?", set_cmd="OUTP2:STAT {}", val_mapping=on_off(),
+            "tec_output",
+            label="TEC on",
+            get_cmd="OUTP2:STAT?",
+            set_cmd="OUTP2:STAT {}",
+            val_mapping=on_off(),
         )
         # Calibration of the conversion (host-side, from the converter's characterisation).
         self.input_wavelength = self._manual("input_wavelength", "nm", 637.0, (300.0, 2500.0))
@@ -120,8 +148,11 @@ class ThorlabsITC4001FrequencyConverter(QNodeVisaInstrument):
         self, name: str, unit: str, initial: float, bounds: tuple[float, float]
     ) -> ManualParameter:
         return self.add_parameter(
-            name, parameter_class=ManualParameter, unit=unit,
-            initial_value=initial, vals=vals.Numbers(*bounds),
+            name,
+            parameter_class=ManualParameter,
+            unit=unit,
+            initial_value=initial,
+            vals=vals.Numbers(*bounds),
         )
 
     def efficiency_model(self, pump_power_mw: float, temperature_c: float) -> float:

@@ -80,7 +80,9 @@ def bell_fidelity(correlators: dict[str, Estimate], bell_state: str) -> Estimate
     missing = [b for b in ("XX", "YY", "ZZ") if b not in correlators]
     if missing:
         raise ValueError(f"fidelity needs correlators XX, YY and ZZ; missing {missing}")
-    value = 0.25 * (1 + sum(s * correlators[b].value for s, b in zip(signs, ("XX", "YY", "ZZ"))))
+    value = 0.25 * (
+        1 + sum(s * correlators[b].value for s, b in zip(signs, ("XX", "YY", "ZZ"), strict=True))
+    )
     err = 0.25 * math.sqrt(sum(correlators[b].stderr ** 2 for b in ("XX", "YY", "ZZ")))
     return Estimate(value, err)
 

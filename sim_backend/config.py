@@ -45,7 +45,9 @@ def format_validation_error(source: str, error: ValidationError) -> str:
 def parse_lab_file(data: Any, source: str = "<config>") -> LabFile:
     """Validate already-parsed YAML/JSON data."""
     if not isinstance(data, dict):
-        raise ConfigError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
+        raise ConfigError(
+            f"{source}: expected a mapping at the top level, got {type(data).__name__}"
+        )
     try:
         return LabFile.model_validate(data)
     except ValidationError as exc:

@@ -30,9 +30,7 @@ class SimulatedLab:
         self.links: dict[frozenset[str], HeraldedLink] = {}
         for link in params.links:
             a, b = link.nodes
-            model = LinkModel(
-                link, params.nodes[a], params.nodes[b], params.classical_latency_us
-            )
+            model = LinkModel(link, params.nodes[a], params.nodes[b], params.classical_latency_us)
             self.links[frozenset(link.nodes)] = HeraldedLink(
                 model, self.nodes[a], self.nodes[b], self.registry, self.clock, self.rng
             )
@@ -47,7 +45,9 @@ class SimulatedLab:
         try:
             return self.nodes[name]
         except KeyError:
-            raise KeyError(f"no node {name!r} in the simulated lab; nodes: {sorted(self.nodes)}") from None
+            raise KeyError(
+                f"no node {name!r} in the simulated lab; nodes: {sorted(self.nodes)}"
+            ) from None
 
     def link(self, a: str, b: str) -> HeraldedLink:
         try:

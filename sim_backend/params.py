@@ -24,7 +24,9 @@ class _Strict(BaseModel):
 class QubitParams(_Strict):
     """Coherence, gate and readout figures of one kind of qubit."""
 
-    t1_s: float | None = Field(None, gt=0, description="energy relaxation time T1, s (null: infinite)")
+    t1_s: float | None = Field(
+        None, gt=0, description="energy relaxation time T1, s (null: infinite)"
+    )
     t2_s: float | None = Field(None, gt=0, description="coherence time T2, s (null: infinite)")
     init_error: float = Field(0.0, ge=0, le=0.5, description="probability of initialising in |1>")
     gate_depolarizing: float = Field(
@@ -111,8 +113,7 @@ class LinkParams(_Strict):
     def _check_shape(self) -> LinkParams:
         if len(self.fibre_length_km) != 2:
             raise ValueError(
-                f"fibre_length_km={list(self.fibre_length_km)}: expected two lengths, "
-                "one per node"
+                f"fibre_length_km={list(self.fibre_length_km)}: expected two lengths, one per node"
             )
         if self.nodes[0] == self.nodes[1]:
             raise ValueError(f"nodes={list(self.nodes)}: a link joins two different nodes")

@@ -73,7 +73,10 @@ def round_multiplier(
     bright/dark coherence by sqrt(1 - p_double) (environment-overlap model).
     """
     m = np.empty((4, 4), dtype=complex)
-    keep = (math.sqrt(1 - setup.path_a.double_excitation), math.sqrt(1 - setup.path_b.double_excitation))
+    keep = (
+        math.sqrt(1 - setup.path_a.double_excitation),
+        math.sqrt(1 - setup.path_b.double_excitation),
+    )
     for i, s in enumerate(SPIN_CONFIGS):
         for j, t in enumerate(SPIN_CONFIGS):
             value = photons[t].conj() @ pattern_operator @ photons[s]
@@ -96,7 +99,9 @@ def phase_multiplier(phase_rad: float) -> np.ndarray:
 def single_click_patterns(setup: HeraldingSetup) -> list[HeraldPattern]:
     """Exactly one detector clicks: '+' heralds Psi+, '-' heralds Psi-."""
     space = FockSpace()
-    ops = click_pattern_operators(space, setup.detectors, setup.path_a.transmission, setup.path_b.transmission)
+    ops = click_pattern_operators(
+        space, setup.detectors, setup.path_a.transmission, setup.path_b.transmission
+    )
     photons = emitted_photon_states(space, setup.visibility)
     return [
         HeraldPattern(("+",), "PSI+", (round_multiplier(ops["+"], photons, setup),)),
@@ -104,7 +109,9 @@ def single_click_patterns(setup: HeraldingSetup) -> list[HeraldPattern]:
     ]
 
 
-def barrett_kok_patterns(setup: HeraldingSetup, detector_dead_in_round_two: bool) -> list[HeraldPattern]:
+def barrett_kok_patterns(
+    setup: HeraldingSetup, detector_dead_in_round_two: bool
+) -> list[HeraldPattern]:
     """One click in each round: the same detector twice heralds Psi+, different ones Psi-.
 
     ``detector_dead_in_round_two``: the dead time outlasts the round separation, so the

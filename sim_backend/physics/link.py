@@ -132,7 +132,9 @@ class LinkModel:
         self.pattern_probabilities = np.array([t[1] for t in table])
         self.heralded_states: list[np.ndarray] = [t[2] for t in table]
         self.success_probability = float(self.pattern_probabilities.sum())
-        self._cumulative = (np.cumsum(self.pattern_probabilities) / self.success_probability).tolist()
+        self._cumulative = (
+            np.cumsum(self.pattern_probabilities) / self.success_probability
+        ).tolist()
         # The spins idle from emission until the herald reaches their nodes: that part of
         # every successful attempt is the same, so the delivered states include it.
         self.states = [
@@ -145,7 +147,9 @@ class LinkModel:
         return min(bisect.bisect_right(self._cumulative, u), len(self._cumulative) - 1)
 
 
-def _idle_both(state: np.ndarray, nodes: tuple[NodeParams, NodeParams], duration_s: float) -> np.ndarray:
+def _idle_both(
+    state: np.ndarray, nodes: tuple[NodeParams, NodeParams], duration_s: float
+) -> np.ndarray:
     """Idle decoherence of both communication qubits of a pair for ``duration_s``."""
     for index, node in enumerate(nodes):
         q = node.communication_qubit

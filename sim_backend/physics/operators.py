@@ -32,7 +32,9 @@ def rotation(axis: str | Sequence[float], angle: float) -> np.ndarray:
         try:
             n = {"X": (1.0, 0.0, 0.0), "Y": (0.0, 1.0, 0.0), "Z": (0.0, 0.0, 1.0)}[axis.upper()]
         except KeyError:
-            raise ValueError(f"rotation axis {axis!r}: expected 'X', 'Y', 'Z' or a vector") from None
+            raise ValueError(
+                f"rotation axis {axis!r}: expected 'X', 'Y', 'Z' or a vector"
+            ) from None
     else:
         n = tuple(float(c) for c in axis)
         norm = np.sqrt(sum(c * c for c in n))
@@ -100,7 +102,9 @@ def _apply_single_qubit(rho: np.ndarray, op: np.ndarray, target: int, n: int) ->
 
 
 @lru_cache(maxsize=256)
-def _phase_covariant_masks(n: int, target: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _phase_covariant_masks(
+    n: int, target: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Masks of one qubit's coherences and excited block, and the flat indices that move
     its |1><1| block onto its |0><0| block (for an n-qubit density matrix)."""
     dim = 2**n

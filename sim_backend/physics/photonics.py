@@ -164,7 +164,9 @@ def emitted_photon_states(space: FockSpace, visibility: float) -> dict[tuple[int
     mu = math.sqrt(visibility)
     nu = math.sqrt(max(0.0, 1.0 - visibility))
     create_a = space.annihilation(A_COMMON).conj().T
-    create_b = mu * space.annihilation(B_COMMON).conj().T + nu * space.annihilation(B_DISTINCT).conj().T
+    create_b = (
+        mu * space.annihilation(B_COMMON).conj().T + nu * space.annihilation(B_DISTINCT).conj().T
+    )
     states = {}
     for emits_a in (0, 1):
         for emits_b in (0, 1):

@@ -40,7 +40,9 @@ class QuantumNode:
         self.memory_qubits = [
             registry.add_qubit(f"{name}.mem{i}") for i in range(params.memory.count)
         ]
-        self._qubit_params: dict[int, QubitParams] = {self.communication_qubit: params.communication_qubit}
+        self._qubit_params: dict[int, QubitParams] = {
+            self.communication_qubit: params.communication_qubit
+        }
         self._qubit_params.update({q: params.memory for q in self.memory_qubits})
         self._last_update: dict[int, float] = {q: clock.now for q in self.qubits}
         # coherence factor from entangling attempts not yet applied (commutes with idling)

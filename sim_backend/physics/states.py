@@ -17,6 +17,7 @@ BELL_STATES: dict[str, np.ndarray] = {
     "PSI-": np.array([0, _S, -_S, 0], dtype=complex),
 }
 
+
 def density_matrix(ket: np.ndarray) -> np.ndarray:
     """|ket><ket| for a normalised state vector."""
     ket = np.asarray(ket, dtype=complex)

@@ -41,9 +41,7 @@ def test_close_is_not_safe_state(mocker) -> None:
 
 def test_enum_value_error_names_parameter(make_sim) -> None:
     laser = make_sim("santec_tsl570", name="laser_d")
-    laser.add_parameter(
-        "mode", get_cmd=False, set_cmd=":MODE {}", vals=vals.Enum("A", "B")
-    )
+    laser.add_parameter("mode", get_cmd=False, set_cmd=":MODE {}", vals=vals.Enum("A", "B"))
     with pytest.raises(InstrumentValueError) as info:
         laser.mode.set("C")
     message = str(info.value)

@@ -90,7 +90,8 @@ def test_implausible_detector_count_closes_the_connection(mocker) -> None:
     mocker.patch.object(SingleQuantumEos, "ask", ask)
     with pytest.raises(InstrumentValueError, match="reports 0 detectors, expected 1..16"):
         SingleQuantumEos(
-            "snspd_bad", address="GPIB::1::INSTR",
+            "snspd_bad",
+            address="GPIB::1::INSTR",
             pyvisa_sim_file="drivers.sims:singlequantum_eos.yaml",
         )
     assert not Instrument.exist("snspd_bad")

@@ -73,8 +73,9 @@ def _herald_sequence() -> AwgSequence:
     return AwgSequence(
         waveforms=[pulse, idle],
         steps=[
-            AwgSequenceStep({1: "pulse", 2: "idle"}, repetitions=0, wait_for_trigger=True,
-                            event_jump_to=3),
+            AwgSequenceStep(
+                {1: "pulse", 2: "idle"}, repetitions=0, wait_for_trigger=True, event_jump_to=3
+            ),
             AwgSequenceStep({1: "idle"}, repetitions=100, goto=1),
             AwgSequenceStep({1: "pulse", 3: "pulse"}, repetitions=1),
         ],
@@ -87,7 +88,8 @@ def test_upload_sequence(awg, mocker) -> None:
     awg.upload_sequence(seq)
     # waveform data: one binary block per waveform, in INTEGER format
     assert [c.args[0] for c in blocks.call_args_list] == [
-        'WLIS:WAV:DATA "pulse",', 'WLIS:WAV:DATA "idle",'
+        'WLIS:WAV:DATA "pulse",',
+        'WLIS:WAV:DATA "idle",',
     ]
     samples, m1, _ = decode_waveform(blocks.call_args_list[0].args[1])
     np.testing.assert_allclose(samples, seq.waveforms[0].samples, atol=1 / 8191)
@@ -124,8 +126,13 @@ def test_invalid_sequence_is_refused_before_sending(awg, mocker) -> None:
     with pytest.raises(InstrumentValueError) as info:
         awg.upload_sequence(bad)
     message = str(info.value)
-    for fragment in ("step 1: waveforms of unequal length", "step 1: event_jump_to=4",
-                     "step 2: channel 5", "'missing' not uploaded", "repetitions -1"):
+    for fragment in (
+        "step 1: waveforms of unequal length",
+        "step 1: event_jump_to=4",
+        "step 2: channel 5",
+        "'missing' not uploaded",
+        "repetitions -1",
+    ):
         assert fragment in message
     write.assert_not_called()
 

@@ -85,8 +85,12 @@ def test_chsh_on_a_werner_pair(f: float) -> None:
     PLA 200, 340 (1995)); settings a = Z, a' = X, b, b' = (Z +- X)/sqrt(2)."""
     lab = ideal_nodes_lab(["alice", "bob"], memories=0, seed=17)
     alice, bob = lab.node("alice"), lab.node("bob")
-    settings = [(0.0, math.pi / 4), (0.0, -math.pi / 4), (math.pi / 2, math.pi / 4),
-                (math.pi / 2, -math.pi / 4)]
+    settings = [
+        (0.0, math.pi / 4),
+        (0.0, -math.pi / 4),
+        (math.pi / 2, math.pi / 4),
+        (math.pi / 2, -math.pi / 4),
+    ]
     shots = 6000
     correlators = []
     for theta_a, theta_b in settings:

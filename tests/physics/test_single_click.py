@@ -32,12 +32,16 @@ def test_success_probability_and_fidelity_follow_alpha(alpha: float) -> None:
     lab = _lab(alpha)
     fidelity, p_hat, _ = sample_link_fidelity(lab, shots=12000)
     p_expected = 2 * alpha * ETA
-    assert_within(p_hat, p_expected, geometric_p_stderr(p_expected, 12000), slack=0.005 * p_expected)
+    assert_within(
+        p_hat, p_expected, geometric_p_stderr(p_expected, 12000), slack=0.005 * p_expected
+    )
     assert_within(fidelity.value, 1 - alpha, fidelity.stderr, slack=0.005)
 
 
 @pytest.mark.parametrize(("visibility", "phase_std"), [(0.8, 0.0), (1.0, 0.5), (0.7, 0.4)])
-def test_fidelity_falls_with_visibility_and_phase_noise(visibility: float, phase_std: float) -> None:
+def test_fidelity_falls_with_visibility_and_phase_noise(
+    visibility: float, phase_std: float
+) -> None:
     alpha = 0.05
     lab = _lab(alpha, visibility=visibility, phase_noise_std_rad=phase_std)
     fidelity, _, _ = sample_link_fidelity(lab, shots=12000)
@@ -56,7 +60,9 @@ def test_detector_click_decides_the_heralded_bell_state() -> None:
     labels = {p.clicks: p.bell_state for p in model.patterns}
     assert labels == {("+",): "PSI+", ("-",): "PSI-"}
     for pattern, state in zip(model.patterns, model.states, strict=True):
-        assert fidelity_to_pure(state, BELL_STATES[pattern.bell_state]) == pytest.approx(0.95, abs=2e-3)
+        assert fidelity_to_pure(state, BELL_STATES[pattern.bell_state]) == pytest.approx(
+            0.95, abs=2e-3
+        )
     link = lab.link("alice", "bob")
     heralds = [link.generate().bell_state for _ in range(4000)]
     share = heralds.count("PSI+") / len(heralds)
@@ -79,7 +85,9 @@ def test_dark_counts_add_false_heralds() -> None:
     f_clean, p_clean, _ = sample_link_fidelity(clean, 9000)
     f_noisy, p_noisy, _ = sample_link_fidelity(noisy, 9000)
     p_dark = 1 - math.exp(-dark_rate * window_ns * 1e-9)
-    assert_within(p_noisy - p_clean, 2 * p_dark, geometric_p_stderr(p_noisy, 9000) * 1.5, slack=2e-5)
+    assert_within(
+        p_noisy - p_clean, 2 * p_dark, geometric_p_stderr(p_noisy, 9000) * 1.5, slack=2e-5
+    )
     # a dark-count herald leaves the spins in their pre-emission product state:
     # F_dark = (1-a)a ... about 0.45 of the time near the target; overall F drops measurably
     assert f_noisy.value < f_clean.value - 3 * math.hypot(f_noisy.stderr, f_clean.stderr)
