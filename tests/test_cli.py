@@ -1,0 +1,81 @@
+"""The `qnode` command line as an operator uses it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+from typer.testing import CliRunner
+
+from control.cli import app
+
+ROOT = Path(__file__).parents[1]
+NV = str(ROOT / "lab_configs" / "nv_delft_link.yaml")
+runner = CliRunner()
+
+
+def _entangle(*args: str):
+    return runner.invoke(app, ["entangle", "--config", NV, "--no-progress", *args])
+
+
+def test_entangle_json_summary_reports_rate_and_fidelity() -> None:
+    result = _entangle("--shots", "600", "--json", "--seed", "4")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["shots"] == 600 and summary["complete"]
+    assert summary["backend"] == "simulated" and summary["seed"] == 4
+    assert summary["heralded_rate_per_s"] > 0
+    assert summary["attempts_per_success"] == summary["attempts"] / 600
+    low, high = summary["fidelity_ci95"]
+    assert low < summary["fidelity_estimate"] < high
+    # the estimate from outcomes agrees with the simulated state (4 standard errors)
+    half_width = (high - low) / 2
+    assert abs(summary["fidelity_estimate"] - summary["exact_fidelity_mean"]) < 2 * half_width
+    assert summary["parameters"]["scheme"] == "single_click"
+    assert summary["parameters"]["alpha"] == 0.05
+
+
+def test_same_seed_gives_the_same_summary() -> None:
+    first = json.loads(_entangle("--shots", "150", "--json", "--seed", "9").stdout)
+    second = json.loads(_entangle("--shots", "150", "--json", "--seed", "9").stdout)
+    assert first == second
+
+
+def test_table_output_names_the_figures() -> None:
+    result = _entangle("--shots", "150")
+    assert result.exit_code == 0, result.output
+    for text in ("heralded rate", "success probability per attempt", "fidelity", "alpha"):
+        assert text in result.stdout
+
+
+def test_bad_config_value_is_reported_without_traceback(tmp_path: Path) -> None:
+    data = yaml.safe_load(Path(NV).read_text())
+    data["simulated_lab"]["links"][0]["alpha"] = 0.9
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(data))
+    result = runner.invoke(app, ["entangle", "--config", str(bad)])
+    assert result.exit_code == 2
+    assert "simulated_lab.links.0.alpha" in result.output
+    assert "0.9" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_unknown_link_and_missing_file() -> None:
+    result = _entangle("--link", "alice-carol")
+    assert result.exit_code == 2
+    assert "alice-carol" in result.output and "alice-bob" in result.output
+    result = runner.invoke(app, ["entangle", "--config", "no/such.yaml"])
+    assert result.exit_code == 2 and "no such config file" in result.output
+
+
+def test_shots_must_be_positive() -> None:
+    result = _entangle("--shots", "0")
+    assert result.exit_code == 2
+    assert "--shots" in result.output
+
+
+def test_validate() -> None:
+    result = runner.invoke(app, ["validate", NV])
+    assert result.exit_code == 0
+    assert "ok" in result.output and "alice-bob" in result.output
