@@ -44,8 +44,8 @@ class OpticalPath:
 class HeraldPattern:
     """A detection pattern that heralds success, and the Bell state the protocol assigns it."""
 
-    clicks: tuple[str, ...]  # one entry per round: '+' or '-'
-    bell_state: str
+    clicks: tuple[str, ...]  # one entry per round: '+', '-', 'both' or 'none'
+    bell_state: str | None  # None: the pattern does not herald (a failed attempt)
     rounds: tuple[np.ndarray, ...]  # Schur multiplier per round, without the optical phase
 
 
@@ -122,15 +122,19 @@ def barrett_kok_patterns(
     t_a, t_b = setup.path_a.transmission, setup.path_b.transmission
     first = click_pattern_operators(space, setup.detectors, t_a, t_b)
     patterns = []
-    for c1 in ("+", "-"):
-        dead = (c1 == "+", c1 == "-") if detector_dead_in_round_two else (False, False)
+    outcomes = ("+", "-", "both", "none")
+    for c1 in outcomes:
+        clicked = (c1 in ("+", "both"), c1 in ("-", "both"))
+        dead = clicked if detector_dead_in_round_two else (False, False)
         second = click_pattern_operators(space, setup.detectors, t_a, t_b, dead=dead)
-        for c2 in ("+", "-"):
+        for c2 in outcomes:
             rounds = (
                 round_multiplier(first[c1], photons, setup),
                 round_multiplier(second[c2], photons, setup),
             )
-            patterns.append(HeraldPattern((c1, c2), "PSI+" if c1 == c2 else "PSI-", rounds))
+            heralds = c1 in ("+", "-") and c2 in ("+", "-")
+            bell = ("PSI+" if c1 == c2 else "PSI-") if heralds else None
+            patterns.append(HeraldPattern((c1, c2), bell, rounds))
     return patterns
 
 

@@ -79,8 +79,30 @@ def emitter_state(node: NodeParams, bright_population: float) -> np.ndarray:
     return rho
 
 
+@dataclass(frozen=True)
+class OperatingPoint:
+    """What the instruments currently make of a link (the simulated instruments set this;
+    ``None`` or the defaults leave the value from the lab config).
+
+    * ``bright_population``: alpha of the single-click scheme (set by the spin rotation);
+    * ``emission_probability``: per node, probability the optical pulse excites the bright
+      state and a photon is emitted (excitation laser power, detuning, switch open);
+    * ``conversion_efficiency``: per node, frequency-converter efficiency;
+    * ``detector_efficiency`` / ``dark_count_rate_hz``: per detector ('+', '-');
+    * ``attempt_duration_us``: local part of one attempt (the AWG's attempt waveform).
+    """
+
+    bright_population: float | None = None
+    emission_probability: tuple[float, float] = (1.0, 1.0)
+    conversion_efficiency: tuple[float | None, float | None] = (None, None)
+    detector_efficiency: tuple[float | None, float | None] = (None, None)
+    dark_count_rate_hz: tuple[float | None, float | None] = (None, None)
+    attempt_duration_us: float | None = None
+
+
 class LinkModel:
-    """The outcome table of one attempt on a link: p(success), heralded states, timing."""
+    """The outcome table of one attempt on a link: p(success), heralded states, timing,
+    and the click patterns of failed attempts (for the time tagger)."""
 
     def __init__(
         self,
@@ -88,50 +110,71 @@ class LinkModel:
         node_a: NodeParams,
         node_b: NodeParams,
         classical_latency_us: float = 0.0,
-        extra_transmission: tuple[float, float] = (1.0, 1.0),
+        operating_point: OperatingPoint | None = None,
     ) -> None:
+        op = operating_point or OperatingPoint()
+        if op.attempt_duration_us is not None:
+            link = link.model_copy(update={"attempt_duration_us": op.attempt_duration_us})
         self.params = link
+        self.operating_point = op
         self.timing = link_timing(link, classical_latency_us)
         paths = []
-        for node, length, extra in zip(
-            (node_a, node_b), link.fibre_length_km, extra_transmission, strict=True
+        for i, (node, length) in enumerate(
+            zip((node_a, node_b), link.fibre_length_km, strict=True)
         ):
+            conversion = op.conversion_efficiency[i]
             t = (
                 node.collection_efficiency
-                * node.frequency_conversion_efficiency
+                * (node.frequency_conversion_efficiency if conversion is None else conversion)
                 * fibre_transmission(length, link.fibre_attenuation_db_per_km)
-                * extra
+                * op.emission_probability[i]
             )
             paths.append(OpticalPath(t, node.double_excitation_probability))
         det = link.detectors
-        dark = 1.0 - math.exp(-det.dark_count_rate_hz * det.detection_window_ns * 1e-9)
+        window_s = det.detection_window_ns * 1e-9
+        efficiency = tuple(det.efficiency if e is None else e for e in op.detector_efficiency)
+        dark = tuple(
+            -math.expm1(-(det.dark_count_rate_hz if r is None else r) * window_s)
+            for r in op.dark_count_rate_hz
+        )
         self.setup = HeraldingSetup(
             path_a=paths[0],
             path_b=paths[1],
-            detectors=DetectorPair(det.efficiency, dark),
+            detectors=DetectorPair(efficiency, dark),
             visibility=link.visibility,
             phase_offset_rad=link.phase_offset_rad,
             phase_noise_std_rad=link.phase_noise_std_rad,
         )
         if link.scheme == "single_click":
             patterns = single_click_patterns(self.setup)
-            bright = link.alpha
+            bright = link.alpha if op.bright_population is None else op.bright_population
             between = None
         else:
             dead = det.dead_time_ns > link.bk_round_separation_us * 1e3
             patterns = barrett_kok_patterns(self.setup, detector_dead_in_round_two=dead)
             bright = 0.5
             between = _pi_pulse_between_rounds(node_a, node_b, link.bk_round_separation_us * 1e-6)
+        self.bright_population = bright
         pre = np.kron(emitter_state(node_a, bright), emitter_state(node_b, bright))
-        table = [
-            (pattern, prob, state)
-            for pattern, prob, state in heralded_states(pre, patterns, self.setup, between)
-            if prob > 0
+        table = heralded_states(pre, patterns, self.setup, between)
+        #: probability per attempt of every click pattern (they sum to one)
+        self.outcome_probabilities = {pattern.clicks: prob for pattern, prob, _ in table}
+        herald = [t for t in table if t[0].bell_state is not None and t[1] > 0]
+        #: click patterns of failed attempts that produce at least one click, with their
+        #: probabilities per attempt (the time tagger sees these clicks too)
+        self.failure_clicks: list[tuple[HeraldPattern, float]] = [
+            (pattern, prob)
+            for pattern, prob, _ in table
+            if pattern.bell_state is None and prob > 0 and set(pattern.clicks) != {"none"}
         ]
-        self.patterns: list[HeraldPattern] = [t[0] for t in table]
-        self.pattern_probabilities = np.array([t[1] for t in table])
-        self.heralded_states: list[np.ndarray] = [t[2] for t in table]
+        self.patterns: list[HeraldPattern] = [t[0] for t in herald]
+        self.pattern_probabilities = np.array([t[1] for t in herald])
+        self.heralded_states: list[np.ndarray] = [t[2] for t in herald]
         self.success_probability = float(self.pattern_probabilities.sum())
+        if self.success_probability <= 0:
+            raise ValueError(
+                f"link {link.name}: no detection pattern can herald (success probability 0)"
+            )
         self._cumulative = (
             np.cumsum(self.pattern_probabilities) / self.success_probability
         ).tolist()

@@ -110,10 +110,26 @@ class FockSpace:
 
 @dataclass(frozen=True)
 class DetectorPair:
-    """The two threshold detectors behind the heralding beam splitter."""
+    """The two threshold detectors behind the heralding beam splitter ('+' and '-' port).
 
-    efficiency: float
-    dark_probability: float  # probability of a dark count in one detection window
+    ``efficiency`` and ``dark_probability`` (a dark count within one detection window) are
+    either one value for both detectors or a pair (plus, minus).
+    """
+
+    efficiency: float | tuple[float, float]
+    dark_probability: float | tuple[float, float]
+
+    def port(self, index: int) -> tuple[float, float]:
+        """(efficiency, dark probability) of port 0 ('+') or 1 ('-')."""
+        eff = (
+            self.efficiency if isinstance(self.efficiency, float | int) else self.efficiency[index]
+        )
+        dark = (
+            self.dark_probability
+            if isinstance(self.dark_probability, float | int)
+            else self.dark_probability[index]
+        )
+        return float(eff), float(dark)
 
 
 def click_pattern_operators(
@@ -133,9 +149,7 @@ def click_pattern_operators(
         if dead[port]:
             no_click.append(np.ones(space.dim))
         else:
-            no_click.append(
-                space.no_click_probability(modes, detectors.efficiency, detectors.dark_probability)
-            )
+            no_click.append(space.no_click_probability(modes, *detectors.port(port)))
     n_plus, n_minus = no_click
     diagonals = {
         "+": (1 - n_plus) * n_minus,

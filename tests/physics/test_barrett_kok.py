@@ -79,3 +79,19 @@ def test_dead_detector_in_round_two_blocks_same_detector_heralds() -> None:
     assert {p.clicks for p in model.patterns} == {("+", "-"), ("-", "+")}
     assert {p.bell_state for p in model.patterns} == {"PSI-"}
     assert model.success_probability == pytest.approx(ETA**2 / 4, rel=0.02)
+
+
+@pytest.mark.parametrize("scheme", ["single_click", "barrett_kok"])
+def test_click_patterns_form_a_complete_measurement(scheme: str) -> None:
+    """The POVM elements of all click patterns sum to the identity: their probabilities per
+    attempt sum to one, with loss, dark counts and distinguishability present."""
+    lab = two_node_lab(
+        node=NodeParams(collection_efficiency=0.3, double_excitation_probability=0.05),
+        detectors=DetectorParams(efficiency=0.7, dark_count_rate_hz=1e5, detection_window_ns=100),
+        scheme=scheme,
+        visibility=0.8,
+        phase_noise_std_rad=0.3,
+    )
+    model = lab.link("alice", "bob").model
+    assert sum(model.outcome_probabilities.values()) == pytest.approx(1.0, abs=1e-12)
+    assert len(model.outcome_probabilities) == (4 if scheme == "single_click" else 16)
