@@ -97,15 +97,17 @@ def phase_multiplier(phase_rad: float) -> np.ndarray:
 
 
 def single_click_patterns(setup: HeraldingSetup) -> list[HeraldPattern]:
-    """Exactly one detector clicks: '+' heralds Psi+, '-' heralds Psi-."""
+    """Every click pattern of one attempt. Exactly one detector clicking heralds: '+' Psi+,
+    '-' Psi-; 'both' and 'none' are failed attempts."""
     space = FockSpace()
     ops = click_pattern_operators(
         space, setup.detectors, setup.path_a.transmission, setup.path_b.transmission
     )
     photons = emitted_photon_states(space, setup.visibility)
+    herald = {"+": "PSI+", "-": "PSI-"}
     return [
-        HeraldPattern(("+",), "PSI+", (round_multiplier(ops["+"], photons, setup),)),
-        HeraldPattern(("-",), "PSI-", (round_multiplier(ops["-"], photons, setup),)),
+        HeraldPattern((c,), herald.get(c), (round_multiplier(ops[c], photons, setup),))
+        for c in ("+", "-", "both", "none")
     ]
 
 

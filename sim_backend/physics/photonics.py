@@ -70,6 +70,19 @@ class FockSpace:
                 op[self._index[lower], col] = math.sqrt(occ[mode])
         return op
 
+    def hopping(self, to_mode: int, from_mode: int) -> np.ndarray:
+        """a_to^dagger a_from, built directly (it conserves the photon number, so unlike a
+        product of truncated ladder operators it is exact in this space)."""
+        op = np.zeros((self.dim, self.dim), dtype=complex)
+        for occ, col in self._index.items():
+            if occ[from_mode] == 0:
+                continue
+            new = list(occ)
+            new[from_mode] -= 1
+            new[to_mode] += 1
+            op[self._index[tuple(new)], col] = math.sqrt(occ[from_mode] * new[to_mode])
+        return op
+
     def vacuum(self) -> np.ndarray:
         ket = np.zeros(self.dim, dtype=complex)
         ket[self._index[(0,) * self.n_modes]] = 1.0
@@ -78,8 +91,8 @@ class FockSpace:
     def beam_splitter(self, mode_a: int, mode_b: int) -> np.ndarray:
         """50:50 beam splitter exp(pi/4 (a^dag b - a b^dag)); its generator conserves the
         photon number, so the exponential is exact in this space."""
-        a, b = self.annihilation(mode_a), self.annihilation(mode_b)
-        return expm(math.pi / 4 * (a.conj().T @ b - a @ b.conj().T))
+        generator = self.hopping(mode_a, mode_b) - self.hopping(mode_b, mode_a)
+        return expm(math.pi / 4 * generator)
 
     def loss_kraus(self, mode: int, transmission: float) -> list[np.ndarray]:
         """Kraus operators of a pure-loss channel (beam splitter to the environment) on a mode:
