@@ -57,6 +57,37 @@ class MemoryParams(QubitParams):
     )
 
 
+class ExcitationPhysics(_Strict):
+    """The optical transition the excitation laser drives (hidden truth of the simulated lab)."""
+
+    transition_wavelength_nm: float = Field(637.0, gt=100, le=5000)
+    linewidth_ghz: float = Field(0.1, gt=0, le=1e3, description="transition linewidth (FWHM)")
+    saturation_power_mw: float = Field(0.05, gt=0, le=1e4)
+
+
+class SpinControlPhysics(_Strict):
+    """How AWG pulses through the microwave source rotate the spin."""
+
+    resonance_frequency_hz: float = Field(2.88e9, gt=0, le=1e11)
+    pi_pulse_amplitude_v: float = Field(
+        0.5, gt=0, le=10, description="AWG amplitude (V) of a pi rotation at 0 dBm"
+    )
+    reference_power_dbm: float = Field(0.0, ge=-150, le=40)
+
+
+class ConverterPhysics(_Strict):
+    """Difference-frequency conversion in a PPLN waveguide (hidden truth)."""
+
+    max_efficiency: Efficiency = 0.5
+    full_conversion_pump_mw: float = Field(
+        500.0, gt=0, le=1e5, description="pump power of the first efficiency maximum"
+    )
+    optimal_temperature_c: float = Field(55.0, ge=-50, le=250)
+    temperature_bandwidth_c: float = Field(
+        1.0, gt=0, le=100, description="FWHM of the phase-matching curve"
+    )
+
+
 class NodeParams(_Strict):
     """One node: its communication qubit, memories, gates and photon emission."""
 
@@ -72,15 +103,25 @@ class NodeParams(_Strict):
     double_excitation_probability: float = Field(
         0.0, ge=0, le=0.5, description="probability the bright state emits two photons"
     )
+    excitation: ExcitationPhysics = ExcitationPhysics()
+    spin_control: SpinControlPhysics = SpinControlPhysics()
+    converter: ConverterPhysics = ConverterPhysics()
 
 
 class DetectorParams(_Strict):
-    """The two single-photon detectors behind the heralding beam splitter."""
+    """The two single-photon detectors behind the heralding beam splitter.
+
+    ``efficiency`` and ``dark_count_rate_hz`` hold on the bias plateau; the simulated SNSPD
+    controller scales them with its bias current (see ``sim_backend.optics``).
+    """
 
     efficiency: Efficiency = 1.0
     dark_count_rate_hz: float = Field(0.0, ge=0, le=1e7)
     detection_window_ns: float = Field(30.0, gt=0, le=1e6)
     dead_time_ns: float = Field(0.0, ge=0, le=1e7)
+    switching_current_ua: float = Field(12.0, gt=0, le=1000)
+    plateau_current_ua: float = Field(9.0, gt=0, le=1000, description="bias of the plateau onset")
+    pulse_amplitude_v: float = Field(0.5, gt=0, le=10, description="output pulse height")
 
 
 class LinkParams(_Strict):

@@ -40,6 +40,7 @@ class HeraldedPair:
     link: str
     qubits: tuple[int, int]
     bell_state: str
+    clicks: tuple[str, ...]  # the heralding pattern, one entry per round
     attempts: int
     emitted_at_s: float
     heralded_at_s: float
@@ -294,6 +295,7 @@ class HeraldedLink:
             link=self.name,
             qubits=qubits,
             bell_state=self.model.patterns[index].bell_state,
+            clicks=self.model.patterns[index].clicks,
             attempts=attempts,
             emitted_at_s=emitted_at,
             heralded_at_s=heralded_at,

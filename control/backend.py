@@ -1,0 +1,173 @@
+"""The backend factory: build a network's stations on real instruments or on the simulated
+lab, from the same network and station files, with the same drivers.
+
+This is the only module of ``control/`` that may import ``sim_backend``: it chooses what sits
+on the far side of each VISA resource. Everything above it programs against the drivers and
+the HAL roles and cannot tell the simulated lab from the real one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyvisa
+import qcodes
+
+from drivers.base import QNodeVisaInstrument
+
+from .network_config import LoadedNetwork, NetworkConfigError, load_network
+
+
+@dataclass
+class Network:
+    """The instruments of every node and heralding station of a network, connected."""
+
+    loaded: LoadedNetwork
+    backend: str
+    instruments: dict[str, QNodeVisaInstrument]
+    stations: dict[str, qcodes.Station]
+    simulated_lab: Any = None  # the SimulatedHardware of a simulated run (tests, reports)
+    _closed: bool = field(default=False, repr=False)
+
+    def instrument(self, owner: str, role: str) -> QNodeVisaInstrument:
+        """The instrument filling ``role`` at node or heralding station ``owner``."""
+        config = self.loaded.config
+        if owner in config.nodes:
+            roles = dict(config.nodes[owner].instruments)
+        elif owner in config.heralding_stations:
+            hs = config.heralding_stations[owner]
+            roles = {"detectors": hs.detectors.instrument, "time_tagger": hs.time_tagger.instrument}
+        else:
+            known = sorted(config.nodes) + sorted(config.heralding_stations)
+            raise KeyError(f"no node or heralding station {owner!r}; known: {known}")
+        if role not in roles:
+            raise KeyError(f"{owner!r} has no instrument in role {role!r}; roles: {sorted(roles)}")
+        return self.instruments[roles[role]]
+
+    def safe_state(self) -> dict[str, str]:
+        """Every instrument to its safe state; each is tried, failures are returned (by
+        instrument name), none is skipped."""
+        failures = {}
+        for name, inst in self.instruments.items():
+            try:
+                inst.safe_state()
+            except Exception as exc:  # report and go on: the others must still be made safe
+                failures[name] = f"{type(exc).__name__}: {exc}"
+        return failures
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        for inst in self.instruments.values():
+            inst.close()
+        self._closed = True
+
+    def __enter__(self) -> Network:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_network(path: str | Path, backend: str | None = None) -> Network:
+    """Validate the network file and its station files, then connect every instrument.
+
+    ``backend`` ('simulated' or 'lab') overrides the file's own switch.
+    """
+    loaded = load_network(path)
+    chosen = backend or loaded.config.backend
+    if chosen not in ("simulated", "lab"):
+        raise NetworkConfigError(f"backend={chosen!r}: expected 'simulated' or 'lab'")
+    if chosen == "simulated":
+        return _open_simulated(loaded)
+    return _open_lab(loaded)
+
+
+def _stations(loaded: LoadedNetwork, instruments: dict[str, QNodeVisaInstrument]):
+    stations = {}
+    for owner, station_file in loaded.station_files.items():
+        members = [
+            instruments[i.name]
+            for i in loaded.instruments.values()
+            if i.station_file == station_file
+        ]
+        stations[owner] = qcodes.Station(*members)
+    return stations
+
+
+def _open_lab(loaded: LoadedNetwork) -> Network:
+    instruments: dict[str, QNodeVisaInstrument] = {}
+    try:
+        for inst in loaded.instruments.values():
+            instruments[inst.name] = inst.driver.cls(inst.name, address=inst.address, **inst.init)
+    except Exception:
+        for created in instruments.values():
+            created.close()
+        raise
+    return Network(loaded, "lab", instruments, _stations(loaded, instruments))
+
+
+def _open_simulated(loaded: LoadedNetwork) -> Network:
+    from sim_backend.config import load_lab_file
+    from sim_backend.hardware import NodeWiring, SimulatedHardware, StationWiring
+    from sim_backend.instruments.registry import simulated_model
+    from sim_backend.instruments.visa_library import SimulatedVisaLibrary
+    from sim_backend.lab import SimulatedLab
+
+    config = loaded.config
+    lab_file = load_lab_file(loaded.simulated_lab_path)
+    physics = lab_file.simulated_lab
+    if set(physics.nodes) != set(config.nodes):
+        raise NetworkConfigError(
+            f"{loaded.path}: nodes {sorted(config.nodes)} differ from the simulated lab's "
+            f"nodes {sorted(physics.nodes)} in {loaded.simulated_lab_path.name}"
+        )
+    physics_links = {frozenset(lk.nodes) for lk in physics.links}
+    station_links = {frozenset(link) for link in loaded.links}
+    if physics_links != station_links:
+        raise NetworkConfigError(
+            f"{loaded.path}: heralding stations serve links {sorted(map(sorted, station_links))} "
+            f"but {loaded.simulated_lab_path.name} has links {sorted(map(sorted, physics_links))}"
+        )
+    lab = SimulatedLab(physics, seed=config.seed)
+    nodes = [
+        NodeWiring(
+            node=name,
+            laser=node.instruments.get("laser"),
+            optical_switch=node.instruments.get("optical_switch"),
+            optical_switch_channel=node.optical_switch_channel,
+            awg=node.instruments.get("awg"),
+            microwave=node.instruments.get("microwave"),
+            frequency_converter=node.instruments.get("frequency_converter"),
+        )
+        for name, node in config.nodes.items()
+    ]
+    stations = [
+        StationWiring(
+            link=hs.link,
+            detectors=hs.detectors.instrument,
+            detector_channels=(hs.detectors.plus, hs.detectors.minus),
+            time_tagger=hs.time_tagger.instrument,
+            tagger_channels=(hs.time_tagger.plus, hs.time_tagger.minus),
+        )
+        for hs in config.heralding_stations.values()
+    ]
+    hardware = SimulatedHardware(lab, nodes, stations)
+    library = SimulatedVisaLibrary()
+    for inst in loaded.instruments.values():
+        simulated = simulated_model(inst.driver.name)(inst.name, hooks=hardware)
+        hardware.attach(simulated)
+        library.attach(inst.address, simulated)
+    manager = pyvisa.ResourceManager(library)
+    instruments: dict[str, QNodeVisaInstrument] = {}
+    try:
+        for inst in loaded.instruments.values():
+            resource = manager.open_resource(inst.address)
+            instruments[inst.name] = inst.driver.cls(inst.name, resource=resource, **inst.init)
+    except Exception:
+        for created in instruments.values():
+            created.close()
+        raise
+    return Network(loaded, "simulated", instruments, _stations(loaded, instruments), hardware)

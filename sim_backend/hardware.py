@@ -1,0 +1,447 @@
+"""The simulated lab's instruments wired to its physics: the `LabHooks` every simulated
+instrument talks to.
+
+What the instruments are set to becomes physics here:
+
+* a node's excitation laser (on, power, wavelength) and switch (AOM open) set the
+  probability that the optical pulse excites the bright state (``optics``);
+* its frequency converter's pump and crystal temperature set the conversion efficiency;
+* its AWG's uploaded sequence sets the attempt period and the spin rotation before the
+  optical pulse (alpha), through the microwave source (output, frequency, power);
+* the station's SNSPD bias sets each detector's efficiency and dark-count rate (latching
+  above the switching current); the time tagger's inputs (enabled, threshold, delay) decide
+  which clicks become time tags, and when.
+
+The AWG convention (how a sequence encodes the attempt loop, as in Humphreys et al. 2018):
+the *attempt step* is the first sequence step whose channel-1 waveform raises marker 1
+(marker 1 gates the excitation AOM: the optical pulse). One repetition of that step is one
+attempt; its duration is the waveform length over the sample rate; its repetition count is
+the maximum number of attempts (0: until a herald); an event jump on the step means "stop at
+the herald". The channel-1 analog samples before the first marker are the microwave pulse
+(IQ drive of the microwave source) that rotates the spin to sqrt(1-alpha)|0> + sqrt(alpha)|1>.
+
+When the AWGs of both nodes of a link are running, the attempt loop runs in simulated time
+in closed form (``HeraldedLink.generate``): the herald's clicks, the clicks of failed
+attempts and the dark counts outside detection windows become time tags.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .lab import SimulatedLab
+from .optics import (
+    bright_population,
+    conversion_efficiency,
+    excitation_probability,
+    rotation_angle,
+    snspd_dark_count_rate_hz,
+    snspd_efficiency,
+    snspd_latched,
+)
+from .physics.link import HeraldedLink, LinkModel, OperatingPoint
+
+PS = 1e12  # picoseconds per second
+
+
+@dataclass(frozen=True)
+class NodeWiring:
+    """Which simulated instrument plays which part on one node (names of instruments)."""
+
+    node: str
+    laser: str | None = None
+    optical_switch: str | None = None
+    optical_switch_channel: int = 1
+    awg: str | None = None
+    microwave: str | None = None
+    frequency_converter: str | None = None
+
+
+@dataclass(frozen=True)
+class StationWiring:
+    """The heralding station of one link: detectors and time tagger, '+' and '-' channels."""
+
+    link: tuple[str, str]
+    detectors: str
+    detector_channels: tuple[int, int] = (1, 2)
+    time_tagger: str | None = None
+    tagger_channels: tuple[int, int] = (1, 2)
+
+
+@dataclass
+class AttemptRun:
+    """What one run of the attempt loop did (kept for inspection and tests)."""
+
+    link: str
+    attempts: int
+    heralded: bool
+    bell_state: str | None
+    clicks: tuple[str, ...] | None
+    started_at_s: float
+    ended_at_s: float
+
+
+@dataclass
+class _TagBuffer:
+    tags: list[tuple[int, int]] = field(default_factory=list)
+    counted_since_s: float = 0.0  # dark counts outside windows generated up to here
+
+
+class SimulatedHardware:
+    """The simulated lab seen through its instruments; implements ``LabHooks``."""
+
+    def __init__(
+        self,
+        lab: SimulatedLab,
+        nodes: list[NodeWiring],
+        stations: list[StationWiring],
+        max_attempts_per_run: int = 10**12,
+    ) -> None:
+        self.lab = lab
+        self.nodes = {n.node: n for n in nodes}
+        self.stations = {frozenset(s.link): s for s in stations}
+        self.instruments: dict[str, Any] = {}
+        self.runs: list[AttemptRun] = []
+        self._max_attempts = max_attempts_per_run
+        self._tag_buffers: dict[str, _TagBuffer] = defaultdict(_TagBuffer)
+        self._rng = np.random.default_rng(lab.seed + 1)
+        for link in lab.links.values():
+            names = [n.name for n in link.nodes]
+            if frozenset(names) not in self.stations:
+                raise ValueError(f"link {'-'.join(names)} has no heralding station wired")
+
+    # ------------------------------------------------------------------ set-up
+    def attach(self, instrument: Any) -> None:
+        """Register a simulated instrument (it must have a ``name``)."""
+        self.instruments[instrument.name] = instrument
+
+    def _instrument(self, name: str | None) -> Any:
+        if name is None:
+            return None
+        try:
+            return self.instruments[name]
+        except KeyError:
+            raise KeyError(f"simulated instrument {name!r} is wired but not attached") from None
+
+    # ------------------------------------------------------------------ LabHooks
+    def now_s(self) -> float:
+        return self.lab.clock.now
+
+    def settings_changed(self, instrument: str) -> None:
+        """Nothing to invalidate: the operating point is read from the instruments each time
+        it is needed (cheap next to an attempt loop)."""
+
+    def awg_started(self, instrument: str) -> None:
+        for station in self.stations.values():
+            a, b = station.link
+            awgs = [
+                self._instrument(self.nodes[n].awg) if n in self.nodes else None for n in (a, b)
+            ]
+            names = [getattr(x, "name", None) for x in awgs]
+            if instrument in names and all(x is not None and x.running for x in awgs):
+                self._run_attempt_loop(station, awgs)
+
+    def awg_stopped(self, instrument: str) -> None:
+        pass
+
+    def detector_count_rate_hz(self, instrument: str, channel: int) -> float:
+        """Dark counts plus light at the current settings (the mean rate; the counter of the
+        simulated controller samples Poisson counts around it)."""
+        for station in self.stations.values():
+            if station.detectors == instrument and channel in station.detector_channels:
+                port = station.detector_channels.index(channel)
+                return self._detector_rates(station)[port]
+        return 0.0
+
+    def detector_latched(self, instrument: str, channel: int) -> bool:
+        det = self._instrument(instrument)
+        params = self._station_params(instrument)
+        ch = det.channels[channel]
+        return snspd_latched(ch.bias_ua, ch.bias_enabled, params)
+
+    def time_tags(self, instrument: str) -> np.ndarray:
+        self._dark_counts_until_now(instrument)
+        buffer = self._tag_buffers[instrument]
+        tags = np.array(sorted(buffer.tags, key=lambda t: t[1]), dtype=np.int64).reshape(-1, 2)
+        buffer.tags.clear()
+        return tags
+
+    def input_count_rates_hz(self, instrument: str) -> dict[int, float]:
+        for station in self.stations.values():
+            if station.time_tagger == instrument:
+                rates = self._detector_rates(station)
+                tagger = self._instrument(instrument)
+                out = {}
+                for port, channel in enumerate(station.tagger_channels):
+                    out[channel] = (
+                        rates[port] if self._input_sees_pulses(tagger, channel, station) else 0.0
+                    )
+                return out
+        return {}
+
+    # ------------------------------------------------------------------ physics
+    def operating_point(self, link: tuple[str, str]) -> OperatingPoint:
+        """What the instruments currently make of the link ``link``."""
+        station = self.stations[frozenset(link)]
+        a, b = link
+        emission = tuple(self._emission_probability(n) for n in (a, b))
+        conversion = tuple(self._conversion_efficiency(n) for n in (a, b))
+        det = self._instrument(station.detectors)
+        params = self._station_params(station.detectors)
+        eff, dark = [], []
+        for channel in station.detector_channels:
+            ch = det.channels[channel]
+            eff.append(snspd_efficiency(ch.bias_ua, ch.bias_enabled, params))
+            dark.append(snspd_dark_count_rate_hz(ch.bias_ua, ch.bias_enabled, params))
+        attempt = self._attempt_step(a)
+        duration_us = attempt["duration_s"] * 1e6 if attempt else None
+        alpha = self._bright_population(a, attempt) if attempt else None
+        return OperatingPoint(
+            bright_population=alpha,
+            emission_probability=emission,  # type: ignore[arg-type]
+            conversion_efficiency=conversion,  # type: ignore[arg-type]
+            detector_efficiency=tuple(eff),  # type: ignore[arg-type]
+            dark_count_rate_hz=tuple(dark),  # type: ignore[arg-type]
+            attempt_duration_us=duration_us,
+        )
+
+    def link_model(self, link: tuple[str, str]) -> LinkModel:
+        a, b = link
+        params = self.lab.params
+        return LinkModel(
+            params.link(a, b),
+            params.nodes[a],
+            params.nodes[b],
+            params.classical_latency_us,
+            self.operating_point(link),
+        )
+
+    def _emission_probability(self, node: str) -> float:
+        wiring = self.nodes.get(node)
+        if wiring is None or wiring.laser is None:
+            return 1.0
+        laser = self._instrument(wiring.laser)
+        switch = self._instrument(wiring.optical_switch)
+        light_on = laser.output_on and (
+            switch is None or switch.is_open(wiring.optical_switch_channel)
+        )
+        physics = self.lab.params.nodes[node].excitation
+        return excitation_probability(laser.power_mw, laser.wavelength_nm, light_on, physics)
+
+    def _conversion_efficiency(self, node: str) -> float | None:
+        wiring = self.nodes.get(node)
+        if wiring is None or wiring.frequency_converter is None:
+            return None
+        qfc = self._instrument(wiring.frequency_converter)
+        physics = self.lab.params.nodes[node].converter
+        return conversion_efficiency(
+            qfc.pump_on, qfc.pump_power_mw, qfc.crystal_temperature_c, physics
+        )
+
+    def _attempt_step(self, node: str) -> dict[str, Any] | None:
+        """The attempt step of a node's AWG sequence (see the module docstring)."""
+        wiring = self.nodes.get(node)
+        if wiring is None or wiring.awg is None:
+            return None
+        awg = self._instrument(wiring.awg)
+        for index, step in enumerate(awg.sequence):
+            name = step.waveforms.get(1)
+            wave = awg.waveforms.get(name) if name else None
+            if wave is None or not np.any(wave.marker1):
+                continue
+            first_marker = int(np.argmax(wave.marker1))
+            drive = np.asarray(wave.samples[:first_marker]) * awg.channels[1].amplitude_vpp / 2
+            nonzero = np.count_nonzero(drive)
+            return {
+                "index": index,
+                "repetitions": step.repetitions,
+                "stop_at_herald": step.event_jump_to is not None,
+                "duration_s": len(wave.samples) / awg.sample_rate_hz,
+                "mw_peak_v": float(np.max(np.abs(drive))) if nonzero else 0.0,
+                "mw_duration_s": nonzero / awg.sample_rate_hz,
+                "channel_on": awg.channels[1].output_on,
+            }
+        return None
+
+    def _bright_population(self, node: str, attempt: dict[str, Any]) -> float | None:
+        wiring = self.nodes[node]
+        if self.lab.params.link(*self._link_of(node)).scheme != "single_click":
+            return None
+        mw = self._instrument(wiring.microwave)
+        if mw is None:
+            return None
+        physics = self.lab.params.nodes[node].spin_control
+        angle, factor = rotation_angle(
+            attempt["mw_peak_v"] if attempt["channel_on"] else 0.0,
+            mw.output_on and mw.iq_on,
+            mw.frequency_hz,
+            mw.power_dbm,
+            attempt["mw_duration_s"],
+            physics,
+        )
+        # alpha must stay a valid bright population for the model; a pulse that rotates
+        # nothing leaves the spin dark (no photon can be emitted)
+        return min(max(bright_population(angle, factor), 1e-12), 0.5)
+
+    def _link_of(self, node: str) -> tuple[str, str]:
+        for station in self.stations.values():
+            if node in station.link:
+                return station.link
+        raise KeyError(f"node {node!r} is on no link")
+
+    def _station_params(self, detectors: str):
+        for station in self.stations.values():
+            if station.detectors == detectors:
+                return self.lab.params.link(*station.link).detectors
+        raise KeyError(f"{detectors!r} is not the detector controller of any station")
+
+    def _detector_rates(self, station: StationWiring) -> tuple[float, float]:
+        """Mean click rate of each detector: dark counts plus the light of running attempts."""
+        op = self.operating_point(station.link)
+        rates = [r or 0.0 for r in op.dark_count_rate_hz]
+        link = self.lab.link(*station.link)
+        awgs = [self._instrument(self.nodes[n].awg) for n in station.link if n in self.nodes]
+        if awgs and all(a is not None and a.running for a in awgs):
+            model = self.link_model(station.link)
+            period = model.timing.attempt_period_s
+            for clicks, p in model.outcome_probabilities.items():
+                for round_clicks in clicks:
+                    if round_clicks in ("+", "both"):
+                        rates[0] += p / period
+                    if round_clicks in ("-", "both"):
+                        rates[1] += p / period
+            del link
+        return rates[0], rates[1]
+
+    def _input_sees_pulses(self, tagger: Any, channel: int, station: StationWiring) -> bool:
+        inp = tagger.inputs[channel]
+        pulse = self.lab.params.link(*station.link).detectors.pulse_amplitude_v
+        return bool(inp.enabled) and 0 < inp.threshold_v < pulse
+
+    # ------------------------------------------------------------------ attempt loop
+    def _run_attempt_loop(self, station: StationWiring, awgs: list[Any]) -> None:
+        link = self.lab.link(*station.link)
+        link.set_model(self.link_model(station.link))
+        attempt = self._attempt_step(station.link[0])
+        limit = self._max_attempts
+        if attempt and attempt["repetitions"] > 0:
+            limit = attempt["repetitions"]
+        stop_at_herald = attempt is None or attempt["stop_at_herald"]
+        started = self.lab.clock.now
+        attempts_before = link.attempts_made
+        remaining = limit
+        while remaining > 0:
+            t0 = self.lab.clock.now
+            before = link.attempts_made
+            pair = link.generate(max_attempts=remaining)
+            spent = link.attempts_made - before
+            remaining -= spent
+            self._failed_attempt_clicks(station, link, t0, spent - (pair is not None))
+            if pair is None:
+                self._record(station, link.attempts_made - attempts_before, None, started)
+                break
+            self._herald_tags(station, link, pair.emitted_at_s, pair.clicks)
+            if stop_at_herald:
+                self._record(station, link.attempts_made - attempts_before, pair, started)
+                break
+        for awg in awgs:  # the sequence ran to its end
+            awg.running = False
+
+    def _record(self, station: StationWiring, attempts: int, pair: Any, started: float) -> None:
+        self.runs.append(
+            AttemptRun(
+                link="-".join(station.link),
+                attempts=attempts,
+                heralded=pair is not None,
+                bell_state=getattr(pair, "bell_state", None),
+                clicks=getattr(pair, "clicks", None),
+                started_at_s=started,
+                ended_at_s=self.lab.clock.now,
+            )
+        )
+
+    def _herald_tags(
+        self, station: StationWiring, link: HeraldedLink, emitted_at: float, clicks: tuple[str, ...]
+    ) -> None:
+        """Time tags of a herald: one click per round at the photon arrival time."""
+        model = link.model
+        separation = model.params.bk_round_separation_us * 1e-6
+        arrival = emitted_at + model.timing.herald_delay_s / 2
+        rounds = len(clicks)
+        for r, c in enumerate(clicks):
+            self._add_clicks(station, c, arrival - (rounds - 1 - r) * separation)
+
+    def _failed_attempt_clicks(
+        self, station: StationWiring, link: HeraldedLink, t0: float, failures: int
+    ) -> None:
+        """Clicks of failed attempts: how many attempts clicked is binomial, which pattern
+        each had follows the pattern probabilities, and when is uniform over the attempts."""
+        if failures <= 0 or not link.model.failure_clicks:
+            return
+        model = link.model
+        p_fail = 1.0 - model.success_probability
+        probs = np.array([p for _, p in model.failure_clicks]) / p_fail
+        total = min(float(probs.sum()), 1.0)
+        n_clicking = int(self._rng.binomial(failures, total))
+        if n_clicking == 0:
+            return
+        which = self._rng.choice(len(probs), size=n_clicking, p=probs / probs.sum())
+        slots = self._rng.integers(0, failures, size=n_clicking)
+        period = model.timing.attempt_period_s
+        offset = model.timing.emission_offset_s + model.timing.herald_delay_s / 2
+        separation = model.params.bk_round_separation_us * 1e-6
+        for w, slot in zip(which, slots, strict=True):
+            clicks = model.failure_clicks[w][0].clicks
+            base = t0 + slot * period + offset
+            for r, c in enumerate(clicks):
+                self._add_clicks(station, c, base - (len(clicks) - 1 - r) * separation)
+
+    def _add_clicks(self, station: StationWiring, outcome: str, time_s: float) -> None:
+        ports = {"+": (0,), "-": (1,), "both": (0, 1), "none": ()}[outcome]
+        for port in ports:
+            self._add_tag(station, port, time_s)
+
+    def _add_tag(self, station: StationWiring, port: int, time_s: float) -> None:
+        if station.time_tagger is None:
+            return
+        tagger = self._instrument(station.time_tagger)
+        channel = station.tagger_channels[port]
+        if not self._input_sees_pulses(tagger, channel, station):
+            return
+        delay_ps = int(round(tagger.inputs[channel].delay_ps))
+        self._tag_buffers[station.time_tagger].tags.append(
+            (channel, int(round(time_s * PS)) + delay_ps)
+        )
+
+    def _dark_counts_until_now(self, tagger: str) -> None:
+        """Dark counts outside the attempts' detection windows, Poisson in time."""
+        buffer = self._tag_buffers[tagger]
+        now = self.lab.clock.now
+        span = now - buffer.counted_since_s
+        if span <= 0:
+            return
+        for station in self.stations.values():
+            if station.time_tagger != tagger:
+                continue
+            op = self.operating_point(station.link)
+            for port, rate in enumerate(op.dark_count_rate_hz):
+                n = int(self._rng.poisson((rate or 0.0) * span))
+                for t in self._rng.uniform(buffer.counted_since_s, now, size=n):
+                    self._add_tag(station, port, float(t))
+        buffer.counted_since_s = now
+
+
+def expected_herald_rate_hz(model: LinkModel) -> float:
+    """Heralds per simulated second of a link running attempts back to back."""
+    return model.success_probability / model.timing.attempt_period_s
+
+
+def poisson_counts(rate_hz: float, duration_s: float, rng: np.random.Generator) -> int:
+    """Counts of a Poisson process over ``duration_s`` (used by simulated counters)."""
+    return int(rng.poisson(max(rate_hz, 0.0) * duration_s)) if duration_s > 0 else 0
+
+

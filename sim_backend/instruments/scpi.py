@@ -1,0 +1,676 @@
+"""A small base for simulated SCPI instruments: a command table, an error queue, IEEE 488.2.
+
+A concrete simulated instrument reads like the command table of its manual::
+
+    class SimPowerSupply(ScpiInstrument):
+        IDN = "Acme,PS-30,0001,1.0"
+
+        voltage = Setting("[:SOURce]:VOLTage[:LEVel][:IMMediate][:AMPLitude]",
+                          Number(0, 30, unit="V"), default=0.0)
+        output = Setting("OUTPut#[:STATe]", Boolean(), default=False, suffixes=range(1, 3))
+
+        @command("MEASure:CURRent?")
+        def measured_current(self, call: Call) -> str:
+            return f"{self.voltage / 100:.6g}"
+
+* **Patterns** use the manuals' notation: ``SOURce`` matches ``SOUR`` or ``SOURCE`` (any case,
+  nothing in between); ``[...]`` is optional; ``#`` (or ``<n>``) after a keyword is an optional
+  numeric suffix (default 1, passed in ``call.suffixes``); a leading colon is optional; a
+  trailing ``?`` makes the pattern a query. Arguments follow the header after white space.
+* :class:`Setting` is a stored value with its set form and query form (``VOLT 5``,
+  ``VOLT?``, ``VOLT? MAX``, ``VOLT DEF``); reading ``inst.voltage`` gives the value (a dict
+  by suffix for patterns with ``#``). :func:`command` registers any other handler, called as
+  ``handler(self, call) -> reply or None``.
+* **Errors never raise out of** :meth:`ScpiInstrument.handle`: the argument helpers
+  (:class:`Number`, :class:`Boolean`, :class:`Choice`, :class:`String`, ``call.number`` ...)
+  raise :class:`ScpiError`, which aborts that command and queues its SCPI error, read by
+  ``SYST:ERR?`` (``0,"No error"`` when empty): -113 undefined header, -114 suffix out of
+  range, -108/-109 too many/missing parameters, -104 data type, -120 numeric data,
+  -131 invalid unit, -222 data out of range, -224 illegal parameter value, -350 overflow.
+  A Python exception of any other type is a bug of the simulator and propagates.
+* Compound messages (``VOLT 5;:OUTP ON;*OPC?``) are split at ``;`` (not inside strings or
+  blocks); a unit without leading ``:`` is tried relative to the previous header's path first,
+  then from the root. Query replies are joined with ``;``.
+* Common commands: ``*IDN? *RST *CLS *OPC *OPC? *WAI *TST? *TRG *ESR? *ESE[?] *SRE[?]
+  *STB?`` and ``SYSTem:ERRor[:NEXT]? SYSTem:ERRor:COUNt? SYSTem:VERSion?``. ``*RST`` calls
+  :meth:`ScpiInstrument.reset` (settings back to their defaults; extend it for other state).
+  A setting changed over the wire calls :meth:`ScpiInstrument.setting_changed`, which tells
+  the lab (``hooks.settings_changed``); values assigned from Python do not.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from .protocols import LabHooks, NullLabHooks
+
+ERROR_MESSAGES: dict[int, str] = {
+    0: "No error",
+    -100: "Command error",
+    -102: "Syntax error",
+    -104: "Data type error",
+    -108: "Parameter not allowed",
+    -109: "Missing parameter",
+    -113: "Undefined header",
+    -114: "Header suffix out of range",
+    -120: "Numeric data error",
+    -131: "Invalid suffix",
+    -161: "Invalid block data",
+    -200: "Execution error",
+    -221: "Settings conflict",
+    -222: "Data out of range",
+    -224: "Illegal parameter value",
+    -300: "Device-specific error",
+    -350: "Queue overflow",
+    -400: "Query error",
+}
+_SI_PREFIXES = {"EX": 1e18, "PE": 1e15, "T": 1e12, "G": 1e9, "MA": 1e6, "K": 1e3, "M": 1e-3,
+                "U": 1e-6, "N": 1e-9, "P": 1e-12, "F": 1e-15, "A": 1e-18}  # fmt: skip
+_NUMERIC = re.compile(r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([A-Za-z%]*)")
+_TOKEN = re.compile(r"\s*(?:(\[)|(\])|:?(\*?[A-Za-z][A-Za-z0-9_]*)(#|<[^>]*>)?)")
+
+
+class ScpiError(Exception):
+    """Abort the current command and queue SCPI error ``code`` (with an optional detail)."""
+
+    def __init__(self, code: int, detail: str = "") -> None:
+        self.code, self.detail = code, detail
+        super().__init__(format_error(code, detail))
+
+
+def format_error(code: int, detail: str = "") -> str:
+    """An error-queue entry as ``SYST:ERR?`` returns it: ``-222,"Data out of range;<detail>"``."""
+    text = ERROR_MESSAGES.get(code, "Device-specific error" if code > 0 else "Error")
+    if detail:
+        text += ";" + detail
+    return f'{code},"{text.replace(chr(34), chr(39))}"'
+
+
+# -- argument kinds -------------------------------------------------------------------------
+def _keyword_forms(keyword: str) -> tuple[str, str]:
+    """(long, short) upper-case forms of a SCPI keyword written as in manuals (``SOURce``)."""
+    return keyword.upper(), "".join(c for c in keyword if not c.islower()).upper()
+
+
+@dataclass(frozen=True)
+class Number:
+    """A numeric argument (NRf, ``MIN``/``MAX``, optional unit with SI prefix) in [lo, hi]."""
+
+    lo: float = -math.inf
+    hi: float = math.inf
+    unit: str = ""
+    integer: bool = False
+    fmt: str = ""  # format spec for replies; default: integers plain, floats ".12g"
+
+    def parse(self, text: str) -> float | int:
+        t = text.strip()
+        word = t.upper()
+        if word in ("MIN", "MINIMUM", "MAX", "MAXIMUM"):
+            value = self.lo if word.startswith("MIN") else self.hi
+            if not math.isfinite(value):
+                raise ScpiError(-224, f"{t} is not defined here")
+            return int(value) if self.integer else value
+        m = _NUMERIC.fullmatch(t)
+        if m is None:
+            if t[:1].isalpha():
+                raise ScpiError(-224, f"{t!r} is not a number")
+            raise ScpiError(-104 if t[:1] in "\"'#" else -120, f"{t!r} is not a number")
+        value: float | int = float(m[1]) * self._multiplier(m[2])
+        if self.integer:
+            value = round(value)
+        if not self.lo <= value <= self.hi:
+            unit = f" {self.unit}" if self.unit else ""
+            raise ScpiError(-222, f"{t} outside {self.lo:g}..{self.hi:g}{unit}")
+        return value
+
+    def _multiplier(self, suffix: str) -> float:
+        if not suffix:
+            return 1.0
+        suffix, unit = suffix.upper(), self.unit.upper()
+        if unit and suffix.endswith(unit):
+            prefix = suffix[: len(suffix) - len(unit)]
+            if not prefix:
+                return 1.0
+            if prefix == "M" and unit in ("HZ", "OHM"):  # SCPI: MHZ and MOHM are mega
+                return 1e6
+            if prefix in _SI_PREFIXES:
+                return _SI_PREFIXES[prefix]
+        raise ScpiError(-131, f"unit {suffix!r} where {self.unit or 'no unit'!r} is expected")
+
+    def format(self, value: Any) -> str:
+        if self.fmt:
+            return format(value, self.fmt)
+        return str(int(value)) if self.integer else format(float(value), ".12g")
+
+
+def Integer(lo: float = -math.inf, hi: float = math.inf, unit: str = "") -> Number:
+    """An integer argument (non-integers are rounded, as SCPI instruments do)."""
+    return Number(lo, hi, unit=unit, integer=True)
+
+
+@dataclass(frozen=True)
+class Boolean:
+    """``ON``/``OFF``/``1``/``0`` (any number: non-zero after rounding is ON); replies 1/0."""
+
+    def parse(self, text: str) -> bool:
+        word = text.strip().upper()
+        if word in ("ON", "1"):
+            return True
+        if word in ("OFF", "0"):
+            return False
+        m = _NUMERIC.fullmatch(word)
+        if m is not None and not m[2]:
+            return round(float(m[1])) != 0
+        raise ScpiError(-224, f"{text.strip()!r} is not ON, OFF, 1 or 0")
+
+    def format(self, value: Any) -> str:
+        return "1" if value else "0"
+
+
+class Choice:
+    """One of the given keywords (``Choice("INTernal", "EXTernal")``); the value is the short
+    upper-case form (``"INT"``), which is also the reply, as SCPI instruments answer."""
+
+    def __init__(self, *options: str) -> None:
+        self.options = options
+        self._lookup: dict[str, str] = {}
+        for option in options:
+            long, short = _keyword_forms(option)
+            self._lookup[long] = self._lookup[short] = short
+
+    def parse(self, text: str) -> str:
+        try:
+            return self._lookup[text.strip().upper()]
+        except KeyError:
+            raise ScpiError(
+                -224, f"{text.strip()!r} is not one of {', '.join(self.options)}"
+            ) from None
+
+    def format(self, value: Any) -> str:
+        return str(value)
+
+
+@dataclass(frozen=True)
+class String:
+    """A quoted string argument (``"..."`` or ``'...'``, doubled quotes inside); replies quoted."""
+
+    max_length: int | None = None
+
+    def parse(self, text: str) -> str:
+        t = text.strip()
+        if len(t) < 2 or t[0] not in "\"'" or t[-1] != t[0]:
+            raise ScpiError(-104, f"expected a quoted string, got {t!r}")
+        value = t[1:-1].replace(t[0] * 2, t[0])
+        if self.max_length is not None and len(value) > self.max_length:
+            raise ScpiError(-224, f"string longer than {self.max_length} characters")
+        return value
+
+    def format(self, value: Any) -> str:
+        return '"' + str(value).replace('"', '""') + '"'
+
+
+def parse_block(text: str) -> bytes:
+    """The payload of an IEEE 488.2 block ``#<n><len><bytes>`` (or ``#0<bytes>``), as bytes."""
+    t = text.lstrip()
+    if t[:2] == "#0":
+        return t[2:].encode("latin-1")
+    digits = int(t[1]) if t[:1] == "#" and t[1:2].isdigit() else 0
+    size = t[2 : 2 + digits]
+    if not digits or len(size) != digits or not size.isdigit():
+        raise ScpiError(-161, "expected #<n><length><bytes>")
+    data = t[2 + digits : 2 + digits + int(size)]
+    if len(data) != int(size):
+        raise ScpiError(-161, f"block announces {size} bytes, holds {len(data)}")
+    return data.encode("latin-1")
+
+
+# -- message splitting ----------------------------------------------------------------------
+def _split(text: str, sep: str) -> list[str]:
+    """Split at ``sep`` outside quoted strings and blocks; strip white space around pieces
+    (but never inside a block)."""
+    if '"' not in text and "'" not in text and "#" not in text:
+        return [piece.strip() for piece in text.split(sep)]
+    pieces: list[str] = []
+    start = block_end = 0
+    i, n, quote = 0, len(text), ""
+    while i < n:
+        c = text[i]
+        if quote:
+            if c == quote:
+                quote = ""
+        elif c in "\"'":
+            quote = c
+        elif c == "#" and i + 1 < n and text[i + 1].isdigit():
+            digits = int(text[i + 1])
+            size = text[i + 2 : i + 2 + digits]
+            if digits == 0:
+                i = block_end = n
+                continue
+            if len(size) == digits and size.isdigit():
+                i = block_end = min(i + 2 + digits + int(size), n)
+                continue
+        elif c == sep:
+            pieces.append(_trim(text[start:i], block_end - start))
+            start = i + 1
+        i += 1
+    pieces.append(_trim(text[start:], block_end - start))
+    return pieces
+
+
+def _trim(piece: str, keep: int) -> str:
+    """Strip white space, but only after the first ``keep`` characters (a block's end)."""
+    if keep <= 0:
+        return piece.strip()
+    return (piece[:keep] + piece[keep:].rstrip()).lstrip()
+
+
+# -- the command table ----------------------------------------------------------------------
+class Call:
+    """One received program message unit, as a command handler sees it."""
+
+    __slots__ = ("header", "params", "query", "suffixes", "_args")
+
+    def __init__(self, header: str, params: str, query: bool, suffixes: tuple[int, ...]):
+        self.header, self.params, self.query, self.suffixes = header, params, query, suffixes
+        self._args: list[str] | None = None
+
+    @property
+    def suffix(self) -> int:
+        """The first numeric suffix of the header (1 when absent)."""
+        return self.suffixes[0] if self.suffixes else 1
+
+    @property
+    def args(self) -> list[str]:
+        """The arguments, split at commas (not inside strings or blocks)."""
+        if self._args is None:
+            self._args = _split(self.params, ",") if self.params.strip() else []
+        return self._args
+
+    def expect_args(self, least: int, most: int | None = None) -> list[str]:
+        """The arguments, if there are ``least``..``most`` (default: exactly ``least``)."""
+        args, most = self.args, least if most is None else most
+        if len(args) < least:
+            raise ScpiError(-109, f"{self.header} takes {least} parameter(s)")
+        if len(args) > most:
+            raise ScpiError(-108, f"{self.header} takes at most {most} parameter(s)")
+        return args
+
+    def arg(self, index: int = 0) -> str:
+        if index >= len(self.args):
+            raise ScpiError(-109, f"{self.header}: parameter {index + 1} missing")
+        return self.args[index]
+
+    def number(
+        self, lo: float = -math.inf, hi: float = math.inf, unit: str = "", index: int = 0
+    ) -> float:
+        return Number(lo, hi, unit).parse(self.arg(index))
+
+    def integer(self, lo: float = -math.inf, hi: float = math.inf, index: int = 0) -> int:
+        return int(Number(lo, hi, integer=True).parse(self.arg(index)))
+
+    def boolean(self, index: int = 0) -> bool:
+        return Boolean().parse(self.arg(index))
+
+    def choice(self, *options: str, index: int = 0) -> str:
+        return Choice(*options).parse(self.arg(index))
+
+    def string(self, index: int = 0) -> str:
+        return String().parse(self.arg(index))
+
+    def block(self, index: int = 0) -> bytes:
+        return parse_block(self.arg(index))
+
+
+def compile_pattern(pattern: str) -> tuple[re.Pattern[str], bool]:
+    """(regex matching a normalised header ``:KEY:KEY``, is-query) for a SCPI pattern."""
+    body = pattern.strip()
+    query = body.endswith("?")
+    body = body.rstrip("?")
+    parts: list[str] = []
+    pos, depth = 0, 0
+    while pos < len(body):
+        m = _TOKEN.match(body, pos)
+        if m is None or m.end() == pos:
+            raise ValueError(f"bad SCPI pattern {pattern!r} at {body[pos:]!r}")
+        opening, closing, keyword, suffix = m.groups()
+        if opening:
+            parts.append("(?:")
+            depth += 1
+        elif closing:
+            parts.append(")?")
+            depth -= 1
+            if depth < 0:
+                raise ValueError(f"bad SCPI pattern {pattern!r}: unbalanced ']'")
+        else:
+            long, short = _keyword_forms(keyword)
+            forms = re.escape(long) if long == short else f"{re.escape(long)}|{re.escape(short)}"
+            parts.append(f":(?:{forms})" + (r"(\d+)?" if suffix else ""))
+        pos = m.end()
+    if depth or not parts:
+        raise ValueError(f"bad SCPI pattern {pattern!r}")
+    return re.compile("".join(parts), re.IGNORECASE), query
+
+
+@dataclass(frozen=True)
+class _Entry:
+    pattern: str
+    regex: re.Pattern[str]
+    query: bool
+    attribute: str  # name of the handler method (called through getattr: overridable)
+    setting: Setting | None
+    suffixes: frozenset[int] | None
+
+
+def command(*patterns: str, suffixes: Iterable[int] | None = None) -> Callable[[Any], Any]:
+    """Register the decorated method ``(self, call) -> str | None`` for each pattern;
+    ``suffixes`` limits the numeric suffixes accepted (else -114)."""
+
+    def register(fn: Any) -> Any:
+        fn._scpi = (patterns, None if suffixes is None else frozenset(suffixes))
+        return fn
+
+    return register
+
+
+class _PerSuffix(dict):
+    """Values of a suffixed setting by suffix; unset suffixes read as the default."""
+
+    def __init__(self, default: Any) -> None:
+        super().__init__()
+        self.default = default
+
+    def __missing__(self, key: Any) -> Any:
+        return self.default
+
+
+class Setting:
+    """A stored instrument setting with its set and query forms (see the module docstring).
+
+    ``suffixes`` lists the valid suffixes of ``#`` keywords (others give -114);
+    ``readonly`` registers the query form only (the simulation sets the value from Python).
+    """
+
+    def __init__(
+        self,
+        pattern: str,
+        kind: Any,
+        default: Any,
+        *,
+        suffixes: Iterable[int] | None = None,
+        readonly: bool = False,
+    ) -> None:
+        self.pattern, self.kind, self.default, self.readonly = pattern, kind, default, readonly
+        self.suffixes = None if suffixes is None else frozenset(suffixes)
+        self.markers = compile_pattern(pattern)[0].groups
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, inst: Any, owner: type | None = None) -> Any:
+        return self if inst is None else inst._values[self.name]
+
+    def __set__(self, inst: Any, value: Any) -> None:
+        if self.markers:
+            raise AttributeError(f"{self.name} is per suffix: assign {self.name}[n] = value")
+        inst._values[self.name] = value
+
+    def initial(self) -> Any:
+        if not self.markers:
+            return self.default
+        values = _PerSuffix(self.default)
+        for key in itertools.product(sorted(self.suffixes or ()), repeat=self.markers):
+            values[key[0] if self.markers == 1 else key] = self.default
+        return values
+
+    def run(self, inst: ScpiInstrument, call: Call) -> str | None:
+        key = call.suffixes[0] if self.markers == 1 else call.suffixes
+        if call.query:
+            if not call.params.strip():
+                value = inst._values[self.name][key] if self.markers else inst._values[self.name]
+                return self.kind.format(value)
+            arg = call.expect_args(1)[0].upper()
+            if isinstance(self.kind, Number) and arg in ("MIN", "MINIMUM", "MAX", "MAXIMUM"):
+                return self.kind.format(self.kind.parse(arg))
+            raise ScpiError(-108, f"{call.header}? takes no parameter")
+        text = call.expect_args(1)[0]
+        value = self.default if text.upper() in ("DEF", "DEFAULT") else self.kind.parse(text)
+        if self.markers:
+            inst._values[self.name][key] = value
+        else:
+            inst._values[self.name] = value
+        inst.setting_changed(self.name, key if self.markers else None, value)
+        return None
+
+
+class ScpiInstrument:
+    """Base of simulated SCPI instruments; a :class:`~.protocols.MessageHandler`."""
+
+    #: ``*IDN?`` reply: manufacturer, model, serial, firmware (copied to ``self.idn``).
+    IDN: ClassVar[str] = "qnode,Simulated SCPI instrument,0,0.1"
+    #: Message terminator (the visa library's ``attach`` uses it by default).
+    termination: ClassVar[str] = "\n"
+    #: Error-queue length; one more error replaces the last entry with -350.
+    ERROR_QUEUE_SIZE: ClassVar[int] = 32
+
+    _scpi_table: ClassVar[tuple[_Entry, ...]] = ()
+    _scpi_settings: ClassVar[tuple[Setting, ...]] = ()
+    _scpi_cache: ClassVar[dict[tuple[str, bool], tuple[_Entry, tuple[int, ...]] | None]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._build_table()
+
+    @classmethod
+    def _build_table(cls) -> None:
+        """Collect the table, most derived class first: for each attribute name its most
+        derived Setting or decorated method counts (an undecorated override inherits the
+        patterns); for each pattern the first registration wins."""
+        entries: list[_Entry] = []
+        settings: list[Setting] = []
+        names: set[str] = set()
+        seen: set[tuple[str, bool]] = set()
+        for klass in cls.__mro__:
+            for name, value in vars(klass).items():
+                setting = value if isinstance(value, Setting) else None
+                specs = getattr(value, "_scpi", None)
+                if setting is not None:
+                    forms = [value.pattern + "?"] + ([] if value.readonly else [value.pattern])
+                    specs = (forms, value.suffixes)
+                if specs is None or name in names:
+                    continue
+                names.add(name)
+                if setting is not None:
+                    settings.append(setting)
+                for pattern in specs[0]:
+                    regex, query = compile_pattern(pattern)
+                    if (regex.pattern, query) not in seen:
+                        seen.add((regex.pattern, query))
+                        entries.append(_Entry(pattern, regex, query, name, setting, specs[1]))
+        cls._scpi_table, cls._scpi_settings = tuple(entries), tuple(settings)
+        cls._scpi_cache = {}
+
+    def __init__(self, name: str, hooks: LabHooks | None = None) -> None:
+        self.name = name
+        self.hooks: LabHooks = hooks if hooks is not None else NullLabHooks()
+        self.idn = self.IDN
+        self.errors: deque[tuple[int, str]] = deque()
+        self.esr = self.ese = self.sre = 0
+        self._values: dict[str, Any] = {s.name: s.initial() for s in self._scpi_settings}
+
+    # -- hooks for subclasses -----------------------------------------------------------------
+    def reset(self) -> None:
+        """``*RST``: settings back to their defaults (extend for the model's other state)."""
+        self._values = {s.name: s.initial() for s in self._scpi_settings}
+
+    def setting_changed(self, name: str, suffix: Any, value: Any) -> None:
+        """A :class:`Setting` was changed over the wire; default: tell the lab."""
+        self.hooks.settings_changed(self.name)
+
+    def trigger(self) -> None:
+        """``*TRG`` (and the VISA trigger); default: nothing."""
+
+    # -- error queue and status ---------------------------------------------------------------
+    def queue_error(self, code: int, detail: str = "") -> None:
+        """Add an entry to the error queue (and the matching event status bit)."""
+        if len(self.errors) >= self.ERROR_QUEUE_SIZE:
+            self.errors[-1] = (-350, "")
+        else:
+            self.errors.append((code, detail))
+        bit = {1: 0x20, 2: 0x10, 4: 0x04}.get(-code // 100, 0x08) if code else 0
+        self.esr |= bit
+
+    def next_error(self) -> str:
+        """Pop the oldest error-queue entry, formatted (``0,"No error"`` when empty)."""
+        return format_error(*self.errors.popleft()) if self.errors else format_error(0)
+
+    def status_byte(self) -> int:
+        """IEEE 488.2 status byte: EAV (4), ESB (32), MSS (64); the library adds MAV (16)."""
+        stb = (0x04 if self.errors else 0) | (0x20 if self.esr & self.ese else 0)
+        return stb | (0x40 if stb & self.sre else 0)
+
+    # -- dispatch ------------------------------------------------------------------------------
+    def handle(self, message: str) -> str | None:
+        """Execute one program message (units separated by ``;``); return the replies."""
+        replies: list[str] = []
+        path = ""
+        single = ";" not in message and "#" not in message
+        for unit in (message.strip(),) if single else _split(message, ";"):
+            if unit:
+                reply, path = self._execute(unit, path)
+                if reply is not None:
+                    replies.append(reply)
+        return ";".join(replies) if replies else None
+
+    def _execute(self, unit: str, path: str) -> tuple[str | None, str]:
+        header, *rest = unit.split(None, 1)
+        params = rest[0] if rest else ""
+        query = header.endswith("?")
+        bare = header[:-1] if query else header
+        rooted = bare if bare.startswith(":") else ":" + bare
+        candidates = (rooted,)
+        if path and not bare.startswith((":", "*")):
+            candidates = (path + rooted, rooted)
+        for candidate in candidates:
+            found = self._resolve(candidate, query)
+            if found is not None:
+                break
+        else:
+            self.queue_error(-113, header)
+            return None, path
+        entry, suffixes = found
+        if not bare.startswith("*"):
+            path = candidate[: candidate.rfind(":")]
+        if entry.suffixes is not None and not entry.suffixes.issuperset(suffixes):
+            self.queue_error(-114, header)
+            return None, path
+        call = Call(bare, params, query, suffixes)
+        try:
+            if entry.setting is not None:
+                reply = entry.setting.run(self, call)
+            else:
+                reply = getattr(self, entry.attribute)(call)
+        except ScpiError as exc:
+            self.queue_error(exc.code, exc.detail)
+            return None, path
+        return (reply if reply is None or isinstance(reply, str) else str(reply)), path
+
+    def _resolve(self, header: str, query: bool) -> tuple[_Entry, tuple[int, ...]] | None:
+        key = (header.upper(), query)
+        cache = self._scpi_cache
+        if key in cache:
+            return cache[key]
+        found = None
+        for entry in self._scpi_table:
+            if entry.query == query:
+                m = entry.regex.fullmatch(header)
+                if m is not None:
+                    found = entry, tuple(int(g) if g else 1 for g in m.groups())
+                    break
+        if len(cache) > 4096:
+            cache.clear()
+        cache[key] = found
+        return found
+
+    # -- IEEE 488.2 common commands and SYSTem -------------------------------------------------
+    @command("*IDN?")
+    def _idn(self, call: Call) -> str:
+        return self.idn
+
+    @command("*RST")
+    def _rst(self, call: Call) -> None:
+        self.reset()
+        self.hooks.settings_changed(self.name)
+
+    @command("*CLS")
+    def _cls(self, call: Call) -> None:
+        self.errors.clear()
+        self.esr = 0
+
+    @command("*OPC?", "*TST?")
+    def _opc_query(self, call: Call) -> str:
+        return "0" if call.header.upper().endswith("TST") else "1"
+
+    @command("*OPC", "*WAI")
+    def _opc(self, call: Call) -> None:
+        if call.header.upper().endswith("OPC"):
+            self.esr |= 0x01
+
+    @command("*TRG")
+    def _trg(self, call: Call) -> None:
+        self.trigger()
+
+    @command("*ESR?")
+    def _esr(self, call: Call) -> str:
+        value, self.esr = self.esr, 0
+        return str(value)
+
+    @command("*STB?")
+    def _stb(self, call: Call) -> str:
+        return str(self.status_byte())
+
+    @command("*ESE", "*SRE")
+    def _enable_set(self, call: Call) -> None:
+        setattr(self, "ese" if "ESE" in call.header.upper() else "sre", call.integer(0, 255))
+
+    @command("*ESE?", "*SRE?")
+    def _enable_get(self, call: Call) -> str:
+        return str(self.ese if "ESE" in call.header.upper() else self.sre)
+
+    @command("SYSTem:ERRor[:NEXT]?")
+    def _syst_err(self, call: Call) -> str:
+        return self.next_error()
+
+    @command("SYSTem:ERRor:COUNt?")
+    def _syst_err_count(self, call: Call) -> str:
+        return str(len(self.errors))
+
+    @command("SYSTem:VERSion?")
+    def _syst_version(self, call: Call) -> str:
+        return "1999.0"
+
+
+ScpiInstrument._build_table()
+
+__all__ = [
+    "ERROR_MESSAGES",
+    "Boolean",
+    "Call",
+    "Choice",
+    "Integer",
+    "Number",
+    "ScpiError",
+    "ScpiInstrument",
+    "Setting",
+    "String",
+    "command",
+    "compile_pattern",
+    "format_error",
+    "parse_block",
+]

@@ -1,0 +1,115 @@
+"""How instrument settings become physics in the simulated lab.
+
+Each function maps what an instrument is set to onto a quantity of the link model
+(``physics.link.OperatingPoint``); the hidden true parameters come from the lab config.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .params import ConverterPhysics, DetectorParams, ExcitationPhysics, SpinControlPhysics
+
+SPEED_OF_LIGHT_M_PER_S = 299_792_458.0
+
+
+def detuning_ghz(wavelength_nm: float, transition_wavelength_nm: float) -> float:
+    """Laser detuning from the transition, GHz."""
+    # c (1/lambda - 1/lambda0) with lambda in nm gives Hz x 1e9, i.e. GHz
+    return SPEED_OF_LIGHT_M_PER_S * (1 / wavelength_nm - 1 / transition_wavelength_nm)
+
+
+def excitation_probability(
+    power_mw: float, wavelength_nm: float, light_on: bool, physics: ExcitationPhysics
+) -> float:
+    """Probability that the optical pulse excites the bright state.
+
+    Two-level saturation with a Lorentzian detuning, s / (1 + s + (2 delta / Gamma)^2) with
+    s = P / P_sat (Foot, Atomic Physics (OUP 2005), eq. 7.85), normalised to 1 at full
+    saturation on resonance. Zero when the laser is off or the switch (AOM) is closed.
+    """
+    if not light_on or power_mw <= 0:
+        return 0.0
+    s = power_mw / physics.saturation_power_mw
+    delta = detuning_ghz(wavelength_nm, physics.transition_wavelength_nm)
+    return s / (1 + s + (2 * delta / physics.linewidth_ghz) ** 2)
+
+
+def conversion_efficiency(
+    pump_on: bool, pump_power_mw: float, temperature_c: float, physics: ConverterPhysics
+) -> float:
+    """Efficiency of a difference-frequency converter.
+
+    Pump dependence sin^2(pi/2 sqrt(P/P_max)) (Albota & Wong, Opt. Lett. 29, 1449 (2004));
+    phase matching sinc^2 in the temperature detuning (Boyd, Nonlinear Optics, 3rd ed.,
+    sec. 2.2), with the FWHM of sinc^2 at x = +-1.3916.
+    """
+    if not pump_on or pump_power_mw <= 0:
+        return 0.0
+    pump = math.sin(math.pi / 2 * math.sqrt(pump_power_mw / physics.full_conversion_pump_mw)) ** 2
+    x = (
+        2
+        * 1.39156
+        * (temperature_c - physics.optimal_temperature_c)
+        / physics.temperature_bandwidth_c
+    )
+    phase_matching = 1.0 if x == 0 else (math.sin(x) / x) ** 2
+    return physics.max_efficiency * pump * phase_matching
+
+
+def snspd_efficiency(bias_ua: float, enabled: bool, physics: DetectorParams) -> float:
+    """Detection efficiency against bias: a sigmoid rising to the plateau (Marsili et al.,
+    Nat. Photon. 7, 210 (2013), Fig. 3); zero without bias or above the switching current
+    (the detector latches in the normal state)."""
+    if not enabled or bias_ua <= 0 or bias_ua >= physics.switching_current_ua:
+        return 0.0
+    width = 0.08 * physics.plateau_current_ua
+    onset = physics.plateau_current_ua - 2 * width
+    return physics.efficiency / (1 + math.exp(-(bias_ua - onset) / width))
+
+
+def snspd_dark_count_rate_hz(bias_ua: float, enabled: bool, physics: DetectorParams) -> float:
+    """Dark-count rate against bias: the configured rate at the plateau onset, rising
+    exponentially towards the switching current (Marsili et al. 2013, Fig. 3)."""
+    if not enabled or bias_ua <= 0 or bias_ua >= physics.switching_current_ua:
+        return 0.0
+    scale = 0.05 * physics.switching_current_ua
+    return physics.dark_count_rate_hz * math.exp((bias_ua - physics.plateau_current_ua) / scale)
+
+
+def snspd_latched(bias_ua: float, enabled: bool, physics: DetectorParams) -> bool:
+    """Biased at or above the switching current the nanowire stays normal: latched."""
+    return enabled and bias_ua >= physics.switching_current_ua
+
+
+def rotation_angle(
+    awg_amplitude_v: float,
+    mw_on: bool,
+    mw_frequency_hz: float,
+    mw_power_dbm: float,
+    pulse_duration_s: float,
+    physics: SpinControlPhysics,
+) -> tuple[float, float]:
+    """(angle, axis tilt) of a spin rotation driven by an AWG pulse through the MW source.
+
+    The Rabi frequency scales with the drive amplitude, i.e. with the AWG amplitude and the
+    square root of the MW power; a pulse of ``pi_pulse_amplitude_v`` at the reference power
+    is a pi rotation. With detuning Delta the rotation is about a tilted axis with
+    generalised Rabi frequency sqrt(Omega^2 + Delta^2) (Rabi formula; Foot eq. 7.24).
+    Returns (rotation angle, probability amplitude factor Omega^2/(Omega^2+Delta^2)).
+    """
+    if not mw_on or awg_amplitude_v == 0:
+        return 0.0, 1.0
+    power_factor = 10 ** ((mw_power_dbm - physics.reference_power_dbm) / 20)
+    angle = math.pi * abs(awg_amplitude_v) / physics.pi_pulse_amplitude_v * power_factor
+    if pulse_duration_s <= 0:
+        return angle, 1.0
+    omega = angle / pulse_duration_s
+    delta = 2 * math.pi * (mw_frequency_hz - physics.resonance_frequency_hz)
+    general = math.hypot(omega, delta)
+    return general * pulse_duration_s, (omega / general) ** 2
+
+
+def bright_population(angle: float, resonance_factor: float) -> float:
+    """Population moved to |1> by a rotation of ``angle`` (with the detuning factor)."""
+    return resonance_factor * math.sin(angle / 2) ** 2
