@@ -69,6 +69,7 @@ from pyvisa.util import LibraryPath
 from .protocols import MessageHandler
 
 RA = constants.ResourceAttribute
+_TERMCHAR, _TERMCHAR_EN = int(RA.termchar), int(RA.termchar_enabled)
 
 _READ_DISCARD_MASK = (
     constants.VI_READ_BUF
@@ -363,6 +364,13 @@ class SimulatedVisaLibrary(highlevel.VisaLibraryBase):
             self._last_status_in_session[session] = code
         return SimulatedVisaIOError(code, detail)
 
+    def _status(self, session: int, code: StatusCode) -> StatusCode:
+        """``handle_return_value`` for non-error codes, with a fast path for the common ones."""
+        if code in self.issue_warning_on:
+            return self.handle_return_value(session, code)
+        self._last_status = self._last_status_in_session[session] = code
+        return code
+
     def _session(self, session: int) -> _Session:
         sess = self._sessions.get(session)
         if sess is None:
@@ -371,14 +379,18 @@ class SimulatedVisaLibrary(highlevel.VisaLibraryBase):
             )
         return sess
 
-    def _check_connected(self, session: int, sess: _Session) -> None:
-        if sess.broken:
-            raise self._fail(
-                session,
-                StatusCode.error_connection_lost,
-                f"connection to {sess.attached.name!r} ({sess.attached.handler.name}) "
-                "was lost; close and reopen the resource",
-            )
+    def _live(self, session: int) -> _Session:
+        """The open, connected session ``session`` (else raise as a VISA library would)."""
+        sess = self._sessions.get(session)
+        if sess is not None and not sess.broken:
+            return sess
+        attached = self._session(session).attached
+        raise self._fail(
+            session,
+            StatusCode.error_connection_lost,
+            f"connection to {attached.name!r} ({attached.handler.name}) was lost; "
+            "close and reopen the resource",
+        )
 
     def _queue_reply(self, sess: _Session, reply: str | bytes | None) -> None:
         if reply is None:
@@ -394,7 +406,7 @@ class SimulatedVisaLibrary(highlevel.VisaLibraryBase):
     def open_default_resource_manager(self) -> tuple[int, StatusCode]:
         session = next(_session_numbers)
         self._rm_sessions.add(session)
-        return session, self.handle_return_value(session, StatusCode.success)
+        return session, self._status(session, StatusCode.success)
 
     def list_resources(self, session: int, query: str = "?*::INSTR") -> tuple[str, ...]:
         """Attached resources matching the VISA expression ``query`` (``()`` if none)."""
@@ -430,7 +442,7 @@ class SimulatedVisaLibrary(highlevel.VisaLibraryBase):
         self._sessions[new] = _Session(
             attached, session, _default_attributes(name, attached.parsed)
         )
-        return new, self.handle_return_value(session, StatusCode.success)
+        return new, self._status(session, StatusCode.success)
 
     def close(self, session: int) -> StatusCode:  # type: ignore[override]
         if session in self._rm_sessions:
@@ -445,10 +457,9 @@ class SimulatedVisaLibrary(highlevel.VisaLibraryBase):
 
     # -- message-based I/O ----------------------------------------------------------------
     def write(self, session: int, data: bytes) -> tuple[int, StatusCode]:
-        sess = self._session(session)
+        sess = self._live(session)
         attached = sess.attached
         with attached.lock:
-            self._check_connected(session, sess)
             stop = len(data)
             floor = _block_end(data) if b"#" in data else 0
             term = attached.termination
@@ -458,13 +469,12 @@ class SimulatedVisaLibrary(highlevel.VisaLibraryBase):
                 stop -= 1
             reply = attached.handler.handle(data[:stop].decode("latin-1"))
             self._queue_reply(sess, reply)
-        return len(data), self.handle_return_value(session, StatusCode.success)
+        return len(data), self._status(session, StatusCode.success)
 
     def read(self, session: int, count: int) -> tuple[bytes, StatusCode]:
-        sess = self._session(session)
+        sess = self._live(session)
         attached = sess.attached
         with attached.lock:
-            self._check_connected(session, sess)
             if attached.timeouts_pending:
                 attached.timeouts_pending -= 1
                 if sess.replies:
@@ -489,8 +499,8 @@ class SimulatedVisaLibrary(highlevel.VisaLibraryBase):
             end = min(len(reply), start + count)
             status = StatusCode.success_max_count_read
             attrs = sess.attrs
-            if attrs[RA.termchar_enabled]:
-                found = reply.find(attrs[RA.termchar], start, end)
+            if attrs[_TERMCHAR_EN]:
+                found = reply.find(attrs[_TERMCHAR], start, end)
                 if found >= 0:
                     end = found + 1
                     status = StatusCode.success_termination_character_read
@@ -502,42 +512,38 @@ class SimulatedVisaLibrary(highlevel.VisaLibraryBase):
             else:
                 sess.position = end
             chunk = reply[start:end]
-        return chunk, self.handle_return_value(session, status)
+        return chunk, self._status(session, status)
 
     def clear(self, session: int) -> StatusCode:
         """Device clear: discard this session's unread replies."""
-        sess = self._session(session)
+        sess = self._live(session)
         with sess.attached.lock:
-            self._check_connected(session, sess)
             sess.discard_replies()
-        return self.handle_return_value(session, StatusCode.success)
+        return self._status(session, StatusCode.success)
 
     def flush(self, session: int, mask: constants.BufferOperation) -> StatusCode:
         """Read-buffer flags discard unread replies; writes are never buffered."""
-        sess = self._session(session)
+        sess = self._live(session)
         with sess.attached.lock:
-            self._check_connected(session, sess)
             if int(mask) & _READ_DISCARD_MASK:
                 sess.discard_replies()
-        return self.handle_return_value(session, StatusCode.success)
+        return self._status(session, StatusCode.success)
 
     def assert_trigger(self, session: int, protocol: constants.TriggerProtocol) -> StatusCode:
         """Software trigger: the handler receives ``*TRG``."""
-        sess = self._session(session)
+        sess = self._live(session)
         with sess.attached.lock:
-            self._check_connected(session, sess)
             self._queue_reply(sess, sess.attached.handler.handle("*TRG"))
-        return self.handle_return_value(session, StatusCode.success)
+        return self._status(session, StatusCode.success)
 
     def read_stb(self, session: int) -> tuple[int, StatusCode]:
-        sess = self._session(session)
+        sess = self._live(session)
         with sess.attached.lock:
-            self._check_connected(session, sess)
             status_byte = getattr(sess.attached.handler, "status_byte", None)
             stb = int(status_byte()) if callable(status_byte) else 0
             if sess.replies:
                 stb |= _MAV
-        return stb, self.handle_return_value(session, StatusCode.success)
+        return stb, self._status(session, StatusCode.success)
 
     # -- attributes -------------------------------------------------------------------------
     def get_attribute(self, session: int, attribute: Any) -> tuple[Any, StatusCode]:
@@ -545,7 +551,7 @@ class SimulatedVisaLibrary(highlevel.VisaLibraryBase):
         if attribute == RA.asrl_avalaible_number:
             with sess.attached.lock:
                 pending = sum(len(r) for r in sess.replies) - sess.position
-            return pending, self.handle_return_value(session, StatusCode.success)
+            return pending, self._status(session, StatusCode.success)
         try:
             value = sess.attrs[attribute]
         except KeyError:
@@ -554,7 +560,7 @@ class SimulatedVisaLibrary(highlevel.VisaLibraryBase):
                 StatusCode.error_nonsupported_attribute,
                 f"attribute {attribute!r} is not supported by {sess.attached.name!r}",
             ) from None
-        return value, self.handle_return_value(session, StatusCode.success)
+        return value, self._status(session, StatusCode.success)
 
     def set_attribute(self, session: int, attribute: Any, attribute_state: Any) -> StatusCode:
         """Store any attribute (read back by :meth:`get_attribute`); none changes timing."""
@@ -562,7 +568,7 @@ class SimulatedVisaLibrary(highlevel.VisaLibraryBase):
         if attribute == RA.termchar:
             attribute_state = int(attribute_state)
         sess.attrs[attribute] = attribute_state
-        return self.handle_return_value(session, StatusCode.success)
+        return self._status(session, StatusCode.success)
 
     # -- accepted, nothing to simulate -----------------------------------------------------------
     def lock(
@@ -574,20 +580,20 @@ class SimulatedVisaLibrary(highlevel.VisaLibraryBase):
     ) -> tuple[str, StatusCode]:
         self._session(session)
         key = requested_key or f"qnode-sim-{session}"
-        return key, self.handle_return_value(session, StatusCode.success)
+        return key, self._status(session, StatusCode.success)
 
     def unlock(self, session: int) -> StatusCode:
         self._session(session)
-        return self.handle_return_value(session, StatusCode.success)
+        return self._status(session, StatusCode.success)
 
     def enable_event(self, session: int, event_type: Any, mechanism: Any, context: Any = None):
-        return self.handle_return_value(session, StatusCode.success)
+        return self._status(session, StatusCode.success)
 
     def disable_event(self, session: int, event_type: Any, mechanism: Any) -> StatusCode:
-        return self.handle_return_value(session, StatusCode.success)
+        return self._status(session, StatusCode.success)
 
     def discard_events(self, session: int, event_type: Any, mechanism: Any) -> StatusCode:
-        return self.handle_return_value(session, StatusCode.success)
+        return self._status(session, StatusCode.success)
 
     def wait_on_event(self, session: int, in_event_type: Any, timeout: int):
         """No events are ever generated: times out at once."""
@@ -595,7 +601,7 @@ class SimulatedVisaLibrary(highlevel.VisaLibraryBase):
 
     def gpib_control_ren(self, session: int, mode: constants.RENLineOperation) -> StatusCode:
         self._session(session)
-        return self.handle_return_value(session, StatusCode.success)
+        return self._status(session, StatusCode.success)
 
 
 __all__ = ["SimulatedVisaIOError", "SimulatedVisaLibrary"]

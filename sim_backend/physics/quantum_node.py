@@ -129,18 +129,16 @@ class QuantumNode:
         """Rotation of ``target`` conditioned on ``control`` being |1>."""
         self._two_qubit(controlled(rotation(axis, angle)), control, target)
 
-    def measure(self, qubit: int, basis: Basis = "Z") -> int:
-        """Measure in the X, Y or Z basis; return the *reported* outcome (0 <-> eigenvalue +1).
+    def measure(self, qubit: int, basis: Basis | tuple[float, float] = "Z") -> int:
+        """Measure along 'X', 'Y', 'Z' or any Bloch axis (theta, phi); return the *reported*
+        outcome (0 <-> eigenvalue +1 along the axis).
 
         The basis change is a gate (with its error); the Z readout reports the true outcome
         with probability F0 (for 0) or F1 (for 1), as an NV's spin-selective readout does.
         """
-        try:
-            change = BASIS_CHANGE[basis.upper()]
-        except (KeyError, AttributeError):
-            raise ValueError(f"basis={basis!r}: expected 'X', 'Y' or 'Z'") from None
+        change = _basis_change(basis)
         self._own(qubit)
-        if basis.upper() != "Z":
+        if change is not None:
             self.apply_gate(change, qubit)
         self.bring_up_to_date([qubit])
         true_outcome = self._registry.measure_z(qubit, self._rng)
@@ -171,3 +169,16 @@ class QuantumNode:
     def _own(self, qubit: int) -> None:
         if qubit not in self._last_update:
             raise ValueError(f"qubit {qubit} does not belong to node {self.name!r}")
+
+
+def _basis_change(basis: Basis | tuple[float, float]) -> np.ndarray | None:
+    """Unitary taking the +1 eigenstate of the measured axis to |0> (None for Z)."""
+    if isinstance(basis, str):
+        if basis.upper() not in BASIS_CHANGE:
+            raise ValueError(f"basis={basis!r}: expected 'X', 'Y', 'Z' or (theta, phi)")
+        return None if basis.upper() == "Z" else BASIS_CHANGE[basis.upper()]
+    try:
+        theta, phi = (float(x) for x in basis)
+    except (TypeError, ValueError):
+        raise ValueError(f"basis={basis!r}: expected 'X', 'Y', 'Z' or (theta, phi)") from None
+    return rotation("Y", -theta) @ rotation("Z", -phi)

@@ -91,3 +91,19 @@ def test_initialisation_error_leaves_population_in_one() -> None:
     node.initialize(q)
     rho = lab.density_matrix([q])
     assert rho[1, 1].real == pytest.approx(0.02)
+
+
+@pytest.mark.parametrize(("theta", "phi"), [(math.pi / 3, 0.0), (2.0, 1.1)])
+def test_measurement_along_any_axis(theta: float, phi: float) -> None:
+    """|0> measured along (theta, phi) gives +1 with probability cos^2(theta/2)."""
+    lab = _single_node(QubitParams())
+    node = lab.node("alice")
+    q = node.communication_qubit
+    shots, plus = 8000, 0
+    for _ in range(shots):
+        node.initialize(q)
+        plus += node.measure(q, (theta, phi)) == 0
+    expected = math.cos(theta / 2) ** 2
+    assert_within(plus / shots, expected, math.sqrt(expected * (1 - expected) / shots))
+    with pytest.raises(ValueError, match="expected 'X', 'Y', 'Z' or"):
+        node.measure(q, "W")
