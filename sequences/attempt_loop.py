@@ -66,8 +66,8 @@ def compile_attempt_loop(loop: AttemptLoop) -> AwgSequence:
     level = loop.rotation_amplitude_v() / (loop.awg_amplitude_vpp / 2)
     if level > 1:
         raise ValueError(
-            f"alpha={loop.alpha}: needs {loop.rotation_amplitude_v():.3f} V, more than the "
-            f"AWG's {loop.awg_amplitude_vpp / 2:.3f} V at awg_amplitude_vpp={loop.awg_amplitude_vpp}"
+            f"alpha={loop.alpha}: needs {loop.rotation_amplitude_v():.3f} V, more than the AWG's "
+            f"{loop.awg_amplitude_vpp / 2:.3f} V at awg_amplitude_vpp={loop.awg_amplitude_vpp}"
         )
     samples = np.zeros(n)
     samples[:mw] = level
