@@ -70,8 +70,20 @@ ERROR_MESSAGES: dict[int, str] = {
     -350: "Queue overflow",
     -400: "Query error",
 }
-_SI_PREFIXES = {"EX": 1e18, "PE": 1e15, "T": 1e12, "G": 1e9, "MA": 1e6, "K": 1e3, "M": 1e-3,
-                "U": 1e-6, "N": 1e-9, "P": 1e-12, "F": 1e-15, "A": 1e-18}  # fmt: skip
+_SI_PREFIXES = {
+    "EX": 1e18,
+    "PE": 1e15,
+    "T": 1e12,
+    "G": 1e9,
+    "MA": 1e6,
+    "K": 1e3,
+    "M": 1e-3,
+    "U": 1e-6,
+    "N": 1e-9,
+    "P": 1e-12,
+    "F": 1e-15,
+    "A": 1e-18,
+}
 _NUMERIC = re.compile(r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([A-Za-z%]*)")
 _TOKEN = re.compile(r"\s*(?:(\[)|(\])|:?(\*?[A-Za-z][A-Za-z0-9_]*)(#|<[^>]*>)?)")
 
@@ -119,8 +131,8 @@ class Number:
         m = _NUMERIC.fullmatch(t)
         if m is None:
             if t[:1].isalpha():
-                raise ScpiError(-224, f"{t!r} is not a number")
-            raise ScpiError(-104 if t[:1] in "\"'#" else -120, f"{t!r} is not a number")
+                raise ScpiError(-224, f"expected a number, got {t}")
+            raise ScpiError(-104 if t[:1] in "\"'#" else -120, f"expected a number, got {t}")
         value: float | int = float(m[1]) * self._multiplier(m[2])
         if self.integer:
             value = round(value)
@@ -141,7 +153,7 @@ class Number:
                 return 1e6
             if prefix in _SI_PREFIXES:
                 return _SI_PREFIXES[prefix]
-        raise ScpiError(-131, f"unit {suffix!r} where {self.unit or 'no unit'!r} is expected")
+        raise ScpiError(-131, f"unit {suffix} where {self.unit or 'none'} is expected")
 
     def format(self, value: Any) -> str:
         if self.fmt:
@@ -167,7 +179,7 @@ class Boolean:
         m = _NUMERIC.fullmatch(word)
         if m is not None and not m[2]:
             return round(float(m[1])) != 0
-        raise ScpiError(-224, f"{text.strip()!r} is not ON, OFF, 1 or 0")
+        raise ScpiError(-224, f"expected ON, OFF, 1 or 0, got {text.strip()}")
 
     def format(self, value: Any) -> str:
         return "1" if value else "0"
@@ -189,7 +201,7 @@ class Choice:
             return self._lookup[text.strip().upper()]
         except KeyError:
             raise ScpiError(
-                -224, f"{text.strip()!r} is not one of {', '.join(self.options)}"
+                -224, f"expected one of {', '.join(self.options)}, got {text.strip()}"
             ) from None
 
     def format(self, value: Any) -> str:
@@ -205,7 +217,7 @@ class String:
     def parse(self, text: str) -> str:
         t = text.strip()
         if len(t) < 2 or t[0] not in "\"'" or t[-1] != t[0]:
-            raise ScpiError(-104, f"expected a quoted string, got {t!r}")
+            raise ScpiError(-104, f"expected a quoted string, got {t}")
         value = t[1:-1].replace(t[0] * 2, t[0])
         if self.max_length is not None and len(value) > self.max_length:
             raise ScpiError(-224, f"string longer than {self.max_length} characters")
@@ -490,6 +502,8 @@ class ScpiInstrument:
                     settings.append(setting)
                 for pattern in specs[0]:
                     regex, query = compile_pattern(pattern)
+                    if specs[1] is not None and not regex.groups:
+                        raise ValueError(f"{pattern!r} has suffixes but no '#' suffix marker")
                     if (regex.pattern, query) not in seen:
                         seen.add((regex.pattern, query))
                         entries.append(_Entry(pattern, regex, query, name, setting, specs[1]))

@@ -49,6 +49,9 @@ Fault injection (for tests of timeouts and lost connections)
 * :meth:`SimulatedVisaLibrary.clear_faults` ``(name=None)``: cancel pending timeouts and
   restore connections (of one resource, or all).
 
+A handler that raises (a bug of the simulator, not bad input: see ``MessageHandler``) raises
+through ``write`` unchanged.
+
 Thread safety: all I/O of one instrument (all sessions of one handler) is serialised by one
 lock, like a real instrument that handles one message at a time. Per-call overhead is a few
 microseconds; nothing sleeps.
@@ -219,6 +222,9 @@ def _default_attributes(name: str, parsed: rname.ResourceName) -> dict[int, Any]
             RA.usb_serial_number: parts["serial_number"],
             RA.usb_interface_number: int(parts.get("usb_interface_number") or 0),
             RA.usb_protocol: 1,
+            RA.manufacturer_name: "qnode simulated lab",
+            RA.model_name: "simulated instrument",
+            RA.is_4882_compliant: constants.VI_TRUE,
         }
     return attrs
 
@@ -440,7 +446,7 @@ class SimulatedVisaLibrary(highlevel.VisaLibraryBase):
             )
         new = next(_session_numbers)
         self._sessions[new] = _Session(
-            attached, session, _default_attributes(name, attached.parsed)
+            attached, session, _default_attributes(attached.name, attached.parsed)
         )
         return new, self._status(session, StatusCode.success)
 
