@@ -60,6 +60,9 @@ class PhotonDetector(Protocol):
     """A single-photon detector controller (e.g. SNSPD bias and counters)."""
 
     def channel_count(self) -> int: ...
+
+    def set_bias_enabled(self, enabled: bool) -> None: ...
+
     def set_bias_current_ua(self, current_ua: float, channel: int = 1) -> None: ...
     def get_bias_current_ua(self, channel: int = 1) -> float: ...
     def count_rate_hz(self, channel: int = 1) -> float: ...
@@ -119,10 +122,21 @@ class AwgSequenceStep:
 
 @dataclass(frozen=True)
 class AwgSequence:
-    """Waveforms to upload and the steps that play them."""
+    """Waveforms to upload, the steps that play them, and the output set-up they need.
+
+    ``sample_rate_hz`` (None: leave the AWG's) fixes the time base of every waveform;
+    ``amplitudes_vpp`` maps each channel the sequence plays on to its amplitude (None: leave
+    it). Uploading switches the outputs of the channels the steps use on.
+    """
 
     waveforms: list[AwgWaveform]
     steps: list[AwgSequenceStep] = field(default_factory=list)
+    sample_rate_hz: float | None = None
+    amplitudes_vpp: dict[int, float] = field(default_factory=dict)
+
+    def channels(self) -> list[int]:
+        """The channels any step plays a waveform on."""
+        return sorted({ch for step in self.steps for ch in step.waveforms})
 
 
 @runtime_checkable

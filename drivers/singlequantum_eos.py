@@ -169,6 +169,10 @@ class SingleQuantumEos(QNodeVisaInstrument):
     def channel_count(self) -> int:
         return len(self.channels)
 
+    def set_bias_enabled(self, enabled: bool) -> None:
+        """Switch all bias outputs on or off (the Eos enables them together)."""
+        self.detector_enable.set(enabled)
+
     def set_bias_current_ua(self, current_ua: float, channel: int = 1) -> None:
         self.detector(channel).bias_current.set(current_ua)
 

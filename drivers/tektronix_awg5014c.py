@@ -213,6 +213,13 @@ class TektronixAWG5014C(QNodeVisaInstrument):
         for i, step in enumerate(sequence.steps, start=1):
             self._write_step(i, step)
         self.run_mode.set("SEQ")
+        if sequence.sample_rate_hz is not None:
+            self.sample_rate.set(sequence.sample_rate_hz)
+        for ch in sequence.channels():
+            channel = self.channels[ch - 1]
+            if ch in sequence.amplitudes_vpp:
+                channel.amplitude.set(sequence.amplitudes_vpp[ch])
+            channel.output.set(True)
 
     def _write_step(self, i: int, step: AwgSequenceStep) -> None:
         prefix = f"SEQ:ELEM{i}"

@@ -46,6 +46,9 @@ class AttemptLoop(BaseModel):
         0.5, gt=0, le=5, description="calibrated AWG amplitude of a pi rotation"
     )
     awg_amplitude_vpp: float = Field(1.0, gt=0, le=4.5)
+    max_repetitions_per_step: int = Field(
+        65_536, ge=1, description="the AWG's largest repetition count of one sequence step"
+    )
 
     def rotation_amplitude_v(self) -> float:
         """AWG amplitude of the alpha rotation: theta = 2 asin(sqrt(alpha)), linear in V."""
@@ -54,7 +57,8 @@ class AttemptLoop(BaseModel):
 
 
 def compile_attempt_loop(loop: AttemptLoop) -> AwgSequence:
-    """The AWG sequence of ``loop``: an 'attempt' step and a 'done' step to jump to."""
+    """The AWG sequence of ``loop``: 'attempt' steps (as many as the AWG's repetition limit
+    needs for ``max_attempts``) and a 'done' step that the herald's event jump leads to."""
     n = round(loop.attempt_duration_us * 1e-6 * loop.sample_rate_hz)
     mw = round(loop.microwave_pulse_ns * 1e-9 * loop.sample_rate_hz)
     optical = max(1, round(loop.optical_pulse_ns * 1e-9 * loop.sample_rate_hz))
@@ -75,15 +79,27 @@ def compile_attempt_loop(loop: AttemptLoop) -> AwgSequence:
     marker1[mw : mw + optical] = True
     attempt = AwgWaveform("attempt", samples, marker1, np.zeros(n, dtype=bool))
     done = AwgWaveform("done", np.zeros(n), np.zeros(n, dtype=bool), np.zeros(n, dtype=bool))
+    if loop.max_attempts == 0:
+        chunks = [0]  # repeat until the event (the herald) jumps out
+    else:
+        full, rest = divmod(loop.max_attempts, loop.max_repetitions_per_step)
+        chunks = [loop.max_repetitions_per_step] * full + ([rest] if rest else [])
+    done_index = len(chunks) + 1
     steps = [
         AwgSequenceStep(
             {1: "attempt"},
-            repetitions=loop.max_attempts,
-            event_jump_to=2 if loop.stop_at_herald else None,
-        ),
-        AwgSequenceStep({1: "done"}, repetitions=1),
+            repetitions=reps,
+            event_jump_to=done_index if loop.stop_at_herald else None,
+        )
+        for reps in chunks
     ]
-    return AwgSequence([attempt, done], steps)
+    steps.append(AwgSequenceStep({1: "done"}, repetitions=1))
+    return AwgSequence(
+        [attempt, done],
+        steps,
+        sample_rate_hz=loop.sample_rate_hz,
+        amplitudes_vpp={1: loop.awg_amplitude_vpp},
+    )
 
 
 class NodeOptics(BaseModel):
@@ -138,6 +154,7 @@ def prepare_station(
     """Bias both detectors and set up the two time-tagger inputs."""
     for channel in detector_channels:
         detectors.set_bias_current_ua(bias_ua, channel=channel)
+    detectors.set_bias_enabled(True)
     for channel, delay in zip(tagger_channels, delays_ps, strict=True):
         tagger.configure_channel(channel, threshold_v=threshold_v, delay_ps=delay, enabled=True)
     tagger.set_coincidence_window_ps(coincidence_window_ps)

@@ -78,9 +78,9 @@ class AttemptRun:
 
     link: str
     attempts: int
-    heralded: bool
-    bell_state: str | None
-    clicks: tuple[str, ...] | None
+    heralds: int
+    last_bell_state: str | None
+    last_clicks: tuple[str, ...] | None
     started_at_s: float
     ended_at_s: float
 
@@ -253,12 +253,21 @@ class SimulatedHardware:
             wave = awg.waveforms.get(name) if name else None
             if wave is None or not np.any(wave.marker1):
                 continue
+            # consecutive steps playing the same waveform extend the loop (repetition limit)
+            repetitions = 0
+            for later in awg.sequence[index:]:
+                if later.waveforms.get(1) != name:
+                    break
+                if later.repetitions == 0:
+                    repetitions = 0
+                    break
+                repetitions += later.repetitions
             first_marker = int(np.argmax(wave.marker1))
             drive = np.asarray(wave.samples[:first_marker]) * awg.channels[1].amplitude_vpp / 2
             nonzero = np.count_nonzero(drive)
             return {
                 "index": index,
-                "repetitions": step.repetitions,
+                "repetitions": repetitions,
                 "stop_at_herald": step.event_jump_to is not None,
                 "duration_s": len(wave.samples) / awg.sample_rate_hz,
                 "mw_peak_v": float(np.max(np.abs(drive))) if nonzero else 0.0,
@@ -285,7 +294,7 @@ class SimulatedHardware:
         )
         # alpha must stay a valid bright population for the model; a pulse that rotates
         # nothing leaves the spin dark (no photon can be emitted)
-        return min(max(bright_population(angle, factor), 1e-12), 0.5)
+        return float(min(max(bright_population(angle, factor), 1e-12), 0.5))
 
     def _link_of(self, node: str) -> tuple[str, str]:
         for station in self.stations.values():
@@ -334,6 +343,7 @@ class SimulatedHardware:
         started = self.lab.clock.now
         attempts_before = link.attempts_made
         remaining = limit
+        heralds: list[Any] = []
         while remaining > 0:
             t0 = self.lab.clock.now
             before = link.attempts_made
@@ -342,27 +352,25 @@ class SimulatedHardware:
             remaining -= spent
             self._failed_attempt_clicks(station, link, t0, spent - (pair is not None))
             if pair is None:
-                self._record(station, link.attempts_made - attempts_before, None, started)
                 break
+            heralds.append(pair)
             self._herald_tags(station, link, pair.emitted_at_s, pair.clicks)
             if stop_at_herald:
-                self._record(station, link.attempts_made - attempts_before, pair, started)
                 break
-        for awg in awgs:  # the sequence ran to its end
-            awg.running = False
-
-    def _record(self, station: StationWiring, attempts: int, pair: Any, started: float) -> None:
+        last = heralds[-1] if heralds else None
         self.runs.append(
             AttemptRun(
                 link="-".join(station.link),
-                attempts=attempts,
-                heralded=pair is not None,
-                bell_state=getattr(pair, "bell_state", None),
-                clicks=getattr(pair, "clicks", None),
+                attempts=link.attempts_made - attempts_before,
+                heralds=len(heralds),
+                last_bell_state=getattr(last, "bell_state", None),
+                last_clicks=getattr(last, "clicks", None),
                 started_at_s=started,
                 ended_at_s=self.lab.clock.now,
             )
         )
+        for awg in awgs:  # the sequence ran to its end
+            awg.running = False
 
     def _herald_tags(
         self, station: StationWiring, link: HeraldedLink, emitted_at: float, clicks: tuple[str, ...]
@@ -443,5 +451,3 @@ def expected_herald_rate_hz(model: LinkModel) -> float:
 def poisson_counts(rate_hz: float, duration_s: float, rng: np.random.Generator) -> int:
     """Counts of a Poisson process over ``duration_s`` (used by simulated counters)."""
     return int(rng.poisson(max(rate_hz, 0.0) * duration_s)) if duration_s > 0 else 0
-
-
