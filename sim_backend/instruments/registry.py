@@ -20,6 +20,10 @@ SIMULATED_MODELS: dict[str, tuple[str, str]] = {
         "SimThorlabsITC4001QFC",
     ),
     "rs_sgs100a": ("sim_backend.instruments.sim_rs_sgs100a", "SimRsSGS100A"),
+    "newfocus_tlb6700": (
+        "sim_backend.instruments.sim_newfocus_tlb6700",
+        "SimNewFocusTLB6700",
+    ),
 }
 
 

@@ -134,6 +134,8 @@ class Number:
                 raise ScpiError(-224, f"expected a number, got {t}")
             raise ScpiError(-104 if t[:1] in "\"'#" else -120, f"expected a number, got {t}")
         value: float | int = float(m[1]) * self._multiplier(m[2])
+        if not math.isfinite(value):
+            raise ScpiError(-222, f"{t} is not a finite number")
         if self.integer:
             value = round(value)
         if not self.lo <= value <= self.hi:
@@ -178,7 +180,10 @@ class Boolean:
             return False
         m = _NUMERIC.fullmatch(word)
         if m is not None and not m[2]:
-            return round(float(m[1])) != 0
+            number = float(m[1])
+            if not math.isfinite(number):
+                raise ScpiError(-224, f"expected ON, OFF, 1 or 0, got {text.strip()}")
+            return round(number) != 0
         raise ScpiError(-224, f"expected ON, OFF, 1 or 0, got {text.strip()}")
 
     def format(self, value: Any) -> str:

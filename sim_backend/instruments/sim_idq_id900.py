@@ -10,10 +10,12 @@ accept the short (``INPU``) or long (``INPUT``) form, case-insensitively.
 What it measures comes from the simulated lab (:class:`LabHooks`):
 
 * ``INPU<n>:COUN?`` -- ``round(rate * integration time)`` with the rate of input ``n`` from
-  ``hooks.input_count_rates_hz``; 0 for a disabled input.
+  ``hooks.input_count_rates_hz`` (a Poisson sample with that mean when the instrument is
+  given an ``rng``); 0 for a disabled input.
 * time tags -- drained from ``hooks.time_tags`` (delays already applied by the lab, from
-  :attr:`ID900InputState.effective_delay_ps`) before every message is processed, so a tag
-  is attributed to the settings in force when it arrived. Tags of disabled inputs are
+  :attr:`ID900InputState.effective_delay_ps`) before every set command and every
+  ``...:DATA?`` query is processed, so a tag is attributed to the settings in force when it
+  arrived. Tags of disabled inputs are
   dropped. Each input keeps a bounded buffer (:data:`MAX_RAW_TAGS`, oldest dropped) that
   ``RAW<n>:DATA?`` returns as ``[t0,t1,...]`` (ps) and clears.
 * histograms -- start-stop histograms accumulated from the same tags while the
@@ -25,6 +27,7 @@ What it measures comes from the simulated lab (:class:`LabHooks`):
 
 from __future__ import annotations
 
+import math
 import re
 from collections import deque
 from collections.abc import Callable
@@ -144,13 +147,22 @@ class SimIdqID900:
         name: instrument name (passed to the lab hooks).
         hooks: the simulated lab: count rates, time tags, change notifications.
         serial: serial number shown by ``*IDN?``.
+        rng: if given, counter values are Poisson samples around ``rate * integration
+            time`` (seed it for a reproducible dry run); else the rounded mean.
     """
 
-    def __init__(self, name: str, hooks: LabHooks | None = None, serial: str = "1701B0042") -> None:
+    def __init__(
+        self,
+        name: str,
+        hooks: LabHooks | None = None,
+        serial: str = "1701B0042",
+        rng: np.random.Generator | None = None,
+    ) -> None:
         self.name = name
         self.termination = "\n"
         self.hooks: LabHooks = hooks if hooks is not None else NullLabHooks()
         self.serial = serial
+        self.rng = rng
         self.firmware = "6.1.2"
         self.inputs: dict[int, ID900InputState] = {n: ID900InputState(n) for n in INPUTS}
         self.histograms: dict[int, ID900HistogramState] = {
@@ -192,10 +204,13 @@ class SimIdqID900:
 
     # -- MessageHandler -----------------------------------------------------------------------
     def handle(self, message: str) -> str | None:
-        self._collect_tags()
         text = message.strip()
         header, _, argument = text.partition(" ")
         query = header.endswith("?")
+        if not query or header.upper().endswith(":DATA?"):
+            # tags that arrived before a setting changes (or before they are read) are
+            # attributed to the settings in force until now
+            self._collect_tags()
         header = header.removesuffix("?")
         arg = argument.strip() if argument.strip() else None
         try:
@@ -255,7 +270,7 @@ class SimIdqID900:
             number = float(arg)
         except ValueError:
             raise _ScpiError("PARAM_TYPE", f"{what} {arg!r} is not a number") from None
-        if number != int(number):
+        if not math.isfinite(number) or number != int(number):
             raise _ScpiError("PARAM_TYPE", f"{what} {arg!r} is not an integer")
         lo, hi = bounds
         if not lo <= number <= hi:
@@ -325,7 +340,8 @@ class SimIdqID900:
         if not inp.enabled:
             return "0"
         rate = float(self.hooks.input_count_rates_hz(self.name).get(inp.channel, 0.0))
-        return str(max(0, round(rate * inp.integration_time_ms / 1e3)))
+        mean = max(rate, 0.0) * inp.integration_time_ms / 1e3
+        return str(int(self.rng.poisson(mean)) if self.rng is not None else round(mean))
 
     # -- delay blocks -------------------------------------------------------------------------
     def _delay_link(self, suffixes: tuple[int, ...], arg: str | None) -> str:
@@ -386,7 +402,8 @@ class SimIdqID900:
         hist = self._histogram(suffixes)
         if arg is None:
             return str(getattr(hist, attr))
-        setattr(hist, attr, self._integer(self._require(arg), bounds, attr.split("_")[0]))
+        what = attr.removesuffix("_ps").replace("_", " ")
+        setattr(hist, attr, self._integer(self._require(arg), bounds, what))
         hist.clear()
         return self._changed()
 

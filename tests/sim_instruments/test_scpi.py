@@ -425,3 +425,12 @@ def test_suffixes_without_a_marker_are_a_definition_error():
 
         class Broken(ScpiInstrument):  # noqa: F841
             x = Setting("OUTPut", Boolean(), False, suffixes=(1, 2))
+
+
+def test_overflowing_numbers_queue_an_error_instead_of_raising() -> None:
+    """'1e400' parses to infinity: a real instrument reports an error, it does not crash."""
+    from sim_backend.instruments.scpi import Boolean, Integer, ScpiError
+
+    for parser in (Integer(0, 10), Boolean()):
+        with pytest.raises(ScpiError):
+            parser.parse("1e400")
