@@ -8,16 +8,22 @@ the HAL roles and cannot tell the simulated lab from the real one.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyvisa
 import qcodes
 
 from drivers.base import QNodeVisaInstrument
 
 from .network_config import LoadedNetwork, NetworkConfigError, load_network
+
+#: Constructor arguments a driver and its simulated instrument share (the unit's variant):
+#: a station file's ``init`` passes them to both, so both accept the same ranges.
+_SHARED_RANGE_ARGUMENTS = ("wavelength_range_nm", "power_range_dbm", "frequency_range_hz")
 
 
 @dataclass
@@ -156,8 +162,12 @@ def _open_simulated(loaded: LoadedNetwork) -> Network:
     ]
     hardware = SimulatedHardware(lab, nodes, stations)
     library = SimulatedVisaLibrary()
+    counter_rng = np.random.default_rng(config.seed + 2)  # counters sample Poisson counts
     for inst in loaded.instruments.values():
-        simulated = simulated_model(inst.driver.name)(inst.name, hooks=hardware)
+        model = simulated_model(inst.driver.name)
+        extra = {"rng": counter_rng} if "rng" in inspect.signature(model).parameters else {}
+        extra.update({k: v for k, v in inst.init.items() if k in _SHARED_RANGE_ARGUMENTS})
+        simulated = model(inst.name, hooks=hardware, **extra)
         hardware.attach(simulated)
         library.attach(inst.address, simulated)
     manager = pyvisa.ResourceManager(library)
