@@ -45,7 +45,7 @@ ConfigOption = Annotated[
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -189,8 +189,29 @@ def _print_summary(s: dict[str, Any]) -> None:
 
 
 @app.command()
-def validate(config: Annotated[Path, typer.Argument(help="Lab config file to check.")]) -> None:
-    """Check a lab config file without touching any instrument."""
+def validate(config: Annotated[Path, typer.Argument(help="Lab or network file to check.")]) -> None:
+    """Check a lab config or a network file (and its station files) without touching any
+    instrument."""
+    import yaml
+
+    try:
+        head = yaml.safe_load(config.read_text()) if config.exists() else None
+    except yaml.YAMLError:
+        head = None
+    if isinstance(head, dict) and "heralding_stations" in head:
+        from .network_config import NetworkConfigError, load_network
+
+        try:
+            network = load_network(config)
+        except NetworkConfigError as exc:
+            _fail(str(exc))
+        Console().print(
+            f"[green]ok[/]: {config}: network '{network.config.name}', "
+            f"backend {network.config.backend}, nodes {sorted(network.config.nodes)}, "
+            f"links {[f'{a}-{b}' for a, b in network.links]}, "
+            f"{len(network.instruments)} instruments in {len(network.station_files)} stations"
+        )
+        return
     lab_file = _load(config)
     lab = lab_file.simulated_lab
     Console().print(

@@ -79,3 +79,18 @@ def test_validate() -> None:
     result = runner.invoke(app, ["validate", NV])
     assert result.exit_code == 0
     assert "ok" in result.output and "alice-bob" in result.output
+
+
+def test_validate_a_network_file_and_its_stations(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["validate", str(ROOT / "lab_configs" / "three_node_chain.network.yaml")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "three-node-chain" in result.output and "bob-charlie" in result.output
+    network = yaml.safe_load((ROOT / "lab_configs" / "two_node.network.yaml").read_text())
+    network["nodes"]["alice"]["station"] = "nowhere.station.yaml"
+    bad = tmp_path / "two_node.network.yaml"
+    bad.write_text(yaml.safe_dump(network))
+    result = runner.invoke(app, ["validate", str(bad)])
+    assert result.exit_code == 2
+    assert "nowhere.station.yaml: no such file" in result.output
