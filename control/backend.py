@@ -23,7 +23,13 @@ from .network_config import LoadedNetwork, NetworkConfigError, load_network
 
 #: Constructor arguments a driver and its simulated instrument share (the unit's variant):
 #: a station file's ``init`` passes them to both, so both accept the same ranges.
-_SHARED_RANGE_ARGUMENTS = ("wavelength_range_nm", "power_range_dbm", "frequency_range_hz")
+_SHARED_RANGE_ARGUMENTS = (
+    "wavelength_range_nm",
+    "power_range_dbm",
+    "power_range_mw",
+    "current_range_ma",
+    "frequency_range_hz",
+)
 
 
 @dataclass

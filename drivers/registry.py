@@ -25,6 +25,7 @@ from drivers.hal import (
 )
 from drivers.idq_id900 import IDQuantiqueID900
 from drivers.moglabs_qrf import MOGLabsQRF
+from drivers.newfocus_tlb6700 import NewFocusTLB6700
 from drivers.rs_sgs100a import RohdeSchwarzSGS100A
 from drivers.santec_tsl570 import SantecTSL570
 from drivers.singlequantum_eos import SingleQuantumEos
@@ -79,6 +80,12 @@ DRIVERS: dict[str, DriverEntry] = {
             "PPLN frequency converter on a Thorlabs ITC4001 (pump + crystal TEC)",
         ),
         _entry("rs_sgs100a", RohdeSchwarzSGS100A, MicrowaveSource, "R&S SGS100A MW source"),
+        _entry(
+            "newfocus_tlb6700",
+            NewFocusTLB6700,
+            Laser,
+            "New Focus TLB-6700 Velocity tunable laser (TLB-6704 head, 637 nm)",
+        ),
     )
 }
 

@@ -27,8 +27,6 @@ from sequences.time_tags import coincidences, counts_per_channel, single_clicks
 CONFIGS = Path(__file__).parents[1] / "lab_configs"
 TWO_NODE = CONFIGS / "two_node.network.yaml"
 WINDOW_PS = 2000  # both photons of an attempt reach the station within this
-# TEMPORARY: the stations' laser is a telecom Santec TSL-570 until the 637 nm driver lands
-NEEDS_VISIBLE_LASER = pytest.mark.xfail(reason="637 nm excitation laser driver pending")
 
 
 @pytest.fixture(autouse=True)
@@ -81,8 +79,8 @@ def test_network_opens_on_the_simulated_lab_with_the_lab_drivers() -> None:
     with open_network(TWO_NODE) as net:
         assert net.backend == "simulated"
         laser = net.instrument("alice", "laser")
-        assert type(laser).__module__ == "drivers.santec_tsl570"
-        assert "SANTEC" in (laser.get_idn()["vendor"] or "").upper()
+        assert type(laser).__module__ == "drivers.newfocus_tlb6700"
+        assert "6700" in str(laser.get_idn())
         snapshot = net.stations["alice"].snapshot()
         assert set(snapshot["instruments"]) == {
             "alice_laser",
@@ -105,7 +103,6 @@ def test_station_files_load_with_qcodes() -> None:
     }
 
 
-@NEEDS_VISIBLE_LASER
 def test_laser_off_leaves_only_dark_counts(tmp_path: Path) -> None:
     net = open_network(_network_with(tmp_path, collection=0.05))
     attempts = 2_000_000
@@ -123,7 +120,6 @@ def test_laser_off_leaves_only_dark_counts(tmp_path: Path) -> None:
     assert sum(counts_per_channel(lit).values()) > 10 * sum(dark) * lit_duration
 
 
-@NEEDS_VISIBLE_LASER
 def test_halving_the_conversion_efficiency_halves_the_herald_rate(tmp_path: Path) -> None:
     """Pump power at a quarter of full conversion gives sin^2(pi/4) = 1/2 of the efficiency;
     with eta << 1 the single-click herald probability 2 alpha eta halves with it."""
@@ -137,7 +133,6 @@ def test_halving_the_conversion_efficiency_halves_the_herald_rate(tmp_path: Path
     assert full > 300
 
 
-@NEEDS_VISIBLE_LASER
 def test_time_tags_reproduce_the_predicted_count_and_coincidence_rates(tmp_path: Path) -> None:
     """Clicks per detector and two-detector coincidences in the tags match what the link's
     physics predicts per attempt (all click patterns of the heralding POVM) plus dark counts
@@ -182,7 +177,6 @@ def test_detector_bias_sets_dark_counts_and_latching() -> None:
         assert hardware.operating_point(("alice", "bob")).detector_efficiency[0] == 0.0
 
 
-@NEEDS_VISIBLE_LASER
 def test_awg_sequence_sets_attempt_period_and_alpha() -> None:
     with open_network(TWO_NODE) as net:
         for node in ("alice", "bob"):

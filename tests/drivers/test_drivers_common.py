@@ -20,6 +20,7 @@ from drivers.registry import DRIVERS, UnknownDriverError, drivers_for_role, know
 
 # driver -> (command the simulated instrument rejects, error type, text in the message)
 REJECTED = {
+    "newfocus_tlb6700": ("SOURce:POWer:DIODe 50", InstrumentReplyError, "201, VALUE OUT OF RANGE"),
     "santec_tsl570": (":POW 25", InstrumentErrorQueueError, '-222,"Data out of range"'),
     "moglabs_qrf": ("POW,1,40dBm", InstrumentReplyError, "ERR: power out of range"),
     "singlequantum_eos": ("DET1:BIAS 500", InstrumentErrorQueueError, "-222"),
@@ -31,6 +32,7 @@ REJECTED = {
 
 # driver -> (parameter path, out-of-range value, command shown in the message)
 OUT_OF_RANGE = {
+    "newfocus_tlb6700": ("power", 25, "SOURce:POWer:DIODe 25.00"),
     "santec_tsl570": ("power", 25, ":POW 25.00"),
     "moglabs_qrf": ("ch2.power", 40, "POW,2,40.00dBm"),
     "singlequantum_eos": ("det1.bias_current", 80, "DET1:BIAS 80.000"),
@@ -137,7 +139,7 @@ def test_registry_unknown_name_lists_known_drivers() -> None:
 def test_registry_roles_cover_the_hal() -> None:
     for role in hal.ROLES.values():
         assert drivers_for_role(role), role
-    assert drivers_for_role(hal.Laser) == ["santec_tsl570"]
+    assert drivers_for_role(hal.Laser) == ["newfocus_tlb6700", "santec_tsl570"]
 
 
 def test_error_family() -> None:
