@@ -109,15 +109,28 @@ def _stations(loaded: LoadedNetwork, instruments: dict[str, QNodeVisaInstrument]
     return stations
 
 
+class InstrumentConnectionError(RuntimeError):
+    """An instrument of the network could not be reached; names station, instrument, address."""
+
+
 def _open_lab(loaded: LoadedNetwork) -> Network:
+    """Connect every instrument at its address; on the first failure, make the ones already
+    connected safe, close them, and say which instrument failed and why."""
     instruments: dict[str, QNodeVisaInstrument] = {}
-    try:
-        for inst in loaded.instruments.values():
+    for inst in loaded.instruments.values():
+        try:
             instruments[inst.name] = inst.driver.cls(inst.name, address=inst.address, **inst.init)
-    except Exception:
-        for created in instruments.values():
-            created.close()
-        raise
+        except Exception as exc:
+            for created in instruments.values():
+                try:
+                    created.safe_state()
+                finally:
+                    created.close()
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise InstrumentConnectionError(
+                f"{inst.station_file}: instruments.{inst.name} ({inst.driver.description}) "
+                f"at {inst.address}: could not connect: {reason}"
+            ) from exc
     return Network(loaded, "lab", instruments, _stations(loaded, instruments))
 
 

@@ -285,3 +285,31 @@ def test_three_node_chain_opens() -> None:
     with open_network(CONFIGS / "three_node_chain.network.yaml") as net:
         assert set(net.stations) == {"alice", "bob", "charlie", "h_ab", "h_bc"}
         assert net.instrument("h_bc", "detectors").name == "h_bc_snspd"
+
+
+def test_lab_backend_names_the_instrument_it_cannot_reach(tmp_path: Path) -> None:
+    """The same files with backend 'lab': the first unreachable instrument (here a closed
+    port on loopback) ends the connect with its station file, name and address."""
+    import socket
+
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    def edit(d: Path) -> None:
+        for station in d.glob("*.station.yaml"):
+            _edit_yaml(
+                station,
+                lambda s: [
+                    spec.update(address=f"TCPIP0::127.0.0.1::{port}::SOCKET")
+                    for spec in s["instruments"].values()
+                ],
+            )
+
+    from control.backend import InstrumentConnectionError
+
+    with pytest.raises(InstrumentConnectionError) as info:
+        open_network(_broken(tmp_path, edit), backend="lab")
+    message = str(info.value)
+    assert "alice.station.yaml: instruments.alice_" in message and "Connection refused" in message
+    assert f"TCPIP0::127.0.0.1::{port}::SOCKET" in message and "could not connect" in message
