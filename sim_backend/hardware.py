@@ -164,11 +164,29 @@ class SimulatedHardware:
         return snspd_latched(ch.bias_ua, ch.bias_enabled, params)
 
     def time_tags(self, instrument: str) -> np.ndarray:
+        """Tags since the last call, time-ordered; a detector is blind for its dead time after
+        each click (non-paralysable), so closer clicks on one channel are dropped."""
         self._dark_counts_until_now(instrument)
         buffer = self._tag_buffers[instrument]
         tags = np.array(sorted(buffer.tags, key=lambda t: t[1]), dtype=np.int64).reshape(-1, 2)
         buffer.tags.clear()
-        return tags
+        dead_ps = self._dead_time_ps(instrument)
+        if dead_ps <= 0 or len(tags) < 2:
+            return tags
+        keep = np.ones(len(tags), dtype=bool)
+        last: dict[int, int] = {}
+        for i, (channel, time_ps) in enumerate(tags.tolist()):
+            if channel in last and time_ps - last[channel] < dead_ps:
+                keep[i] = False
+            else:
+                last[channel] = time_ps
+        return tags[keep]
+
+    def _dead_time_ps(self, tagger: str) -> int:
+        for station in self.stations.values():
+            if station.time_tagger == tagger:
+                return int(self.lab.params.link(*station.link).detectors.dead_time_ns * 1e3)
+        return 0
 
     def input_count_rates_hz(self, instrument: str) -> dict[int, float]:
         for station in self.stations.values():

@@ -313,3 +313,24 @@ def test_lab_backend_names_the_instrument_it_cannot_reach(tmp_path: Path) -> Non
     message = str(info.value)
     assert "alice.station.yaml: instruments.alice_" in message and "Connection refused" in message
     assert f"TCPIP0::127.0.0.1::{port}::SOCKET" in message and "could not connect" in message
+
+
+def test_detector_dead_time_separates_clicks_on_one_channel(tmp_path: Path) -> None:
+    """Dark counts at rate R on detectors with dead time tau: no two tags on one channel are
+    closer than tau, and the measured rate is the non-paralysable R / (1 + R tau)
+    (Knoll, Radiation Detection and Measurement, 4th ed., eq. 4.23)."""
+    detectors = {"efficiency": 0.8, "dark_count_rate_hz": 20.0, "detection_window_ns": 25.0}
+    detectors["dead_time_ns"] = 100_000.0  # 100 us: long enough to matter at kHz rates
+    net = open_network(_network_with(tmp_path, collection=0.05, detectors=detectors))
+    hardware = net.simulated_lab
+    start = hardware.lab.clock.now
+    tags = _run(net, 200_000, laser_on=False, bias_ua=11.9)
+    duration = hardware.lab.clock.now - start
+    rate = hardware.operating_point(("alice", "bob")).dark_count_rate_hz[0]
+    tau = detectors["dead_time_ns"] * 1e-9
+    for channel in (1, 2):
+        times = np.sort(tags["time_ps"][tags["channel"] == channel])
+        assert np.diff(times).min() >= tau * 1e12
+        expected = rate * duration / (1 + rate * tau)
+        assert abs(len(times) - expected) <= 3 * math.sqrt(expected), (len(times), expected)
+        assert len(times) < 0.9 * rate * duration  # visibly fewer than without dead time
