@@ -97,6 +97,12 @@ def open_network(path: str | Path, backend: str | None = None) -> Network:
     return _open_lab(loaded)
 
 
+def _owner_of(loaded: LoadedNetwork, instrument: str) -> str:
+    """The node (or heralding station) whose station file holds ``instrument``."""
+    path = loaded.instruments[instrument].station_file
+    return next(owner for owner, f in loaded.station_files.items() if f == path)
+
+
 def _stations(loaded: LoadedNetwork, instruments: dict[str, QNodeVisaInstrument]):
     stations = {}
     for owner, station_file in loaded.station_files.items():
@@ -166,6 +172,7 @@ def _open_simulated(loaded: LoadedNetwork) -> Network:
             awg=node.instruments.get("awg"),
             microwave=node.instruments.get("microwave"),
             frequency_converter=node.instruments.get("frequency_converter"),
+            qubit_controller=node.instruments.get("qubit_controller"),
         )
         for name, node in config.nodes.items()
     ]
@@ -184,7 +191,10 @@ def _open_simulated(loaded: LoadedNetwork) -> Network:
     counter_rng = np.random.default_rng(config.seed + 2)  # counters sample Poisson counts
     for inst in loaded.instruments.values():
         model = simulated_model(inst.driver.name)
-        extra = {"rng": counter_rng} if "rng" in inspect.signature(model).parameters else {}
+        parameters = inspect.signature(model).parameters
+        extra: dict[str, Any] = {"rng": counter_rng} if "rng" in parameters else {}
+        if "node" in parameters:
+            extra["node"] = _owner_of(loaded, inst.name)
         extra.update({k: v for k, v in inst.init.items() if k in _SHARED_RANGE_ARGUMENTS})
         simulated = model(inst.name, hooks=hardware, **extra)
         hardware.attach(simulated)

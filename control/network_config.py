@@ -23,7 +23,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from drivers.registry import DRIVERS, DriverEntry
 
 RoleName = Literal[
-    "laser", "optical_switch", "awg", "microwave", "frequency_converter", "detectors", "time_tagger"
+    "laser",
+    "optical_switch",
+    "awg",
+    "microwave",
+    "frequency_converter",
+    "qubit_controller",
+    "detectors",
+    "time_tagger",
 ]
 
 #: The HAL role each role name must be filled with (drivers.hal protocol names).
@@ -33,6 +40,7 @@ ROLE_PROTOCOLS: dict[str, str] = {
     "awg": "AWG",
     "microwave": "MicrowaveSource",
     "frequency_converter": "FrequencyConverter",
+    "qubit_controller": "QubitDevice",
     "detectors": "PhotonDetector",
     "time_tagger": "TimeTagger",
 }

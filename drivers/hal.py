@@ -15,7 +15,7 @@ wait-for-trigger, event jump and goto), so a sequence compiled once runs on any 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -178,6 +178,30 @@ class MicrowaveSource(Protocol):
     def safe_state(self) -> None: ...
 
 
+@runtime_checkable
+class QubitDevice(Protocol):
+    """A node's qubits as its real-time controller exposes them (see drivers.qnode_rtc):
+    qubit 0 is the communication qubit, 1.. the memories."""
+
+    def qubit_count(self) -> int: ...
+
+    def time_s(self) -> float: ...
+
+    def initialize(self, qubit: int) -> None: ...
+
+    def rotate(self, qubit: int, axis: str, angle: float) -> None: ...
+
+    def gate(self, name: str, *qubits: int) -> None: ...
+
+    def measure(self, qubit: int, basis: str = "Z") -> int: ...
+
+    def wait(self, seconds: float) -> None: ...
+
+    def last_herald(self, peer: str) -> Any: ...
+
+    def safe_state(self) -> None: ...
+
+
 ROLES: dict[str, type] = {
     "Laser": Laser,
     "OpticalSwitch": OpticalSwitch,
@@ -186,4 +210,5 @@ ROLES: dict[str, type] = {
     "AWG": AWG,
     "FrequencyConverter": FrequencyConverter,
     "MicrowaveSource": MicrowaveSource,
+    "QubitDevice": QubitDevice,
 }

@@ -21,11 +21,13 @@ from drivers.hal import (
     MicrowaveSource,
     OpticalSwitch,
     PhotonDetector,
+    QubitDevice,
     TimeTagger,
 )
 from drivers.idq_id900 import IDQuantiqueID900
 from drivers.moglabs_qrf import MOGLabsQRF
 from drivers.newfocus_tlb6700 import NewFocusTLB6700
+from drivers.qnode_rtc import RealTimeQubitController
 from drivers.rs_sgs100a import RohdeSchwarzSGS100A
 from drivers.santec_tsl570 import SantecTSL570
 from drivers.singlequantum_eos import SingleQuantumEos
@@ -80,6 +82,12 @@ DRIVERS: dict[str, DriverEntry] = {
             "PPLN frequency converter on a Thorlabs ITC4001 (pump + crystal TEC)",
         ),
         _entry("rs_sgs100a", RohdeSchwarzSGS100A, MicrowaveSource, "R&S SGS100A MW source"),
+        _entry(
+            "qnode_rtc",
+            RealTimeQubitController,
+            QubitDevice,
+            "real-time qubit controller (qnode RTC protocol v1)",
+        ),
         _entry(
             "newfocus_tlb6700",
             NewFocusTLB6700,

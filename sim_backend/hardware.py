@@ -44,8 +44,11 @@ from .optics import (
     snspd_latched,
 )
 from .physics.link import HeraldedLink, LinkModel, OperatingPoint
+from .physics.operators import H, S, X, Y, Z
 
 PS = 1e12  # picoseconds per second
+
+_SINGLE_GATES = {"H": H, "X": X, "Y": Y, "Z": Z, "S": S}
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,7 @@ class NodeWiring:
     awg: str | None = None
     microwave: str | None = None
     frequency_converter: str | None = None
+    qubit_controller: str | None = None
 
 
 @dataclass(frozen=True)
@@ -200,6 +204,78 @@ class SimulatedHardware:
                     )
                 return out
         return {}
+
+    # ------------------------------------------------------------------ qubits
+    def qubit_operation(self, instrument: str, operation: str, *args: Any) -> Any:
+        """Execute a real-time controller's operation on its node's simulated qubits; the
+        simulated clock advances by the operation's duration (OperationTimes)."""
+        node_name = self._node_of_controller(instrument)
+        node = self.lab.node(node_name)
+        times = self.lab.params.nodes[node_name].operation_times
+        clock = self.lab.clock
+        if operation == "count":
+            return len(node.qubits)
+        if operation == "time":
+            return clock.now
+        if operation == "init":
+            clock.advance(times.init_us * 1e-6)
+            node.initialize(node.qubit(args[0]))
+            return None
+        if operation == "rotate":
+            qubit, axis, angle = args
+            node.rotate(node.qubit(qubit), axis, angle)
+            clock.advance(times.single_qubit_gate_us * 1e-6)
+            return None
+        if operation == "gate":
+            name, *qubits = args
+            ids = [node.qubit(q) for q in qubits]
+            if len(ids) == 1:
+                node.apply_gate(_SINGLE_GATES[name], ids[0])
+                clock.advance(times.single_qubit_gate_us * 1e-6)
+            elif name == "SWAP":  # three CNOTs, as a memory swap is done on an NV node
+                for control, target in ((0, 1), (1, 0), (0, 1)):
+                    node.cnot(ids[control], ids[target])
+                clock.advance(3 * times.two_qubit_gate_us * 1e-6)
+            else:
+                getattr(node, name.lower())(*ids)
+                clock.advance(times.two_qubit_gate_us * 1e-6)
+            return None
+        if operation == "measure":
+            qubit, basis = args
+            outcome = node.measure(node.qubit(qubit), basis)
+            clock.advance(times.readout_us * 1e-6)
+            return outcome
+        if operation == "wait":
+            clock.advance(float(args[0]))
+            return None
+        raise ValueError(f"unknown qubit operation {operation!r}")
+
+    def last_herald(self, instrument: str, peer: str) -> tuple[bool, str, str, int, float]:
+        node = self._node_of_controller(instrument)
+        link = "-".join(self._link_of_pair(node, peer))
+        for run in reversed(self.runs):
+            if run.link == link:
+                clicks = "".join(c for c in (run.last_clicks or ()))
+                return (
+                    run.heralds > 0,
+                    clicks,
+                    run.last_bell_state or "",
+                    run.attempts,
+                    run.ended_at_s,
+                )
+        return (False, "", "", 0, self.lab.clock.now)
+
+    def _node_of_controller(self, instrument: str) -> str:
+        for wiring in self.nodes.values():
+            if wiring.qubit_controller == instrument:
+                return wiring.node
+        raise KeyError(f"{instrument!r} is not the qubit controller of any node")
+
+    def _link_of_pair(self, node: str, peer: str) -> tuple[str, str]:
+        for station in self.stations.values():
+            if set(station.link) == {node, peer}:
+                return station.link
+        raise KeyError(f"no link between {node!r} and {peer!r}")
 
     # ------------------------------------------------------------------ physics
     def operating_point(self, link: tuple[str, str]) -> OperatingPoint:

@@ -88,6 +88,15 @@ class ConverterPhysics(_Strict):
     )
 
 
+class OperationTimes(_Strict):
+    """How long the real-time controller takes for each operation (simulated time passes)."""
+
+    init_us: float = Field(10.0, ge=0, le=1e6)
+    single_qubit_gate_us: float = Field(0.1, ge=0, le=1e6)
+    two_qubit_gate_us: float = Field(500.0, ge=0, le=1e6)
+    readout_us: float = Field(10.0, ge=0, le=1e6)
+
+
 class NodeParams(_Strict):
     """One node: its communication qubit, memories, gates and photon emission."""
 
@@ -103,6 +112,7 @@ class NodeParams(_Strict):
     double_excitation_probability: float = Field(
         0.0, ge=0, le=0.5, description="probability the bright state emits two photons"
     )
+    operation_times: OperationTimes = OperationTimes()
     excitation: ExcitationPhysics = ExcitationPhysics()
     spin_control: SpinControlPhysics = SpinControlPhysics()
     converter: ConverterPhysics = ConverterPhysics()

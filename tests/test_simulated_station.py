@@ -88,6 +88,7 @@ def test_network_opens_on_the_simulated_lab_with_the_lab_drivers() -> None:
             "alice_awg",
             "alice_mw",
             "alice_qfc",
+            "alice_rtc",
         }
         assert net.safe_state() == {}
 
@@ -100,6 +101,7 @@ def test_station_files_load_with_qcodes() -> None:
         "alice_awg",
         "alice_mw",
         "alice_qfc",
+        "alice_rtc",
     }
 
 

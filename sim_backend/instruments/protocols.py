@@ -61,6 +61,17 @@ class LabHooks(Protocol):
         """Count rate per time-tagger input channel."""
         ...
 
+    def qubit_operation(self, instrument: str, operation: str, *args: object) -> object:
+        """Run an operation of a real-time qubit controller on its node's qubits: 'count',
+        'init', 'rotate', 'gate', 'measure', 'wait', 'time'; returns the result (a readout
+        outcome, the qubit count, the clock)."""
+        ...
+
+    def last_herald(self, instrument: str, peer: str) -> tuple[bool, str, str, int, float]:
+        """(heralded, clicks, bell state, attempts, time_s) of the last attempt loop between
+        the controller's node and ``peer``."""
+        ...
+
 
 class NullLabHooks:
     """Hooks of an empty lab: no light, no clicks, time stands still. For unit tests of the
@@ -89,3 +100,9 @@ class NullLabHooks:
 
     def input_count_rates_hz(self, instrument: str) -> dict[int, float]:
         return {}
+
+    def qubit_operation(self, instrument: str, operation: str, *args: object) -> object:
+        return {"count": 1, "measure": 0, "time": 0.0}.get(operation)
+
+    def last_herald(self, instrument: str, peer: str) -> tuple[bool, str, str, int, float]:
+        return (False, "", "", 0, 0.0)

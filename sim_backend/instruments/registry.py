@@ -20,6 +20,7 @@ SIMULATED_MODELS: dict[str, tuple[str, str]] = {
         "SimThorlabsITC4001QFC",
     ),
     "rs_sgs100a": ("sim_backend.instruments.sim_rs_sgs100a", "SimRsSGS100A"),
+    "qnode_rtc": ("sim_backend.instruments.sim_qnode_rtc", "SimRealTimeController"),
     "newfocus_tlb6700": (
         "sim_backend.instruments.sim_newfocus_tlb6700",
         "SimNewFocusTLB6700",

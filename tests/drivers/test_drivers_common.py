@@ -28,6 +28,7 @@ REJECTED = {
     "tektronix_awg5014c": ("SOUR1:VOLT 9", InstrumentErrorQueueError, "-222"),
     "thorlabs_itc4001_qfc": ("SOUR2:TEMP 400", InstrumentErrorQueueError, "-222"),
     "rs_sgs100a": ("SOUR:POW 40", InstrumentErrorQueueError, "-222"),
+    "qnode_rtc": ("QUB:BOGUS 1", InstrumentErrorQueueError, "-113"),
 }
 
 # driver -> (parameter path, out-of-range value, command shown in the message)
@@ -40,6 +41,7 @@ OUT_OF_RANGE = {
     "tektronix_awg5014c": ("ch4.offset", 3.0, "SOUR4:VOLT:OFFS 3.0000"),
     "thorlabs_itc4001_qfc": ("crystal_setpoint", 120, "SOUR2:TEMP 120.000"),
     "rs_sgs100a": ("frequency", 20e9, "SOUR:FREQ 20000000000.000"),
+    "qnode_rtc": ("herald_timeout", 5000, "ENT:TIM 5000"),
 }
 
 ALL = sorted(DRIVERS)

@@ -1,0 +1,446 @@
+"""The standard plots and numbers of a stored run (a QCoDeS dataset written by ``ShotStore``).
+
+``load_shots`` reads the columns and metadata back; ``summary`` computes the numbers (per sweep
+value when the run has a sweep): success probability per attempt (geometric maximum likelihood,
+Wilson interval), heralded rate from the herald times, fidelity to the heralded Bell state and
+the Bell-state-aligned correlator per basis (``sequences.analysis``), teleportation fidelity
+per input state; ``write_report`` draws them as PNG files with matplotlib's Agg renderer
+(figures are made without pyplot, so a notebook's backend and figures are left alone).
+
+Rates assume each sweep value was measured as one contiguous block of shots: the rate of a
+block is (n - 1) / (t_last - t_first) over its herald times, which needs no time origin.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from sequences.analysis import (
+    BELL_CORRELATOR_SIGNS,
+    Z_95,
+    correlator,
+    fidelity_from_outcomes,
+    wilson_interval,
+)
+
+from .storage import DEFAULT_DB_PATH, load_run, open_database, read_metadata, stored_columns
+
+BASES = ("XX", "YY", "ZZ")
+
+Columns = dict[str, np.ndarray]
+
+
+def load_shots(
+    run_id: int, db_path: str | Path = DEFAULT_DB_PATH
+) -> tuple[Columns, dict[str, Any]]:
+    """(columns, metadata) of a stored run: one array per column, in shot order (``shot``
+    included; int columns as int64, float as float64, text as str), and the decoded metadata
+    plus ``run_id``, ``run_name``, ``experiment``, ``sample``, ``completed``, ``guid``."""
+    conn = open_database(db_path, create=False)
+    try:
+        ds = load_run(conn, run_id)
+        spec = stored_columns(ds)
+        data = ds.get_parameter_data(*[c.name for c in spec]) if spec else {}
+        meta = read_metadata(ds)
+        meta.update(
+            run_id=ds.run_id,
+            run_name=ds.name,
+            experiment=ds.exp_name,
+            sample=ds.sample_name,
+            completed=ds.completed,
+            guid=ds.guid,
+        )
+    finally:
+        conn.close()
+    shot_arrays = [np.asarray(d["shot"]) for d in data.values()]
+    shots = np.unique(np.concatenate(shot_arrays)) if shot_arrays else np.array([])
+    columns: Columns = {"shot": shots.astype(np.int64)}
+    for col in spec:
+        values = np.asarray(data[col.name][col.name]) if col.name in data else np.array([])
+        where = np.searchsorted(shots, np.asarray(data.get(col.name, {}).get("shot", [])))
+        if col.kind == "text":
+            full = np.full(shots.size, "", dtype=object)
+        else:
+            full = np.full(shots.size, np.nan)
+        full[where] = values
+        if col.kind == "text":
+            full = full.astype(str)
+        elif col.kind == "int" and where.size == shots.size:
+            full = full.astype(np.int64)
+        columns[col.name] = full
+    return columns, meta
+
+
+# -- numbers ------------------------------------------------------------------------------
+def _ci(value: float, stderr: float) -> list[float]:
+    return [value - Z_95 * stderr, value + Z_95 * stderr]
+
+
+def _success_probability(attempts: np.ndarray) -> dict[str, Any]:
+    """p = shots / attempts (geometric MLE), stderr p*sqrt((1-p)/n), Wilson 95% interval."""
+    n, total = int(attempts.size), int(attempts.sum())
+    p = n / total
+    return {
+        "attempts": total,
+        "attempts_mean": total / n,
+        "success_probability": p,
+        "success_probability_stderr": p * math.sqrt(max(1 - p, 0.0) / n),
+        "success_probability_ci95": list(wilson_interval(n, total)),
+    }
+
+
+def _rate(cols: Columns, sel: np.ndarray) -> dict[str, Any]:
+    if "herald_time_s" not in cols or sel.sum() < 2:
+        return {}
+    order = np.argsort(cols["herald_time_s"][sel], kind="stable")
+    t = cols["herald_time_s"][sel][order]
+    gaps = np.diff(t)
+    span = float(t[-1] - t[0])
+    if span <= 0:
+        return {}
+    rate = gaps.size / span
+    cv = float(np.std(gaps, ddof=1) / np.mean(gaps)) if gaps.size > 1 else 1.0
+    out = {"heralded_rate_per_s": rate, "heralded_rate_stderr": rate * cv / math.sqrt(gaps.size)}
+    if "attempts" in cols:
+        out["attempt_rate_per_s"] = float(cols["attempts"][sel][order][1:].sum()) / span
+    if "delivered_time_s" in cols:
+        out["delivery_latency_s"] = float(
+            np.mean(cols["delivered_time_s"][sel] - cols["herald_time_s"][sel])
+        )
+    return out
+
+
+def _readout(cal: Mapping[str, Any], key: str) -> tuple[float, float] | None:
+    value = cal.get(key)
+    return None if value is None else (float(value[0]), float(value[1]))
+
+
+def _fidelity(cols: Columns, sel: np.ndarray, cal: Mapping[str, Any]) -> dict[str, Any]:
+    need = ("bell_state", "basis", "outcome_a", "outcome_b")
+    if not all(k in cols for k in need):
+        return {}
+    sel = sel & np.isin(cols["basis"], BASES)
+    if not set(BASES) <= set(cols["basis"][sel].tolist()):
+        return {}
+    args = [cols[k][sel] for k in need]
+    out: dict[str, Any] = {}
+    est = fidelity_from_outcomes(*args)
+    out.update(fidelity=est.value, fidelity_stderr=est.stderr, fidelity_ci95=list(est.interval()))
+    ra, rb = _readout(cal, "readout_a"), _readout(cal, "readout_b")
+    if ra or rb:
+        est = fidelity_from_outcomes(*args, readout_a=ra, readout_b=rb)
+        out.update(
+            fidelity_corrected=est.value,
+            fidelity_corrected_stderr=est.stderr,
+            fidelity_corrected_ci95=list(est.interval()),
+        )
+    return out
+
+
+def _correlators(cols: Columns, sel: np.ndarray) -> dict[str, Any]:
+    """Per basis: P(same outcome) and the correlator aligned with each shot's heralded Bell
+    state (sign of its stabiliser), combined over heralded states weighted by their counts as
+    in ``fidelity_from_outcomes``, so F = (1 + sum of the three) / 4."""
+    if not all(k in cols for k in ("bell_state", "basis", "outcome_a", "outcome_b")):
+        return {}
+    out: dict[str, Any] = {}
+    a, b = cols["outcome_a"], cols["outcome_b"]
+    for basis in BASES:
+        in_basis = sel & (cols["basis"] == basis)
+        n = int(in_basis.sum())
+        if n == 0:
+            continue
+        same = float(np.mean(a[in_basis] == b[in_basis]))
+        entry: dict[str, Any] = {
+            "shots": n,
+            "p_same": same,
+            "p_same_ci95": list(wilson_interval(int(round(same * n)), n)),
+            "per_bell_state": {},
+        }
+        value, var, weight_known = 0.0, 0.0, 0.0
+        for state in sorted(set(cols["bell_state"][in_basis].tolist())):
+            s = in_basis & (cols["bell_state"] == state)
+            est = correlator(a[s], b[s])
+            w = s.sum() / n
+            entry["per_bell_state"][state] = {
+                "shots": int(s.sum()),
+                "correlator": est.value,
+                "stderr": est.stderr,
+            }
+            if state in BELL_CORRELATOR_SIGNS:
+                value += w * BELL_CORRELATOR_SIGNS[state][BASES.index(basis)] * est.value
+                var += (w * est.stderr) ** 2
+                weight_known += w
+        if weight_known > 0:
+            err = math.sqrt(var)
+            entry.update(aligned=value, aligned_stderr=err, aligned_ci95=_ci(value, err))
+        out[basis] = entry
+    return out
+
+
+def _teleportation(cols: Columns, sel: np.ndarray) -> dict[str, Any]:
+    if "input_state" not in cols or "correct" not in cols or not sel.any():
+        return {}
+    per_state = {}
+    for state in sorted(set(cols["input_state"][sel].tolist())):
+        s = sel & (cols["input_state"] == state)
+        n, k = int(s.sum()), int(np.sum(cols["correct"][s]))
+        f = k / n
+        per_state[state] = {
+            "shots": n,
+            "fidelity": f,
+            "stderr": math.sqrt(f * (1 - f) / n),
+            "ci95": list(wilson_interval(k, n)),
+        }
+    fids = [v["fidelity"] for v in per_state.values()]
+    err = math.sqrt(sum(v["stderr"] ** 2 for v in per_state.values())) / len(fids)
+    mean = float(np.mean(fids))
+    return {
+        "teleportation_fidelity": mean,
+        "teleportation_fidelity_stderr": err,
+        "teleportation_fidelity_ci95": _ci(mean, err),
+        "per_input_state": per_state,
+    }
+
+
+def _group(cols: Columns, sel: np.ndarray, cal: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"shots": int(sel.sum())}
+    if not sel.any():
+        return out
+    if "attempts" in cols:
+        out.update(_success_probability(cols["attempts"][sel]))
+    out.update(_rate(cols, sel))
+    out.update(_fidelity(cols, sel, cal))
+    if "fidelity_exact" in cols and np.isfinite(cols["fidelity_exact"][sel]).any():
+        out["fidelity_exact_mean"] = float(np.nanmean(cols["fidelity_exact"][sel]))
+    out["correlators"] = _correlators(cols, sel)
+    tele = _teleportation(cols, sel)
+    if tele:
+        out["teleportation"] = tele
+    return out
+
+
+def _analyse(cols: Columns, meta: Mapping[str, Any]) -> dict[str, Any]:
+    cal = meta.get("calibration") or {}
+    everything = np.ones(cols["shot"].size, dtype=bool)
+    out: dict[str, Any] = {
+        k: meta.get(k)
+        for k in ("run_id", "run_name", "config_name", "experiment", "sample", "backend", "seed")
+    }
+    out.update(
+        status="completed" if meta.get("completed") else "interrupted",
+        requested_shots=meta.get("requested_shots"),
+        sweep=meta.get("sweep"),
+        overall=_group(cols, everything, cal),
+        points=[],
+    )
+    if "sweep_value" in cols:
+        sweep_values = cols["sweep_value"]
+        for v in np.unique(sweep_values[np.isfinite(sweep_values)]):
+            out["points"].append({"sweep_value": float(v), **_group(cols, sweep_values == v, cal)})
+    return out
+
+
+def summary(run_id: int, db_path: str | Path = DEFAULT_DB_PATH) -> dict[str, Any]:
+    """The numbers behind the report, JSON-serialisable: run identity, ``overall`` (all
+    shots) and ``points`` (one per sweep value; empty without a sweep)."""
+    cols, meta = load_shots(run_id, db_path)
+    return _analyse(cols, meta)
+
+
+# -- plots --------------------------------------------------------------------------------
+def _figure(nrows: int = 1, height: float = 4.0) -> Figure:
+    fig = Figure(figsize=(7.0, height * nrows), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _title(s: Mapping[str, Any], what: str) -> str:
+    return f"run {s['run_id']} · {s.get('config_name') or s.get('run_name')}: {what}"
+
+
+def _sweep_axis(s: Mapping[str, Any]) -> tuple[list[dict[str, Any]], np.ndarray, str]:
+    if s["points"]:
+        sweep = s.get("sweep") or {"name": "sweep value", "unit": ""}
+        unit = f" ({sweep['unit']})" if sweep.get("unit") else ""
+        xs = np.array([p["sweep_value"] for p in s["points"]])
+        return s["points"], xs, f"{sweep['name']}{unit}"
+    return [s["overall"]], np.array([0.0]), ""
+
+
+def _errorbar(
+    ax: Axes, xs: np.ndarray, pts: list[dict], key: str, err_key: str = "", **kw: Any
+) -> bool:
+    """Points ``key`` of each sweep point with 95% error bars from ``err_key`` (if any)."""
+    err_key = err_key or f"{key}_stderr"
+    have = [(x, p[key], p.get(err_key, 0.0)) for x, p in zip(xs, pts, strict=True) if key in p]
+    if not have:
+        return False
+    x, y, e = (np.array(v) for v in zip(*have, strict=True))
+    ax.errorbar(x, y, yerr=Z_95 * e, capsize=4, **kw)
+    return True
+
+
+def _plot_fidelity_rate(s: dict[str, Any], path: Path) -> Path:
+    pts, xs, xlabel = _sweep_axis(s)
+    fig = _figure(2, 3.2)
+    ax_f, ax_r = fig.subplots(2, 1, sharex=True)
+    if _errorbar(ax_f, xs, pts, "fidelity", fmt="o-", label="estimated from outcomes (95% CI)"):
+        _errorbar(ax_f, xs, pts, "fidelity_corrected", fmt="s--", label="readout-corrected")
+        _errorbar(ax_f, xs, pts, "fidelity_exact_mean", fmt="x:", label="exact (simulation)")
+        ax_f.axhline(0.5, color="grey", lw=0.8, ls="--", label="classical limit 1/2")
+        ax_f.set_ylabel("fidelity to heralded Bell state")
+    elif any("teleportation" in p for p in pts):
+        tele = [p.get("teleportation", {}) for p in pts]
+        _errorbar(ax_f, xs, tele, "teleportation_fidelity", fmt="o-", label="mean over inputs")
+        ax_f.axhline(2 / 3, color="grey", lw=0.8, ls="--", label="classical limit 2/3")
+        ax_f.set_ylabel("teleportation fidelity")
+    else:
+        ax_f.text(0.5, 0.5, "no XX/YY/ZZ verification shots", ha="center", transform=ax_f.transAxes)
+    if ax_f.get_legend_handles_labels()[0]:
+        ax_f.legend(loc="best", fontsize="small")
+    ax_f.set_title(_title(s, "fidelity and heralded rate"))
+    rate_key, rate_err = "heralded_rate_per_s", "heralded_rate_stderr"
+    if not _errorbar(ax_r, xs, pts, rate_key, rate_err, fmt="o-", label="95% CI"):
+        ax_r.text(0.5, 0.5, "no herald times", ha="center", transform=ax_r.transAxes)
+    ax_r.set_ylabel("heralded rate (1/s)")
+    if s["points"]:
+        ax_r.set_xlabel(xlabel)
+    else:
+        ax_r.set_xticks([0.0], [f"all {s['overall']['shots']} shots"])
+    fig.savefig(path, dpi=100)
+    return path
+
+
+def _plot_attempts(s: dict[str, Any], cols: Columns, path: Path) -> Path:
+    fig = _figure()
+    ax = fig.add_subplot()
+    attempts = cols["attempts"]
+    kmax = int(attempts.max())
+    edges = np.unique(np.floor(np.linspace(0, kmax, min(kmax, 40) + 1))) + 0.5
+    if s["points"]:
+        groups = [
+            (cols["sweep_value"] == p["sweep_value"], p, f"{p['sweep_value']:.4g}")
+            for p in s["points"]
+        ]
+        name = (s.get("sweep") or {}).get("name", "sweep")
+    else:
+        groups = [(np.ones(attempts.size, dtype=bool), s["overall"], "")]
+        name = ""
+    for i, (sel, p, label) in enumerate(groups):
+        colour = f"C{i}"
+        prob = p["success_probability"]
+        prefix = f"{name} = {label}: " if label else ""
+        ax.hist(attempts[sel], bins=edges, histtype="step", color=colour, label=f"{prefix}shots")
+        k_lo, k_hi = np.ceil(edges[:-1]), np.floor(edges[1:])
+        expected = sel.sum() * ((1 - prob) ** (k_lo - 1) - (1 - prob) ** k_hi)
+        ax.plot(
+            0.5 * (edges[:-1] + edges[1:]),
+            expected,
+            ls="--",
+            color=colour,
+            label=f"{prefix}geometric fit p = {prob:.3g} ± {p['success_probability_stderr']:.2g}",
+        )
+        ax.axvline(1 / prob, color=colour, ls=":", label=f"{prefix}expected 1/p = {1 / prob:.3g}")
+    ax.set_yscale("log")
+    ax.set_xlabel("attempts to success (attempts)")
+    ax.set_ylabel("shots per bin (counts)")
+    ax.set_title(_title(s, "attempts to success"))
+    ax.legend(fontsize="x-small")
+    fig.savefig(path, dpi=100)
+    return path
+
+
+def _grouped_bars(ax: Axes, s: dict[str, Any], items: list[str], getter: Any) -> None:
+    """Bars per item (x) and per sweep point (colour); getter(point, item) -> (value, lo, hi)."""
+    pts = s["points"] or [s["overall"]]
+    width = 0.8 / len(pts)
+    name = (s.get("sweep") or {}).get("name", "")
+    for i, p in enumerate(pts):
+        found = [(j, getter(p, it)) for j, it in enumerate(items) if getter(p, it) is not None]
+        if not found:
+            continue
+        x = np.array([j for j, _ in found]) - 0.4 + width * (i + 0.5)
+        y = np.array([v[0] for _, v in found])
+        err = np.array([[v[0] - v[1] for _, v in found], [v[2] - v[0] for _, v in found]])
+        label = f"{name} = {p['sweep_value']:.4g}" if "sweep_value" in p else "all shots"
+        ax.bar(x, y, width=width, yerr=err, capsize=3, color=f"C{i}", label=label)
+    ax.set_xticks(range(len(items)), items)
+    ax.legend(fontsize="small")
+
+
+def _plot_correlators(s: dict[str, Any], path: Path) -> Path:
+    fig = _figure()
+    ax = fig.add_subplot()
+
+    def get(p: dict[str, Any], basis: str) -> tuple[float, float, float] | None:
+        c = p.get("correlators", {}).get(basis)
+        if not c or "aligned" not in c:
+            return None
+        return (c["aligned"], *c["aligned_ci95"])
+
+    _grouped_bars(ax, s, list(BASES), get)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_ylim(-1.05, 1.05)
+    ax.set_xlabel("measurement basis")
+    ax.set_ylabel("correlator × sign for heralded Bell state (1)")
+    ax.set_title(_title(s, "outcome correlations per basis (95% CI)"))
+    fig.savefig(path, dpi=100)
+    return path
+
+
+def _plot_teleportation(s: dict[str, Any], path: Path) -> Path:
+    fig = _figure()
+    ax = fig.add_subplot()
+    states = sorted(
+        {
+            st
+            for p in (s["points"] or [s["overall"]])
+            for st in p["teleportation"]["per_input_state"]
+        }
+    )
+
+    def get(p: dict[str, Any], state: str) -> tuple[float, float, float] | None:
+        e = p.get("teleportation", {}).get("per_input_state", {}).get(state)
+        return None if e is None else (e["fidelity"], *e["ci95"])
+
+    _grouped_bars(ax, s, states, get)
+    ax.axhline(2 / 3, color="grey", ls="--", lw=0.8)
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("input state")
+    ax.set_ylabel("teleportation fidelity (1)")
+    ax.set_title(_title(s, "fidelity per input state (Wilson 95% CI)"))
+    fig.savefig(path, dpi=100)
+    return path
+
+
+def write_report(
+    run_id: int, db_path: str | Path = DEFAULT_DB_PATH, out_dir: str | Path = "runs/reports"
+) -> list[Path]:
+    """Write the standard PNG plots of a run into ``out_dir``; returns their paths: fidelity
+    and heralded rate (vs the sweep, or one point), attempts histogram with the geometric fit,
+    correlators per basis, and fidelity per input state for teleportation runs. A plot whose
+    data the run lacks is skipped."""
+    cols, meta = load_shots(run_id, db_path)
+    s = _analyse(cols, meta)
+    if s["overall"]["shots"] == 0:
+        raise ValueError(f"run {run_id} holds no shots; nothing to plot")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"run{run_id}"
+    paths = [_plot_fidelity_rate(s, out / f"{stem}_fidelity_rate.png")]
+    if "success_probability" in s["overall"]:
+        paths.append(_plot_attempts(s, cols, out / f"{stem}_attempts.png"))
+    if s["overall"].get("correlators"):
+        paths.append(_plot_correlators(s, out / f"{stem}_correlators.png"))
+    if "teleportation" in s["overall"]:
+        paths.append(_plot_teleportation(s, out / f"{stem}_teleportation.png"))
+    return paths

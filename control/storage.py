@@ -1,0 +1,529 @@
+"""Every shot written as it completes: one QCoDeS dataset (run) per experiment run.
+
+``ShotStore`` opens (creating if needed) a QCoDeS SQLite database, an experiment and a sample,
+and starts one dataset whose columns are declared up front from a small spec (``Column``).
+``add_shot(**values)`` validates a shot against that spec and commits it before returning, so
+a crash, a Ctrl-C or a ``kill -9`` right after it returns loses nothing (design principle 5).
+The result is an ordinary QCoDeS run: ``qcodes.dataset.load_by_id`` and ``plot_dataset`` read
+it; ``shot`` is the setpoint and every other column depends on it.
+
+Durability (``durability=``):
+
+* ``"shot"`` (default): each ``add_shot`` is one SQLite transaction, committed before the call
+  returns, with the database in WAL mode and ``PRAGMA synchronous=FULL``: the shot survives a
+  crash or kill of the process and also an OS crash or power cut.
+* ``"batch"``: shots are kept in memory and committed together every ``batch_size`` shots or
+  ``batch_seconds`` seconds (checked when a shot is added), and at ``flush``/``finish``/
+  ``close``. Faster; a kill loses at most the uncommitted batch.
+
+Run metadata (config, seed, command line, software versions, backend, calibration in force,
+start time, requested shot count, column spec) is stored with ``dataset.add_metadata`` as JSON
+strings under tags prefixed ``qnode_``; ``read_metadata`` decodes it. ``finish`` records the
+shot count and a summary and marks the dataset completed; a run that never reached ``finish``
+stays incomplete, ``resume_info`` reports it as interrupted and ``ShotStore.resume`` appends
+to it. One store belongs to one thread (SQLite connections are not shared between threads).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shlex
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from qcodes.dataset import (
+    InterDependencies_,
+    connect,
+    load_by_id,
+    load_or_create_experiment,
+    new_data_set,
+)
+from qcodes.dataset.data_set import DataSet
+from qcodes.dataset.sqlite.connection import AtomicConnection
+from qcodes.dataset.sqlite.database import set_journal_mode
+from qcodes.parameters import ParamSpecBase
+
+DEFAULT_DB_PATH = Path("runs/qnode.db")
+METADATA_PREFIX = "qnode_"
+Kind = Literal["float", "int", "text"]
+Durability = Literal["shot", "batch"]
+BACKENDS = ("simulated", "lab")
+_REQUIRED: Any = object()
+_RESERVED = {"shot", "id"}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One stored quantity of a shot: ``kind`` is "float", "int" or "text"; a column with a
+    ``default`` may be left out of ``add_shot``."""
+
+    name: str
+    kind: Kind
+    unit: str = ""
+    label: str = ""
+    default: Any = field(default=_REQUIRED, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.name.isidentifier() or self.name in _RESERVED:
+            raise ValueError(
+                f"column name {self.name!r}: expected a Python identifier other than "
+                f"{sorted(_RESERVED)}"
+            )
+        if self.kind not in ("float", "int", "text"):
+            raise ValueError(f"column {self.name!r}: kind={self.kind!r}: expected float/int/text")
+        if self.default is not _REQUIRED:
+            object.__setattr__(self, "default", _coerce(self, self.default, "default"))
+
+    @property
+    def required(self) -> bool:
+        return self.default is _REQUIRED
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "kind": self.kind, "unit": self.unit}
+        out["label"] = self.label
+        if not self.required:
+            out["default"] = self.default
+        return out
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Column:
+        return cls(
+            d["name"], d["kind"], d.get("unit", ""), d.get("label", ""), d.get("default", _REQUIRED)
+        )
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """The parameter swept across a run; its value is stored per shot in ``sweep_value``."""
+
+    name: str
+    unit: str = ""
+
+
+def _coerce(col: Column, value: Any, where: str = "add_shot") -> Any:
+    """The value to store for ``col``, or a ValueError naming column, value and expectation."""
+    if col.kind == "text":
+        if isinstance(value, str):
+            return str(value)
+        expected = "a text value (str)"
+    elif col.kind == "int":
+        if isinstance(value, (int, np.integer, np.bool_)):
+            return int(value)
+        expected = "an integer"
+    else:
+        if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+            value, (bool, np.bool_)
+        ):
+            return float(value)
+        expected = "a real number"
+    raise ValueError(
+        f"{where}: column {col.name!r} = {value!r} ({type(value).__name__}): expected {expected}"
+    )
+
+
+#: Standard columns of a heralded-entanglement run (verification in XX, YY or ZZ).
+ENTANGLEMENT_COLUMNS: tuple[Column, ...] = (
+    Column("pair_id", "text", label="Pair id"),
+    Column("link", "text", label="Link"),
+    Column("bell_state", "text", label="Heralded Bell state"),
+    Column("attempts", "int", label="Attempts to success"),
+    Column("herald_time_s", "float", "s", "Herald time"),
+    Column("delivered_time_s", "float", "s", "Delivery time"),
+    Column("basis", "text", label="Measurement basis"),
+    Column("outcome_a", "int", label="Outcome A"),
+    Column("outcome_b", "int", label="Outcome B"),
+    Column("fidelity_exact", "float", label="Exact fidelity (simulation only)", default=math.nan),
+)
+#: Teleportation adds the input state and whether the receiver's outcome was the right one.
+TELEPORTATION_COLUMNS: tuple[Column, ...] = ENTANGLEMENT_COLUMNS + (
+    Column("input_state", "text", label="Input state"),
+    Column("correct", "int", label="Correct outcome"),
+)
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj, key=str)
+    if hasattr(obj, "model_dump"):
+        return obj.model_dump(mode="json")
+    return str(obj)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, default=_json_default)
+
+
+def software_versions() -> dict[str, str]:
+    out = {"python": sys.version.split()[0]}
+    for dist in ("qnode", "qcodes", "numpy"):
+        try:
+            out[dist] = importlib_metadata.version(dist)
+        except importlib_metadata.PackageNotFoundError:
+            out[dist] = "unknown"
+    return out
+
+
+def open_database(db_path: str | Path, create: bool = True) -> AtomicConnection:
+    """A QCoDeS connection to ``db_path`` (WAL journal); the folder and file are created if
+    ``create``, otherwise a missing file is a FileNotFoundError."""
+    path = Path(db_path).expanduser().absolute()
+    if not create and not path.is_file():
+        raise FileNotFoundError(f"database {str(path)!r} does not exist")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = connect(path)
+    set_journal_mode(conn, "WAL")
+    return conn
+
+
+def load_run(conn: AtomicConnection, run_id: int) -> DataSet:
+    """The dataset ``run_id`` of an open database, or a ValueError saying which runs exist."""
+    try:
+        ds = load_by_id(run_id, conn=conn)
+    except (ValueError, RuntimeError, NameError) as exc:
+        runs = [r[0] for r in conn.execute("SELECT run_id FROM runs ORDER BY run_id")]
+        raise ValueError(
+            f"run_id={run_id!r}: no such run in {conn.path_to_dbfile}; runs there: {runs}"
+        ) from exc
+    assert isinstance(ds, DataSet)
+    return ds
+
+
+def read_metadata(ds: DataSet) -> dict[str, Any]:
+    """The qnode metadata of a run, decoded (tags without the ``qnode_`` prefix)."""
+    out: dict[str, Any] = {}
+    for tag, raw in ds.metadata.items():
+        if tag.startswith(METADATA_PREFIX):
+            try:
+                out[tag[len(METADATA_PREFIX) :]] = json.loads(raw)
+            except (TypeError, ValueError):
+                out[tag[len(METADATA_PREFIX) :]] = raw
+    return out
+
+
+def stored_columns(ds: DataSet) -> tuple[Column, ...]:
+    """The column spec a run was declared with (without the ``shot`` setpoint)."""
+    spec = read_metadata(ds).get("columns")
+    if spec is None:
+        raise ValueError(f"run {ds.run_id} was not written by qnode's ShotStore (no column spec)")
+    return tuple(Column.from_dict(d) for d in spec)
+
+
+def _shot_stats(ds: DataSet) -> tuple[int, int | None]:
+    row = ds.conn.execute(f'SELECT COUNT(*), MAX(shot) FROM "{ds.table_name}"').fetchone()
+    return int(row[0]), None if row[1] is None else int(row[1])
+
+
+@dataclass(frozen=True)
+class ResumeInfo:
+    run_id: int
+    shots: int
+    last_shot: int | None
+    completed: bool
+    status: str  # "completed" or "interrupted" (a run still being written also shows here)
+    requested_shots: int | None
+    remaining: int | None
+    metadata: dict[str, Any]
+
+
+def resume_info(run_id: int, db_path: str | Path = DEFAULT_DB_PATH) -> ResumeInfo:
+    """How many shots a stored run holds, whether it finished, and its metadata."""
+    conn = open_database(db_path, create=False)
+    try:
+        ds = load_run(conn, run_id)
+        meta = read_metadata(ds)
+        shots, last = _shot_stats(ds)
+        requested = meta.get("requested_shots")
+        return ResumeInfo(
+            run_id=run_id,
+            shots=shots,
+            last_shot=last,
+            completed=ds.completed,
+            status="completed" if ds.completed else "interrupted",
+            requested_shots=requested,
+            remaining=None if requested is None else max(requested - shots, 0),
+            metadata=meta,
+        )
+    finally:
+        conn.close()
+
+
+class ShotStore:
+    """One QCoDeS dataset per run; every ``add_shot`` is validated and stored as it comes.
+
+    >>> with ShotStore("runs/qnode.db", config=cfg, seed=7, requested_shots=3000) as store:
+    ...     for rec in shots:
+    ...         store.add_shot(**rec)
+    ...     store.finish(summary)
+    """
+
+    def __init__(
+        self,
+        db_path: str | Path = DEFAULT_DB_PATH,
+        *,
+        experiment: str = "qnode",
+        sample: str = "simulated_lab",
+        run_name: str = "entangle",
+        columns: Iterable[Column] = ENTANGLEMENT_COLUMNS,
+        sweep: Sweep | tuple[str, str] | None = None,
+        config: Mapping[str, Any] | Any | None = None,
+        config_name: str | None = None,
+        seed: int | None = None,
+        backend: str = "simulated",
+        calibration: Mapping[str, Any] | None = None,
+        requested_shots: int | None = None,
+        command_line: Sequence[str] | str | None = None,
+        extra_metadata: Mapping[str, Any] | None = None,
+        durability: Durability = "shot",
+        batch_size: int = 1000,
+        batch_seconds: float = 1.0,
+    ) -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"backend={backend!r}: expected one of {list(BACKENDS)}")
+        cols = list(columns)
+        if sweep is not None:
+            sweep = sweep if isinstance(sweep, Sweep) else Sweep(*sweep)
+            cols.insert(0, Column("sweep_value", "float", sweep.unit, sweep.name))
+        names = [c.name for c in cols]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"columns: {duplicates} declared more than once")
+        if hasattr(config, "model_dump"):
+            config = config.model_dump(mode="json")
+        if config_name is None and isinstance(config, Mapping):
+            config_name = str(config.get("name", "")) or None
+        if isinstance(command_line, str) or command_line is None:
+            command_line = command_line if command_line is not None else shlex.join(sys.argv)
+        else:
+            command_line = shlex.join(command_line)
+        self._configure(durability, batch_size, batch_seconds)
+        self.conn = open_database(db_path)
+        try:
+            exp = load_or_create_experiment(
+                experiment, sample_name=sample, conn=self.conn, load_last_duplicate=True
+            )
+            ds = new_data_set(run_name, exp_id=exp.exp_id, conn=self.conn)
+            shot = ParamSpecBase("shot", "numeric", "Shot", "")
+            deps = {
+                ParamSpecBase(
+                    c.name, "text" if c.kind == "text" else "numeric", c.label or c.name, c.unit
+                ): (shot,)
+                for c in cols
+            }
+            ds.set_interdependencies(InterDependencies_(dependencies=deps))
+            ds.mark_started()
+            meta = {
+                "status": "running",
+                "started_at": datetime.now(UTC).isoformat(),
+                "config": config if config is not None else {},
+                "config_name": config_name,
+                "seed": seed,
+                "command_line": command_line,
+                "software": software_versions(),
+                "backend": backend,
+                "calibration": dict(calibration or {}),
+                "requested_shots": requested_shots,
+                "sweep": None if sweep is None else {"name": sweep.name, "unit": sweep.unit},
+                "columns": [c.as_dict() for c in cols],
+                "durability": durability,
+            }
+            meta.update(extra_metadata or {})
+            for key, value in meta.items():
+                ds.add_metadata(METADATA_PREFIX + key, _dumps(value))
+        except BaseException:
+            self.conn.close()
+            raise
+        self._attach(ds, tuple(cols), last_shot=None, count=0)
+
+    @classmethod
+    def resume(
+        cls,
+        run_id: int,
+        db_path: str | Path = DEFAULT_DB_PATH,
+        *,
+        durability: Durability = "shot",
+        batch_size: int = 1000,
+        batch_seconds: float = 1.0,
+    ) -> ShotStore:
+        """Reopen an interrupted (unfinished) run to append shots to it."""
+        self = cls.__new__(cls)
+        self._configure(durability, batch_size, batch_seconds)
+        self.conn = open_database(db_path, create=False)
+        try:
+            ds = load_run(self.conn, run_id)
+            if ds.completed:
+                raise ValueError(f"run {run_id} is completed; only an interrupted run resumes")
+            cols = stored_columns(ds)
+            count, last = _shot_stats(ds)
+            resumes = read_metadata(ds).get("resumes", [])
+            resumes.append(
+                {
+                    "at": datetime.now(UTC).isoformat(),
+                    "shots_before": count,
+                    "command_line": shlex.join(sys.argv),
+                }
+            )
+            ds.add_metadata(METADATA_PREFIX + "resumes", _dumps(resumes))
+            ds.add_metadata(METADATA_PREFIX + "status", _dumps("running"))
+        except BaseException:
+            self.conn.close()
+            raise
+        self._attach(ds, cols, last_shot=last, count=count)
+        return self
+
+    def _configure(self, durability: str, batch_size: int, batch_seconds: float) -> None:
+        if durability not in ("shot", "batch"):
+            raise ValueError(f"durability={durability!r}: expected 'shot' or 'batch'")
+        if batch_size < 1 or batch_seconds < 0:
+            raise ValueError(
+                f"batch_size={batch_size!r}, batch_seconds={batch_seconds!r}: expected a "
+                "positive size and a non-negative time"
+            )
+        self.durability = durability
+        self._batch_size = batch_size
+        self._batch_seconds = batch_seconds
+
+    def _attach(
+        self, ds: DataSet, cols: tuple[Column, ...], last_shot: int | None, count: int
+    ) -> None:
+        self.conn.execute(f"PRAGMA synchronous={'FULL' if self.durability == 'shot' else 'NORMAL'}")
+        self.dataset = ds
+        self.columns = cols
+        self._by_name = {c.name: c for c in cols}
+        self._last_shot = last_shot
+        self._written = count
+        self._pending: list[dict[str, Any]] = []
+        self._last_flush = time.monotonic()
+        self._closed = False
+        self._finished = False
+
+    # -- properties ---------------------------------------------------------------------
+    @property
+    def run_id(self) -> int:
+        return self.dataset.run_id
+
+    @property
+    def db_path(self) -> Path:
+        return Path(self.conn.path_to_dbfile)
+
+    @property
+    def shots(self) -> int:
+        """Shots added so far (for a resumed run, including those stored before)."""
+        return self._written + len(self._pending)
+
+    @property
+    def durable_shots(self) -> int:
+        """Shots committed to the database."""
+        return self._written
+
+    # -- writing ------------------------------------------------------------------------
+    def add_shot(self, shot: int | None = None, **values: Any) -> int:
+        """Validate and store one shot; returns its shot number (default: the next one).
+        With ``durability="shot"`` the shot is committed before this returns."""
+        self._check_open()
+        if shot is None:
+            shot = 0 if self._last_shot is None else self._last_shot + 1
+        elif not isinstance(shot, (int, np.integer)) or isinstance(shot, bool):
+            raise ValueError(f"add_shot: shot={shot!r}: expected an integer shot number")
+        elif self._last_shot is not None and shot <= self._last_shot:
+            raise ValueError(
+                f"add_shot: shot={shot!r}: expected a number above the last one, {self._last_shot}"
+            )
+        unknown = sorted(set(values) - set(self._by_name))
+        if unknown:
+            name = unknown[0]
+            raise ValueError(
+                f"add_shot: unknown column {name!r} = {values[name]!r}: expected one of "
+                f"{[c.name for c in self.columns]}"
+            )
+        row: dict[str, Any] = {"shot": int(shot)}
+        for col in self.columns:
+            if col.name in values:
+                row[col.name] = _coerce(col, values[col.name])
+            elif col.required:
+                expected = {"text": "a text value", "int": "an integer", "float": "a number"}
+                raise ValueError(
+                    f"add_shot: column {col.name!r} missing: expected {expected[col.kind]}"
+                )
+            else:
+                row[col.name] = col.default
+        self._pending.append(row)
+        self._last_shot = int(shot)
+        if (
+            self.durability == "shot"
+            or len(self._pending) >= self._batch_size
+            or time.monotonic() - self._last_flush >= self._batch_seconds
+        ):
+            self.flush()
+        return int(shot)
+
+    def flush(self) -> None:
+        """Commit every pending shot (one transaction)."""
+        if self._pending:
+            self.dataset.add_results(self._pending)
+            self._written += len(self._pending)
+            self._pending = []
+        self._last_flush = time.monotonic()
+
+    def add_metadata(self, key: str, value: Any) -> None:
+        """Store one more metadata entry (JSON) under ``qnode_<key>``."""
+        self._check_open(allow_finished=True)
+        self.dataset.add_metadata(METADATA_PREFIX + key, _dumps(value))
+
+    def finish(self, summary: Mapping[str, Any] | None = None) -> None:
+        """Commit what is pending, record the shot count and summary, mark the run completed."""
+        self._check_open()
+        self.flush()
+        self.add_metadata("shots", self._written)
+        self.add_metadata("summary", dict(summary or {}))
+        self.dataset.mark_completed()
+        self.add_metadata("finished_at", datetime.now(UTC).isoformat())
+        self.add_metadata("status", "completed")
+        self._finished = True
+
+    def close(self, error: BaseException | None = None) -> None:
+        """Commit pending shots and close the database; an unfinished run stays resumable and
+        is marked interrupted (with ``error``, if any)."""
+        if self._closed:
+            return
+        try:
+            self.flush()
+            if not self._finished:
+                self.add_metadata("status", "interrupted")
+                if error is not None:
+                    self.add_metadata("error", f"{type(error).__name__}: {error}")
+        finally:
+            self._closed = True
+            self.conn.close()
+
+    def _check_open(self, allow_finished: bool = False) -> None:
+        if self._closed:
+            raise RuntimeError(f"run {self.run_id}: the store is closed")
+        if self._finished and not allow_finished:
+            raise RuntimeError(f"run {self.run_id}: the run is finished; start a new ShotStore")
+
+    def __enter__(self) -> ShotStore:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if exc is None and not self._finished and not self._closed:
+            self.finish()
+        self.close(error=exc)
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "finished" if self._finished else "open"
+        return (
+            f"ShotStore(run_id={self.run_id}, shots={self.shots}, db={str(self.db_path)!r}, "
+            f"{state})"
+        )
