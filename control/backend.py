@@ -58,6 +58,21 @@ class Network:
             raise KeyError(f"{owner!r} has no instrument in role {role!r}; roles: {sorted(roles)}")
         return self.instruments[roles[role]]
 
+    def classical_delay_s(self, sender: str, receiver: str) -> float:
+        """Flight time of a classical message between two nodes that the simulated lab must
+        account for (fibre along the links plus processing latency); 0 in the lab, where the
+        real message takes its real time."""
+        if self.simulated_lab is None:
+            return 0.0
+        return self.simulated_lab.classical_delay_s(sender, receiver)
+
+    def exact_fidelity(self, node: str, qubit: int, theta: float, phi: float) -> float | None:
+        """Fidelity of a node's qubit to cos(theta/2)|0> + e^{i phi} sin(theta/2)|1>: only
+        the simulated lab can know it (None in the lab)."""
+        if self.simulated_lab is None:
+            return None
+        return self.simulated_lab.qubit_fidelity(node, qubit, theta, phi)
+
     def safe_state(self) -> dict[str, str]:
         """Every instrument to its safe state; each is tried, failures are returned (by
         instrument name), none is skipped."""

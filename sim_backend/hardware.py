@@ -43,8 +43,10 @@ from .optics import (
     snspd_efficiency,
     snspd_latched,
 )
+from .params import SPEED_OF_LIGHT_IN_FIBRE_M_PER_S
 from .physics.link import HeraldedLink, LinkModel, OperatingPoint
 from .physics.operators import H, S, X, Y, Z
+from .physics.states import bloch_ket, fidelity_to_pure
 
 PS = 1e12  # picoseconds per second
 
@@ -110,6 +112,7 @@ class SimulatedHardware:
         self.stations = {frozenset(s.link): s for s in stations}
         self.instruments: dict[str, Any] = {}
         self.runs: list[AttemptRun] = []
+        self._models: dict[tuple[frozenset[str], OperatingPoint], LinkModel] = {}
         self._max_attempts = max_attempts_per_run
         self._tag_buffers: dict[str, _TagBuffer] = defaultdict(_TagBuffer)
         self._rng = np.random.default_rng(lab.seed + 1)
@@ -265,6 +268,34 @@ class SimulatedHardware:
                 )
         return (False, "", "", 0, self.lab.clock.now)
 
+    def classical_delay_s(self, sender: str, receiver: str) -> float:
+        """Fibre flight time along the links from ``sender`` to ``receiver`` (each link: node
+        to station to node) plus the lab's processing latency per message."""
+        params = self.lab.params
+        graph: dict[str, list[tuple[str, float]]] = defaultdict(list)
+        for link in params.links:
+            a, b = link.nodes
+            length_m = sum(link.fibre_length_km) * 1e3
+            graph[a].append((b, length_m))
+            graph[b].append((a, length_m))
+        best = {sender: 0.0}
+        frontier = [sender]
+        while frontier:  # few nodes: a plain relaxation is enough
+            node = frontier.pop()
+            for peer, length in graph[node]:
+                if best[node] + length < best.get(peer, float("inf")):
+                    best[peer] = best[node] + length
+                    frontier.append(peer)
+        if receiver not in best:
+            raise KeyError(f"no fibre path from {sender!r} to {receiver!r}")
+        return best[receiver] / SPEED_OF_LIGHT_IN_FIBRE_M_PER_S + params.classical_latency_us * 1e-6
+
+    def qubit_fidelity(self, node: str, qubit: int, theta: float, phi: float) -> float:
+        """Fidelity of a node's qubit (by index) to a pure state on the Bloch sphere."""
+        q = self.lab.node(node).qubit(qubit)
+        rho = self.lab.density_matrix([q])
+        return fidelity_to_pure(rho, bloch_ket(theta, phi))
+
     def _node_of_controller(self, instrument: str) -> str:
         for wiring in self.nodes.values():
             if wiring.qubit_controller == instrument:
@@ -304,15 +335,25 @@ class SimulatedHardware:
         )
 
     def link_model(self, link: tuple[str, str]) -> LinkModel:
+        """The link's outcome table at the instruments' current operating point (cached per
+        operating point: an unchanged set-up does not recompute the optics)."""
         a, b = link
-        params = self.lab.params
-        return LinkModel(
-            params.link(a, b),
-            params.nodes[a],
-            params.nodes[b],
-            params.classical_latency_us,
-            self.operating_point(link),
-        )
+        op = self.operating_point(link)
+        key = (frozenset(link), op)
+        model = self._models.get(key)
+        if model is None:
+            params = self.lab.params
+            model = LinkModel(
+                params.link(a, b),
+                params.nodes[a],
+                params.nodes[b],
+                params.classical_latency_us,
+                op,
+            )
+            if len(self._models) > 64:
+                self._models.clear()
+            self._models[key] = model
+        return model
 
     def _emission_probability(self, node: str) -> float:
         wiring = self.nodes.get(node)

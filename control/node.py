@@ -1,0 +1,269 @@
+"""The node controller: one per node, owning its instruments (through the HAL roles) and the
+table of its live pairs and qubits.
+
+Everything here talks to instruments through `drivers.hal` roles, so the same controller
+runs a real node or a node of the simulated lab. Calls to the instruments happen one at a
+time (the controller is driven by one thread: in-process by the orchestrator, or by its RPC
+server's thread), which is what instruments need.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from drivers.hal import AWG, FrequencyConverter, Laser, MicrowaveSource, OpticalSwitch, QubitDevice
+from sequences.attempt_loop import AttemptLoop, NodeOptics, compile_attempt_loop, prepare_node
+from sequences.pauli_frame import PauliFrame
+
+COMMUNICATION = 0  # qubit index of the communication qubit
+
+
+class NodeError(RuntimeError):
+    """A node operation that cannot be done (no such pair, no free memory, ...)."""
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One half of an entangled pair held by this node."""
+
+    pair_id: str
+    peer: str  # the node holding the other half
+    qubit: int  # where this node holds it (0: communication qubit)
+    frame: PauliFrame  # the pair's state is Phi+ up to this frame
+    created_s: float  # controller clock when it was heralded
+    attempts: int = 0
+
+    @property
+    def bell_state(self) -> str:
+        return self.frame.bell_state
+
+
+@dataclass
+class NodeInstruments:
+    """The HAL roles of one node (from ``control.backend.Network``)."""
+
+    qubits: QubitDevice
+    awg: AWG
+    laser: Laser
+    optical_switch: OpticalSwitch
+    microwave: MicrowaveSource
+    frequency_converter: FrequencyConverter | None = None
+
+    @classmethod
+    def of(cls, network: Any, node: str) -> NodeInstruments:
+        roles = dict(network.loaded.config.nodes[node].instruments)
+
+        def role(name: str) -> Any:
+            return network.instrument(node, name) if name in roles else None
+
+        return cls(
+            qubits=role("qubit_controller"),
+            awg=role("awg"),
+            laser=role("laser"),
+            optical_switch=role("optical_switch"),
+            microwave=role("microwave"),
+            frequency_converter=role("frequency_converter"),
+        )
+
+
+@dataclass
+class NodeController:
+    """One node's controller: prepares its optics, runs its attempt loops, holds its pairs."""
+
+    name: str
+    instruments: NodeInstruments
+    optics: NodeOptics = field(default_factory=NodeOptics)
+    cutoff_s: float | None = None  # pairs older than this are discarded
+    pairs: dict[str, Pair] = field(default_factory=dict)
+    _uploaded: AttemptLoop | None = field(default=None, repr=False)
+    _counter: itertools.count = field(default_factory=itertools.count, repr=False)
+
+    # -------------------------------------------------------------------- set-up
+    def prepare(self) -> None:
+        """Set the node's laser, switch, microwave source and converter for attempts."""
+        i = self.instruments
+        prepare_node(self.optics, i.laser, i.optical_switch, i.microwave, i.frequency_converter)
+        for q in range(self.qubit_count()):
+            i.qubits.initialize(q)
+
+    def qubit_count(self) -> int:
+        return self.instruments.qubits.qubit_count()
+
+    def now_s(self) -> float:
+        return self.instruments.qubits.time_s()
+
+    # -------------------------------------------------------------- entanglement
+    def arm(self, loop: AttemptLoop) -> None:
+        """Load the attempt loop (uploaded only when it changed) and start the AWG."""
+        if self.holds(COMMUNICATION):
+            raise NodeError(
+                f"{self.name}: the communication qubit still holds pair "
+                f"{self.pair_on(COMMUNICATION).pair_id}; move or release it first"
+            )
+        if self._uploaded != loop:
+            self.instruments.awg.upload_sequence(compile_attempt_loop(loop))
+            self._uploaded = loop
+        self.instruments.awg.run()
+
+    def collect_herald(self, peer: str, pair_id: str) -> Pair | None:
+        """Ask the real-time controller how the attempt loop with ``peer`` ended; on a herald
+        the pair (on the communication qubit) enters the table."""
+        record = self.instruments.qubits.last_herald(peer)
+        if not record.heralded:
+            return None
+        pair = Pair(
+            pair_id=pair_id,
+            peer=peer,
+            qubit=COMMUNICATION,
+            frame=PauliFrame.of(record.bell_state),
+            created_s=record.time_s,
+            attempts=record.attempts,
+        )
+        self.pairs[pair_id] = pair
+        return pair
+
+    def new_pair_id(self, peer: str) -> str:
+        return f"{self.name}-{peer}#{next(self._counter)}"
+
+    # ------------------------------------------------------------------ memory
+    def holds(self, qubit: int) -> bool:
+        return any(p.qubit == qubit for p in self.pairs.values())
+
+    def pair_on(self, qubit: int) -> Pair:
+        for pair in self.pairs.values():
+            if pair.qubit == qubit:
+                return pair
+        raise NodeError(f"{self.name}: qubit {qubit} holds no pair")
+
+    def move_to_memory(self, pair_id: str) -> Pair:
+        """Swap a pair from the communication qubit into a free memory qubit."""
+        pair = self._pair(pair_id)
+        free = [q for q in range(1, self.qubit_count()) if not self.holds(q)]
+        if not free:
+            raise NodeError(f"{self.name}: no free memory qubit for pair {pair_id}")
+        qubits = self.instruments.qubits
+        qubits.initialize(free[0])
+        qubits.gate("SWAP", pair.qubit, free[0])
+        moved = replace(pair, qubit=free[0])
+        self.pairs[pair_id] = moved
+        return moved
+
+    def release(self, pair_id: str) -> None:
+        """Forget a pair and re-initialise its qubit."""
+        pair = self.pairs.pop(pair_id, None)
+        if pair is not None:
+            self.instruments.qubits.initialize(pair.qubit)
+
+    def discard_expired(self) -> list[str]:
+        """Release every pair older than the cut-off; return their ids."""
+        if self.cutoff_s is None:
+            return []
+        now = self.now_s()
+        expired = [p.pair_id for p in self.pairs.values() if now - p.created_s > self.cutoff_s]
+        for pair_id in expired:
+            self.release(pair_id)
+        return expired
+
+    # -------------------------------------------------------- measurements, gates
+    def bell_measurement(self, pair_a: str, pair_b: str) -> tuple[int, int]:
+        """BSM on the qubits of two pairs: CNOT(a -> b), H(a), Z readout of both. Both
+        pairs leave the table; returns (outcome of a, outcome of b)."""
+        a, b = self._pair(pair_a), self._pair(pair_b)
+        qubits = self.instruments.qubits
+        qubits.gate("CNOT", a.qubit, b.qubit)
+        qubits.gate("H", a.qubit)
+        m_a, m_b = qubits.measure(a.qubit, "Z"), qubits.measure(b.qubit, "Z")
+        del self.pairs[pair_a], self.pairs[pair_b]
+        return m_a, m_b
+
+    def teleport_out(self, input_qubit: int, pair_id: str) -> tuple[int, int]:
+        """BSM of a prepared input qubit with this node's half of a pair."""
+        pair = self._pair(pair_id)
+        qubits = self.instruments.qubits
+        qubits.gate("CNOT", input_qubit, pair.qubit)
+        qubits.gate("H", input_qubit)
+        m_in, m_pair = qubits.measure(input_qubit, "Z"), qubits.measure(pair.qubit, "Z")
+        del self.pairs[pair_id]
+        return m_in, m_pair
+
+    def correct(self, pair_id: str, frame: PauliFrame) -> Pair:
+        """Apply the Pauli correction of ``frame`` to this node's half; the pair's frame
+        changes by it."""
+        pair = self._pair(pair_id)
+        for gate in frame.corrections():
+            self.instruments.qubits.gate(gate, pair.qubit)
+        updated = replace(pair, frame=pair.frame + frame)
+        self.pairs[pair_id] = updated
+        return updated
+
+    def rename(self, pair_id: str, new_id: str, peer: str, frame: PauliFrame) -> Pair:
+        """After a swap elsewhere, this half belongs to a new pair with a new peer."""
+        pair = self.pairs.pop(pair_id)
+        updated = replace(pair, pair_id=new_id, peer=peer, frame=frame)
+        self.pairs[new_id] = updated
+        return updated
+
+    def prepare_input(self, qubit: int, theta: float, phi: float) -> None:
+        """Prepare cos(theta/2)|0> + e^{i phi} sin(theta/2)|1> on a free qubit."""
+        if self.holds(qubit):
+            raise NodeError(f"{self.name}: qubit {qubit} holds a pair")
+        qubits = self.instruments.qubits
+        qubits.initialize(qubit)
+        if theta:
+            qubits.rotate(qubit, "Y", theta)
+        if phi:
+            qubits.rotate(qubit, "Z", phi)
+
+    def measure_pair(self, pair_id: str, basis: str) -> int:
+        pair = self._pair(pair_id)
+        outcome = self.instruments.qubits.measure(pair.qubit, basis)
+        del self.pairs[pair_id]
+        return outcome
+
+    def measure_along(self, qubit: int, theta: float, phi: float) -> int:
+        """Readout along the Bloch axis (theta, phi): rotate it onto Z, then Z readout."""
+        qubits = self.instruments.qubits
+        if phi:
+            qubits.rotate(qubit, "Z", -phi)
+        if theta:
+            qubits.rotate(qubit, "Y", -theta)
+        return qubits.measure(qubit, "Z")
+
+    def wait(self, seconds: float) -> None:
+        if seconds > 0:
+            self.instruments.qubits.wait(seconds)
+
+    def safe_state(self) -> dict[str, str]:
+        failures = {}
+        for role in ("awg", "laser", "optical_switch", "microwave", "frequency_converter"):
+            inst = getattr(self.instruments, role)
+            if inst is None:
+                continue
+            try:
+                inst.safe_state()
+            except Exception as exc:  # every instrument is tried
+                failures[role] = f"{type(exc).__name__}: {exc}"
+        return failures
+
+    def _pair(self, pair_id: str) -> Pair:
+        try:
+            return self.pairs[pair_id]
+        except KeyError:
+            raise NodeError(
+                f"{self.name}: no pair {pair_id!r}; live pairs: {sorted(self.pairs)}"
+            ) from None
+
+
+def cardinal_states() -> list[tuple[str, float, float]]:
+    """The six cardinal input states (a 2-design) as (name, theta, phi)."""
+    return [
+        ("+Z", 0.0, 0.0),
+        ("-Z", math.pi, 0.0),
+        ("+X", math.pi / 2, 0.0),
+        ("-X", math.pi / 2, math.pi),
+        ("+Y", math.pi / 2, math.pi / 2),
+        ("-Y", math.pi / 2, -math.pi / 2),
+    ]

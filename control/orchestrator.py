@@ -1,0 +1,177 @@
+"""The network orchestrator: which link to generate when, when to swap, when to teleport,
+and the classical messages between the nodes.
+
+The orchestrator drives `NodeController`s (in this process, or remote ones behind RPC with
+the same methods) and the heralding stations. Classical messages take time: in the
+simulated lab the receiving node idles for the message's flight (fibre delay plus
+processing latency), so the qubits pay for it in memory decoherence, as in a real network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sequences.attempt_loop import AttemptLoop, prepare_station
+from sequences.pauli_frame import PauliFrame
+
+from .node import NodeController, NodeError
+
+
+class OrchestrationError(RuntimeError):
+    """A protocol step that could not be completed (no herald within the cut-off, ...)."""
+
+
+@dataclass(frozen=True)
+class TeleportShot:
+    """One teleportation over the chain, as stored."""
+
+    shot: int
+    input_state: str
+    outcome: int
+    correct: int
+    attempts_ab: int
+    attempts_bc: int
+    swap_outcomes: tuple[int, int]
+    bsm_outcomes: tuple[int, int]
+    delivered_time_s: float
+    exact_fidelity: float | None
+
+
+@dataclass
+class Orchestrator:
+    """Runs protocols across the nodes of one network."""
+
+    network: Any  # control.backend.Network
+    nodes: dict[str, NodeController]
+    loop: AttemptLoop
+    bias_ua: float = 9.0
+    events: Any = None  # an EventPublisher, or None
+    _prepared: bool = field(default=False, repr=False)
+
+    # ------------------------------------------------------------------ set-up
+    def prepare(self) -> None:
+        """Prepare every node and heralding station for attempts."""
+        for node in self.nodes.values():
+            node.prepare()
+        for name, hs in self.network.loaded.config.heralding_stations.items():
+            prepare_station(
+                self.network.instrument(name, "detectors"),
+                self.network.instrument(name, "time_tagger"),
+                (hs.detectors.plus, hs.detectors.minus),
+                (hs.time_tagger.plus, hs.time_tagger.minus),
+                bias_ua=self.bias_ua,
+            )
+        self._prepared = True
+
+    def _publish(self, kind: str, **data: Any) -> None:
+        if self.events is not None:
+            self.events.publish(kind, **data)
+
+    def send(self, sender: str, receiver: str) -> None:
+        """A classical message from ``sender`` to ``receiver``: the receiver waits for it."""
+        delay = self.network.classical_delay_s(sender, receiver)
+        self.nodes[receiver].wait(delay)
+
+    # ---------------------------------------------------------------- protocols
+    def entangle(self, a: str, b: str) -> str:
+        """Heralded entanglement between neighbours ``a`` and ``b``; returns the pair id.
+
+        Raises OrchestrationError when the attempt loop ends without a herald (its
+        ``max_attempts`` cut-off)."""
+        if not self._prepared:
+            self.prepare()
+        node_a, node_b = self.nodes[a], self.nodes[b]
+        node_a.arm(self.loop)
+        node_b.arm(self.loop)
+        pair_id = node_a.new_pair_id(b)
+        pair_a = node_a.collect_herald(b, pair_id)
+        pair_b = node_b.collect_herald(a, pair_id)
+        if pair_a is None or pair_b is None:
+            raise OrchestrationError(
+                f"no herald between {a} and {b} within {self.loop.max_attempts} attempts"
+            )
+        self._publish(
+            "herald",
+            link=f"{a}-{b}",
+            pair=pair_id,
+            bell=pair_a.bell_state,
+            attempts=pair_a.attempts,
+        )
+        return pair_id
+
+    def swap(
+        self, a: str, b: str, c: str, pair_ab: str, pair_bc: str
+    ) -> tuple[str, tuple[int, int]]:
+        """Entanglement swapping at ``b``: BSM on its halves of a-b and b-c; the outcome goes
+        to ``a`` and ``c``, whose halves become the pair a-c (Pauli frame updated)."""
+        node_b = self.nodes[b]
+        frame_ab = node_b.pairs[pair_ab].frame
+        frame_bc = node_b.pairs[pair_bc].frame
+        m_ab, m_bc = node_b.bell_measurement(pair_ab, pair_bc)
+        frame = frame_ab + frame_bc + PauliFrame.from_bell_measurement(m_ab, m_bc)
+        new_id = f"{a}-{c}#{pair_ab.rsplit('#', 1)[-1]}.{pair_bc.rsplit('#', 1)[-1]}"
+        self.send(b, a)
+        self.nodes[a].rename(pair_ab, new_id, c, frame)
+        self.send(b, c)
+        self.nodes[c].rename(pair_bc, new_id, a, frame)
+        self._publish("swap", node=b, pair=new_id, outcomes=[m_ab, m_bc])
+        return new_id, (m_ab, m_bc)
+
+    def teleport(
+        self, sender: str, receiver: str, pair_id: str, theta: float, phi: float
+    ) -> tuple[tuple[int, int], int]:
+        """Teleport cos(theta/2)|0> + e^{i phi} sin(theta/2)|1>, prepared at ``sender`` on a
+        free memory qubit, to ``receiver`` over ``pair_id``; the receiver applies the
+        feed-forward correction. Returns (BSM outcomes, the receiver's qubit index)."""
+        node_s, node_r = self.nodes[sender], self.nodes[receiver]
+        input_qubit = next((q for q in range(1, node_s.qubit_count()) if not node_s.holds(q)), None)
+        if input_qubit is None:
+            raise NodeError(f"{sender}: no free qubit to prepare the input state on")
+        frame = node_s.pairs[pair_id].frame
+        node_s.prepare_input(input_qubit, theta, phi)
+        m_in, m_pair = node_s.teleport_out(input_qubit, pair_id)
+        total = frame + PauliFrame.from_bell_measurement(m_in, m_pair)
+        self.send(sender, receiver)
+        pair = node_r.correct(pair_id, total)
+        return (m_in, m_pair), pair.qubit
+
+    def teleport_over_chain(
+        self, a: str, b: str, c: str, shot: int, input_state: tuple[str, float, float]
+    ) -> TeleportShot:
+        """The main protocol: pairs a-b and b-c, swap at b, teleport c's input to a,
+        measure a's qubit along the input's axis (correct when it reads 0)."""
+        name, theta, phi = input_state
+        p_ab = self.entangle(a, b)
+        attempts_ab = self.nodes[a].pairs[p_ab].attempts
+        self.nodes[b].move_to_memory(p_ab)
+        p_bc = self.entangle(b, c)
+        attempts_bc = self.nodes[c].pairs[p_bc].attempts
+        p_ac, swap_outcomes = self.swap(a, b, c, p_ab, p_bc)
+        bsm, qubit = self.teleport(c, a, p_ac, theta, phi)
+        exact = self.network.exact_fidelity(a, qubit, theta, phi)
+        node_a = self.nodes[a]
+        outcome = node_a.measure_along(qubit, theta, phi)
+        node_a.pairs.pop(p_ac, None)
+        shot_record = TeleportShot(
+            shot=shot,
+            input_state=name,
+            outcome=outcome,
+            correct=int(outcome == 0),
+            attempts_ab=attempts_ab,
+            attempts_bc=attempts_bc,
+            swap_outcomes=swap_outcomes,
+            bsm_outcomes=bsm,
+            delivered_time_s=node_a.now_s(),
+            exact_fidelity=exact,
+        )
+        self._publish("shot", shot=shot, input=name, correct=shot_record.correct)
+        return shot_record
+
+    def safe_state(self) -> dict[str, str]:
+        """Every node's instruments and every station to a safe state; failures returned."""
+        failures = {}
+        for name, node in self.nodes.items():
+            failures.update({f"{name}.{k}": v for k, v in node.safe_state().items()})
+        failures.update(self.network.safe_state())
+        return failures
