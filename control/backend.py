@@ -41,6 +41,7 @@ class Network:
     instruments: dict[str, QNodeVisaInstrument]
     stations: dict[str, qcodes.Station]
     simulated_lab: Any = None  # the SimulatedHardware of a simulated run (tests, reports)
+    seed: int | None = None  # the simulated lab's seed (None in the lab)
     _closed: bool = field(default=False, repr=False)
 
     def instrument(self, owner: str, role: str) -> QNodeVisaInstrument:
@@ -98,17 +99,18 @@ class Network:
         self.close()
 
 
-def open_network(path: str | Path, backend: str | None = None) -> Network:
+def open_network(path: str | Path, backend: str | None = None, seed: int | None = None) -> Network:
     """Validate the network file and its station files, then connect every instrument.
 
-    ``backend`` ('simulated' or 'lab') overrides the file's own switch.
+    ``backend`` ('simulated' or 'lab') overrides the file's own switch; ``seed`` the
+    simulated lab's seed (default: the network file's).
     """
     loaded = load_network(path)
     chosen = backend or loaded.config.backend
     if chosen not in ("simulated", "lab"):
         raise NetworkConfigError(f"backend={chosen!r}: expected 'simulated' or 'lab'")
     if chosen == "simulated":
-        return _open_simulated(loaded)
+        return _open_simulated(loaded, loaded.config.seed if seed is None else seed)
     return _open_lab(loaded)
 
 
@@ -155,7 +157,7 @@ def _open_lab(loaded: LoadedNetwork) -> Network:
     return Network(loaded, "lab", instruments, _stations(loaded, instruments))
 
 
-def _open_simulated(loaded: LoadedNetwork) -> Network:
+def _open_simulated(loaded: LoadedNetwork, seed: int) -> Network:
     from sim_backend.config import load_lab_file
     from sim_backend.hardware import NodeWiring, SimulatedHardware, StationWiring
     from sim_backend.instruments.registry import simulated_model
@@ -177,7 +179,7 @@ def _open_simulated(loaded: LoadedNetwork) -> Network:
             f"{loaded.path}: heralding stations serve links {sorted(map(sorted, station_links))} "
             f"but {loaded.simulated_lab_path.name} has links {sorted(map(sorted, physics_links))}"
         )
-    lab = SimulatedLab(physics, seed=config.seed)
+    lab = SimulatedLab(physics, seed=seed)
     nodes = [
         NodeWiring(
             node=name,
@@ -203,7 +205,7 @@ def _open_simulated(loaded: LoadedNetwork) -> Network:
     ]
     hardware = SimulatedHardware(lab, nodes, stations)
     library = SimulatedVisaLibrary()
-    counter_rng = np.random.default_rng(config.seed + 2)  # counters sample Poisson counts
+    counter_rng = np.random.default_rng(seed + 2)  # counters sample Poisson counts
     for inst in loaded.instruments.values():
         model = simulated_model(inst.driver.name)
         parameters = inspect.signature(model).parameters
@@ -224,4 +226,4 @@ def _open_simulated(loaded: LoadedNetwork) -> Network:
         for created in instruments.values():
             created.close()
         raise
-    return Network(loaded, "simulated", instruments, _stations(loaded, instruments), hardware)
+    return Network(loaded, "simulated", instruments, _stations(loaded, instruments), hardware, seed)

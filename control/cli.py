@@ -189,6 +189,110 @@ def _print_summary(s: dict[str, Any]) -> None:
 
 
 @app.command()
+def teleport(
+    config: Annotated[
+        Path, typer.Option("--config", "-c", help="Network file of a three-node chain.")
+    ] = Path("lab_configs/three_node_chain.network.yaml"),
+    shots: Annotated[int, typer.Option(min=1, max=10_000_000, help="Teleportations.")] = 300,
+    seed: Annotated[int | None, typer.Option(min=0, help="Seed (default: the file's).")] = None,
+    alpha: Annotated[float, typer.Option(min=1e-6, max=0.5, help="Bright-state population.")] = 0.1,
+    max_attempts: Annotated[
+        int, typer.Option(min=0, help="Attempts per link before giving up (0: no cut-off).")
+    ] = 0,
+    lab: Annotated[
+        bool, typer.Option("--lab/--sim", help="Real instruments or simulated lab.")
+    ] = False,
+    db: Annotated[Path, typer.Option(help="QCoDeS database for the shots.")] = Path(
+        "runs/qnode.db"
+    ),
+    store: Annotated[bool, typer.Option(help="Store every shot in the database.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Summary as JSON on stdout.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
+) -> None:
+    """Teleport states from one end of a three-node chain to the other (Charlie's state
+    arrives at Alice via a swap at Bob), every shot stored, with a summary at the end."""
+    from .network_config import NetworkConfigError
+    from .runs import run_teleport
+
+    bar = _progress_bar(progress, as_json)
+    try:
+        with bar:
+            task = bar.add_task("teleport", total=shots, rate="")
+            started = time.perf_counter()
+
+            def tick(done: int) -> None:
+                if done % 10 == 0 or done == shots:
+                    rate = f"{done / max(time.perf_counter() - started, 1e-9):,.1f} shots/s"
+                    bar.update(task, completed=done, rate=rate)
+
+            summary = run_teleport(
+                config,
+                shots,
+                seed=seed,
+                alpha=alpha,
+                max_attempts=max_attempts,
+                backend="lab" if lab else None,
+                db_path=db if store else None,
+                progress=tick,
+            )
+    except NetworkConfigError as exc:
+        _fail(str(exc))
+    except ValueError as exc:
+        _fail(str(exc))
+    if as_json:
+        sys.stdout.write(json.dumps(summary, indent=2, default=float) + "\n")
+    else:
+        _print_teleport_summary(summary)
+    if summary.get("interrupted"):
+        raise typer.Exit(130)
+
+
+def _progress_bar(enabled: bool, transient: bool) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=not enabled,
+        transient=transient,
+    )
+
+
+def _print_teleport_summary(s: dict[str, Any]) -> None:
+    out = Console()
+    if s["shots"] == 0:
+        out.print("no shots completed")
+        return
+    table = Table(title=f"Teleportation over the chain ({s['backend']} lab, {s['network']})")
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+    table.add_column("95% CI", justify="right")
+    lo, hi = s["fidelity_ci95"]
+    table.add_row("teleportations", f"{s['shots']} of {s['requested_shots']}", "")
+    rate = s["teleportations_per_simulated_s"]
+    table.add_row("rate (per simulated s)", f"{rate:.4g} /s" if rate else "-", "")
+    table.add_row("attempts per link success", f"{s['attempts_per_success']:.4g}", "")
+    table.add_row(
+        "fidelity from outcomes", f"{s['fidelity_estimate']:.4f}", f"{lo:.4f} .. {hi:.4f}"
+    )
+    if s.get("exact_fidelity_mean") is not None:
+        table.add_row("fidelity of simulated state (exact)", f"{s['exact_fidelity_mean']:.4f}", "")
+    for name, value in s["per_input_state"].items():
+        table.add_row(f"  input {name}", f"{value:.3f}", "")
+    table.add_row("wall-clock rate", f"{s['teleportations_per_wall_s']:.1f} /s", "")
+    if "run_id" in s:
+        table.add_row("stored as", f"run {s['run_id']} in {s['database']}", "")
+    out.print(table)
+    if s.get("safe_state_failures"):
+        out.print(
+            f"[red]instruments that did not reach their safe state:[/] {s['safe_state_failures']}"
+        )
+
+
+@app.command()
 def validate(config: Annotated[Path, typer.Argument(help="Lab or network file to check.")]) -> None:
     """Check a lab config or a network file (and its station files) without touching any
     instrument."""

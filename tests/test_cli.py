@@ -94,3 +94,25 @@ def test_validate_a_network_file_and_its_stations(tmp_path: Path) -> None:
     result = runner.invoke(app, ["validate", str(bad)])
     assert result.exit_code == 2
     assert "nowhere.station.yaml: no such file" in result.output
+
+
+def test_teleport_runs_stores_every_shot_and_summarises(tmp_path: Path) -> None:
+    from qcodes.dataset import load_by_id
+
+    from control.storage import open_database
+
+    db = tmp_path / "runs.db"
+    chain = str(ROOT / "lab_configs" / "three_node_chain.network.yaml")
+    args = ["teleport", "--config", chain, "--shots", "30", "--json", "--no-progress"]
+    result = runner.invoke(app, [*args, "--db", str(db), "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["shots"] == 30 and summary["complete"] and not summary["interrupted"]
+    low, high = summary["fidelity_ci95"]
+    assert low <= summary["fidelity_estimate"] <= high
+    assert 0.25 < summary["exact_fidelity_mean"] <= 1.0
+    assert summary["safe_state_failures"] == {}
+    conn = open_database(db)
+    data = load_by_id(summary["run_id"], conn=conn).get_parameter_data()
+    assert len(data["correct"]["correct"]) == 30
+    conn.close()

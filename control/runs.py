@@ -1,0 +1,188 @@
+"""Experiment runs: open a network, run a protocol shot by shot, store every shot as it
+completes, and summarise. Used by the `qnode` command line and from notebooks."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sequences.analysis import wilson_interval
+from sequences.attempt_loop import AttemptLoop, NodeOptics
+
+from .backend import Network, open_network
+from .node import NodeController, NodeInstruments, cardinal_states
+from .orchestrator import Orchestrator, TeleportShot
+from .storage import Column, ShotStore
+
+#: What one teleportation over the chain stores.
+TELEPORT_COLUMNS: tuple[Column, ...] = (
+    Column("input_state", "text", label="Input state"),
+    Column("outcome", "int", label="Receiver outcome along the input axis"),
+    Column("correct", "int", label="Correct outcome"),
+    Column("attempts_ab", "int", label="Attempts, first link"),
+    Column("attempts_bc", "int", label="Attempts, second link"),
+    Column("swap_m1", "int", label="Swap BSM outcome 1"),
+    Column("swap_m2", "int", label="Swap BSM outcome 2"),
+    Column("bsm_m1", "int", label="Teleport BSM outcome 1"),
+    Column("bsm_m2", "int", label="Teleport BSM outcome 2"),
+    Column("delivered_time_s", "float", "s", "Delivery time"),
+    Column("fidelity_exact", "float", label="Exact fidelity (simulation only)", default=math.nan),
+)
+
+
+def chain_of(network: Network) -> tuple[str, str, str]:
+    """(end, middle, end) of a three-node chain network, from its heralding stations."""
+    links = network.loaded.links
+    if len(links) != 2:
+        raise ValueError(
+            f"{network.loaded.path}: teleportation over a chain needs two links, found {links}"
+        )
+    (a, b), (c, d) = links
+    middle = ({a, b} & {c, d}).pop() if {a, b} & {c, d} else None
+    if middle is None:
+        raise ValueError(f"{network.loaded.path}: links {links} do not share a middle node")
+    ends = [n for n in (a, b, c, d) if n != middle]
+    return ends[0], middle, ends[1]
+
+
+def build_orchestrator(
+    network: Network, loop: AttemptLoop, optics: NodeOptics | None = None
+) -> Orchestrator:
+    optics = optics or NodeOptics(converter_pump_mw=500.0, converter_temperature_c=55.0)
+    nodes = {
+        name: NodeController(name, NodeInstruments.of(network, name), optics)
+        for name in network.loaded.config.nodes
+    }
+    return Orchestrator(network, nodes, loop)
+
+
+def iter_teleportations(orchestrator: Orchestrator, shots: int) -> Iterator[TeleportShot]:
+    """Teleport the six cardinal states in turn from one end of the chain to the other."""
+    a, b, c = chain_of(orchestrator.network)
+    states = cardinal_states()
+    for shot in range(shots):
+        yield orchestrator.teleport_over_chain(a, b, c, shot, states[shot % len(states)])
+
+
+def teleport_summary(
+    shots: list[TeleportShot], simulated_s: float, wall_s: float, requested: int
+) -> dict[str, Any]:
+    """Rate, attempts and fidelity of a teleportation run."""
+    n = len(shots)
+    out: dict[str, Any] = {"shots": n, "requested_shots": requested, "complete": n == requested}
+    if n == 0:
+        return out
+    correct = int(sum(s.correct for s in shots))
+    low, high = wilson_interval(correct, n)
+    exact = [s.exact_fidelity for s in shots if s.exact_fidelity is not None]
+    out.update(
+        fidelity_estimate=correct / n,
+        fidelity_ci95=[low, high],
+        exact_fidelity_mean=float(np.mean(exact)) if exact else None,
+        teleportations_per_simulated_s=n / simulated_s if simulated_s > 0 else None,
+        teleportations_per_wall_s=n / wall_s if wall_s > 0 else None,
+        attempts_per_success=float(np.mean([(s.attempts_ab + s.attempts_bc) / 2 for s in shots])),
+        simulated_time_s=simulated_s,
+        per_input_state={
+            name: float(np.mean([s.correct for s in shots if s.input_state == name]))
+            for name in sorted({s.input_state for s in shots})
+        },
+    )
+    return out
+
+
+def run_teleport(
+    network_path: str | Path,
+    shots: int,
+    *,
+    seed: int | None = None,
+    alpha: float = 0.1,
+    max_attempts: int = 0,
+    backend: str | None = None,
+    db_path: str | Path | None = Path("runs/qnode.db"),
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Teleportation over a three-node chain, every shot stored as it completes.
+
+    Stops cleanly on KeyboardInterrupt: the instruments go to their safe state, the shots so
+    far are kept (the stored run is marked interrupted) and summarised.
+    """
+    if shots < 1:
+        raise ValueError(f"shots={shots!r}: expected a positive integer")
+    loop = AttemptLoop(alpha=alpha, max_attempts=max_attempts, stop_at_herald=True)
+    network = open_network(network_path, backend=backend, seed=seed)
+    records: list[TeleportShot] = []
+    interrupted = False
+    try:
+        orchestrator = build_orchestrator(network, loop)
+        orchestrator.prepare()
+        store = None
+        if db_path is not None:
+            store = ShotStore(
+                db_path,
+                run_name="teleport",
+                columns=TELEPORT_COLUMNS,
+                config=network.loaded.config,
+                seed=network.seed,
+                backend=network.backend,
+                requested_shots=shots,
+                extra_metadata={"attempt_loop": loop.model_dump()},
+            )
+        started_sim = orchestrator.nodes[chain_of(network)[0]].now_s()
+        started = time.perf_counter()
+        try:
+            for record in iter_teleportations(orchestrator, shots):
+                records.append(record)
+                if store is not None:
+                    store.add_shot(**_columns(record))
+                if progress is not None:
+                    progress(len(records))
+        except KeyboardInterrupt:
+            interrupted = True
+        wall = time.perf_counter() - started
+        simulated = orchestrator.nodes[chain_of(network)[0]].now_s() - started_sim
+        summary = teleport_summary(records, simulated, wall, shots)
+        summary.update(
+            network=str(network_path),
+            backend=network.backend,
+            seed=network.seed,
+            attempt_loop=loop.model_dump(),
+            interrupted=interrupted,
+        )
+        if store is not None:
+            summary["run_id"] = store.run_id
+            summary["database"] = str(store.db_path)
+            if interrupted:
+                store.close(KeyboardInterrupt())
+            else:
+                store.finish(summary)
+                store.close()
+        failures = orchestrator.safe_state()
+        summary["safe_state_failures"] = failures
+        return summary
+    finally:
+        network.close()
+
+
+def _columns(record: TeleportShot) -> dict[str, Any]:
+    d = asdict(record)
+    return {
+        "shot": d["shot"],
+        "input_state": d["input_state"],
+        "outcome": d["outcome"],
+        "correct": d["correct"],
+        "attempts_ab": d["attempts_ab"],
+        "attempts_bc": d["attempts_bc"],
+        "swap_m1": d["swap_outcomes"][0],
+        "swap_m2": d["swap_outcomes"][1],
+        "bsm_m1": d["bsm_outcomes"][0],
+        "bsm_m2": d["bsm_outcomes"][1],
+        "delivered_time_s": d["delivered_time_s"],
+        "fidelity_exact": math.nan if d["exact_fidelity"] is None else d["exact_fidelity"],
+    }
