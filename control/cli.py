@@ -293,6 +293,32 @@ def _print_teleport_summary(s: dict[str, Any]) -> None:
 
 
 @app.command()
+def report(
+    run_id: Annotated[int, typer.Argument(min=1, help="Run id in the database.")],
+    db: Annotated[Path, typer.Option(help="QCoDeS database.")] = Path("runs/qnode.db"),
+    out: Annotated[Path, typer.Option(help="Folder for the PNG plots.")] = Path("runs/reports"),
+    as_json: Annotated[bool, typer.Option("--json", help="Summary as JSON on stdout.")] = False,
+) -> None:
+    """Summarise a stored run and draw its standard plots (PNG)."""
+    from .report import format_summary, summary, write_report
+
+    if not db.exists():
+        _fail(f"--db {db}: no such database")
+    try:
+        numbers = summary(run_id, db)
+        paths = write_report(run_id, db, out)
+    except (ValueError, KeyError, LookupError) as exc:
+        _fail(f"run {run_id} in {db}: {exc}")
+    if as_json:
+        numbers["plots"] = [str(p) for p in paths]
+        sys.stdout.write(json.dumps(numbers, indent=2, default=float) + "\n")
+        return
+    Console().print(format_summary(numbers))
+    for path in paths:
+        Console().print(f"plot: {path}")
+
+
+@app.command()
 def validate(config: Annotated[Path, typer.Argument(help="Lab or network file to check.")]) -> None:
     """Check a lab config or a network file (and its station files) without touching any
     instrument."""

@@ -34,6 +34,7 @@ from sequences.analysis import (
 from .storage import DEFAULT_DB_PATH, load_run, open_database, read_metadata, stored_columns
 
 BASES = ("XX", "YY", "ZZ")
+BELL_STATES = tuple(BELL_CORRELATOR_SIGNS)
 
 Columns = dict[str, np.ndarray]
 
@@ -44,7 +45,7 @@ def load_shots(
     """(columns, metadata) of a stored run: one array per column, in shot order (``shot``
     included; int columns as int64, float as float64, text as str), and the decoded metadata
     plus ``run_id``, ``run_name``, ``experiment``, ``sample``, ``completed``, ``guid``."""
-    conn = open_database(db_path, create=False)
+    conn = open_database(db_path, create=False, writer=False)
     try:
         ds = load_run(conn, run_id)
         spec = stored_columns(ds)
@@ -87,6 +88,8 @@ def _ci(value: float, stderr: float) -> list[float]:
 def _success_probability(attempts: np.ndarray) -> dict[str, Any]:
     """p = shots / attempts (geometric MLE), stderr p*sqrt((1-p)/n), Wilson 95% interval."""
     n, total = int(attempts.size), int(attempts.sum())
+    if n == 0 or total < n:
+        return {}  # not attempt counts (each success takes at least one attempt)
     p = n / total
     return {
         "attempts": total,
@@ -127,7 +130,7 @@ def _fidelity(cols: Columns, sel: np.ndarray, cal: Mapping[str, Any]) -> dict[st
     need = ("bell_state", "basis", "outcome_a", "outcome_b")
     if not all(k in cols for k in need):
         return {}
-    sel = sel & np.isin(cols["basis"], BASES)
+    sel = sel & np.isin(cols["basis"], BASES) & np.isin(cols["bell_state"], BELL_STATES)
     if not set(BASES) <= set(cols["basis"][sel].tolist()):
         return {}
     args = [cols[k][sel] for k in need]
@@ -257,8 +260,8 @@ def summary(run_id: int, db_path: str | Path = DEFAULT_DB_PATH) -> dict[str, Any
 
 
 # -- plots --------------------------------------------------------------------------------
-def _figure(nrows: int = 1, height: float = 4.0) -> Figure:
-    fig = Figure(figsize=(7.0, height * nrows), layout="constrained")
+def _figure(nrows: int = 1, height: float = 4.0, width: float = 7.0) -> Figure:
+    fig = Figure(figsize=(width, height * nrows), layout="constrained")
     FigureCanvasAgg(fig)
     return fig
 
@@ -321,7 +324,7 @@ def _plot_fidelity_rate(s: dict[str, Any], path: Path) -> Path:
 
 
 def _plot_attempts(s: dict[str, Any], cols: Columns, path: Path) -> Path:
-    fig = _figure()
+    fig = _figure(width=10.0)
     ax = fig.add_subplot()
     attempts = cols["attempts"]
     kmax = int(attempts.max())
@@ -351,10 +354,11 @@ def _plot_attempts(s: dict[str, Any], cols: Columns, path: Path) -> Path:
         )
         ax.axvline(1 / prob, color=colour, ls=":", label=f"{prefix}expected 1/p = {1 / prob:.3g}")
     ax.set_yscale("log")
+    ax.set_ylim(bottom=0.3)
     ax.set_xlabel("attempts to success (attempts)")
     ax.set_ylabel("shots per bin (counts)")
     ax.set_title(_title(s, "attempts to success"))
-    ax.legend(fontsize="x-small")
+    fig.legend(loc="outside right upper", fontsize="x-small")
     fig.savefig(path, dpi=100)
     return path
 
@@ -413,7 +417,8 @@ def _plot_teleportation(s: dict[str, Any], path: Path) -> Path:
         return None if e is None else (e["fidelity"], *e["ci95"])
 
     _grouped_bars(ax, s, states, get)
-    ax.axhline(2 / 3, color="grey", ls="--", lw=0.8)
+    ax.axhline(2 / 3, color="grey", ls="--", lw=0.8, label="classical limit 2/3")
+    ax.legend(fontsize="small")
     ax.set_ylim(0, 1.05)
     ax.set_xlabel("input state")
     ax.set_ylabel("teleportation fidelity (1)")
@@ -444,3 +449,36 @@ def write_report(
     if "teleportation" in s["overall"]:
         paths.append(_plot_teleportation(s, out / f"{stem}_teleportation.png"))
     return paths
+
+
+def format_summary(s: Mapping[str, Any]) -> str:
+    """``summary(...)`` as lines of text (overall, then one line per sweep value)."""
+
+    def line(p: Mapping[str, Any]) -> str:
+        parts = [f"{p['shots']} shots"]
+        if "success_probability" in p:
+            parts.append(
+                f"p = {p['success_probability']:.4g} ± {p['success_probability_stderr']:.2g}"
+            )
+        if "heralded_rate_per_s" in p:
+            rate, err = p["heralded_rate_per_s"], p["heralded_rate_stderr"]
+            parts.append(f"rate = {rate:.4g} ± {err:.2g} /s")
+        if "fidelity" in p:
+            parts.append(f"F = {p['fidelity']:.4f} ± {p['fidelity_stderr']:.4f}")
+        if "fidelity_corrected" in p:
+            parts.append(f"F(readout-corrected) = {p['fidelity_corrected']:.4f}")
+        if "fidelity_exact_mean" in p:
+            parts.append(f"F(exact) = {p['fidelity_exact_mean']:.4f}")
+        if "teleportation" in p:
+            t = p["teleportation"]
+            f, e = t["teleportation_fidelity"], t["teleportation_fidelity_stderr"]
+            parts.append(f"F(teleportation) = {f:.4f} ± {e:.4f}")
+        return ", ".join(parts)
+
+    head = f"run {s['run_id']} ({s.get('config_name') or s.get('run_name')}, {s['status']}"
+    lines = [f"{head}, backend {s.get('backend')}, seed {s.get('seed')}): {line(s['overall'])}"]
+    sweep = s.get("sweep") or {}
+    for p in s["points"]:
+        unit = f" {sweep.get('unit')}" if sweep.get("unit") else ""
+        lines.append(f"  {sweep.get('name', 'sweep')} = {p['sweep_value']:.4g}{unit}: {line(p)}")
+    return "\n".join(lines)

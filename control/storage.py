@@ -21,7 +21,13 @@ start time, requested shot count, column spec) is stored with ``dataset.add_meta
 strings under tags prefixed ``qnode_``; ``read_metadata`` decodes it. ``finish`` records the
 shot count and a summary and marks the dataset completed; a run that never reached ``finish``
 stays incomplete, ``resume_info`` reports it as interrupted and ``ShotStore.resume`` appends
-to it. One store belongs to one thread (SQLite connections are not shared between threads).
+to it. Leaving a ``with ShotStore(...)`` block normally finishes the run; leaving it by an
+exception (Ctrl-C included) commits what was added and marks the run interrupted. One store
+belongs to one thread (SQLite connections are not shared between threads).
+
+Values are stored exactly (SQLite REAL), but QCoDeS reads "numeric" columns back through
+SQLite's conversion to text, which keeps 15 significant digits: store times relative to the
+start of the run rather than as epoch seconds.
 """
 
 from __future__ import annotations
@@ -175,15 +181,20 @@ def software_versions() -> dict[str, str]:
     return out
 
 
-def open_database(db_path: str | Path, create: bool = True) -> AtomicConnection:
-    """A QCoDeS connection to ``db_path`` (WAL journal); the folder and file are created if
-    ``create``, otherwise a missing file is a FileNotFoundError."""
+def open_database(
+    db_path: str | Path, *, create: bool = True, writer: bool = True
+) -> AtomicConnection:
+    """A QCoDeS connection to ``db_path``. ``create``: make the folder and file if missing
+    (otherwise a missing file is a FileNotFoundError). ``writer``: switch the database to
+    WAL journaling (as ``initialise_or_create_database_at`` does), so readers never block the
+    writer and each commit is one append to the log."""
     path = Path(db_path).expanduser().absolute()
     if not create and not path.is_file():
         raise FileNotFoundError(f"database {str(path)!r} does not exist")
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = connect(path)
-    set_journal_mode(conn, "WAL")
+    if writer:
+        set_journal_mode(conn, "WAL")
     return conn
 
 
@@ -239,7 +250,7 @@ class ResumeInfo:
 
 def resume_info(run_id: int, db_path: str | Path = DEFAULT_DB_PATH) -> ResumeInfo:
     """How many shots a stored run holds, whether it finished, and its metadata."""
-    conn = open_database(db_path, create=False)
+    conn = open_database(db_path, create=False, writer=False)
     try:
         ds = load_run(conn, run_id)
         meta = read_metadata(ds)
@@ -307,6 +318,28 @@ class ShotStore:
             command_line = command_line if command_line is not None else shlex.join(sys.argv)
         else:
             command_line = shlex.join(command_line)
+        meta = {
+            "status": "running",
+            "started_at": datetime.now(UTC).isoformat(),
+            "config": config if config is not None else {},
+            "config_name": config_name,
+            "seed": seed,
+            "command_line": command_line,
+            "software": software_versions(),
+            "backend": backend,
+            "calibration": dict(calibration or {}),
+            "requested_shots": requested_shots,
+            "sweep": None if sweep is None else {"name": sweep.name, "unit": sweep.unit},
+            "columns": [c.as_dict() for c in cols],
+            "durability": durability,
+        }
+        for key in extra_metadata or {}:
+            if not str(key).isidentifier() or key in meta:
+                raise ValueError(
+                    f"extra_metadata key {key!r}: expected a Python identifier other than "
+                    f"{sorted(meta)}"
+                )
+        meta.update(extra_metadata or {})
         self._configure(durability, batch_size, batch_seconds)
         self.conn = open_database(db_path)
         try:
@@ -323,22 +356,6 @@ class ShotStore:
             }
             ds.set_interdependencies(InterDependencies_(dependencies=deps))
             ds.mark_started()
-            meta = {
-                "status": "running",
-                "started_at": datetime.now(UTC).isoformat(),
-                "config": config if config is not None else {},
-                "config_name": config_name,
-                "seed": seed,
-                "command_line": command_line,
-                "software": software_versions(),
-                "backend": backend,
-                "calibration": dict(calibration or {}),
-                "requested_shots": requested_shots,
-                "sweep": None if sweep is None else {"name": sweep.name, "unit": sweep.unit},
-                "columns": [c.as_dict() for c in cols],
-                "durability": durability,
-            }
-            meta.update(extra_metadata or {})
             for key, value in meta.items():
                 ds.add_metadata(METADATA_PREFIX + key, _dumps(value))
         except BaseException:
@@ -470,15 +487,28 @@ class ShotStore:
 
     def flush(self) -> None:
         """Commit every pending shot (one transaction)."""
-        if self._pending:
-            self.dataset.add_results(self._pending)
-            self._written += len(self._pending)
+        rows = self._pending
+        if rows:
+            try:
+                self.dataset.add_results(rows)
+            except BaseException:
+                # QCoDeS defers Ctrl-C until its transaction is committed and raises it
+                # afterwards: ask the database whether these rows made it, so that a later
+                # flush neither loses nor duplicates them
+                _, last = _shot_stats(self.dataset)
+                if last is not None and last >= rows[-1]["shot"]:
+                    self._written += len(rows)
+                    self._pending = []
+                raise
+            self._written += len(rows)
             self._pending = []
         self._last_flush = time.monotonic()
 
     def add_metadata(self, key: str, value: Any) -> None:
         """Store one more metadata entry (JSON) under ``qnode_<key>``."""
         self._check_open(allow_finished=True)
+        if not key.isidentifier():
+            raise ValueError(f"metadata key {key!r}: expected a Python identifier")
         self.dataset.add_metadata(METADATA_PREFIX + key, _dumps(value))
 
     def finish(self, summary: Mapping[str, Any] | None = None) -> None:
@@ -517,9 +547,11 @@ class ShotStore:
         return self
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        if exc is None and not self._finished and not self._closed:
-            self.finish()
-        self.close(error=exc)
+        try:
+            if exc is None and not self._finished and not self._closed:
+                self.finish()
+        finally:
+            self.close(error=exc)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "finished" if self._finished else "open"
