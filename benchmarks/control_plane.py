@@ -4,10 +4,12 @@
    server in another process, loopback TCP.
 2. ``rpc_roundtrip(n)`` - ``RpcClient.call`` of a small method with a pydantic argument
    model, ``RpcServer`` in another process, loopback TCP, full validation both ways
-   (request decoded and validated, args validated by the method's model, reply decoded and
-   validated).
-3. ``event_throughput(n)`` - validated events per second from an ``EventPublisher`` process
-   to an ``EventSubscriber`` (loopback TCP), batched and unbatched.
+   (request decoded and validated together with the method's argument model, reply decoded
+   and validated).
+3. ``rpc_vs_raw(n)`` - both of the above at once, alternating blocks of calls, so that the
+   ratio is not at the mercy of a shared machine's load changing between two runs.
+4. ``event_throughput(n, batch)`` - validated events per second, end to end, from an
+   ``EventPublisher`` process to an ``EventSubscriber`` (loopback TCP).
 
 Goals (checked by the runner): RPC median <= 100 us and <= 2x raw pyzmq, p99 <= 200 us;
 events >= 100,000 per second. Round trips are timed one by one with ``perf_counter_ns``
@@ -19,6 +21,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import statistics
 import time
+from collections.abc import Callable
 from typing import Any
 
 SMALL = b"x" * 48  # about the size of a small encoded call
@@ -37,7 +40,24 @@ def _percentiles(samples_ns: list[int]) -> dict[str, float]:
     }
 
 
-# --- raw pyzmq ------------------------------------------------------------------------------
+def _spawn(target: Callable[..., None], *args: Any) -> tuple[Any, Any, str]:
+    """Start ``target(conn, *args)`` in a new process; returns (process, conn, endpoint)."""
+    parent, child = _MP.Pipe()
+    proc = _MP.Process(target=target, args=(child, *args), daemon=True)
+    proc.start()
+    if not parent.poll(60):
+        proc.kill()
+        raise RuntimeError(f"benchmark process {target.__name__} did not start")
+    return proc, parent, parent.recv()
+
+
+def _join(proc: Any) -> None:
+    proc.join(10)
+    if proc.is_alive():
+        proc.kill()
+
+
+# --- servers (run in their own process) -----------------------------------------------------
 
 
 def _echo_server(conn: Any) -> None:
@@ -56,41 +76,6 @@ def _echo_server(conn: Any) -> None:
     ctx.term()
 
 
-def raw_zmq_roundtrip(n: int = 20_000, warmup: int = 2_000) -> dict[str, float]:
-    """Median/p99 round trip (us) of a raw pyzmq REQ/REP echo between two processes."""
-    import zmq
-
-    parent, child = _MP.Pipe()
-    proc = _MP.Process(target=_echo_server, args=(child,), daemon=True)
-    proc.start()
-    try:
-        endpoint = parent.recv()
-        ctx = zmq.Context()
-        sock = ctx.socket(zmq.REQ)
-        sock.setsockopt(zmq.LINGER, 0)
-        sock.connect(endpoint)
-        clock = time.perf_counter_ns
-        samples = []
-        for i in range(warmup + n):
-            t0 = clock()
-            sock.send(SMALL)
-            sock.recv()
-            if i >= warmup:
-                samples.append(clock() - t0)
-        sock.send(b"stop")
-        sock.recv()
-        sock.close(0)
-        ctx.term()
-    finally:
-        proc.join(5)
-        if proc.is_alive():
-            proc.kill()
-    return {"message_bytes": len(SMALL), **_percentiles(samples)}
-
-
-# --- RPC ------------------------------------------------------------------------------------
-
-
 def _rpc_server(conn: Any) -> None:
     from pydantic import BaseModel, Field
 
@@ -100,118 +85,190 @@ def _rpc_server(conn: Any) -> None:
         channel: int = Field(ge=0, le=7)
         power_mw: float = Field(ge=0.0, le=50.0)
 
-    state = {"stop": False}
-
     def set_power(args: SetPower) -> dict[str, Any]:
         return {"channel": args.channel, "power_mw": args.power_mw}
 
-    def stop() -> None:
-        state["stop"] = True
-
-    server = RpcServer(
-        "bench", "tcp://127.0.0.1:*", {"set_power": (SetPower, set_power), "stop": (None, stop)}
-    )
+    methods = {"set_power": (SetPower, set_power), "stop": (None, lambda: server.request_stop())}
+    server = RpcServer("bench", "tcp://127.0.0.1:*", methods)
     conn.send(server.endpoint)
-    while not state["stop"]:
-        server.serve_once(100)
+    server.serve_forever()
     server.close()
+
+
+# --- round trips ----------------------------------------------------------------------------
+
+
+def _raw_client(endpoint: str) -> tuple[Callable[[], object], Callable[[], None]]:
+    import zmq
+
+    sock = zmq.Context.instance().socket(zmq.REQ)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(endpoint)
+    send, recv = sock.send, sock.recv
+
+    def once() -> object:
+        send(SMALL)
+        return recv()
+
+    def stop() -> None:
+        send(b"stop")
+        recv()
+        sock.close(0)
+
+    return once, stop
+
+
+def _rpc_client(endpoint: str) -> tuple[Callable[[], object], Callable[[], None]]:
+    from control.rpc import RpcClient
+
+    client = RpcClient(endpoint, "bench-client", timeout_s=5.0)
+    call = client.call
+
+    def once() -> object:
+        return call("set_power", channel=1, power_mw=0.5)
+
+    def stop() -> None:
+        client.call("stop")
+        client.close()
+
+    return once, stop
+
+
+def _time(once: Callable[[], object], n: int, samples: list[int]) -> None:
+    clock = time.perf_counter_ns
+    for _ in range(n):
+        t0 = clock()
+        once()
+        samples.append(clock() - t0)
+
+
+def _roundtrip(server: Callable[..., None], client: Callable, n: int, warmup: int) -> dict:
+    proc, _, endpoint = _spawn(server)
+    try:
+        once, stop = client(endpoint)
+        _time(once, warmup, [])
+        samples: list[int] = []
+        _time(once, n, samples)
+        stop()
+    finally:
+        _join(proc)
+    return _percentiles(samples)
+
+
+def raw_zmq_roundtrip(n: int = 20_000, warmup: int = 2_000) -> dict[str, float]:
+    """Median/p99 round trip (us) of a raw pyzmq REQ/REP echo between two processes."""
+    return {"message_bytes": len(SMALL), **_roundtrip(_echo_server, _raw_client, n, warmup)}
 
 
 def rpc_roundtrip(n: int = 20_000, warmup: int = 2_000) -> dict[str, float]:
     """Median/p99 (us) of ``RpcClient.call('set_power', channel=1, power_mw=0.5)`` against an
     ``RpcServer`` in another process."""
-    from control.rpc import RpcClient
+    return _roundtrip(_rpc_server, _rpc_client, n, warmup)
 
-    parent, child = _MP.Pipe()
-    proc = _MP.Process(target=_rpc_server, args=(child,), daemon=True)
-    proc.start()
+
+def rpc_vs_raw(n: int = 20_000, warmup: int = 2_000, block: int = 500) -> dict[str, Any]:
+    """Raw and RPC round trips measured in alternating blocks of ``block`` calls (both
+    servers running), with the ratio of the medians."""
+    raw_proc, _, raw_endpoint = _spawn(_echo_server)
+    rpc_proc, _, rpc_endpoint = _spawn(_rpc_server)
     try:
-        endpoint = parent.recv()
-        client = RpcClient(endpoint, "bench-client", timeout_s=5.0)
-        clock = time.perf_counter_ns
-        call = client.call
-        samples = []
-        for i in range(warmup + n):
-            t0 = clock()
-            call("set_power", channel=1, power_mw=0.5)
-            if i >= warmup:
-                samples.append(clock() - t0)
-        client.call("stop")
-        client.close()
+        raw_once, raw_stop = _raw_client(raw_endpoint)
+        rpc_once, rpc_stop = _rpc_client(rpc_endpoint)
+        _time(raw_once, warmup, [])
+        _time(rpc_once, warmup, [])
+        raw: list[int] = []
+        rpc: list[int] = []
+        while len(rpc) < n:
+            _time(raw_once, min(block, n - len(raw)), raw)
+            _time(rpc_once, min(block, n - len(rpc)), rpc)
+        raw_stop()
+        rpc_stop()
     finally:
-        proc.join(5)
-        if proc.is_alive():
-            proc.kill()
-    return _percentiles(samples)
+        _join(raw_proc)
+        _join(rpc_proc)
+    raw_stats, rpc_stats = _percentiles(raw), _percentiles(rpc)
+    return {
+        "raw": raw_stats,
+        "rpc": rpc_stats,
+        "rpc_over_raw_median": rpc_stats["median_us"] / raw_stats["median_us"],
+    }
 
 
 # --- events ---------------------------------------------------------------------------------
 
 
-def _publisher(conn: Any, n: int, batch: int) -> None:
+def _publisher(conn: Any, n: int, batch: int, warmup: int) -> None:
     from control.events import EventPublisher
 
     pub = EventPublisher("tcp://127.0.0.1:*", node="alice", max_batch=batch, hwm=0)
     conn.send(pub.endpoint)
     conn.recv()  # the subscriber is connected
-    for _ in range(3):  # let the subscription propagate, then announce
+    while not conn.poll(0.05):  # until the subscriber has seen something (slow joiner)
         pub.publish("state", state="starting")
         pub.flush()
-        time.sleep(0.1)
+    conn.recv()
+    for i in range(warmup):
+        pub.publish("progress", done=i, total=warmup)
+    pub.publish("state", state="warm")
+    pub.flush()
     conn.recv()  # go
     publish = pub.publish
+    t0 = time.perf_counter()
     for i in range(n):
         publish("herald", attempt=i, pattern="10", sim_time_s=i * 1e-6)
     pub.flush()
+    elapsed = time.perf_counter() - t0
     pub.publish("state", state="done")
     pub.flush()
     conn.recv()  # the subscriber is finished
+    conn.send(elapsed)
     pub.close()
 
 
-def event_throughput(n: int = 200_000, batch: int = 256) -> dict[str, float]:
-    """Validated events per second from a publisher process to a subscriber (this process),
-    publishing ``n`` herald events in batches of ``batch`` (1 = unbatched)."""
+def _until_state(sub: Any, state: str, timeout_s: float = 60.0) -> int:
+    """Consume events until a 'state' event with ``state``; returns the heralds seen."""
+    heralds = 0
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for event in sub.poll(timeout_s=1.0, max_events=4096):
+            if event.kind == "herald":
+                heralds += 1
+            elif event.kind == "state" and event.data.get("state") == state:
+                return heralds
+    raise RuntimeError(f"no '{state}' event within {timeout_s} s")
+
+
+def event_throughput(n: int = 200_000, batch: int = 256, warmup: int = 5_000) -> dict[str, Any]:
+    """Validated events per second, end to end (from the publisher's start to the last event
+    validated by the subscriber), for ``n`` herald events published in batches of ``batch``
+    (1 = unbatched); also the publisher's own rate and any events lost."""
     from control.events import EventSubscriber
 
-    parent, child = _MP.Pipe()
-    proc = _MP.Process(target=_publisher, args=(child, n, batch), daemon=True)
-    proc.start()
+    proc, conn, endpoint = _spawn(_publisher, n, batch, warmup)
     try:
-        endpoint = parent.recv()
         sub = EventSubscriber([endpoint], hwm=0)
-        parent.send("connected")
-        while sub.recv(timeout_s=5.0) is None:  # the first 'state' event
+        conn.send("connected")
+        while sub.recv(timeout_s=0.05) is None:
             pass
-        sub.drain()
-        parent.send("go")
-        heralds = 0
-        first = last = None
-        deadline = time.monotonic() + 60.0
-        done = False
-        while not done and time.monotonic() < deadline:
-            for event in sub.poll(timeout_s=1.0):
-                if event.kind == "herald":
-                    if first is None:
-                        first = time.perf_counter()
-                    heralds += 1
-                elif event.kind == "state" and event.data.get("state") == "done":
-                    done = True
-            last = time.perf_counter()
-        parent.send("finished")
+        conn.send("seen")
+        _until_state(sub, "warm")
+        conn.send("go")
+        start = time.perf_counter()
+        heralds = _until_state(sub, "done")
+        elapsed = time.perf_counter() - start
+        conn.send("finished")
+        publisher_s = conn.recv()
         stats = sub.stats()
         sub.close()
     finally:
-        proc.join(10)
-        if proc.is_alive():
-            proc.kill()
-    elapsed = (last - first) if first is not None and last is not None else float("nan")
+        _join(proc)
     return {
         "events": heralds,
         "published": n,
         "batch": batch,
         "seconds": elapsed,
-        "events_per_s": heralds / elapsed if elapsed > 0 else 0.0,
+        "events_per_s": heralds / elapsed,
+        "publisher_events_per_s": n / publisher_s if publisher_s > 0 else 0.0,
         "dropped": stats["dropped"],
         "malformed": stats["malformed"],
     }
@@ -220,16 +277,12 @@ def event_throughput(n: int = 200_000, batch: int = 256) -> dict[str, float]:
 def run_all(quick: bool = False) -> dict[str, Any]:
     """Every figure, for the runner."""
     n = 5_000 if quick else 20_000
-    raw = raw_zmq_roundtrip(n)
-    rpc = rpc_roundtrip(n)
-    events = event_throughput(50_000 if quick else 200_000)
-    events_unbatched = event_throughput(20_000 if quick else 50_000, batch=1)
     return {
-        "raw_zmq": raw,
-        "rpc": rpc,
-        "rpc_over_raw_median": rpc["median_us"] / raw["median_us"],
-        "events": events,
-        "events_unbatched": events_unbatched,
+        "raw_zmq": raw_zmq_roundtrip(n),
+        "rpc": rpc_roundtrip(n),
+        "interleaved": rpc_vs_raw(n),
+        "events": event_throughput(50_000 if quick else 200_000),
+        "events_unbatched": event_throughput(20_000 if quick else 50_000, batch=1),
         "goals": {
             "rpc_median_us": 100.0,
             "rpc_over_raw_median": 2.0,

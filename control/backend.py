@@ -74,6 +74,23 @@ class Network:
             return None
         return self.simulated_lab.qubit_fidelity(node, qubit, theta, phi)
 
+    def exact_pair_fidelity(
+        self, a: str, qubit_a: int, b: str, qubit_b: int, bell_state: str
+    ) -> float | None:
+        """Fidelity of two nodes' qubits to a Bell state: simulated lab only (None in the lab)."""
+        if self.simulated_lab is None:
+            return None
+        return self.simulated_lab.pair_fidelity(a, qubit_a, b, qubit_b, bell_state)
+
+    def readout_calibration(self, node: str) -> tuple[float, float] | None:
+        """(F0, F1) of a node's communication-qubit readout. In the simulated lab these are
+        the simulated device's values (what a readout calibration would find); in the lab
+        they come from the calibration store (not yet available: None)."""
+        if self.simulated_lab is None:
+            return None
+        qubit = self.simulated_lab.lab.params.nodes[node].communication_qubit
+        return qubit.readout_f0, qubit.readout_f1
+
     def safe_state(self) -> dict[str, str]:
         """Every instrument to its safe state; each is tried, failures are returned (by
         instrument name), none is skipped."""
@@ -97,6 +114,17 @@ class Network:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def validate_lab_file(path: str | Path) -> Any:
+    """Validate a simulated lab's physics file (``sim_backend.config``); raises
+    NetworkConfigError with the file, field, value and expectation."""
+    from sim_backend.config import ConfigError, load_lab_file
+
+    try:
+        return load_lab_file(path)
+    except ConfigError as exc:
+        raise NetworkConfigError(str(exc)) from None
 
 
 def open_network(path: str | Path, backend: str | None = None, seed: int | None = None) -> Network:
@@ -158,14 +186,13 @@ def _open_lab(loaded: LoadedNetwork) -> Network:
 
 
 def _open_simulated(loaded: LoadedNetwork, seed: int) -> Network:
-    from sim_backend.config import load_lab_file
     from sim_backend.hardware import NodeWiring, SimulatedHardware, StationWiring
     from sim_backend.instruments.registry import simulated_model
     from sim_backend.instruments.visa_library import SimulatedVisaLibrary
     from sim_backend.lab import SimulatedLab
 
     config = loaded.config
-    lab_file = load_lab_file(loaded.simulated_lab_path)
+    lab_file = validate_lab_file(loaded.simulated_lab_path)
     physics = lab_file.simulated_lab
     if set(physics.nodes) != set(config.nodes):
         raise NetworkConfigError(

@@ -11,7 +11,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -25,8 +25,6 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from .summary import entanglement_summary
-
 app = typer.Typer(
     name="qnode",
     help="Run quantum-network sequences on real instruments or on the simulated lab.",
@@ -36,112 +34,85 @@ app = typer.Typer(
 )
 err = Console(stderr=True)
 
-DEFAULT_CONFIG = Path("lab_configs/nv_delft_link.yaml")
-
-ConfigOption = Annotated[
-    Path,
-    typer.Option("--config", "-c", help="Lab config file (YAML) in lab_configs/."),
-]
+DEFAULT_NETWORK = Path("lab_configs/two_node.network.yaml")
+DEFAULT_CHAIN = Path("lab_configs/three_node_chain.network.yaml")
 
 
-def _fail(message: str, code: int = 2) -> None:
+def _fail(message: str, code: int = 2) -> NoReturn:
     err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
-def _load(config: Path):
-    from sim_backend.config import ConfigError, load_lab_file
-
-    try:
-        return load_lab_file(config)
-    except ConfigError as exc:
-        _fail(str(exc))
-
-
-def _parse_link(link: str | None, lab_file) -> tuple[str, str]:
-    links = lab_file.simulated_lab.links
-    names = [lk.name for lk in links]
-    if link is None:
-        if len(links) != 1:
-            example = names[0] if names else "a-b"
-            _fail(f"--link: the config has {len(links)} links {names}; name one: --link {example}")
-        return links[0].nodes
-    parts = link.split("-")
-    if len(parts) != 2 or not all(parts):
-        _fail(f"--link {link!r}: expected two node names joined by '-', e.g. alice-bob")
-    try:
-        lab_file.simulated_lab.link(*parts)
-    except KeyError:
-        _fail(f"--link {link!r}: no such link in the config; configured links: {names}")
-    return parts[0], parts[1]
-
-
 @app.command()
 def entangle(
-    config: ConfigOption = DEFAULT_CONFIG,
+    config: Annotated[
+        Path, typer.Option("--config", "-c", help="Network file (lab_configs/*.network.yaml).")
+    ] = DEFAULT_NETWORK,
     link: Annotated[str | None, typer.Option(help="Link to run, e.g. alice-bob.")] = None,
-    shots: Annotated[
-        int, typer.Option(min=1, max=10_000_000, help="Pairs to deliver and measure.")
-    ] = 3000,
-    seed: Annotated[int | None, typer.Option(min=0, help="Seed (default: the config's).")] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the summary as JSON on stdout.")
+    shots: Annotated[int, typer.Option(min=1, max=10_000_000, help="Pairs to deliver.")] = 1000,
+    seed: Annotated[int | None, typer.Option(min=0, help="Seed (default: the file's).")] = None,
+    alpha: Annotated[float, typer.Option(min=1e-6, max=0.5, help="Bright-state population.")] = 0.1,
+    max_attempts: Annotated[
+        int, typer.Option(min=0, help="Attempts before giving up (0: no cut-off).")
+    ] = 0,
+    lab: Annotated[
+        bool, typer.Option("--lab/--sim", help="Real instruments or simulated lab.")
     ] = False,
+    db: Annotated[Path, typer.Option(help="QCoDeS database for the shots.")] = Path(
+        "runs/qnode.db"
+    ),
+    store: Annotated[bool, typer.Option(help="Store every shot in the database.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Summary as JSON on stdout.")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
 ) -> None:
-    """Heralded entanglement on one link of the simulated lab: deliver pairs, measure each in
-    XX, YY or ZZ, and summarise rate and fidelity."""
-    from sim_backend.dry_run import iter_shots, link_parameters, readout_fidelities
-    from sim_backend.lab import SimulatedLab
+    """Heralded entanglement on one link: deliver pairs, measure each in XX, YY or ZZ, and
+    summarise rate and fidelity (every shot stored)."""
+    from .runs import run_entangle
 
-    lab_file = _load(config)
-    node_a, node_b = _parse_link(link, lab_file)
-    run_seed = lab_file.seed if seed is None else seed
-    lab = SimulatedLab(lab_file.simulated_lab, seed=run_seed)
-    records = []
-    interrupted = False
-    bar = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        disable=not progress,
-        transient=as_json,
+    summary = _run_with_progress(
+        "entangle",
+        shots,
+        progress,
+        as_json,
+        lambda tick: run_entangle(
+            config,
+            shots,
+            link=link,
+            seed=seed,
+            alpha=alpha,
+            max_attempts=max_attempts,
+            backend="lab" if lab else None,
+            db_path=db if store else None,
+            progress=tick,
+        ),
     )
-    try:
-        with bar:
-            task = bar.add_task(f"{node_a}-{node_b}", total=shots, rate="")
-            started = time.perf_counter()
-            for record in iter_shots(lab, node_a, node_b, shots):
-                records.append(record)
-                if len(records) % 50 == 0 or len(records) == shots:
-                    elapsed = max(time.perf_counter() - started, 1e-9)
-                    rate = f"{len(records) / elapsed:,.0f} shots/s"
-                    bar.update(task, completed=len(records), rate=rate)
-    except KeyboardInterrupt:
-        interrupted = True
-        err.print(
-            f"[yellow]interrupted after {len(records)} of {shots} shots; "
-            "summarising what was measured[/]"
-        )
-    summary = entanglement_summary(
-        records,
-        simulated_time_s=lab.clock.now,
-        readout_a=readout_fidelities(lab, node_a),
-        readout_b=readout_fidelities(lab, node_b),
-        parameters=link_parameters(lab, node_a, node_b),
-        requested_shots=shots,
-    )
-    summary.update(config=str(config), seed=run_seed, backend="simulated")
     if as_json:
         sys.stdout.write(json.dumps(summary, indent=2, default=float) + "\n")
     else:
         _print_summary(summary)
-    if interrupted:
+    if summary.get("interrupted"):
         raise typer.Exit(130)
+
+
+def _run_with_progress(name: str, shots: int, progress: bool, as_json: bool, run) -> dict:
+    """Run ``run(tick)`` under a progress bar; configuration errors end in a clear message."""
+    from .backend import InstrumentConnectionError
+    from .network_config import NetworkConfigError
+
+    bar = _progress_bar(progress, as_json)
+    try:
+        with bar:
+            task = bar.add_task(name, total=shots, rate="")
+            started = time.perf_counter()
+
+            def tick(done: int) -> None:
+                if done % 10 == 0 or done == shots:
+                    rate = f"{done / max(time.perf_counter() - started, 1e-9):,.1f} shots/s"
+                    bar.update(task, completed=done, rate=rate)
+
+            return run(tick)
+    except (NetworkConfigError, InstrumentConnectionError, ValueError) as exc:
+        _fail(str(exc))
 
 
 def _print_summary(s: dict[str, Any]) -> None:
@@ -177,14 +148,17 @@ def _print_summary(s: dict[str, Any]) -> None:
             f"{s['fidelity_estimate_raw']:.4f}",
             ci(s["fidelity_raw_ci95"], ".4f"),
         )
-    table.add_row("fidelity of simulated state (exact)", f"{s['exact_fidelity_mean']:.4f}", "")
+    if s.get("exact_fidelity_mean") is not None:
+        table.add_row("fidelity of simulated state (exact)", f"{s['exact_fidelity_mean']:.4f}", "")
     table.add_row("simulated time", f"{s['simulated_time_s']:.4g} s", "")
+    if "run_id" in s:
+        table.add_row("stored as", f"run {s['run_id']} in {s['database']}", "")
     out.print(table)
     params = Table(title="Parameters", show_header=False)
     for key, value in s["parameters"].items():
         params.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
     params.add_row("seed", str(s["seed"]))
-    params.add_row("config", s["config"])
+    params.add_row("network", s["network"])
     out.print(params)
 
 
@@ -192,7 +166,7 @@ def _print_summary(s: dict[str, Any]) -> None:
 def teleport(
     config: Annotated[
         Path, typer.Option("--config", "-c", help="Network file of a three-node chain.")
-    ] = Path("lab_configs/three_node_chain.network.yaml"),
+    ] = DEFAULT_CHAIN,
     shots: Annotated[int, typer.Option(min=1, max=10_000_000, help="Teleportations.")] = 300,
     seed: Annotated[int | None, typer.Option(min=0, help="Seed (default: the file's).")] = None,
     alpha: Annotated[float, typer.Option(min=1e-6, max=0.5, help="Bright-state population.")] = 0.1,
@@ -211,34 +185,24 @@ def teleport(
 ) -> None:
     """Teleport states from one end of a three-node chain to the other (Charlie's state
     arrives at Alice via a swap at Bob), every shot stored, with a summary at the end."""
-    from .network_config import NetworkConfigError
     from .runs import run_teleport
 
-    bar = _progress_bar(progress, as_json)
-    try:
-        with bar:
-            task = bar.add_task("teleport", total=shots, rate="")
-            started = time.perf_counter()
-
-            def tick(done: int) -> None:
-                if done % 10 == 0 or done == shots:
-                    rate = f"{done / max(time.perf_counter() - started, 1e-9):,.1f} shots/s"
-                    bar.update(task, completed=done, rate=rate)
-
-            summary = run_teleport(
-                config,
-                shots,
-                seed=seed,
-                alpha=alpha,
-                max_attempts=max_attempts,
-                backend="lab" if lab else None,
-                db_path=db if store else None,
-                progress=tick,
-            )
-    except NetworkConfigError as exc:
-        _fail(str(exc))
-    except ValueError as exc:
-        _fail(str(exc))
+    summary = _run_with_progress(
+        "teleport",
+        shots,
+        progress,
+        as_json,
+        lambda tick: run_teleport(
+            config,
+            shots,
+            seed=seed,
+            alpha=alpha,
+            max_attempts=max_attempts,
+            backend="lab" if lab else None,
+            db_path=db if store else None,
+            progress=tick,
+        ),
+    )
     if as_json:
         sys.stdout.write(json.dumps(summary, indent=2, default=float) + "\n")
     else:
@@ -342,7 +306,13 @@ def validate(config: Annotated[Path, typer.Argument(help="Lab or network file to
             f"{len(network.instruments)} instruments in {len(network.station_files)} stations"
         )
         return
-    lab_file = _load(config)
+    from .backend import validate_lab_file
+    from .network_config import NetworkConfigError
+
+    try:
+        lab_file = validate_lab_file(config)
+    except NetworkConfigError as exc:
+        _fail(str(exc))
     lab = lab_file.simulated_lab
     Console().print(
         f"[green]ok[/]: {config}: '{lab_file.name}', nodes {sorted(lab.nodes)}, "

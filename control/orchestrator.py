@@ -168,6 +168,16 @@ class Orchestrator:
         self._publish("shot", shot=shot, input=name, correct=shot_record.correct)
         return shot_record
 
+    def verify(self, a: str, b: str, pair_id: str, basis: str) -> tuple[int, int]:
+        """Measure a delivered pair: ``a``'s half along basis[0], ``b``'s along basis[1]
+        (e.g. 'XX', 'YY', 'ZZ'), as the lab verifies a link; the pair is consumed."""
+        if len(basis) != 2 or any(axis not in "XYZ" for axis in basis):
+            raise ValueError(f"basis={basis!r}: expected two of X, Y, Z, e.g. 'XX'")
+        return (
+            self.nodes[a].measure_pair(pair_id, basis[0]),
+            self.nodes[b].measure_pair(pair_id, basis[1]),
+        )
+
     def safe_state(self) -> dict[str, str]:
         """Every node's instruments and every station to a safe state; failures returned."""
         failures = {}

@@ -13,11 +13,11 @@ takes no arguments and the handler is called with none. A handler returns JSON-c
 data or a pydantic model (dumped in JSON mode; numpy scalars and arrays are converted too).
 
 * **One call at a time.** The server owns one ROUTER socket and handles requests one after
-  the other on one thread (its background thread after ``start()``, or the caller's thread
-  in ``serve_once``). Calls to one node's instruments are therefore serialised by
-  construction: handlers need no locks against each other. A slow handler delays the
-  replies to everything behind it, pings included - keep handlers short and run long
-  experiments elsewhere (set ``server.busy`` meanwhile; pings report it).
+  the other on one thread: its background thread after ``start()``, or the caller's thread
+  in ``serve_once()`` / ``serve_forever()``. Calls to one node's instruments are therefore
+  serialised by construction: handlers need no locks against each other. A slow handler
+  delays the replies to everything behind it, pings included - keep handlers short and run
+  long experiments elsewhere (set ``server.busy`` meanwhile; pings report it).
 * **Never crashes on input.** Undecodable, oversized, ill-typed or unknown messages get an
   ``error`` reply (``bad_message``; request id ``""`` if it could not be read). A handler that
   raises produces a ``failed`` reply naming the exception type and message (and is logged);
@@ -29,6 +29,7 @@ data or a pydantic model (dumped in JSON mode; numpy scalars and arrays are conv
   ``hello`` keep working. An operator takes the lock so that, say, a night-time calibration
   script cannot disturb a running measurement. ``lock`` by the holder is a no-op, by anyone
   else refused; ``unlock`` needs the token, or ``force=True`` to break a stale lock (logged).
+  While locked, the token is checked before the arguments.
 
 Client
 ------
@@ -71,10 +72,11 @@ from .messages import (
     Ok,
     Ping,
     PingResult,
+    call_model,
     decode,
-    describe_validation_error,
     dumps,
     encode,
+    validate_call,
 )
 
 log = logging.getLogger(__name__)
@@ -82,6 +84,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[..., Any]
 MethodSpec = tuple[type[BaseModel] | None, Handler]
 BUILTIN_METHODS = ("lock", "unlock")
+_STOP_POLL_MS = 20  # how often a serving loop checks for a stop request
 
 
 class RpcError(Exception):
@@ -159,6 +162,9 @@ class RpcServer:
         self.calls = 0
         self._owner: str | None = None
         self._started = time.monotonic()
+        self._call_models = {m: call_model(m, spec[0]) for m, spec in self.methods.items()}
+        self._call_models["lock"] = call_model("lock", _LockArgs)
+        self._call_models["unlock"] = call_model("unlock", _UnlockArgs)
         self._hello = HelloResult(
             name=name, version=PROTOCOL_VERSION, methods=[*self.methods, *BUILTIN_METHODS]
         ).model_dump()
@@ -173,10 +179,9 @@ class RpcServer:
             raise ValueError(f"RpcServer {name!r}: cannot bind {endpoint!r}: {exc}") from None
         last = self._sock.getsockopt(zmq.LAST_ENDPOINT)
         self.endpoint: str = last.decode() if last else endpoint
-        self._poller = zmq.Poller()
-        self._poller.register(self._sock, zmq.POLLIN)
+        self._rcvtimeo = -2
         self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
+        self._stopping = False
         self._closed = False
 
     # --- state -------------------------------------------------------------------------------
@@ -203,29 +208,32 @@ class RpcServer:
         """One request's bytes -> the reply's bytes. Never raises on bad input."""
         fmt = _reply_format(payload)
         try:
-            msg = decode(payload, self.max_message_bytes)
+            # While the node is locked, the owner token is checked before the arguments.
+            typed = self._call_models if self._owner is None else None
+            msg = decode(payload, self.max_message_bytes, typed)
         except MessageError as exc:
-            log.debug("%s: bad message: %s", self.name, exc)
+            log.debug("%s: refused a message: %s", self.name, exc)
             return self._error(exc.request_id, exc.code, str(exc), fmt, exc.details)
         try:
-            if type(msg) is Call:
-                return self._call(msg, fmt)
-            if type(msg) is Ping:
+            kind = msg.type
+            if kind == "call":
+                return self._call(msg, fmt)  # type: ignore[arg-type]
+            if kind == "ping":
                 return self._ok(msg.id, self.ping_result(), fmt)
-            if type(msg) is Hello:
-                if msg.version != PROTOCOL_VERSION:
+            if kind == "hello":
+                if msg.version != PROTOCOL_VERSION:  # type: ignore[union-attr]
                     return self._error(
                         msg.id,
                         ErrorCode.version_mismatch,
-                        f"client {msg.name!r} speaks protocol version {msg.version}; server "
-                        f"{self.name!r} speaks version {PROTOCOL_VERSION}",
+                        f"client {msg.name!r} speaks protocol version {msg.version}; "  # type: ignore[union-attr]
+                        f"server {self.name!r} speaks version {PROTOCOL_VERSION}",
                         fmt,
                     )
                 return self._ok(msg.id, self._hello, fmt)
             return self._error(
                 msg.id,
                 ErrorCode.bad_message,
-                f"field 'type': got {msg.type!r}; a server accepts 'hello', 'ping', 'call'",
+                f"field 'type': got {kind!r}; a server accepts 'hello', 'ping' and 'call'",
                 fmt,
             )
         except Exception as exc:  # defensive: a server must not die on one request
@@ -235,7 +243,7 @@ class RpcServer:
             )
 
     def _ok(self, rid: str, result: Any, fmt: Format) -> bytes:
-        # Same wire shape as messages.Ok, without building the model.
+        # The wire shape of messages.Ok, packed without building the model.
         return dumps(
             {"v": PROTOCOL_VERSION, "id": rid, "type": "ok", "result": result},
             fmt,
@@ -259,51 +267,37 @@ class RpcServer:
 
     def _call(self, msg: Call, fmt: Format) -> bytes:
         method = msg.method
-        if method in BUILTIN_METHODS:
-            return self._lock_call(msg, fmt)
-        owner = self._owner
-        if owner is not None and msg.owner != owner:
-            return self._error(
-                msg.id,
-                ErrorCode.locked,
-                f"node {self.name!r} is locked by {owner!r}; call {method!r} refused "
-                "(send the owner's token, or wait for unlock)",
-                fmt,
-                {"owner": owner},
-            )
         spec = self.methods.get(method)
+        if method not in BUILTIN_METHODS:
+            owner = self._owner
+            if owner is not None and msg.owner != owner:
+                return self._error(
+                    msg.id,
+                    ErrorCode.locked,
+                    f"node {self.name!r} is locked by {owner!r}; call {method!r} refused "
+                    "(send the owner's token, or wait for unlock)",
+                    fmt,
+                    {"owner": owner},
+                )
+            if spec is None:
+                return self._error(
+                    msg.id,
+                    ErrorCode.unknown_method,
+                    f"node {self.name!r} has no method {method!r}; it serves "
+                    f"{sorted([*self.methods, *BUILTIN_METHODS])}",
+                    fmt,
+                )
+        if type(msg) is Call:  # decoded without the method's args model (node locked)
+            try:
+                msg = validate_call(msg.__dict__, self._call_models[method])
+            except MessageError as exc:
+                return self._error(msg.id, exc.code, str(exc), fmt, exc.details)
         if spec is None:
-            return self._error(
-                msg.id,
-                ErrorCode.unknown_method,
-                f"node {self.name!r} has no method {method!r}; it serves "
-                f"{sorted([*self.methods, *BUILTIN_METHODS])}",
-                fmt,
-            )
-        model, handler = spec
+            return self._lock_call(msg, fmt)
+        self.calls += 1
         try:
-            if model is None:
-                if msg.args:
-                    return self._error(
-                        msg.id,
-                        ErrorCode.bad_arguments,
-                        f"{method}: takes no arguments; got {sorted(msg.args)}",
-                        fmt,
-                    )
-                result = handler()
-            else:
-                try:
-                    args = model.model_validate(msg.args)
-                except ValidationError as exc:
-                    text, problems = describe_validation_error(exc, prefix="args")
-                    return self._error(
-                        msg.id,
-                        ErrorCode.bad_arguments,
-                        f"{method}: {text}",
-                        fmt,
-                        {"errors": problems},
-                    )
-                result = handler(args)
+            # msg.args is already an instance of the method's args model (call_models)
+            result = spec[1]() if spec[0] is None else spec[1](msg.args)
         except Exception as exc:
             log.exception("%s: handler %r raised", self.name, method)
             return self._error(
@@ -313,8 +307,6 @@ class RpcServer:
                 fmt,
                 {"exception": type(exc).__name__},
             )
-        finally:
-            self.calls += 1
         try:
             return self._ok(msg.id, result, fmt)
         except MessageError as exc:
@@ -324,14 +316,7 @@ class RpcServer:
             )
 
     def _lock_call(self, msg: Call, fmt: Format) -> bytes:
-        model = _LockArgs if msg.method == "lock" else _UnlockArgs
-        try:
-            args = model.model_validate(msg.args)
-        except ValidationError as exc:
-            text, problems = describe_validation_error(exc, prefix="args")
-            return self._error(
-                msg.id, ErrorCode.bad_arguments, f"{msg.method}: {text}", fmt, {"errors": problems}
-            )
+        args = msg.args
         holder = self._owner
         if isinstance(args, _UnlockArgs):
             if holder is not None and holder != args.owner:
@@ -347,6 +332,7 @@ class RpcServer:
                 log.warning("%s: lock of %r broken by %r", self.name, holder, args.owner)
             self._owner = None
             return self._ok(msg.id, {"locked": False, "owner": None}, fmt)
+        assert isinstance(args, _LockArgs)
         if holder is not None and holder != args.owner:
             return self._error(
                 msg.id,
@@ -361,66 +347,98 @@ class RpcServer:
 
     # --- serving -----------------------------------------------------------------------------
 
-    def _drain(self) -> int:
+    def _set_rcvtimeo(self, timeout_ms: int) -> None:
+        if timeout_ms != self._rcvtimeo:
+            self._sock.setsockopt(zmq.RCVTIMEO, timeout_ms)
+            self._rcvtimeo = timeout_ms
+
+    def _serve_one(self) -> None:
+        """Receive one request (blocking up to RCVTIMEO, raising zmq.Again) and answer it.
+        Plain recv/send calls: a DEALER request arrives as [identity, payload], a REQ one as
+        [identity, b"", payload]; the envelope goes back unchanged."""
         sock = self._sock
-        handled = 0
-        while True:
-            try:
-                frames = sock.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return handled
-            frames[-1] = self.handle(frames[-1])  # envelope (identity, maybe b"") is kept
-            sock.send_multipart(frames)
-            handled += 1
+        ident = sock.recv()  # blocks without the GIL
+        payload = sock.recv()  # a ROUTER message always has a part after the identity
+        if not sock.getsockopt(zmq.RCVMORE):
+            reply = self.handle(payload)
+            sock.send(ident, zmq.SNDMORE)
+            sock.send(reply)
+            return
+        envelope = [ident, payload]
+        while sock.getsockopt(zmq.RCVMORE):
+            envelope.append(sock.recv())
+        reply = self.handle(envelope.pop())
+        for frame in envelope:
+            sock.send(frame, zmq.SNDMORE)
+        sock.send(reply)
 
     def serve_once(self, timeout_ms: int = 0) -> int:
-        """Wait up to ``timeout_ms`` for requests and answer all that are waiting; returns how
-        many were handled. For single-threaded use (not while the thread runs)."""
-        if self._thread is not None:
-            raise RuntimeError("serve_once() while the background thread is serving")
-        if self._closed:
-            raise RuntimeError(f"RpcServer {self.name!r} is closed")
-        if not self._poller.poll(timeout_ms):
+        """Wait up to ``timeout_ms`` (-1: forever) for a request and answer every request
+        waiting; returns how many were answered. Single-threaded use (not with ``start()``)."""
+        self._check_idle("serve_once()")
+        self._set_rcvtimeo(timeout_ms)
+        try:
+            self._serve_one()
+        except zmq.Again:
             return 0
-        return self._drain()
+        handled = 1
+        while self._sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            self._serve_one()
+            handled += 1
+        return handled
 
-    def _run(self) -> None:
-        sock = self._sock
-        sock.setsockopt(zmq.RCVTIMEO, 20)
-        while not self._stop.is_set():
+    def serve_forever(self) -> None:
+        """Serve in the calling thread until ``request_stop()`` (e.g. from a handler, a signal
+        handler or another thread); the socket stays open (``close()`` it)."""
+        self._check_idle("serve_forever()")
+        self._stopping = False
+        self._loop()
+
+    def _loop(self) -> None:
+        self._set_rcvtimeo(_STOP_POLL_MS)
+        serve_one = self._serve_one
+        while not self._stopping:
             try:
-                frames = sock.recv_multipart()
+                serve_one()
             except zmq.Again:
                 continue
             except zmq.ZMQError as exc:
-                if not self._stop.is_set():
-                    log.error("%s: socket error, server thread ends: %s", self.name, exc)
+                if not self._stopping:
+                    log.error("%s: socket error, serving ends: %s", self.name, exc)
                 return
-            try:
-                frames[-1] = self.handle(frames[-1])
-                sock.send_multipart(frames)
-            except Exception:  # pragma: no cover - handle() does not raise
-                log.exception("%s: could not answer a request", self.name)
+
+    def _check_idle(self, what: str) -> None:
+        if self._closed:
+            raise RuntimeError(f"{what}: RpcServer {self.name!r} is closed")
+        if self._thread is not None:
+            raise RuntimeError(f"{what}: the background thread is serving")
 
     def start(self) -> RpcServer:
         """Serve in a background thread until ``stop()``."""
-        if self._closed:
-            raise RuntimeError(f"RpcServer {self.name!r} is closed")
         if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name=f"rpc-{self.name}", daemon=True)
+            self._check_idle("start()")
+            self._stopping = False
+            self._thread = threading.Thread(target=self._loop, name=f"rpc-{self.name}", daemon=True)
             self._thread.start()
         return self
 
+    def request_stop(self) -> None:
+        """Ask ``serve_forever()`` or the background thread to return (within ~20 ms)."""
+        self._stopping = True
+
     def stop(self) -> None:
         """Stop the background thread (if running) and close the socket."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        self._stopping = True
+        thread = self._thread
+        if thread is not None:
+            if thread is threading.current_thread():
+                return  # called from a handler: the thread ends after this request
+            thread.join()
             self._thread = None
         self.close()
 
     def close(self) -> None:
+        """Close the socket (after the background thread, if any, has stopped)."""
         if not self._closed and self._thread is None:
             self._closed = True
             self._sock.close(0)
@@ -501,81 +519,68 @@ class RpcClient:
 
     # --- requests ----------------------------------------------------------------------------
 
-    def _roundtrip(self, payload: bytes, rid: str, what: str, timeout_s: float) -> Ok | Error:
+    def _fail(self, code: ErrorCode, message: str, what: str, **details: Any) -> RpcError:
+        kind = RpcTimeout if code is ErrorCode.timeout else RpcError
+        info = ErrorInfo(code=code, message=message, details=details or None)
+        return kind(info, self.endpoint, what)
+
+    def _roundtrip(self, msg: Hello | Ping | dict[str, Any], what: str, timeout_s: float) -> Any:
+        """Send one request and wait for its reply; returns the ``ok`` result."""
         sock = self._sock
         if sock is None:
             raise RuntimeError(f"RpcClient for {self.endpoint} is closed")
+        try:
+            if isinstance(msg, dict):  # a call, packed directly in the shape of messages.Call
+                rid = msg["id"]
+                payload = dumps(msg, self.fmt, self.max_message_bytes)
+            else:
+                rid = msg.id
+                payload = encode(msg, self.fmt, self.max_message_bytes)
+        except MessageError as exc:
+            raise self._fail(ErrorCode.bad_message, str(exc), what) from None
         deadline = time.monotonic() + timeout_s
         try:
             sock.send(payload, zmq.NOBLOCK)
         except zmq.Again:
             self._reset()
-            raise self._timeout(what, timeout_s, "send queue full") from None
+            raise self._timed_out(what, timeout_s, " (send queue full)") from None
         while True:
             remaining_ms = int((deadline - time.monotonic()) * 1000.0 + 0.999)
             if remaining_ms <= 0:
                 self._reset()
-                raise self._timeout(what, timeout_s)
+                raise self._timed_out(what, timeout_s)
             if remaining_ms != self._rcvtimeo:
                 sock.setsockopt(zmq.RCVTIMEO, remaining_ms)
                 self._rcvtimeo = remaining_ms
             try:
-                data = sock.recv()
+                data = sock.recv()  # blocks without the GIL
             except zmq.Again:
-                self._reset()
-                raise self._timeout(what, timeout_s) from None
+                self._reset()  # drops queued requests and late replies with the socket
+                raise self._timed_out(what, timeout_s) from None
             try:
                 reply = decode(data, self.max_message_bytes)
             except MessageError as exc:
-                raise RpcError(
-                    ErrorInfo(code=ErrorCode.bad_message, message=f"undecodable reply: {exc}"),
-                    self.endpoint,
-                    what,
-                ) from None
-            if reply.id == rid or (reply.id == "" and type(reply) is Error):
-                # id "" is the server's answer to a request it could not read; after a
-                # timeout the socket is recreated, so it can only concern this request.
-                if type(reply) is Ok or type(reply) is Error:
-                    return reply
-                raise RpcError(
-                    ErrorInfo(
-                        code=ErrorCode.bad_message,
-                        message=f"reply of type {reply.type!r}; expected 'ok' or 'error'",
-                    ),
-                    self.endpoint,
-                    what,
-                )
+                raise self._fail(exc.code, f"unreadable reply: {exc}", what) from None
+            kind = type(reply)
+            # id "" answers a request the server could not read; since the socket is
+            # recreated after every timeout, it can only concern this request.
+            if reply.id == rid or (reply.id == "" and kind is Error):
+                if kind is Ok:
+                    return reply.result  # type: ignore[union-attr]
+                if kind is Error:
+                    raise RpcError(reply.error, self.endpoint, what)  # type: ignore[union-attr]
+                raise self._fail(ErrorCode.bad_message, f"reply of type {reply.type!r}", what)
             log.debug("%s: discarding stale reply %r", self.endpoint, reply.id)
 
-    def _timeout(self, what: str, timeout_s: float, why: str = "") -> RpcTimeout:
-        return RpcTimeout(
-            ErrorInfo(
-                code=ErrorCode.timeout,
-                message=f"no reply from {self.endpoint} to {what!r} within {timeout_s:g} s"
-                + (f" ({why})" if why else ""),
-                details={"endpoint": self.endpoint, "method": what, "timeout_s": timeout_s},
-            ),
-            self.endpoint,
-            what,
+    def _timed_out(self, what: str, timeout_s: float, why: str = "") -> RpcError:
+        message = f"no reply from {self.endpoint} to {what!r} within {timeout_s:g} s{why}"
+        return self._fail(
+            ErrorCode.timeout, message, what, endpoint=self.endpoint, timeout_s=timeout_s
         )
 
     def _next_id(self) -> str:
         self._seq += 1
         return f"{self._seq:x}"
-
-    def _send(self, msg: Hello | Ping | Call, what: str, timeout_s: float | None) -> Any:
-        try:
-            payload = encode(msg, self.fmt, self.max_message_bytes)
-        except MessageError as exc:
-            raise RpcError(
-                ErrorInfo(code=ErrorCode.bad_message, message=str(exc)), self.endpoint, what
-            ) from None
-        reply = self._roundtrip(
-            payload, msg.id, what, self.timeout_s if timeout_s is None else timeout_s
-        )
-        if type(reply) is Error:
-            raise RpcError(reply.error, self.endpoint, what)
-        return reply.result
 
     def request(
         self,
@@ -586,19 +591,19 @@ class RpcClient:
         owner: str | None = _UNSET,
     ) -> Any:
         """Call ``method`` with ``args``; per-call ``timeout_s`` and ``owner`` token."""
-        try:
-            msg = Call(
-                id=self._next_id(),
-                method=method,
-                args=dict(args) if args else {},
-                owner=self.owner if owner is _UNSET else owner,
-            )
-        except ValidationError as exc:
-            text, _ = describe_validation_error(exc)
-            raise RpcError(
-                ErrorInfo(code=ErrorCode.bad_message, message=text), self.endpoint, str(method)
-            ) from None
-        return self._send(msg, method, timeout_s)
+        if not isinstance(method, str) or not 0 < len(method) <= 128:
+            raise ValueError(f"method {method!r}: expected a name of 1 to 128 characters")
+        if timeout_s is not None and not timeout_s > 0:
+            raise ValueError(f"timeout_s {timeout_s!r}: expected a positive number of seconds")
+        msg = {
+            "v": PROTOCOL_VERSION,
+            "id": self._next_id(),
+            "type": "call",
+            "method": method,
+            "args": {} if args is None else args if type(args) is dict else dict(args),
+            "owner": self.owner if owner is _UNSET else owner,
+        }
+        return self._roundtrip(msg, method, self.timeout_s if timeout_s is None else timeout_s)
 
     def call(self, method: str, /, **args: Any) -> Any:
         """Call ``method(**args)`` on the node with the default timeout; returns the result."""
@@ -606,40 +611,28 @@ class RpcClient:
 
     def hello(self, timeout_s: float | None = None) -> HelloResult:
         """The handshake (done on construction): the server's name, version and methods."""
-        result = self._send(
-            Hello(id=self._next_id(), name=self.name, version=PROTOCOL_VERSION), "hello", timeout_s
-        )
+        msg = Hello(id=self._next_id(), name=self.name, version=PROTOCOL_VERSION)
+        result = self._roundtrip(msg, "hello", timeout_s or self.timeout_s)
         try:
             info = HelloResult.model_validate(result)
         except ValidationError as exc:
-            raise RpcError(
-                ErrorInfo(code=ErrorCode.bad_message, message=f"bad hello result: {exc}"),
-                self.endpoint,
-                "hello",
-            ) from None
+            raise self._fail(ErrorCode.bad_message, f"bad hello result: {exc}", "hello") from None
         if info.version != PROTOCOL_VERSION:
-            raise RpcError(
-                ErrorInfo(
-                    code=ErrorCode.version_mismatch,
-                    message=f"server {info.name!r} speaks protocol version {info.version}; "
-                    f"this client speaks version {PROTOCOL_VERSION}",
-                ),
-                self.endpoint,
+            raise self._fail(
+                ErrorCode.version_mismatch,
+                f"server {info.name!r} speaks protocol version {info.version}; "
+                f"this client speaks version {PROTOCOL_VERSION}",
                 "hello",
             )
         return info
 
     def ping(self, timeout_s: float | None = None) -> PingResult:
         """Health of the node: name, uptime, backend, busy and lock owner."""
-        result = self._send(Ping(id=self._next_id()), "ping", timeout_s)
+        result = self._roundtrip(Ping(id=self._next_id()), "ping", timeout_s or self.timeout_s)
         try:
             return PingResult.model_validate(result)
         except ValidationError as exc:
-            raise RpcError(
-                ErrorInfo(code=ErrorCode.bad_message, message=f"bad ping result: {exc}"),
-                self.endpoint,
-                "ping",
-            ) from None
+            raise self._fail(ErrorCode.bad_message, f"bad ping result: {exc}", "ping") from None
 
     def lock(self, owner: str | None = None) -> None:
         """Take the node's ownership lock; later calls of this client carry the token."""
@@ -649,6 +642,5 @@ class RpcClient:
 
     def unlock(self, *, force: bool = False) -> None:
         """Release the lock this client holds (``force`` breaks anyone's lock)."""
-        token = self.owner or self.name
-        self.request("unlock", {"owner": token, "force": force})
+        self.request("unlock", {"owner": self.owner or self.name, "force": force})
         self.owner = None

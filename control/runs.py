@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from sequences.attempt_loop import AttemptLoop, NodeOptics
 from .backend import Network, open_network
 from .node import NodeController, NodeInstruments, cardinal_states
 from .orchestrator import Orchestrator, TeleportShot
-from .storage import Column, ShotStore
+from .storage import ENTANGLEMENT_COLUMNS, Column, ShotStore
 
 #: What one teleportation over the chain stores.
 TELEPORT_COLUMNS: tuple[Column, ...] = (
@@ -34,6 +34,167 @@ TELEPORT_COLUMNS: tuple[Column, ...] = (
     Column("delivered_time_s", "float", "s", "Delivery time"),
     Column("fidelity_exact", "float", label="Exact fidelity (simulation only)", default=math.nan),
 )
+
+
+@dataclass(frozen=True)
+class EntanglementShot:
+    """One delivered and verified pair, as stored."""
+
+    shot: int
+    pair_id: str
+    link: str
+    bell_state: str
+    attempts: int
+    herald_time_s: float
+    delivered_time_s: float
+    basis: str
+    outcome_a: int
+    outcome_b: int
+    exact_fidelity: float | None
+
+
+VERIFICATION_BASES = ("XX", "YY", "ZZ")
+
+
+def link_of(network: Network, link: str | None) -> tuple[str, str]:
+    """The link named 'a-b' (or the only link of the network)."""
+    links = network.loaded.links
+    names = [f"{a}-{b}" for a, b in links]
+    if link is None:
+        if len(links) != 1:
+            raise ValueError(f"the network has links {names}; name one, e.g. --link {names[0]}")
+        return links[0]
+    parts = tuple(link.split("-"))
+    for candidate in links:
+        if set(candidate) == set(parts) and len(parts) == 2:
+            return parts  # type: ignore[return-value]
+    raise ValueError(f"--link {link!r}: no such link; links: {names}")
+
+
+def iter_entanglement(
+    orchestrator: Orchestrator, a: str, b: str, shots: int
+) -> Iterator[EntanglementShot]:
+    """Deliver pairs on a-b and measure each in the next of XX, YY, ZZ."""
+    network = orchestrator.network
+    for shot in range(shots):
+        pair_id = orchestrator.entangle(a, b)
+        pair = orchestrator.nodes[a].pairs[pair_id]
+        qubit_b = orchestrator.nodes[b].pairs[pair_id].qubit
+        exact = network.exact_pair_fidelity(a, pair.qubit, b, qubit_b, pair.bell_state)
+        basis = VERIFICATION_BASES[shot % 3]
+        delivered = orchestrator.nodes[a].now_s()
+        out_a, out_b = orchestrator.verify(a, b, pair_id, basis)
+        yield EntanglementShot(
+            shot=shot,
+            pair_id=pair_id,
+            link=f"{a}-{b}",
+            bell_state=pair.bell_state,
+            attempts=pair.attempts,
+            herald_time_s=pair.created_s,
+            delivered_time_s=delivered,
+            basis=basis,
+            outcome_a=out_a,
+            outcome_b=out_b,
+            exact_fidelity=exact,
+        )
+
+
+def run_entangle(
+    network_path: str | Path,
+    shots: int,
+    *,
+    link: str | None = None,
+    seed: int | None = None,
+    alpha: float = 0.1,
+    max_attempts: int = 0,
+    backend: str | None = None,
+    db_path: str | Path | None = Path("runs/qnode.db"),
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Heralded entanglement on one link, every pair verified in XX/YY/ZZ and stored."""
+    from .summary import entanglement_summary
+
+    if shots < 1:
+        raise ValueError(f"shots={shots!r}: expected a positive integer")
+    loop = AttemptLoop(alpha=alpha, max_attempts=max_attempts, stop_at_herald=True)
+    network = open_network(network_path, backend=backend, seed=seed)
+    try:
+        a, b = link_of(network, link)
+        orchestrator = build_orchestrator(network, loop)
+        orchestrator.prepare()
+        records: list[EntanglementShot] = []
+        interrupted = False
+        store = _store(network, db_path, "entangle", ENTANGLEMENT_COLUMNS, loop, shots)
+        start = orchestrator.nodes[a].now_s()
+        started = time.perf_counter()
+        try:
+            for record in iter_entanglement(orchestrator, a, b, shots):
+                records.append(record)
+                if store is not None:
+                    values = asdict(record)
+                    exact = values.pop("exact_fidelity")
+                    values["fidelity_exact"] = math.nan if exact is None else exact
+                    values["herald_time_s"] -= start
+                    values["delivered_time_s"] -= start
+                    store.add_shot(**values)
+                if progress is not None:
+                    progress(len(records))
+        except KeyboardInterrupt:
+            interrupted = True
+        summary = entanglement_summary(
+            records,
+            simulated_time_s=orchestrator.nodes[a].now_s() - start,
+            readout_a=network.readout_calibration(a),
+            readout_b=network.readout_calibration(b),
+            parameters={"link": f"{a}-{b}", "alpha": alpha, "max_attempts": max_attempts},
+            requested_shots=shots,
+        )
+        summary.update(
+            network=str(network_path),
+            backend=network.backend,
+            seed=network.seed,
+            interrupted=interrupted,
+            wall_s=time.perf_counter() - started,
+        )
+        _close_store(store, summary, interrupted)
+        summary["safe_state_failures"] = orchestrator.safe_state()
+        return summary
+    finally:
+        network.close()
+
+
+def _store(
+    network: Network,
+    db_path: str | Path | None,
+    name: str,
+    columns: Any,
+    loop: AttemptLoop,
+    shots: int,
+) -> ShotStore | None:
+    if db_path is None:
+        return None
+    return ShotStore(
+        db_path,
+        run_name=name,
+        columns=columns,
+        config=network.loaded.config,
+        seed=network.seed,
+        backend=network.backend,
+        requested_shots=shots,
+        extra_metadata={"attempt_loop": loop.model_dump()},
+    )
+
+
+def _close_store(store: ShotStore | None, summary: dict[str, Any], interrupted: bool) -> None:
+    if store is None:
+        return
+    summary["run_id"] = store.run_id
+    summary["database"] = str(store.db_path)
+    if interrupted:
+        store.close(KeyboardInterrupt())
+    else:
+        store.finish(summary)
+        store.close()
 
 
 def chain_of(network: Network) -> tuple[str, str, str]:
@@ -122,25 +283,14 @@ def run_teleport(
     try:
         orchestrator = build_orchestrator(network, loop)
         orchestrator.prepare()
-        store = None
-        if db_path is not None:
-            store = ShotStore(
-                db_path,
-                run_name="teleport",
-                columns=TELEPORT_COLUMNS,
-                config=network.loaded.config,
-                seed=network.seed,
-                backend=network.backend,
-                requested_shots=shots,
-                extra_metadata={"attempt_loop": loop.model_dump()},
-            )
+        store = _store(network, db_path, "teleport", TELEPORT_COLUMNS, loop, shots)
         started_sim = orchestrator.nodes[chain_of(network)[0]].now_s()
         started = time.perf_counter()
         try:
             for record in iter_teleportations(orchestrator, shots):
                 records.append(record)
                 if store is not None:
-                    store.add_shot(**_columns(record))
+                    store.add_shot(**_columns(record, started_sim))
                 if progress is not None:
                     progress(len(records))
         except KeyboardInterrupt:
@@ -155,14 +305,7 @@ def run_teleport(
             attempt_loop=loop.model_dump(),
             interrupted=interrupted,
         )
-        if store is not None:
-            summary["run_id"] = store.run_id
-            summary["database"] = str(store.db_path)
-            if interrupted:
-                store.close(KeyboardInterrupt())
-            else:
-                store.finish(summary)
-                store.close()
+        _close_store(store, summary, interrupted)
         failures = orchestrator.safe_state()
         summary["safe_state_failures"] = failures
         return summary
@@ -170,7 +313,7 @@ def run_teleport(
         network.close()
 
 
-def _columns(record: TeleportShot) -> dict[str, Any]:
+def _columns(record: TeleportShot, start_s: float) -> dict[str, Any]:
     d = asdict(record)
     return {
         "shot": d["shot"],
@@ -183,6 +326,6 @@ def _columns(record: TeleportShot) -> dict[str, Any]:
         "swap_m2": d["swap_outcomes"][1],
         "bsm_m1": d["bsm_outcomes"][0],
         "bsm_m2": d["bsm_outcomes"][1],
-        "delivered_time_s": d["delivered_time_s"],
+        "delivered_time_s": d["delivered_time_s"] - start_s,
         "fidelity_exact": math.nan if d["exact_fidelity"] is None else d["exact_fidelity"],
     }

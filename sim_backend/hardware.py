@@ -46,7 +46,7 @@ from .optics import (
 from .params import SPEED_OF_LIGHT_IN_FIBRE_M_PER_S
 from .physics.link import HeraldedLink, LinkModel, OperatingPoint
 from .physics.operators import H, S, X, Y, Z
-from .physics.states import bloch_ket, fidelity_to_pure
+from .physics.states import BELL_STATES, bloch_ket, fidelity_to_pure
 
 PS = 1e12  # picoseconds per second
 
@@ -295,6 +295,11 @@ class SimulatedHardware:
         q = self.lab.node(node).qubit(qubit)
         rho = self.lab.density_matrix([q])
         return fidelity_to_pure(rho, bloch_ket(theta, phi))
+
+    def pair_fidelity(self, a: str, qa: int, b: str, qb: int, bell_state: str) -> float:
+        """Fidelity of two nodes' qubits (by index) to a Bell state."""
+        qubits = [self.lab.node(a).qubit(qa), self.lab.node(b).qubit(qb)]
+        return fidelity_to_pure(self.lab.density_matrix(qubits), BELL_STATES[bell_state])
 
     def _node_of_controller(self, instrument: str) -> str:
         for wiring in self.nodes.values():
