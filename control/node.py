@@ -132,6 +132,18 @@ class NodeController:
     def holds(self, qubit: int) -> bool:
         return any(p.qubit == qubit for p in self.pairs.values())
 
+    def pair(self, pair_id: str) -> Pair:
+        """The pair ``pair_id`` (as this node holds it)."""
+        return self._pair(pair_id)
+
+    def free_qubit(self) -> int | None:
+        """A memory qubit holding no pair (for an input state), or None."""
+        return next((q for q in range(1, self.qubit_count()) if not self.holds(q)), None)
+
+    def discard_pair(self, pair_id: str) -> None:
+        """Forget a pair whose qubit was consumed (measured) elsewhere in a protocol."""
+        self.pairs.pop(pair_id, None)
+
     def pair_on(self, qubit: int) -> Pair:
         for pair in self.pairs.values():
             if pair.qubit == qubit:

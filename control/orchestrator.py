@@ -43,7 +43,7 @@ class Orchestrator:
     """Runs protocols across the nodes of one network."""
 
     network: Any  # control.backend.Network
-    nodes: dict[str, NodeController]
+    nodes: dict[str, NodeController]  # or RemoteNode proxies: the same methods
     loop: AttemptLoop
     bias_ua: float = 9.0
     events: Any = None  # an EventPublisher, or None
@@ -106,8 +106,8 @@ class Orchestrator:
         """Entanglement swapping at ``b``: BSM on its halves of a-b and b-c; the outcome goes
         to ``a`` and ``c``, whose halves become the pair a-c (Pauli frame updated)."""
         node_b = self.nodes[b]
-        frame_ab = node_b.pairs[pair_ab].frame
-        frame_bc = node_b.pairs[pair_bc].frame
+        frame_ab = node_b.pair(pair_ab).frame
+        frame_bc = node_b.pair(pair_bc).frame
         m_ab, m_bc = node_b.bell_measurement(pair_ab, pair_bc)
         frame = frame_ab + frame_bc + PauliFrame.from_bell_measurement(m_ab, m_bc)
         new_id = f"{a}-{c}#{pair_ab.rsplit('#', 1)[-1]}.{pair_bc.rsplit('#', 1)[-1]}"
@@ -125,10 +125,10 @@ class Orchestrator:
         free memory qubit, to ``receiver`` over ``pair_id``; the receiver applies the
         feed-forward correction. Returns (BSM outcomes, the receiver's qubit index)."""
         node_s, node_r = self.nodes[sender], self.nodes[receiver]
-        input_qubit = next((q for q in range(1, node_s.qubit_count()) if not node_s.holds(q)), None)
+        input_qubit = node_s.free_qubit()
         if input_qubit is None:
             raise NodeError(f"{sender}: no free qubit to prepare the input state on")
-        frame = node_s.pairs[pair_id].frame
+        frame = node_s.pair(pair_id).frame
         node_s.prepare_input(input_qubit, theta, phi)
         m_in, m_pair = node_s.teleport_out(input_qubit, pair_id)
         total = frame + PauliFrame.from_bell_measurement(m_in, m_pair)
@@ -143,16 +143,16 @@ class Orchestrator:
         measure a's qubit along the input's axis (correct when it reads 0)."""
         name, theta, phi = input_state
         p_ab = self.entangle(a, b)
-        attempts_ab = self.nodes[a].pairs[p_ab].attempts
+        attempts_ab = self.nodes[a].pair(p_ab).attempts
         self.nodes[b].move_to_memory(p_ab)
         p_bc = self.entangle(b, c)
-        attempts_bc = self.nodes[c].pairs[p_bc].attempts
+        attempts_bc = self.nodes[c].pair(p_bc).attempts
         p_ac, swap_outcomes = self.swap(a, b, c, p_ab, p_bc)
         bsm, qubit = self.teleport(c, a, p_ac, theta, phi)
         exact = self.network.exact_fidelity(a, qubit, theta, phi)
         node_a = self.nodes[a]
         outcome = node_a.measure_along(qubit, theta, phi)
-        node_a.pairs.pop(p_ac, None)
+        node_a.discard_pair(p_ac)
         shot_record = TeleportShot(
             shot=shot,
             input_state=name,

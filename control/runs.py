@@ -78,8 +78,8 @@ def iter_entanglement(
     network = orchestrator.network
     for shot in range(shots):
         pair_id = orchestrator.entangle(a, b)
-        pair = orchestrator.nodes[a].pairs[pair_id]
-        qubit_b = orchestrator.nodes[b].pairs[pair_id].qubit
+        pair = orchestrator.nodes[a].pair(pair_id)
+        qubit_b = orchestrator.nodes[b].pair(pair_id).qubit
         exact = network.exact_pair_fidelity(a, pair.qubit, b, qubit_b, pair.bell_state)
         basis = VERIFICATION_BASES[shot % 3]
         delivered = orchestrator.nodes[a].now_s()
