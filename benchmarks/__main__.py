@@ -6,6 +6,11 @@ same run:  python -m benchmarks [--quick] [--no-sequence] [--json FILE]
    Goals: >= 30,000 pairs/s, and at most 2x between the 1e-2 and 1e-6 cases.
 2. Against SeQUeNCe (optional extra `pip install -e .[bench]`) on its Barrett-Kok
    router-to-router scenario at 1 km and 100 km. Goals: >= 100x at 1 km, >= 1,000x at 100 km.
+3. Control plane: RPC round trip between node processes (median, p99) next to raw pyzmq
+   REQ/REP in the same run (goals: median <= 100 us and <= 2x raw, p99 <= 200 us); live
+   events per second (goal >= 100,000).
+4. End-to-end teleportations per wall-clock second over the three-node chain, in one process
+   and with node controllers behind RPC (goal: >= 2,000 per second in one process).
 """
 
 from __future__ import annotations
@@ -80,6 +85,36 @@ def main(argv: list[str] | None = None) -> int:
             str(d): {**c, "sequence": {k: v for k, v in c["sequence"].items() if k != "parameters"}}
             for d, c in comparison.items()
         }
+    print("== Control plane: node controller <-> orchestrator over ZeroMQ (loopback)")
+    from .control_plane import run_all
+
+    cp = run_all(quick=args.quick)
+    raw, rpc = cp["interleaved"]["raw"], cp["interleaved"]["rpc"]
+    ratio = cp["interleaved"]["rpc_over_raw_median"]
+    print(f"  raw pyzmq REQ/REP: median {raw['median_us']:.0f} us, p99 {raw['p99_us']:.0f} us")
+    print(
+        f"  qnode RPC (validated): median {rpc['median_us']:.0f} us "
+        f"{_verdict(rpc['median_us'] <= 100)} (<= 100 us), p99 {rpc['p99_us']:.0f} us "
+        f"{_verdict(rpc['p99_us'] <= 200)} (<= 200 us), {ratio:.2f}x raw "
+        f"{_verdict(ratio <= 2.0)} (<= 2x)"
+    )
+    ev = cp["events"]["events_per_s"]
+    print(f"  live events: {ev:,.0f} validated events/s {_verdict(ev >= 100_000)} (>= 100,000)")
+    results["control_plane"] = cp
+
+    print("== Teleportation over Alice - Bob - Charlie, end to end (wall clock)")
+    from .teleport_throughput import teleportations_per_second
+
+    shots = 60 if args.quick else 200
+    local = teleportations_per_second(shots)
+    remote = teleportations_per_second(shots, over_rpc=True)
+    print(
+        f"  one process: {local['teleportations_per_s']:,.0f} /s "
+        f"{_verdict(local['teleportations_per_s'] >= 2000)} (>= 2,000); "
+        f"node controllers over RPC: {remote['teleportations_per_s']:,.0f} /s"
+    )
+    results["teleport"] = {"one_process": local, "over_rpc": remote}
+
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(results, fh, indent=2, default=str)

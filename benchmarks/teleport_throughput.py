@@ -1,0 +1,48 @@
+"""End-to-end teleportations per wall-clock second over Alice - Bob - Charlie: node
+controllers, orchestrator, drivers and simulated instruments, in one process (no storage),
+and with the node controllers behind ZeroMQ RPC servers on loopback."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from qcodes.instrument import Instrument
+
+from control.backend import open_network
+from control.node import cardinal_states
+from control.node_service import RemoteNode, serve_node
+from control.runs import build_orchestrator
+from sequences.attempt_loop import AttemptLoop
+
+CHAIN = Path(__file__).parents[1] / "lab_configs" / "three_node_chain.network.yaml"
+
+
+def teleportations_per_second(shots: int = 200, over_rpc: bool = False) -> dict[str, float]:
+    network = open_network(CHAIN, seed=1)
+    servers, remotes = [], []
+    try:
+        orchestrator = build_orchestrator(network, AttemptLoop(alpha=0.1, max_attempts=0))
+        if over_rpc:
+            for name, node in list(orchestrator.nodes.items()):
+                server = serve_node(node, "tcp://127.0.0.1:*")
+                server.start()
+                servers.append(server)
+                remote = RemoteNode(name, server.endpoint)
+                remotes.append(remote)
+                orchestrator.nodes[name] = remote  # type: ignore[assignment]
+        orchestrator.prepare()
+        states = cardinal_states()
+        orchestrator.teleport_over_chain("alice", "bob", "charlie", 0, states[0])  # warm-up
+        started = time.perf_counter()
+        for shot in range(shots):
+            orchestrator.teleport_over_chain("alice", "bob", "charlie", shot, states[shot % 6])
+        wall = time.perf_counter() - started
+        return {"shots": shots, "wall_s": wall, "teleportations_per_s": shots / wall}
+    finally:
+        for remote in remotes:
+            remote.close()
+        for server in servers:
+            server.stop()
+        network.close()
+        Instrument.close_all()
