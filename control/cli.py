@@ -64,10 +64,46 @@ def entangle(
     store: Annotated[bool, typer.Option(help="Store every shot in the database.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Summary as JSON on stdout.")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
+    sweep: Annotated[
+        str | None, typer.Option(help="Sweep one parameter: NAME=START:STOP:POINTS.")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Worker processes for a sweep.")
+    ] = None,
+    dask: Annotated[
+        str | None, typer.Option(help="Dask scheduler for a sweep, tcp://host:port.")
+    ] = None,
 ) -> None:
     """Heralded entanglement on one link: deliver pairs, measure each in XX, YY or ZZ, and
     summarise rate and fidelity (every shot stored)."""
     from .runs import run_entangle
+
+    if sweep is not None:
+        _sweep(
+            run_entangle,
+            sweep,
+            dict(
+                network_path=config,
+                shots=shots,
+                link=link,
+                alpha=alpha,
+                max_attempts=max_attempts,
+                backend="lab" if lab else None,
+                db_path=db if store else None,
+            ),
+            seed,
+            workers,
+            dask,
+            as_json,
+            [
+                "shots",
+                "heralded_rate_per_s",
+                "attempts_per_success",
+                "fidelity_estimate",
+                "exact_fidelity_mean",
+            ],
+        )
+        return
 
     summary = _run_with_progress(
         "entangle",
@@ -160,6 +196,45 @@ def _print_summary(s: dict[str, Any]) -> None:
     params.add_row("seed", str(s["seed"]))
     params.add_row("network", s["network"])
     out.print(params)
+
+
+def _sweep(run, text, base, seed, workers, dask, as_json, keys) -> None:
+    """Run a sweep's points in parallel and print one row per point."""
+    from .sweeps import SweepSpec, run_sweep
+
+    try:
+        spec = SweepSpec.parse(text)
+    except ValueError as exc:
+        _fail(str(exc))
+    if base.get("backend") == "lab":
+        _fail("--sweep runs simulated points in parallel; it cannot be combined with --lab")
+    base_seed = seed if seed is not None else 0
+    err.print(f"sweeping {spec.name} over {spec.values()} ({len(spec.values())} points)")
+    try:
+        results = run_sweep(
+            run,
+            spec,
+            base,
+            base_seed,
+            workers=workers,
+            dask_scheduler=dask,
+            on_point=lambda i, r: err.print(f"  point {i}: {spec.name}={r['sweep_value']:g} done"),
+        )
+    except ValueError as exc:
+        _fail(str(exc))
+    if as_json:
+        sys.stdout.write(json.dumps(results, indent=2, default=float) + "\n")
+        return
+    table = Table(title=f"Sweep of {spec.name} (seed {base_seed})")
+    table.add_column(spec.name, justify="right")
+    for key in keys:
+        table.add_column(key.replace("_", " "), justify="right")
+    for r in results:
+        table.add_row(
+            f"{r['sweep_value']:g}",
+            *(f"{r.get(k):.4g}" if isinstance(r.get(k), float) else str(r.get(k)) for k in keys),
+        )
+    Console().print(table)
 
 
 @app.command()
