@@ -64,6 +64,9 @@ def entangle(
     store: Annotated[bool, typer.Option(help="Store every shot in the database.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Summary as JSON on stdout.")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
+    events: Annotated[
+        str | None, typer.Option(help="Publish live events here (watch with qnode monitor).")
+    ] = None,
     sweep: Annotated[
         str | None, typer.Option(help="Sweep one parameter: NAME=START:STOP:POINTS.")
     ] = None,
@@ -113,6 +116,7 @@ def entangle(
         lambda tick: run_entangle(
             config,
             shots,
+            events_endpoint=events,
             link=link,
             seed=seed,
             alpha=alpha,
@@ -257,6 +261,9 @@ def teleport(
     store: Annotated[bool, typer.Option(help="Store every shot in the database.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Summary as JSON on stdout.")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
+    events: Annotated[
+        str | None, typer.Option(help="Publish live events here (watch with qnode monitor).")
+    ] = None,
 ) -> None:
     """Teleport states from one end of a three-node chain to the other (Charlie's state
     arrives at Alice via a swap at Bob), every shot stored, with a summary at the end."""
@@ -270,6 +277,7 @@ def teleport(
         lambda tick: run_teleport(
             config,
             shots,
+            events_endpoint=events,
             seed=seed,
             alpha=alpha,
             max_attempts=max_attempts,
@@ -329,6 +337,27 @@ def _print_teleport_summary(s: dict[str, Any]) -> None:
         out.print(
             f"[red]instruments that did not reach their safe state:[/] {s['safe_state_failures']}"
         )
+
+
+@app.command()
+def monitor(
+    endpoints: Annotated[
+        list[str], typer.Argument(help="Event endpoints, e.g. tcp://127.0.0.1:5556")
+    ],
+    node: Annotated[list[str] | None, typer.Option(help="Only these nodes (repeatable).")] = None,
+    duration: Annotated[float | None, typer.Option(min=0.1, help="Stop after seconds.")] = None,
+) -> None:
+    """Watch what the nodes do, live: heralds, swaps, shots, faults (Ctrl-C to stop)."""
+    from .monitor import run_monitor
+
+    for endpoint in endpoints:
+        if not endpoint.startswith(("tcp://", "ipc://", "inproc://")):
+            _fail(f"endpoint {endpoint!r}: expected tcp://host:port, ipc://path or inproc://name")
+    summary = run_monitor(endpoints, nodes=node, duration_s=duration)
+    Console().print(
+        f"{summary.get('events', 0)} events, {summary.get('dropped', 0)} missed, "
+        f"{summary.get('malformed', 0)} malformed"
+    )
 
 
 @app.command()

@@ -110,6 +110,7 @@ def run_entangle(
     backend: str | None = None,
     db_path: str | Path | None = Path("runs/qnode.db"),
     progress: Callable[[int], None] | None = None,
+    events_endpoint: str | None = None,
 ) -> dict[str, Any]:
     """Heralded entanglement on one link, every pair verified in XX/YY/ZZ and stored."""
     from .summary import entanglement_summary
@@ -120,7 +121,7 @@ def run_entangle(
     network = open_network(network_path, backend=backend, seed=seed)
     try:
         a, b = link_of(network, link)
-        orchestrator = build_orchestrator(network, loop)
+        orchestrator = build_orchestrator(network, loop, events_endpoint=events_endpoint)
         orchestrator.prepare()
         records: list[EntanglementShot] = []
         interrupted = False
@@ -213,14 +214,24 @@ def chain_of(network: Network) -> tuple[str, str, str]:
 
 
 def build_orchestrator(
-    network: Network, loop: AttemptLoop, optics: NodeOptics | None = None
+    network: Network,
+    loop: AttemptLoop,
+    optics: NodeOptics | None = None,
+    events_endpoint: str | None = None,
 ) -> Orchestrator:
+    """Node controllers for every node of ``network`` and their orchestrator; with
+    ``events_endpoint`` the orchestrator publishes heralds, swaps and shots there (PUB)."""
     optics = optics or NodeOptics(converter_pump_mw=500.0, converter_temperature_c=55.0)
     nodes = {
         name: NodeController(name, NodeInstruments.of(network, name), optics)
         for name in network.loaded.config.nodes
     }
-    return Orchestrator(network, nodes, loop)
+    events = None
+    if events_endpoint is not None:
+        from .events import EventPublisher
+
+        events = EventPublisher(events_endpoint, node="orchestrator")
+    return Orchestrator(network, nodes, loop, events=events)
 
 
 def iter_teleportations(orchestrator: Orchestrator, shots: int) -> Iterator[TeleportShot]:
@@ -268,6 +279,7 @@ def run_teleport(
     backend: str | None = None,
     db_path: str | Path | None = Path("runs/qnode.db"),
     progress: Callable[[int], None] | None = None,
+    events_endpoint: str | None = None,
 ) -> dict[str, Any]:
     """Teleportation over a three-node chain, every shot stored as it completes.
 
@@ -281,7 +293,7 @@ def run_teleport(
     records: list[TeleportShot] = []
     interrupted = False
     try:
-        orchestrator = build_orchestrator(network, loop)
+        orchestrator = build_orchestrator(network, loop, events_endpoint=events_endpoint)
         orchestrator.prepare()
         store = _store(network, db_path, "teleport", TELEPORT_COLUMNS, loop, shots)
         started_sim = orchestrator.nodes[chain_of(network)[0]].now_s()

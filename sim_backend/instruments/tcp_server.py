@@ -58,9 +58,9 @@ import itertools
 import logging
 import selectors
 import socket
+import struct
 import threading
 from collections.abc import Mapping
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -75,8 +75,14 @@ _LF, _CR = 0x0A, 0x0D
 _QUOTES = (0x22, 0x27)  # " and '
 _WAIT = -1  # block header not complete yet: wait for more bytes
 _NOT_A_BLOCK = -2
-_LINGER_RESET = b"\x01\x00\x00\x00\x00\x00\x00\x00"  # struct linger {1, 0}: close sends RST
+_LINGER_RESET = struct.pack("ii", 1, 0)  # struct linger {on, 0 s}: close() sends RST
 _connection_numbers = itertools.count(1)
+_IPV6_LOOPBACK = ipaddress.IPv6Address("::1")
+#: Linux: ACK at once instead of delaying the ACK by up to 40 ms (re-armed before each recv).
+#: A client without TCP_NODELAY (pyvisa-py's default) holds a small write back until the
+#: previous one is ACKed (Nagle), so a write followed by a query would otherwise wait for the
+#: delayed ACK of the write, which has no reply to ride on.
+_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
 
 
 def check_loopback(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
@@ -88,10 +94,7 @@ def check_loopback(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
             f"simulated instruments are only served on a loopback IP address "
             f"(127.0.0.0/8 or ::1); {host!r} is not an IP address (use '127.0.0.1')"
         ) from None
-    loopback = address.is_loopback if address.version == 4 else address == ipaddress.ip_address(
-        "::1"
-    )
-    if not loopback:
+    if address != _IPV6_LOOPBACK and not (address.version == 4 and address.is_loopback):
         raise ValueError(
             f"refusing to serve simulated instruments on {host!r}: only loopback addresses "
             "(127.0.0.0/8 or ::1) are allowed, never a network interface"
@@ -233,7 +236,7 @@ class _Served:
     unresponsive: bool = False
 
 
-class InstrumentServer(AbstractContextManager["InstrumentServer"]):
+class InstrumentServer:
     """Serve simulated instruments on loopback TCP ports (see the module docstring).
 
     Args:
@@ -417,10 +420,9 @@ class InstrumentServer(AbstractContextManager["InstrumentServer"]):
         for conn, _ in connections:
             try:
                 if reset:
+                    # the connection thread's close() then sends RST, not just FIN
                     conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
-                    conn.shutdown(socket.SHUT_RD)  # wakes recv; the thread's close sends RST
-                else:
-                    conn.shutdown(socket.SHUT_RDWR)
+                conn.shutdown(socket.SHUT_RDWR)  # wakes the thread's recv (or sendall)
             except OSError:
                 pass  # already closed by the peer
         for _, thread in connections:
@@ -464,9 +466,11 @@ class InstrumentServer(AbstractContextManager["InstrumentServer"]):
     def _serve_connection(self, served: _Served, conn: socket.socket) -> None:
         framer = MessageFramer(served.termination)
         handler, lock, term = served.handler, self.lock, served.termination
-        recv, sendall = conn.recv, conn.sendall
+        recv, sendall, setsockopt = conn.recv, conn.sendall, conn.setsockopt
         try:
             while True:
+                if _QUICKACK is not None:
+                    setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
                 data = recv(RECV_SIZE)
                 if not data:
                     break
