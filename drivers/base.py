@@ -195,6 +195,10 @@ class QNodeVisaInstrument(_CheckedParameters, VisaInstrument):
             raise InstrumentCommunicationError(
                 self.display_name, f"failed: VISA I/O error {exc.abbreviation}", command=cmd
             ) from exc
+        except OSError as exc:  # pyvisa-py passes a dead socket's error straight through
+            raise InstrumentCommunicationError(
+                self.display_name, f"failed: connection lost ({exc})", command=cmd
+            ) from exc
 
     def _check_reply(self, cmd: str, reply: str) -> None:
         """Hook for models that report errors inline in replies; default: accept."""

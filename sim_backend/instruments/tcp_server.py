@@ -29,6 +29,12 @@ The wire, as the simulated instrument sees it (the in-process ``visa_library`` r
 * **Bytes <-> str is latin-1**, so every byte value survives: the block bytes are
   ``message.encode("latin-1")``. A reply ``str`` is encoded as latin-1 (UTF-8 if it holds
   other characters); a handler may also return ``bytes``. The termination is appended.
+* **Blank lines are ignored**: a message that is empty once its CR/LF are stripped (a
+  stray terminator, e.g. ``"\\n\\r\\n"`` after a message) is not passed to the handler,
+  as an instrument ignores white space between messages.
+* Unlike the in-process library, a message is a terminated line of the stream, not a
+  write: one write holding several terminated lines is several messages (as on a LAN
+  instrument), and a write without terminator waits for the rest of its message.
 * **One reply per message that has one**, in order; a message whose handler returns
   ``None`` sends nothing (the client's read times out, like on a real instrument).
 
@@ -42,13 +48,16 @@ bug) is logged with its traceback and sends nothing; the connection stays up.
 Fault injection (for tests of lost connections and timeouts)
 ------------------------------------------------------------
 * :meth:`InstrumentServer.drop_connections` ``(name)``: reset every open connection of that
-  instrument (the client sees ``ECONNRESET`` on its next I/O); new connections are
+  instrument (closed with RST: the client's next I/O raises ``BrokenPipeError`` or
+  ``ConnectionResetError``, at once, not after its timeout); new connections are
   accepted at once, and the instrument keeps its state (a re-plugged network cable).
 * :meth:`InstrumentServer.set_unresponsive` ``(name, on)``: while on, the instrument
   swallows every message (not executed, no reply), so each query of the client times out.
 
 Per message, the overhead is one ``recv``, a ``find`` of the terminator (and of ``#``) and one
-``sendall``; accepted sockets have ``TCP_NODELAY``.
+``sendall``; accepted sockets have ``TCP_NODELAY``, and on Linux ``TCP_QUICKACK`` is re-armed
+before each ``recv`` (pyvisa-py does not set ``TCP_NODELAY``: without quick ACKs every write
+that has no reply would hold the client's next message back by the 40 ms delayed ACK).
 """
 
 from __future__ import annotations
@@ -163,13 +172,16 @@ class MessageFramer:
             self._skip_lf = False
             if data[0] == _LF:
                 data = data[1:]
+        if not data:
+            return []
         buf = self._buf
         delim = self._delim
         # fast path: one whole message without block in one chunk
         if not buf and data.find(delim) == len(data) - 1 and b"#" not in data:
             if self._skip_lf_after:
                 self._skip_lf = True
-            return [self._strip(data, 0, len(data) - 1, 0)]
+            message = self._strip(data, 0, len(data) - 1, 0)
+            return [message] if message else []
         buf += data
         size = len(buf)
         if size < self._need:
@@ -206,7 +218,9 @@ class MessageFramer:
             if d < 0:
                 pos = size
                 break
-            messages.append(self._strip(buf, start, d, floor))
+            message = self._strip(buf, start, d, floor)
+            if message:
+                messages.append(message)
             pos = d + 1
             if self._skip_lf_after:
                 if pos < size and buf[pos] == _LF:
