@@ -88,8 +88,7 @@ class Network:
         they come from the calibration store (not yet available: None)."""
         if self.simulated_lab is None:
             return None
-        qubit = self.simulated_lab.lab.params.nodes[node].communication_qubit
-        return qubit.readout_f0, qubit.readout_f1
+        return self.simulated_lab.readout_fidelities(node)
 
     def safe_state(self) -> dict[str, str]:
         """Every instrument to its safe state; each is tried, failures are returned (by
@@ -127,19 +126,45 @@ def validate_lab_file(path: str | Path) -> Any:
         raise NetworkConfigError(str(exc)) from None
 
 
-def open_network(path: str | Path, backend: str | None = None, seed: int | None = None) -> Network:
-    """Validate the network file and its station files, then connect every instrument.
+def open_network(
+    path: str | Path,
+    backend: str | None = None,
+    seed: int | None = None,
+    *,
+    only: list[str] | None = None,
+    simlab: str | Path | None = None,
+) -> Network:
+    """Validate the network file and its station files, then connect the instruments.
 
     ``backend`` ('simulated' or 'lab') overrides the file's own switch; ``seed`` the
-    simulated lab's seed (default: the network file's).
+    simulated lab's seed (default: the network file's). ``only`` restricts the instruments
+    to those of the named nodes / heralding stations (a node process opens its own);
+    ``simlab`` is the port map of a simulated lab served by another process, shared by all
+    node processes.
     """
     loaded = load_network(path)
     chosen = backend or loaded.config.backend
     if chosen not in ("simulated", "lab"):
         raise NetworkConfigError(f"backend={chosen!r}: expected 'simulated' or 'lab'")
-    if chosen == "simulated":
-        return _open_simulated(loaded, loaded.config.seed if seed is None else seed)
-    return _open_lab(loaded)
+    names = _instrument_names(loaded, only)
+    if chosen == "lab":
+        return _open_lab(loaded, names)
+    if simlab is not None:
+        return _open_remote_simulated(loaded, Path(simlab), names)
+    return _open_simulated(loaded, loaded.config.seed if seed is None else seed, names)
+
+
+def _instrument_names(loaded: LoadedNetwork, only: list[str] | None) -> list[str]:
+    if only is None:
+        return list(loaded.instruments)
+    unknown = sorted(set(only) - set(loaded.station_files))
+    if unknown:
+        raise NetworkConfigError(
+            f"{loaded.path}: no node or heralding station {unknown}; "
+            f"known: {sorted(loaded.station_files)}"
+        )
+    files = {loaded.station_files[o] for o in only}
+    return [n for n, i in loaded.instruments.items() if i.station_file in files]
 
 
 def _owner_of(loaded: LoadedNetwork, instrument: str) -> str:
@@ -154,9 +179,10 @@ def _stations(loaded: LoadedNetwork, instruments: dict[str, QNodeVisaInstrument]
         members = [
             instruments[i.name]
             for i in loaded.instruments.values()
-            if i.station_file == station_file
+            if i.station_file == station_file and i.name in instruments
         ]
-        stations[owner] = qcodes.Station(*members)
+        if members:
+            stations[owner] = qcodes.Station(*members)
     return stations
 
 
@@ -164,11 +190,11 @@ class InstrumentConnectionError(RuntimeError):
     """An instrument of the network could not be reached; names station, instrument, address."""
 
 
-def _open_lab(loaded: LoadedNetwork) -> Network:
+def _open_lab(loaded: LoadedNetwork, names: list[str]) -> Network:
     """Connect every instrument at its address; on the first failure, make the ones already
     connected safe, close them, and say which instrument failed and why."""
     instruments: dict[str, QNodeVisaInstrument] = {}
-    for inst in loaded.instruments.values():
+    for inst in (loaded.instruments[n] for n in names):
         try:
             instruments[inst.name] = inst.driver.cls(inst.name, address=inst.address, **inst.init)
         except Exception as exc:
@@ -185,10 +211,12 @@ def _open_lab(loaded: LoadedNetwork) -> Network:
     return Network(loaded, "lab", instruments, _stations(loaded, instruments))
 
 
-def _open_simulated(loaded: LoadedNetwork, seed: int) -> Network:
+def build_simulated_lab(loaded: LoadedNetwork, seed: int) -> tuple[Any, dict[str, Any]]:
+    """The simulated lab of a network: its hardware (physics wired to instruments) and one
+    simulated instrument per station instrument, by name. Checks that the physics file
+    describes the network's nodes and links."""
     from sim_backend.hardware import NodeWiring, SimulatedHardware, StationWiring
     from sim_backend.instruments.registry import simulated_model
-    from sim_backend.instruments.visa_library import SimulatedVisaLibrary
     from sim_backend.lab import SimulatedLab
 
     config = loaded.config
@@ -231,8 +259,8 @@ def _open_simulated(loaded: LoadedNetwork, seed: int) -> Network:
         for hs in config.heralding_stations.values()
     ]
     hardware = SimulatedHardware(lab, nodes, stations)
-    library = SimulatedVisaLibrary()
     counter_rng = np.random.default_rng(seed + 2)  # counters sample Poisson counts
+    simulated: dict[str, Any] = {}
     for inst in loaded.instruments.values():
         model = simulated_model(inst.driver.name)
         parameters = inspect.signature(model).parameters
@@ -240,17 +268,77 @@ def _open_simulated(loaded: LoadedNetwork, seed: int) -> Network:
         if "node" in parameters:
             extra["node"] = _owner_of(loaded, inst.name)
         extra.update({k: v for k, v in inst.init.items() if k in _SHARED_RANGE_ARGUMENTS})
-        simulated = model(inst.name, hooks=hardware, **extra)
-        hardware.attach(simulated)
-        library.attach(inst.address, simulated)
-    manager = pyvisa.ResourceManager(library)
+        simulated[inst.name] = model(inst.name, hooks=hardware, **extra)
+        hardware.attach(simulated[inst.name])
+    return hardware, simulated
+
+
+def _connect(
+    loaded: LoadedNetwork, names: list[str], open_one: Any
+) -> dict[str, QNodeVisaInstrument]:
+    """Create the drivers of ``names``; on a failure close the ones already created."""
     instruments: dict[str, QNodeVisaInstrument] = {}
     try:
-        for inst in loaded.instruments.values():
-            resource = manager.open_resource(inst.address)
-            instruments[inst.name] = inst.driver.cls(inst.name, resource=resource, **inst.init)
+        for name in names:
+            instruments[name] = open_one(loaded.instruments[name])
     except Exception:
         for created in instruments.values():
             created.close()
         raise
+    return instruments
+
+
+def _open_simulated(loaded: LoadedNetwork, seed: int, names: list[str]) -> Network:
+    from sim_backend.instruments.visa_library import SimulatedVisaLibrary
+
+    hardware, simulated = build_simulated_lab(loaded, seed)
+    library = SimulatedVisaLibrary()
+    for inst in loaded.instruments.values():
+        library.attach(inst.address, simulated[inst.name])
+    manager = pyvisa.ResourceManager(library)
+    instruments = _connect(
+        loaded,
+        names,
+        lambda inst: inst.driver.cls(
+            inst.name, resource=manager.open_resource(inst.address), **inst.init
+        ),
+    )
     return Network(loaded, "simulated", instruments, _stations(loaded, instruments), hardware, seed)
+
+
+def _open_remote_simulated(loaded: LoadedNetwork, simlab: Path, names: list[str]) -> Network:
+    """Drivers connected over loopback TCP to a simulated lab served by another process
+    (``qnode simlab``), whose port map file says where each instrument is."""
+    import json
+
+    from .simlab_client import RemoteSimulatedLab
+
+    try:
+        port_map = json.loads(Path(simlab).read_text())
+    except FileNotFoundError:
+        raise NetworkConfigError(
+            f"--simlab {simlab}: no such port map (start qnode simlab)"
+        ) from None
+    addresses = port_map["instruments"]
+    missing = sorted(set(names) - set(addresses))
+    if missing:
+        raise NetworkConfigError(
+            f"--simlab {simlab}: the simulated lab serves no instruments {missing}; "
+            "was it started with the same network file?"
+        )
+    instruments = _connect(
+        loaded,
+        names,
+        lambda inst: inst.driver.cls(
+            inst.name, address=addresses[inst.name], visalib="@py", **inst.init
+        ),
+    )
+    oracle = RemoteSimulatedLab(port_map["oracle"])
+    return Network(
+        loaded,
+        "simulated",
+        instruments,
+        _stations(loaded, instruments),
+        oracle,
+        port_map.get("seed"),
+    )

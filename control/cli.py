@@ -138,6 +138,7 @@ def _run_with_progress(name: str, shots: int, progress: bool, as_json: bool, run
     """Run ``run(tick)`` under a progress bar; configuration errors end in a clear message."""
     from .backend import InstrumentConnectionError
     from .network_config import NetworkConfigError
+    from .rpc import RpcError
 
     bar = _progress_bar(progress, as_json)
     try:
@@ -153,6 +154,8 @@ def _run_with_progress(name: str, shots: int, progress: bool, as_json: bool, run
             return run(tick)
     except (NetworkConfigError, InstrumentConnectionError, ValueError) as exc:
         _fail(str(exc))
+    except RpcError as exc:
+        _fail(f"a node controller did not answer: {exc}", code=1)
 
 
 def _print_summary(s: dict[str, Any]) -> None:
@@ -264,9 +267,24 @@ def teleport(
     events: Annotated[
         str | None, typer.Option(help="Publish live events here (watch with qnode monitor).")
     ] = None,
+    remote: Annotated[
+        list[str] | None,
+        typer.Option(help="A node served by its own process: NODE=tcp://host:port (repeat)."),
+    ] = None,
+    simlab: Annotated[
+        Path | None, typer.Option(help="Port map of a shared simulated lab (qnode simlab).")
+    ] = None,
 ) -> None:
     """Teleport states from one end of a three-node chain to the other (Charlie's state
     arrives at Alice via a swap at Bob), every shot stored, with a summary at the end."""
+    remote_nodes = None
+    if remote:
+        remote_nodes = {}
+        for item in remote:
+            name, sep, endpoint = item.partition("=")
+            if not sep or not endpoint.startswith("tcp://"):
+                _fail(f"--remote {item!r}: expected NODE=tcp://host:port")
+            remote_nodes[name] = endpoint
     from .runs import run_teleport
 
     summary = _run_with_progress(
@@ -278,6 +296,8 @@ def teleport(
             config,
             shots,
             events_endpoint=events,
+            remote_nodes=remote_nodes,
+            simlab=simlab,
             seed=seed,
             alpha=alpha,
             max_attempts=max_attempts,
@@ -290,6 +310,9 @@ def teleport(
         sys.stdout.write(json.dumps(summary, indent=2, default=float) + "\n")
     else:
         _print_teleport_summary(summary)
+    if summary.get("aborted"):
+        err.print(f"[bold red]run aborted:[/] {summary['aborted']}", soft_wrap=True)
+        raise typer.Exit(1)
     if summary.get("interrupted"):
         raise typer.Exit(130)
 
@@ -424,5 +447,75 @@ def validate(config: Annotated[Path, typer.Argument(help="Lab or network file to
     )
 
 
+@app.command()
+def simlab(
+    config: Annotated[Path, typer.Option("--config", "-c", help="Network file.")] = DEFAULT_CHAIN,
+    port_map: Annotated[Path, typer.Option(help="Where to write the port map (JSON).")] = Path(
+        "runs/simlab.json"
+    ),
+    seed: Annotated[int | None, typer.Option(min=0, help="Seed (default: the file's).")] = None,
+) -> None:
+    """Serve one shared simulated lab for node controllers in separate processes: every
+    simulated instrument on a loopback TCP port, plus the simulation oracle (Ctrl-C stops)."""
+    import threading
+
+    from .network_config import NetworkConfigError
+    from .simlab import serve_simulated_lab
+
+    try:
+        server = serve_simulated_lab(config, port_map, seed=seed)
+    except NetworkConfigError as exc:
+        _fail(str(exc))
+    err.print(
+        f"simulated lab of {config} serving {len(server.port_map['instruments'])} instruments; "
+        f"port map: {port_map}"
+    )
+    stop = threading.Event()
+    import signal
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        stop.wait()
+    finally:
+        server.stop()
+
+
+@app.command()
+def serve(
+    node: Annotated[str, typer.Option(help="The node this process controls.")],
+    bind: Annotated[str, typer.Option(help="ZeroMQ endpoint to serve on.")] = "tcp://127.0.0.1:*",
+    config: Annotated[Path, typer.Option("--config", "-c", help="Network file.")] = DEFAULT_CHAIN,
+    simlab: Annotated[
+        Path | None, typer.Option(help="Port map of a shared simulated lab (qnode simlab).")
+    ] = None,
+    lab: Annotated[
+        bool, typer.Option("--lab/--sim", help="Real instruments or simulated lab.")
+    ] = False,
+    ready_file: Annotated[Path | None, typer.Option(help="Write the bound endpoint here.")] = None,
+) -> None:
+    """Run one node controller: it opens its node's instruments and answers the
+    orchestrator over ZeroMQ until stopped (its instruments then go to their safe state)."""
+    from .backend import InstrumentConnectionError
+    from .network_config import NetworkConfigError
+    from .node_process import run_node_process
+
+    try:
+        run_node_process(
+            config,
+            node,
+            bind,
+            simlab=simlab,
+            backend="lab" if lab else None,
+            ready_file=ready_file,
+        )
+    except (NetworkConfigError, InstrumentConnectionError, KeyError) as exc:
+        _fail(str(exc))
+
+
 def main() -> None:  # pragma: no cover - console-script shim
+    app()
+
+
+if __name__ == "__main__":  # python -m control.cli ...
     app()

@@ -182,6 +182,9 @@ class Orchestrator:
         """Every node's instruments and every station to a safe state; failures returned."""
         failures = {}
         for name, node in self.nodes.items():
-            failures.update({f"{name}.{k}": v for k, v in node.safe_state().items()})
+            try:
+                failures.update({f"{name}.{k}": v for k, v in node.safe_state().items()})
+            except Exception as exc:  # a lost node: report it, make the others safe
+                failures[name] = f"{type(exc).__name__}: {exc}"
         failures.update(self.network.safe_state())
         return failures

@@ -16,8 +16,9 @@ from sequences.analysis import wilson_interval
 from sequences.attempt_loop import AttemptLoop, NodeOptics
 
 from .backend import Network, open_network
-from .node import NodeController, NodeInstruments, cardinal_states
-from .orchestrator import Orchestrator, TeleportShot
+from .node import NodeController, NodeError, NodeInstruments, cardinal_states
+from .orchestrator import OrchestrationError, Orchestrator, TeleportShot
+from .rpc import RpcError
 from .storage import ENTANGLEMENT_COLUMNS, Column, ShotStore
 
 #: What one teleportation over the chain stores.
@@ -218,14 +219,21 @@ def build_orchestrator(
     loop: AttemptLoop,
     optics: NodeOptics | None = None,
     events_endpoint: str | None = None,
+    remote_nodes: dict[str, str] | None = None,
+    node_timeout_s: float = 10.0,
 ) -> Orchestrator:
     """Node controllers for every node of ``network`` and their orchestrator; with
-    ``events_endpoint`` the orchestrator publishes heralds, swaps and shots there (PUB)."""
+    ``remote_nodes`` (name -> endpoint) the nodes are processes of their own, reached over
+    RPC; with ``events_endpoint`` the orchestrator publishes heralds, swaps and shots."""
     optics = optics or NodeOptics(converter_pump_mw=500.0, converter_temperature_c=55.0)
-    nodes = {
-        name: NodeController(name, NodeInstruments.of(network, name), optics)
-        for name in network.loaded.config.nodes
-    }
+    nodes: dict[str, Any] = {}
+    for name in network.loaded.config.nodes:
+        if remote_nodes and name in remote_nodes:
+            from .node_service import RemoteNode
+
+            nodes[name] = RemoteNode(name, remote_nodes[name], timeout_s=node_timeout_s)
+        else:
+            nodes[name] = NodeController(name, NodeInstruments.of(network, name), optics)
     events = None
     if events_endpoint is not None:
         from .events import EventPublisher
@@ -280,8 +288,13 @@ def run_teleport(
     db_path: str | Path | None = Path("runs/qnode.db"),
     progress: Callable[[int], None] | None = None,
     events_endpoint: str | None = None,
+    remote_nodes: dict[str, str] | None = None,
+    simlab: str | Path | None = None,
+    node_timeout_s: float = 10.0,
 ) -> dict[str, Any]:
-    """Teleportation over a three-node chain, every shot stored as it completes.
+    """Teleportation over a three-node chain, every shot stored as it completes. With
+    ``remote_nodes`` the node controllers run in their own processes (``qnode serve``) and
+    this process opens only the heralding stations (``simlab``: the shared simulated lab).
 
     Stops cleanly on KeyboardInterrupt: the instruments go to their safe state, the shots so
     far are kept (the stored run is marked interrupted) and summarised.
@@ -289,15 +302,28 @@ def run_teleport(
     if shots < 1:
         raise ValueError(f"shots={shots!r}: expected a positive integer")
     loop = AttemptLoop(alpha=alpha, max_attempts=max_attempts, stop_at_herald=True)
-    network = open_network(network_path, backend=backend, seed=seed)
+    only = None
+    if remote_nodes:
+        from .network_config import load_network
+
+        only = list(load_network(network_path).config.heralding_stations)
+    network = open_network(network_path, backend=backend, seed=seed, only=only, simlab=simlab)
     records: list[TeleportShot] = []
     interrupted = False
     try:
-        orchestrator = build_orchestrator(network, loop, events_endpoint=events_endpoint)
+        orchestrator = build_orchestrator(
+            network,
+            loop,
+            events_endpoint=events_endpoint,
+            remote_nodes=remote_nodes,
+            node_timeout_s=node_timeout_s,
+        )
         orchestrator.prepare()
         store = _store(network, db_path, "teleport", TELEPORT_COLUMNS, loop, shots)
-        started_sim = orchestrator.nodes[chain_of(network)[0]].now_s()
+        first = chain_of(network)[0]
+        started_sim = orchestrator.nodes[first].now_s()
         started = time.perf_counter()
+        aborted = None
         try:
             for record in iter_teleportations(orchestrator, shots):
                 records.append(record)
@@ -307,8 +333,13 @@ def run_teleport(
                     progress(len(records))
         except KeyboardInterrupt:
             interrupted = True
+        except (RpcError, OrchestrationError, NodeError) as exc:
+            aborted = f"{type(exc).__name__}: {exc}"
         wall = time.perf_counter() - started
-        simulated = orchestrator.nodes[chain_of(network)[0]].now_s() - started_sim
+        try:
+            simulated = orchestrator.nodes[first].now_s() - started_sim
+        except RpcError:
+            simulated = float("nan")
         summary = teleport_summary(records, simulated, wall, shots)
         summary.update(
             network=str(network_path),
@@ -316,8 +347,9 @@ def run_teleport(
             seed=network.seed,
             attempt_loop=loop.model_dump(),
             interrupted=interrupted,
+            aborted=aborted,
         )
-        _close_store(store, summary, interrupted)
+        _close_store(store, summary, interrupted or aborted is not None)
         failures = orchestrator.safe_state()
         summary["safe_state_failures"] = failures
         return summary

@@ -296,6 +296,11 @@ class SimulatedHardware:
         rho = self.lab.density_matrix([q])
         return fidelity_to_pure(rho, bloch_ket(theta, phi))
 
+    def readout_fidelities(self, node: str) -> tuple[float, float]:
+        """(F0, F1) of a node's communication-qubit readout."""
+        qubit = self.lab.params.nodes[node].communication_qubit
+        return qubit.readout_f0, qubit.readout_f1
+
     def pair_fidelity(self, a: str, qa: int, b: str, qb: int, bell_state: str) -> float:
         """Fidelity of two nodes' qubits (by index) to a Bell state."""
         qubits = [self.lab.node(a).qubit(qa), self.lab.node(b).qubit(qb)]

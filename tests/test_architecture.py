@@ -17,8 +17,8 @@ FORBIDDEN = {
     "sequences": {"control", "sim_backend"},
     "control": {"sim_backend"},
 }
-#: the one module that chooses simulated or real instruments
-ALLOWED = {("control", "backend.py"): {"sim_backend"}}
+#: the modules that choose simulated or real instruments (in-process, or served to processes)
+ALLOWED = {("control", "backend.py"): {"sim_backend"}, ("control", "simlab.py"): {"sim_backend"}}
 
 
 def _imports(path: Path) -> set[str]:

@@ -1,0 +1,54 @@
+"""`qnode serve`: one node controller in its own process (in the lab: on the node's PC),
+owning its instruments and answering the orchestrator over ZeroMQ until stopped."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+
+from sequences.attempt_loop import NodeOptics
+
+from .backend import open_network
+from .node import NodeController, NodeInstruments
+from .node_service import serve_node
+
+
+def run_node_process(
+    network_path: str | Path,
+    node: str,
+    bind: str,
+    *,
+    simlab: str | Path | None = None,
+    backend: str | None = None,
+    ready_file: str | Path | None = None,
+    optics: NodeOptics | None = None,
+    stop: threading.Event | None = None,
+) -> None:
+    """Serve ``node``'s controller on ``bind`` until SIGTERM/SIGINT (or ``stop`` is set);
+    then its instruments go to their safe state and are closed."""
+    network = open_network(network_path, backend=backend, only=[node], simlab=simlab)
+    stop = stop or threading.Event()
+    try:
+        controller = NodeController(
+            node,
+            NodeInstruments.of(network, node),
+            optics or NodeOptics(converter_pump_mw=500.0, converter_temperature_c=55.0),
+        )
+        server = serve_node(controller, bind, backend=network.backend)
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: stop.set())
+        server.start()
+        try:
+            if ready_file is not None:
+                path = Path(ready_file)
+                tmp = path.with_suffix(".tmp")
+                tmp.write_text(server.endpoint)
+                tmp.replace(path)
+            stop.wait()
+        finally:
+            server.stop()
+            controller.safe_state()
+    finally:
+        network.close()

@@ -1,0 +1,146 @@
+"""One process per node over TCP on loopback, sharing one simulated lab (`qnode simlab`),
+as a real network runs one PC per node: teleportation end to end, and a peer that dies."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from control.runs import run_teleport
+
+ROOT = Path(__file__).parents[1]
+CHAIN = ROOT / "lab_configs" / "three_node_chain.network.yaml"
+NODES = ("alice", "bob", "charlie")
+
+
+def _wait_for(path: Path, proc: subprocess.Popen, limit_s: float = 60.0) -> str:
+    deadline = time.monotonic() + limit_s
+    while not path.exists():
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args} exited early with {proc.returncode}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path} did not appear within {limit_s} s")
+        time.sleep(0.1)
+    return path.read_text()
+
+
+def _cli(*args: str, log: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "control.cli", *args],
+        cwd=ROOT,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+@pytest.fixture
+def network_processes(tmp_path: Path):
+    port_map = tmp_path / "simlab.json"
+    simlab = _cli(
+        "simlab", "--config", str(CHAIN), "--port-map", str(port_map), log=tmp_path / "simlab.log"
+    )
+    procs: dict[str, subprocess.Popen] = {}
+    try:
+        _wait_for(port_map, simlab)
+        endpoints = {}
+        for node in NODES:
+            ready = tmp_path / f"{node}.endpoint"
+            procs[node] = _cli(
+                "serve",
+                "--node",
+                node,
+                "--config",
+                str(CHAIN),
+                "--simlab",
+                str(port_map),
+                "--ready-file",
+                str(ready),
+                log=tmp_path / f"{node}.log",
+            )
+            endpoints[node] = ready
+        endpoints = {n: _wait_for(p, procs[n]) for n, p in endpoints.items()}
+        yield port_map, endpoints, procs
+    finally:
+        for proc in procs.values():  # nodes first: they make their instruments safe
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs.values():
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        simlab.send_signal(signal.SIGTERM)
+        try:
+            simlab.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            simlab.kill()
+
+
+def test_teleportation_with_one_process_per_node(network_processes) -> None:
+    port_map, endpoints, procs = network_processes
+    summary = run_teleport(
+        CHAIN, 40, remote_nodes=endpoints, simlab=port_map, db_path=None, node_timeout_s=20.0
+    )
+    assert summary["shots"] == 40 and summary["aborted"] is None
+    low, high = summary["fidelity_ci95"]
+    assert low <= summary["exact_fidelity_mean"] <= high + 0.1
+    assert summary["safe_state_failures"] == {}
+    # a node process stops cleanly when asked
+    procs["charlie"].send_signal(signal.SIGTERM)
+    assert procs["charlie"].wait(timeout=30) == 0
+
+
+def test_a_peer_that_dies_mid_run_ends_it_cleanly(network_processes) -> None:
+    """Bob's process is killed during a run: the run stops with a message naming Bob's
+    endpoint, keeps the shots it completed, and makes the other nodes' instruments safe."""
+    import threading
+
+    port_map, endpoints, procs = network_processes
+    done_shots: list[int] = []
+    result: dict = {}
+
+    def run() -> None:
+        result.update(
+            run_teleport(
+                CHAIN,
+                100_000,
+                remote_nodes=endpoints,
+                simlab=port_map,
+                db_path=None,
+                node_timeout_s=1.0,
+                progress=done_shots.append,
+            )
+        )
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    deadline = time.monotonic() + 60
+    while len(done_shots) < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    procs["bob"].kill()
+    runner.join(timeout=120)
+    assert not runner.is_alive()
+    assert result["aborted"] and endpoints["bob"] in result["aborted"]
+    assert result["shots"] >= 5 and not result["complete"]
+    failures = result["safe_state_failures"]
+    assert set(failures) == {"bob"}  # alice, charlie and the stations reached their safe state
+
+
+def test_a_node_that_does_not_answer_at_start_is_named(network_processes) -> None:
+    from control.rpc import RpcTimeout
+
+    port_map, endpoints, procs = network_processes
+    procs["bob"].kill()
+    procs["bob"].wait(timeout=10)
+    with pytest.raises(RpcTimeout) as info:
+        run_teleport(
+            CHAIN, 3, remote_nodes=endpoints, simlab=port_map, db_path=None, node_timeout_s=1.0
+        )
+    assert endpoints["bob"] in str(info.value) and "hello" in str(info.value)
