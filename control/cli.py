@@ -245,6 +245,98 @@ def _sweep(run, text, base, seed, workers, dask, as_json, keys) -> None:
 
 
 @app.command()
+def swap(
+    config: Annotated[
+        Path, typer.Option("--config", "-c", help="Network file of a three-node chain.")
+    ] = DEFAULT_CHAIN,
+    shots: Annotated[int, typer.Option(min=1, max=10_000_000, help="Swapped pairs.")] = 300,
+    seed: Annotated[int | None, typer.Option(min=0, help="Seed (default: the file's).")] = None,
+    alpha: Annotated[float, typer.Option(min=1e-6, max=0.5, help="Bright-state population.")] = 0.1,
+    cutoff: Annotated[
+        float | None, typer.Option(min=0, help="Discard a stored pair older than this (s).")
+    ] = None,
+    db: Annotated[Path, typer.Option(help="QCoDeS database for the shots.")] = Path(
+        "runs/qnode.db"
+    ),
+    store: Annotated[bool, typer.Option(help="Store every shot in the database.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Summary as JSON on stdout.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
+) -> None:
+    """Entanglement swapping at the middle node of a chain: pairs between the end nodes,
+    each measured in XX, YY or ZZ; rate and fidelity."""
+    from .runs import run_entangle
+
+    summary = _run_with_progress(
+        "swap",
+        shots,
+        progress,
+        as_json,
+        lambda tick: run_entangle(
+            config,
+            shots,
+            seed=seed,
+            alpha=alpha,
+            swap=True,
+            cutoff_s=cutoff,
+            db_path=db if store else None,
+            progress=tick,
+        ),
+    )
+    if as_json:
+        sys.stdout.write(json.dumps(summary, indent=2, default=float) + "\n")
+    else:
+        _print_summary(summary)
+
+
+@app.command()
+def chsh(
+    config: Annotated[
+        Path, typer.Option("--config", "-c", help="Network file (lab_configs/*.network.yaml).")
+    ] = DEFAULT_NETWORK,
+    link: Annotated[str | None, typer.Option(help="Link to test, e.g. alice-bob.")] = None,
+    shots: Annotated[int, typer.Option(min=4, max=10_000_000, help="Pairs measured.")] = 2000,
+    seed: Annotated[int | None, typer.Option(min=0, help="Seed (default: the file's).")] = None,
+    alpha: Annotated[
+        float, typer.Option(min=1e-6, max=0.5, help="Bright-state population.")
+    ] = 0.05,
+    db: Annotated[Path, typer.Option(help="QCoDeS database for the shots.")] = Path(
+        "runs/qnode.db"
+    ),
+    store: Annotated[bool, typer.Option(help="Store every shot in the database.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Summary as JSON on stdout.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
+) -> None:
+    """A CHSH test on one link: S from outcomes at the four optimal settings, with its 95%
+    interval (a quantum link violates the local bound S <= 2)."""
+    from .runs import run_chsh
+
+    summary = _run_with_progress(
+        "chsh",
+        shots,
+        progress,
+        as_json,
+        lambda tick: run_chsh(
+            config,
+            shots,
+            link=link,
+            seed=seed,
+            alpha=alpha,
+            db_path=db if store else None,
+            progress=tick,
+        ),
+    )
+    if as_json:
+        sys.stdout.write(json.dumps(summary, indent=2, default=float) + "\n")
+        return
+    lo, hi = summary["chsh_ci95"]
+    verdict = "violates" if summary["violates_local_bound"] else "does not violate"
+    Console().print(
+        f"CHSH on {summary['link']}: S = {summary['chsh_s']:.3f} (95% CI {lo:.3f} .. {hi:.3f}) "
+        f"from {summary['shots']} pairs; {verdict} the local bound 2"
+    )
+
+
+@app.command()
 def teleport(
     config: Annotated[
         Path, typer.Option("--config", "-c", help="Network file of a three-node chain.")

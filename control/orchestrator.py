@@ -47,6 +47,7 @@ class Orchestrator:
     loop: AttemptLoop
     bias_ua: float = 9.0
     events: Any = None  # an EventPublisher, or None
+    cutoff_s: float | None = None  # a stored pair older than this is discarded and remade
     _prepared: bool = field(default=False, repr=False)
 
     # ------------------------------------------------------------------ set-up
@@ -136,18 +137,32 @@ class Orchestrator:
         pair = node_r.correct(pair_id, total)
         return (m_in, m_pair), pair.qubit
 
+    def swapped_pair(self, a: str, b: str, c: str) -> tuple[str, tuple[int, int], int, int]:
+        """A pair a-c made by swapping at b: a-b first (b moves it to memory), then b-c;
+        if the stored a-b pair outlived the cut-off meanwhile, it is discarded and the
+        procedure starts again. Returns (pair id, swap outcomes, attempts a-b, attempts b-c)."""
+        while True:
+            p_ab = self.entangle(a, b)
+            attempts_ab = self.nodes[a].pair(p_ab).attempts
+            self.nodes[b].move_to_memory(p_ab)
+            p_bc = self.entangle(b, c)
+            attempts_bc = self.nodes[c].pair(p_bc).attempts
+            age = self.nodes[b].now_s() - self.nodes[b].pair(p_ab).created_s
+            if self.cutoff_s is not None and age > self.cutoff_s:
+                for node, pair in ((a, p_ab), (b, p_ab), (b, p_bc), (c, p_bc)):
+                    self.nodes[node].release(pair)
+                self._publish("discard", pair=p_ab, age_s=age, cutoff_s=self.cutoff_s)
+                continue
+            p_ac, outcomes = self.swap(a, b, c, p_ab, p_bc)
+            return p_ac, outcomes, attempts_ab, attempts_bc
+
     def teleport_over_chain(
         self, a: str, b: str, c: str, shot: int, input_state: tuple[str, float, float]
     ) -> TeleportShot:
         """The main protocol: pairs a-b and b-c, swap at b, teleport c's input to a,
         measure a's qubit along the input's axis (correct when it reads 0)."""
         name, theta, phi = input_state
-        p_ab = self.entangle(a, b)
-        attempts_ab = self.nodes[a].pair(p_ab).attempts
-        self.nodes[b].move_to_memory(p_ab)
-        p_bc = self.entangle(b, c)
-        attempts_bc = self.nodes[c].pair(p_bc).attempts
-        p_ac, swap_outcomes = self.swap(a, b, c, p_ab, p_bc)
+        p_ac, swap_outcomes, attempts_ab, attempts_bc = self.swapped_pair(a, b, c)
         bsm, qubit = self.teleport(c, a, p_ac, theta, phi)
         exact = self.network.exact_fidelity(a, qubit, theta, phi)
         node_a = self.nodes[a]

@@ -112,8 +112,11 @@ def run_entangle(
     db_path: str | Path | None = Path("runs/qnode.db"),
     progress: Callable[[int], None] | None = None,
     events_endpoint: str | None = None,
+    swap: bool = False,
+    cutoff_s: float | None = None,
 ) -> dict[str, Any]:
-    """Heralded entanglement on one link, every pair verified in XX/YY/ZZ and stored."""
+    """Heralded entanglement on one link (or, with ``swap``, between the ends of a chain via
+    entanglement swapping), every pair verified in XX/YY/ZZ and stored."""
     from .summary import entanglement_summary
 
     if shots < 1:
@@ -121,16 +124,26 @@ def run_entangle(
     loop = AttemptLoop(alpha=alpha, max_attempts=max_attempts, stop_at_herald=True)
     network = open_network(network_path, backend=backend, seed=seed)
     try:
-        a, b = link_of(network, link)
+        if swap:
+            a, _, b = chain_of(network)
+        else:
+            a, b = link_of(network, link)
         orchestrator = build_orchestrator(network, loop, events_endpoint=events_endpoint)
+        orchestrator.cutoff_s = cutoff_s
         orchestrator.prepare()
         records: list[EntanglementShot] = []
         interrupted = False
-        store = _store(network, db_path, "entangle", ENTANGLEMENT_COLUMNS, loop, shots)
+        name = "swap" if swap else "entangle"
+        store = _store(network, db_path, name, ENTANGLEMENT_COLUMNS, loop, shots)
+        shot_source = (
+            iter_swapped_pairs(orchestrator, shots)
+            if swap
+            else iter_entanglement(orchestrator, a, b, shots)
+        )
         start = orchestrator.nodes[a].now_s()
         started = time.perf_counter()
         try:
-            for record in iter_entanglement(orchestrator, a, b, shots):
+            for record in shot_source:
                 records.append(record)
                 if store is not None:
                     values = asdict(record)
@@ -148,7 +161,12 @@ def run_entangle(
             simulated_time_s=orchestrator.nodes[a].now_s() - start,
             readout_a=network.readout_calibration(a),
             readout_b=network.readout_calibration(b),
-            parameters={"link": f"{a}-{b}", "alpha": alpha, "max_attempts": max_attempts},
+            parameters={
+                "link": f"{a}-{b}",
+                "alpha": alpha,
+                "max_attempts": max_attempts,
+                **({"swapped_at": chain_of(network)[1], "cutoff_s": cutoff_s} if swap else {}),
+            },
             requested_shots=shots,
         )
         summary.update(
@@ -157,6 +175,63 @@ def run_entangle(
             seed=network.seed,
             interrupted=interrupted,
             wall_s=time.perf_counter() - started,
+        )
+        _close_store(store, summary, interrupted)
+        summary["safe_state_failures"] = orchestrator.safe_state()
+        return summary
+    finally:
+        network.close()
+
+
+CHSH_COLUMNS: tuple[Column, ...] = (
+    Column("setting", "int", label="CHSH setting (0..3)"),
+    Column("outcome_a", "int", label="Outcome A"),
+    Column("outcome_b", "int", label="Outcome B"),
+    Column("attempts", "int", label="Attempts to success"),
+)
+
+
+def run_chsh(
+    network_path: str | Path,
+    shots: int,
+    *,
+    link: str | None = None,
+    seed: int | None = None,
+    alpha: float = 0.05,
+    backend: str | None = None,
+    db_path: str | Path | None = Path("runs/qnode.db"),
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """A CHSH test on one link, every shot stored; S with its 95% interval."""
+    if shots < 4:
+        raise ValueError(f"shots={shots!r}: a CHSH test needs at least 4 (one per setting)")
+    loop = AttemptLoop(alpha=alpha, max_attempts=0, stop_at_herald=True)
+    network = open_network(network_path, backend=backend, seed=seed)
+    try:
+        a, b = link_of(network, link)
+        orchestrator = build_orchestrator(network, loop)
+        orchestrator.prepare()
+        store = _store(network, db_path, "chsh", CHSH_COLUMNS, loop, shots)
+        records: list[dict[str, Any]] = []
+        interrupted = False
+        try:
+            for record in iter_chsh(orchestrator, a, b, shots):
+                records.append(record)
+                if store is not None:
+                    store.add_shot(**record)
+                if progress is not None:
+                    progress(len(records))
+        except KeyboardInterrupt:
+            interrupted = True
+        summary = chsh_summary(records)
+        summary.update(
+            requested_shots=shots,
+            link=f"{a}-{b}",
+            alpha=alpha,
+            network=str(network_path),
+            backend=network.backend,
+            seed=network.seed,
+            interrupted=interrupted,
         )
         _close_store(store, summary, interrupted)
         summary["safe_state_failures"] = orchestrator.safe_state()
@@ -197,6 +272,89 @@ def _close_store(store: ShotStore | None, summary: dict[str, Any], interrupted: 
     else:
         store.finish(summary)
         store.close()
+
+
+def iter_swapped_pairs(orchestrator: Orchestrator, shots: int) -> Iterator[EntanglementShot]:
+    """Entanglement swapping over the chain: each a-c pair is corrected to Phi+ at ``a``
+    (Pauli frame) and measured in the next of XX, YY, ZZ."""
+    a, b, c = chain_of(orchestrator.network)
+    network = orchestrator.network
+    for shot in range(shots):
+        pair_id, _, attempts_ab, attempts_bc = orchestrator.swapped_pair(a, b, c)
+        frame = orchestrator.nodes[a].pair(pair_id).frame
+        pair = orchestrator.nodes[a].correct(pair_id, frame)
+        orchestrator.nodes[c].rename(pair_id, pair_id, a, pair.frame)
+        qubit_c = orchestrator.nodes[c].pair(pair_id).qubit
+        exact = network.exact_pair_fidelity(a, pair.qubit, c, qubit_c, pair.bell_state)
+        basis = VERIFICATION_BASES[shot % 3]
+        delivered = orchestrator.nodes[a].now_s()
+        out_a, out_c = orchestrator.verify(a, c, pair_id, basis)
+        yield EntanglementShot(
+            shot=shot,
+            pair_id=pair_id,
+            link=f"{a}-{c}",
+            bell_state=pair.bell_state,
+            attempts=attempts_ab + attempts_bc,
+            herald_time_s=pair.created_s,
+            delivered_time_s=delivered,
+            basis=basis,
+            outcome_a=out_a,
+            outcome_b=out_c,
+            exact_fidelity=exact,
+        )
+
+
+def iter_chsh(orchestrator: Orchestrator, a: str, b: str, shots: int) -> Iterator[dict[str, Any]]:
+    """CHSH on a link: each pair corrected to Phi+ and measured at one of the four optimal
+    settings, a in {Z, X}, b in {(Z+X)/sqrt2, (Z-X)/sqrt2} (Clauser et al., PRL 23, 880
+    (1969)); settings cycle shot by shot."""
+    settings = [
+        (0.0, math.pi / 4),
+        (0.0, -math.pi / 4),
+        (math.pi / 2, math.pi / 4),
+        (math.pi / 2, -math.pi / 4),
+    ]
+    for shot in range(shots):
+        pair_id = orchestrator.entangle(a, b)
+        frame = orchestrator.nodes[a].pair(pair_id).frame
+        pair_a = orchestrator.nodes[a].correct(pair_id, frame)
+        qubit_b = orchestrator.nodes[b].pair(pair_id).qubit
+        theta_a, theta_b = settings[shot % 4]
+        out_a = orchestrator.nodes[a].measure_along(pair_a.qubit, theta_a, 0.0)
+        out_b = orchestrator.nodes[b].measure_along(qubit_b, theta_b, 0.0)
+        orchestrator.nodes[a].discard_pair(pair_id)
+        orchestrator.nodes[b].discard_pair(pair_id)
+        yield {
+            "shot": shot,
+            "setting": shot % 4,
+            "outcome_a": out_a,
+            "outcome_b": out_b,
+            "attempts": pair_a.attempts,
+        }
+
+
+def chsh_summary(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """S from the four settings' correlators (signs +, +, +, -)."""
+    from sequences.analysis import chsh_value, correlator
+
+    correlators = []
+    for setting in range(4):
+        rows = [r for r in records if r["setting"] == setting]
+        if not rows:
+            return {"shots": len(records)}
+        correlators.append(
+            correlator(
+                np.array([r["outcome_a"] for r in rows]), np.array([r["outcome_b"] for r in rows])
+            )
+        )
+    s = chsh_value(correlators, signs=(1, 1, 1, -1))
+    return {
+        "shots": len(records),
+        "chsh_s": s.value,
+        "chsh_ci95": list(s.interval()),
+        "correlators": [c.value for c in correlators],
+        "violates_local_bound": s.interval()[0] > 2.0,
+    }
 
 
 def chain_of(network: Network) -> tuple[str, str, str]:

@@ -130,3 +130,40 @@ def test_teleport_runs_stores_every_shot_and_summarises(tmp_path: Path) -> None:
     data = load_by_id(summary["run_id"], conn=conn).get_parameter_data()
     assert len(data["correct"]["correct"]) == 30
     conn.close()
+
+
+def test_swap_delivers_end_to_end_pairs_that_match_the_simulated_state() -> None:
+    chain = str(CONFIGS / "three_node_chain.network.yaml")
+    result = runner.invoke(
+        app, ["swap", "--config", chain, "--shots", "60", "--json", "--no-progress", "--no-store"]
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["parameters"]["link"] == "alice-charlie"
+    assert summary["parameters"]["swapped_at"] == "bob"
+    low, high = summary["fidelity_ci95"]
+    assert low - 0.05 <= summary["exact_fidelity_mean"] <= high + 0.05
+
+
+def test_chsh_reports_s_with_an_interval() -> None:
+    result = runner.invoke(
+        app,
+        [
+            "chsh",
+            "--config",
+            NETWORK,
+            "--shots",
+            "200",
+            "--json",
+            "--no-progress",
+            "--no-store",
+            "--seed",
+            "2",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    low, high = summary["chsh_ci95"]
+    assert low < summary["chsh_s"] < high
+    assert 0.5 < summary["chsh_s"] < 2 * 2**0.5 + 0.3
+    assert len(summary["correlators"]) == 4
