@@ -175,7 +175,11 @@ class ThorlabsITC4001FrequencyConverter(QNodeVisaInstrument):
         self.pump_output.set(bool(on))
 
     def set_crystal_temperature_c(self, temperature_c: float) -> None:
+        """Hold the crystal at ``temperature_c``: set the TEC setpoint and make sure the TEC
+        regulates (a setpoint alone does nothing while the TEC output is off)."""
         self.crystal_setpoint.set(temperature_c)
+        if not self.tec_output.get():
+            self.tec_output.set(True)
 
     def get_crystal_temperature_c(self) -> float:
         return float(self.crystal_temperature.get())

@@ -383,9 +383,9 @@ class SimulatedHardware:
             return None
         qfc = self._instrument(wiring.frequency_converter)
         physics = self.lab.params.nodes[node].converter
-        return conversion_efficiency(
-            qfc.pump_on, qfc.pump_power_mw, qfc.crystal_temperature_c, physics
-        )
+        # the crystal is at the temperature the TEC holds (ambient when it is off)
+        temperature = getattr(qfc, "crystal_temperature_measured_c", qfc.crystal_temperature_c)
+        return conversion_efficiency(qfc.pump_on, qfc.pump_power_mw, temperature, physics)
 
     def _attempt_step(self, node: str) -> dict[str, Any] | None:
         """The attempt step of a node's AWG sequence (see the module docstring)."""

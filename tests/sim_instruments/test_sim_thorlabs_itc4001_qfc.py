@@ -111,11 +111,12 @@ def test_readbacks_follow_the_regulation(
     qfc: ThorlabsITC4001FrequencyConverter, sim: SimThorlabsITC4001QFC
 ) -> None:
     qfc.set_pump_power_mw(300.0)
-    qfc.set_crystal_temperature_c(45.0)
+    qfc.crystal_setpoint.set(45.0)  # the setpoint alone, TEC still off
     assert qfc.pump_power_measured.get() == 0.0  # pump off
     assert qfc.get_crystal_temperature_c() == pytest.approx(21.5)  # TEC off: ambient
     qfc.set_pump_on(True)
-    qfc.tec_output.set(True)
+    qfc.set_crystal_temperature_c(45.0)  # the HAL method holds the crystal: TEC on
+    assert qfc.tec_output.get() is True
     assert qfc.pump_power_measured.get() == pytest.approx(300.0)
     assert qfc.get_crystal_temperature_c() == pytest.approx(45.0)
     assert sim.pump_power_measured_mw == pytest.approx(300.0)
