@@ -336,3 +336,29 @@ def test_detector_dead_time_separates_clicks_on_one_channel(tmp_path: Path) -> N
         expected = rate * duration / (1 + rate * tau)
         assert abs(len(times) - expected) <= 3 * math.sqrt(expected), (len(times), expected)
         assert len(times) < 0.9 * rate * duration  # visibly fewer than without dead time
+
+
+def test_time_tagger_channel_delay_shifts_that_channels_tags(tmp_path: Path) -> None:
+    """The same seeded run twice, the second with a 50 ns delay on input 2: every tag of
+    channel 2 arrives exactly 50 ns later, channel 1's tags are unchanged."""
+    config = _network_with(tmp_path, collection=0.05)
+    runs = []
+    for delay_ps in (0, 50_000):
+        net = open_network(config, seed=3)
+        tags = _run(net, 20_000)  # sets delays to 0 and reads the first batch
+        tagger = net.instrument("h_ab", "time_tagger")
+        tagger.configure_channel(2, threshold_v=0.1, delay_ps=delay_ps, enabled=True)
+        run_attempt_loops(
+            [net.instrument("alice", "awg"), net.instrument("bob", "awg")],
+            AttemptLoop(alpha=0.1, max_attempts=20_000, stop_at_herald=False),
+        )
+        runs.append(tagger.read_tags())
+        net.close()
+        Instrument.close_all()
+        del tags
+    plain, delayed = runs
+    for channel, shift in ((1, 0), (2, 50_000)):
+        a = np.sort(plain["time_ps"][plain["channel"] == channel])
+        b = np.sort(delayed["time_ps"][delayed["channel"] == channel])
+        assert len(a) == len(b) > 10
+        assert np.all(b - a == shift)
