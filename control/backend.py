@@ -173,7 +173,36 @@ def _owner_of(loaded: LoadedNetwork, instrument: str) -> str:
     return next(owner for owner, f in loaded.station_files.items() if f == path)
 
 
+def apply_limits(loaded: LoadedNetwork, instruments: dict[str, QNodeVisaInstrument]) -> None:
+    """Install the network file's safety limits on the connected instruments' parameters."""
+    for inst_name, params in loaded.config.limits.items():
+        if inst_name not in instruments:
+            continue  # another process owns it
+        inst = instruments[inst_name]
+        for path, (low, high) in params.items():
+            target: Any = inst
+            try:
+                for part in path.split("."):
+                    target = getattr(target, part)
+            except AttributeError:
+                raise NetworkConfigError(
+                    f"{loaded.path}: limits.{inst_name}.{path}: {inst_name} has no parameter "
+                    f"{path!r}; parameters: {sorted(inst.parameters)}"
+                ) from None
+            if not hasattr(target, "set_lab_limit"):
+                raise NetworkConfigError(
+                    f"{loaded.path}: limits.{inst_name}.{path}: not a settable parameter"
+                )
+            target.set_lab_limit(low, high, f"limits.{inst_name}.{path} in {loaded.path.name}")
+
+
 def _stations(loaded: LoadedNetwork, instruments: dict[str, QNodeVisaInstrument]):
+    try:
+        apply_limits(loaded, instruments)
+    except Exception:
+        for inst in instruments.values():
+            inst.close()
+        raise
     stations = {}
     for owner, station_file in loaded.station_files.items():
         members = [

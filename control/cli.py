@@ -137,10 +137,16 @@ def entangle(
 
 def _run_with_progress(name: str, shots: int, progress: bool, as_json: bool, run) -> dict:
     """Run ``run(tick)`` under a progress bar; configuration errors end in a clear message."""
+    import signal
+
     from .backend import InstrumentConnectionError
     from .network_config import NetworkConfigError
     from .rpc import RpcError
 
+    def terminate(*_: object) -> None:  # SIGTERM (a scheduler, systemd) stops like Ctrl-C
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, terminate)
     bar = _progress_bar(progress, as_json)
     try:
         with bar:
@@ -157,6 +163,8 @@ def _run_with_progress(name: str, shots: int, progress: bool, as_json: bool, run
         _fail(str(exc))
     except RpcError as exc:
         _fail(f"a node controller did not answer: {exc}", code=1)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _print_summary(s: dict[str, Any]) -> None:

@@ -100,6 +100,11 @@ class NetworkConfig(_Strict):
     simulated_lab: str = Field(min_length=1, description="physics of the simulated lab (file)")
     nodes: dict[str, NodeConfig]
     heralding_stations: dict[str, HeraldingStationConfig]
+    limits: dict[str, dict[str, tuple[float, float]]] = Field(
+        default_factory=dict,
+        description="instrument -> parameter path (e.g. 'power', 'ch1.amplitude') -> "
+        "[min, max]: safety limits no command may exceed",
+    )
 
     @model_validator(mode="after")
     def _stations_join_known_nodes(self) -> NetworkConfig:
@@ -254,6 +259,18 @@ def load_network(path: str | Path) -> LoadedNetwork:
                     f"{path}: {field}.instruments.{role}: {name!r} is a "
                     f"{found[name].driver.description} ({found[name].driver.role.__name__}); "
                     f"the {role} role needs a {expected}"
+                )
+    for inst_name, params in config.limits.items():
+        if inst_name not in instruments:
+            raise NetworkConfigError(
+                f"{path}: limits.{inst_name}: no such instrument; "
+                f"instruments: {sorted(instruments)}"
+            )
+        for param, (low, high) in params.items():
+            if not low <= high:
+                raise NetworkConfigError(
+                    f"{path}: limits.{inst_name}.{param}: [{low}, {high}] is empty; "
+                    "expected [min, max] with min <= max"
                 )
     lab_path = base / config.simulated_lab
     if not lab_path.exists():

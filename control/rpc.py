@@ -43,8 +43,18 @@ usable. Replies are matched by request id; stale ones are discarded.
 
 A client is **not thread-safe**: use one client per thread (they are cheap).
 
-Security: ``security=`` is reserved for CURVE encryption/authentication (a later issue); any
-value other than ``None`` raises ``NotImplementedError`` today.
+Security
+--------
+``security=`` takes a ``control.security.Security``. With key files, the server's ROUTER socket
+is a CURVE server (encrypted traffic) and only clients whose public key lies in
+``allowed_clients_dir`` get through (ZAP, one ``ThreadAuthenticator`` per ``zmq.Context``,
+started when the first secured server of that context binds and stopped when the last one
+closes); the client sets its own key pair and the server's public key. A refused client - a key
+not allowed, or the wrong server key - gets **no error reply** (ZeroMQ never answers an
+unauthenticated peer): its ``hello`` raises ``RpcTimeout``, whose message mentions this.
+``Security(plaintext=True)`` asks for an unencrypted connection explicitly (local dry runs);
+``security=None`` is the same plaintext behaviour for code that does not know about security.
+Both ends must agree: a CURVE client cannot talk to a plaintext server, nor the reverse.
 """
 
 from __future__ import annotations
@@ -58,6 +68,7 @@ from typing import Annotated, Any, Literal
 import zmq
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from . import security as _security
 from .messages import (
     MAX_MESSAGE_BYTES,
     PROTOCOL_VERSION,
@@ -78,6 +89,7 @@ from .messages import (
     encode,
     validate_call,
 )
+from .security import Security
 
 log = logging.getLogger(__name__)
 
@@ -115,12 +127,6 @@ class _UnlockArgs(_LockArgs):
     force: bool = False
 
 
-def _check_security(security: object | None) -> None:
-    # The one place CURVE keys will be applied to a socket (server or client side).
-    if security is not None:
-        raise NotImplementedError("security (CURVE encryption) is not implemented yet")
-
-
 def _reply_format(payload: bytes) -> Format:
     return "json" if payload[:1] in (b"{", b" ", b"\t", b"\r", b"\n") else "msgpack"
 
@@ -138,9 +144,9 @@ class RpcServer:
         backend: Literal["simulated", "lab"] = "simulated",
         context: zmq.Context | None = None,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
-        security: object | None = None,
+        security: Security | None = None,
     ) -> None:
-        _check_security(security)
+        security = _security.check(security)
         if not name or len(name) > 128:
             raise ValueError(f"name {name!r}: expected 1 to 128 characters")
         if backend not in ("simulated", "lab"):
@@ -169,14 +175,27 @@ class RpcServer:
             name=name, version=PROTOCOL_VERSION, methods=[*self.methods, *BUILTIN_METHODS]
         ).model_dump()
         self._ctx = context or zmq.Context.instance()
+        self.security = security
+        curve = security is not None and not security.plaintext
+        # Keys are checked before anything is opened; the authenticator runs before the bind,
+        # so no client can connect unauthenticated in between.
+        allowed = security.server_keys()[2] if curve else frozenset()  # type: ignore[union-attr]
+        self._zap_domain = f"qnode-{name}-{id(self):x}" if curve else None
         self._sock = self._ctx.socket(zmq.ROUTER)
-        self._sock.setsockopt(zmq.LINGER, 0)
-        self._sock.setsockopt(zmq.MAXMSGSIZE, 4 * max_message_bytes)
         try:
+            self._sock.setsockopt(zmq.LINGER, 0)
+            self._sock.setsockopt(zmq.MAXMSGSIZE, 4 * max_message_bytes)
+            if self._zap_domain is not None:
+                _security.attach_authenticator(self._ctx, self._zap_domain, allowed, name)
+                security.apply_server(self._sock, self._zap_domain)  # type: ignore[union-attr]
             self._sock.bind(endpoint)
-        except zmq.ZMQError as exc:
+        except BaseException as exc:
             self._sock.close(0)
-            raise ValueError(f"RpcServer {name!r}: cannot bind {endpoint!r}: {exc}") from None
+            if self._zap_domain is not None:
+                _security.detach_authenticator(self._ctx, self._zap_domain)
+            if isinstance(exc, zmq.ZMQError):
+                raise ValueError(f"RpcServer {name!r}: cannot bind {endpoint!r}: {exc}") from None
+            raise
         last = self._sock.getsockopt(zmq.LAST_ENDPOINT)
         self.endpoint: str = last.decode() if last else endpoint
         self._rcvtimeo = -2
@@ -442,6 +461,8 @@ class RpcServer:
         if not self._closed and self._thread is None:
             self._closed = True
             self._sock.close(0)
+            if self._zap_domain is not None:
+                _security.detach_authenticator(self._ctx, self._zap_domain)
 
     def __enter__(self) -> RpcServer:
         return self.start()
@@ -466,9 +487,11 @@ class RpcClient:
         fmt: Format = "msgpack",
         context: zmq.Context | None = None,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
-        security: object | None = None,
+        security: Security | None = None,
     ) -> None:
-        _check_security(security)
+        security = _security.check(security)
+        if security is not None and not security.plaintext:
+            security.client_keys()  # a missing key file fails here, not at the first request
         if not timeout_s > 0:
             raise ValueError(f"timeout_s {timeout_s!r}: expected a positive number of seconds")
         if fmt not in ("msgpack", "json"):
@@ -479,6 +502,7 @@ class RpcClient:
         self.owner = owner
         self.fmt: Format = fmt
         self.max_message_bytes = max_message_bytes
+        self.security = security
         self._ctx = context or zmq.Context.instance()
         self._seq = 0
         self._sock: zmq.Socket | None = None
@@ -494,6 +518,8 @@ class RpcClient:
         sock = self._ctx.socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 0)
         try:
+            if self.security is not None and not self.security.plaintext:
+                self.security.apply_client(sock)
             sock.connect(self.endpoint)
         except zmq.ZMQError as exc:
             sock.close(0)
@@ -574,6 +600,11 @@ class RpcClient:
 
     def _timed_out(self, what: str, timeout_s: float, why: str = "") -> RpcError:
         message = f"no reply from {self.endpoint} to {what!r} within {timeout_s:g} s{why}"
+        if self.security is not None and not self.security.plaintext:
+            message += (
+                " (CURVE: a server that refuses this client's key, or a wrong server public "
+                "key, also looks like this - ZeroMQ sends no reply to an unauthenticated peer)"
+            )
         return self._fail(
             ErrorCode.timeout, message, what, endpoint=self.endpoint, timeout_s=timeout_s
         )

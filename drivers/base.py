@@ -63,7 +63,16 @@ class CheckedParameter(Parameter):
     def __init__(self, name: str, *args: Any, **kwargs: Any) -> None:
         set_cmd = kwargs.get("set_cmd")
         self._set_cmd_text = set_cmd if isinstance(set_cmd, str) else None
+        self.lab_limit: tuple[float, float, str] | None = None
         super().__init__(name, *args, **kwargs)
+
+    def set_lab_limit(self, low: float, high: float, source: str) -> None:
+        """A configured safety limit (e.g. a laser power a sample tolerates): no set through
+        this parameter - by any sequence, script, CLI call or remote message - may exceed
+        it. ``source`` names where the limit is configured (it appears in refusals)."""
+        if not low <= high:
+            raise ValueError(f"{source}: limit [{low}, {high}] is empty; expected low <= high")
+        self.lab_limit = (float(low), float(high), source)
 
     def validate(self, value: Any) -> None:
         try:
@@ -74,6 +83,16 @@ class CheckedParameter(Parameter):
             raise InstrumentValueError(
                 display_name(self), self._explain(value, exc), command=self._command_for(value)
             ) from exc
+        if self.lab_limit is not None and isinstance(value, (int, float)):
+            low, high, source = self.lab_limit
+            if not low <= value <= high:
+                unit = f" {self.unit}" if self.unit else ""
+                raise InstrumentValueError(
+                    display_name(self),
+                    f"refused: {value:g}{unit} for {self.name!r} is outside the lab limit "
+                    f"{low:g}..{high:g}{unit} ({source})",
+                    command=self._command_for(value),
+                )
 
     def _command_for(self, value: Any) -> str:
         if self._set_cmd_text is not None:
