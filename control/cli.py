@@ -375,6 +375,9 @@ def teleport(
     simlab: Annotated[
         Path | None, typer.Option(help="Port map of a shared simulated lab (qnode simlab).")
     ] = None,
+    plaintext: Annotated[
+        bool, typer.Option(help="Unencrypted messages to --remote nodes (local dry runs only).")
+    ] = False,
 ) -> None:
     """Teleport states from one end of a three-node chain to the other (Charlie's state
     arrives at Alice via a swap at Bob), every shot stored, with a summary at the end."""
@@ -399,6 +402,7 @@ def teleport(
             events_endpoint=events,
             remote_nodes=remote_nodes,
             simlab=simlab,
+            plaintext=plaintext,
             seed=seed,
             alpha=alpha,
             max_attempts=max_attempts,
@@ -549,6 +553,25 @@ def validate(config: Annotated[Path, typer.Argument(help="Lab or network file to
 
 
 @app.command()
+def keygen(
+    config: Annotated[Path, typer.Option("--config", "-c", help="Network file.")] = DEFAULT_CHAIN,
+) -> None:
+    """Generate the CURVE key pairs of every node and the orchestrator into the network
+    file's `security.keys_dir` (existing keys are kept)."""
+    from .keys import generate_network_keys
+    from .network_config import NetworkConfigError, load_network
+
+    try:
+        written = generate_network_keys(load_network(config))
+    except (NetworkConfigError, ValueError) as exc:
+        _fail(str(exc))
+    for path in written:
+        Console().print(f"wrote {path}")
+    if not written:
+        Console().print("all keys exist already")
+
+
+@app.command()
 def simlab(
     config: Annotated[Path, typer.Option("--config", "-c", help="Network file.")] = DEFAULT_CHAIN,
     port_map: Annotated[Path, typer.Option(help="Where to write the port map (JSON).")] = Path(
@@ -594,6 +617,9 @@ def serve(
         bool, typer.Option("--lab/--sim", help="Real instruments or simulated lab.")
     ] = False,
     ready_file: Annotated[Path | None, typer.Option(help="Write the bound endpoint here.")] = None,
+    plaintext: Annotated[
+        bool, typer.Option(help="Unencrypted control messages (local dry runs only).")
+    ] = False,
 ) -> None:
     """Run one node controller: it opens its node's instruments and answers the
     orchestrator over ZeroMQ until stopped (its instruments then go to their safe state)."""
@@ -609,6 +635,7 @@ def serve(
             simlab=simlab,
             backend="lab" if lab else None,
             ready_file=ready_file,
+            plaintext=plaintext,
         )
     except (NetworkConfigError, InstrumentConnectionError, KeyError) as exc:
         _fail(str(exc))

@@ -88,6 +88,14 @@ class HeraldingStationConfig(_Strict):
     time_tagger: ChannelPair
 
 
+class SecurityConfig(_Strict):
+    """Where the network's CURVE keys live (``qnode keygen`` writes them): ``<node>.key`` and
+    ``<node>.key_secret`` for each node controller, ``orchestrator.key*`` for the
+    orchestrator, and ``allowed/`` holding the public keys of the clients nodes accept."""
+
+    keys_dir: str = Field(min_length=1, description="folder, relative to the network file")
+
+
 class NetworkConfig(_Strict):
     """The top level of a network file."""
 
@@ -100,6 +108,9 @@ class NetworkConfig(_Strict):
     simulated_lab: str = Field(min_length=1, description="physics of the simulated lab (file)")
     nodes: dict[str, NodeConfig]
     heralding_stations: dict[str, HeraldingStationConfig]
+    security: SecurityConfig | None = Field(
+        None, description="CURVE keys for node processes; without it only --plaintext runs"
+    )
     limits: dict[str, dict[str, tuple[float, float]]] = Field(
         default_factory=dict,
         description="instrument -> parameter path (e.g. 'power', 'ch1.amplitude') -> "

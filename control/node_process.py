@@ -24,9 +24,12 @@ def run_node_process(
     ready_file: str | Path | None = None,
     optics: NodeOptics | None = None,
     stop: threading.Event | None = None,
+    plaintext: bool = False,
 ) -> None:
     """Serve ``node``'s controller on ``bind`` until SIGTERM/SIGINT (or ``stop`` is set);
     then its instruments go to their safe state and are closed."""
+    from .keys import node_security
+
     network = open_network(network_path, backend=backend, only=[node], simlab=simlab)
     stop = stop or threading.Event()
     try:
@@ -35,7 +38,8 @@ def run_node_process(
             NodeInstruments.of(network, node),
             optics or NodeOptics(converter_pump_mw=500.0, converter_temperature_c=55.0),
         )
-        server = serve_node(controller, bind, backend=network.backend)
+        security = node_security(network.loaded, node, plaintext)
+        server = serve_node(controller, bind, backend=network.backend, security=security)
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: stop.set())

@@ -143,17 +143,29 @@ def node_methods(node: NodeController) -> dict[str, tuple[type[BaseModel] | None
     }
 
 
-def serve_node(node: NodeController, endpoint: str, backend: str = "simulated") -> RpcServer:
-    """An RPC server for ``node`` (not started)."""
-    return RpcServer(node.name, endpoint, node_methods(node), backend=backend)  # type: ignore[arg-type]
+def serve_node(
+    node: NodeController, endpoint: str, backend: str = "simulated", security: Any = None
+) -> RpcServer:
+    """An RPC server for ``node`` (not started); ``security`` a ``control.security.Security``."""
+    return RpcServer(
+        node.name,
+        endpoint,
+        node_methods(node),
+        backend=backend,
+        security=security,  # type: ignore[arg-type]
+    )
 
 
 class RemoteNode:
     """A node controller in another process, with the methods the orchestrator uses."""
 
-    def __init__(self, name: str, endpoint: str, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self, name: str, endpoint: str, timeout_s: float = 10.0, security: Any = None
+    ) -> None:
         self.name = name
-        self.client = RpcClient(endpoint, name=f"orchestrator->{name}", timeout_s=timeout_s)
+        self.client = RpcClient(
+            endpoint, name=f"orchestrator->{name}", timeout_s=timeout_s, security=security
+        )
 
     def _call(self, method: str, **args: Any) -> Any:
         return self.client.call(method, **args)

@@ -379,6 +379,7 @@ def build_orchestrator(
     events_endpoint: str | None = None,
     remote_nodes: dict[str, str] | None = None,
     node_timeout_s: float = 10.0,
+    plaintext: bool = False,
 ) -> Orchestrator:
     """Node controllers for every node of ``network`` and their orchestrator; with
     ``remote_nodes`` (name -> endpoint) the nodes are processes of their own, reached over
@@ -387,9 +388,13 @@ def build_orchestrator(
     nodes: dict[str, Any] = {}
     for name in network.loaded.config.nodes:
         if remote_nodes and name in remote_nodes:
+            from .keys import orchestrator_security
             from .node_service import RemoteNode
 
-            nodes[name] = RemoteNode(name, remote_nodes[name], timeout_s=node_timeout_s)
+            security = orchestrator_security(network.loaded, name, plaintext)
+            nodes[name] = RemoteNode(
+                name, remote_nodes[name], timeout_s=node_timeout_s, security=security
+            )
         else:
             nodes[name] = NodeController(name, NodeInstruments.of(network, name), optics)
     events = None
@@ -449,6 +454,7 @@ def run_teleport(
     remote_nodes: dict[str, str] | None = None,
     simlab: str | Path | None = None,
     node_timeout_s: float = 10.0,
+    plaintext: bool = False,
 ) -> dict[str, Any]:
     """Teleportation over a three-node chain, every shot stored as it completes. With
     ``remote_nodes`` the node controllers run in their own processes (``qnode serve``) and
@@ -475,6 +481,7 @@ def run_teleport(
             events_endpoint=events_endpoint,
             remote_nodes=remote_nodes,
             node_timeout_s=node_timeout_s,
+            plaintext=plaintext,
         )
         orchestrator.prepare()
         store = _store(network, db_path, "teleport", TELEPORT_COLUMNS, loop, shots)

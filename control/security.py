@@ -233,9 +233,9 @@ class Security(BaseModel):
             )
         # The files were checked by the field validators; keep the keys read once.
         if self.server_secret_key_file is not None:
-            self._server_keys = _need_secret(self.server_secret_key_file)
+            self._server_keys = load_keypair(self.server_secret_key_file)  # type: ignore[assignment]
         if self.client_secret_key_file is not None:
-            self._client_keys = _need_secret(self.client_secret_key_file)
+            self._client_keys = load_keypair(self.client_secret_key_file)  # type: ignore[assignment]
         if self.server_public_key_file is not None:
             self._server_public = load_keypair(self.server_public_key_file)[0]
         if self.allowed_clients_dir is not None:

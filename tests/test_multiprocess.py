@@ -17,6 +17,7 @@ from control.runs import run_teleport
 ROOT = Path(__file__).parents[1]
 CHAIN = ROOT / "lab_configs" / "three_node_chain.network.yaml"
 NODES = ("alice", "bob", "charlie")
+CHAIN_FILE = CHAIN  # the secured copy the processes run (set by the fixture)
 
 
 def _wait_for(path: Path, proc: subprocess.Popen, limit_s: float = 60.0) -> str:
@@ -41,10 +42,42 @@ def _cli(*args: str, log: Path) -> subprocess.Popen:
 
 
 @pytest.fixture
-def network_processes(tmp_path: Path):
+def secured_chain(tmp_path: Path) -> Path:
+    """The chain's files with CURVE keys configured and generated (`qnode keygen`)."""
+    import shutil
+
+    import yaml
+
+    for f in CHAIN.parent.glob("*.yaml"):
+        shutil.copy(f, tmp_path / f.name)
+    network = tmp_path / CHAIN.name
+    data = yaml.safe_load(network.read_text())
+    data["security"] = {"keys_dir": "keys"}
+    network.write_text(yaml.safe_dump(data))
+    keygen = subprocess.run(
+        [sys.executable, "-m", "control.cli", "keygen", "--config", str(network)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert keygen.returncode == 0, keygen.stdout + keygen.stderr
+    assert (tmp_path / "keys" / "allowed" / "orchestrator.key").exists()
+    return network
+
+
+@pytest.fixture
+def network_processes(tmp_path: Path, secured_chain: Path):
+    global CHAIN_FILE
+    CHAIN_FILE = secured_chain
     port_map = tmp_path / "simlab.json"
     simlab = _cli(
-        "simlab", "--config", str(CHAIN), "--port-map", str(port_map), log=tmp_path / "simlab.log"
+        "simlab",
+        "--config",
+        str(secured_chain),
+        "--port-map",
+        str(port_map),
+        log=tmp_path / "simlab.log",
     )
     procs: dict[str, subprocess.Popen] = {}
     try:
@@ -57,7 +90,7 @@ def network_processes(tmp_path: Path):
                 "--node",
                 node,
                 "--config",
-                str(CHAIN),
+                str(secured_chain),
                 "--simlab",
                 str(port_map),
                 "--ready-file",
@@ -86,7 +119,7 @@ def network_processes(tmp_path: Path):
 def test_teleportation_with_one_process_per_node(network_processes) -> None:
     port_map, endpoints, procs = network_processes
     summary = run_teleport(
-        CHAIN, 40, remote_nodes=endpoints, simlab=port_map, db_path=None, node_timeout_s=20.0
+        CHAIN_FILE, 40, remote_nodes=endpoints, simlab=port_map, db_path=None, node_timeout_s=20.0
     )
     assert summary["shots"] == 40 and summary["aborted"] is None
     low, high = summary["fidelity_ci95"]
@@ -109,7 +142,7 @@ def test_a_peer_that_dies_mid_run_ends_it_cleanly(network_processes) -> None:
     def run() -> None:
         result.update(
             run_teleport(
-                CHAIN,
+                CHAIN_FILE,
                 100_000,
                 remote_nodes=endpoints,
                 simlab=port_map,
@@ -141,6 +174,44 @@ def test_a_node_that_does_not_answer_at_start_is_named(network_processes) -> Non
     procs["bob"].wait(timeout=10)
     with pytest.raises(RpcTimeout) as info:
         run_teleport(
-            CHAIN, 3, remote_nodes=endpoints, simlab=port_map, db_path=None, node_timeout_s=1.0
+            CHAIN_FILE, 3, remote_nodes=endpoints, simlab=port_map, db_path=None, node_timeout_s=1.0
         )
     assert endpoints["bob"] in str(info.value) and "hello" in str(info.value)
+
+
+def test_a_node_refuses_an_orchestrator_whose_key_it_does_not_know(
+    network_processes, tmp_path: Path
+) -> None:
+    """The nodes run with CURVE: a client with its own, unknown key pair gets no answer,
+    and a plaintext client none either; the configured orchestrator still gets through."""
+    from control.node_service import RemoteNode
+    from control.rpc import RpcTimeout
+    from control.security import Security, generate_keypair
+
+    _, endpoints, _ = network_processes
+    keys = CHAIN_FILE.parent / "keys"
+    _, intruder_secret = generate_keypair(tmp_path / "intruder", "intruder")
+    intruder = Security(
+        client_secret_key_file=intruder_secret, server_public_key_file=keys / "alice.key"
+    )
+    with pytest.raises(RpcTimeout):
+        RemoteNode("alice", endpoints["alice"], timeout_s=1.0, security=intruder)
+    with pytest.raises(RpcTimeout):
+        RemoteNode("alice", endpoints["alice"], timeout_s=1.0, security=Security(plaintext=True))
+    allowed = Security(
+        client_secret_key_file=keys / "orchestrator.key_secret",
+        server_public_key_file=keys / "alice.key",
+    )
+    node = RemoteNode("alice", endpoints["alice"], timeout_s=5.0, security=allowed)
+    assert node.qubit_count() == 2
+    node.close()
+
+
+def test_without_keys_plaintext_must_be_asked_for() -> None:
+    from control.keys import orchestrator_security
+    from control.network_config import NetworkConfigError, load_network
+
+    loaded = load_network(CHAIN)
+    with pytest.raises(NetworkConfigError, match="pass --plaintext for a local dry run"):
+        orchestrator_security(loaded, "alice", plaintext=False)
+    assert orchestrator_security(loaded, "alice", plaintext=True).plaintext
