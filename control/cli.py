@@ -378,6 +378,9 @@ def teleport(
     plaintext: Annotated[
         bool, typer.Option(help="Unencrypted messages to --remote nodes (local dry runs only).")
     ] = False,
+    heartbeat_s: Annotated[
+        float, typer.Option(min=0.5, max=60, help="A silent --remote node is lost after (s).")
+    ] = 2.0,
 ) -> None:
     """Teleport states from one end of a three-node chain to the other (Charlie's state
     arrives at Alice via a swap at Bob), every shot stored, with a summary at the end."""
@@ -403,6 +406,7 @@ def teleport(
             remote_nodes=remote_nodes,
             simlab=simlab,
             plaintext=plaintext,
+            heartbeat_s=heartbeat_s,
             seed=seed,
             alpha=alpha,
             max_attempts=max_attempts,
@@ -550,6 +554,44 @@ def validate(config: Annotated[Path, typer.Argument(help="Lab or network file to
         f"[green]ok[/]: {config}: '{lab_file.name}', nodes {sorted(lab.nodes)}, "
         f"links {[lk.name for lk in lab.links]}"
     )
+
+
+@app.command()
+def calibrate(
+    config: Annotated[Path, typer.Option("--config", "-c", help="Network file.")] = DEFAULT_NETWORK,
+    node: Annotated[list[str] | None, typer.Option(help="Only these nodes (repeatable).")] = None,
+    store: Annotated[
+        Path | None, typer.Option(help="Calibration store (default: beside the network file).")
+    ] = None,
+    report_dir: Annotated[Path, typer.Option(help="Folder for the report and plots.")] = Path(
+        "runs/calibration"
+    ),
+    seed: Annotated[int | None, typer.Option(min=0, help="Seed (default: the file's).")] = None,
+    lab: Annotated[
+        bool, typer.Option("--lab/--sim", help="Real instruments or simulated lab.")
+    ] = False,
+) -> None:
+    """Run the calibrations unattended in dependency order (detectors, laser resonance,
+    converter phase matching; readout), retry a failure once, skip what depends on it, end
+    safe, write a report with plots, and exit non-zero if anything failed (for cron or a
+    systemd timer)."""
+    from .calibrate import run_calibrations
+    from .calibration_store import CalibrationStoreError
+    from .network_config import NetworkConfigError
+
+    try:
+        report = run_calibrations(
+            config,
+            nodes=node or None,
+            store_path=store,
+            report_dir=report_dir,
+            seed=seed,
+            backend="lab" if lab else None,
+        )
+    except (NetworkConfigError, CalibrationStoreError, KeyError) as exc:
+        _fail(str(exc))
+    sys.stdout.write(report.summary_path.read_text())
+    raise typer.Exit(report.exit_code)
 
 
 @app.command()

@@ -455,6 +455,7 @@ def run_teleport(
     simlab: str | Path | None = None,
     node_timeout_s: float = 10.0,
     plaintext: bool = False,
+    heartbeat_s: float = 2.0,
 ) -> dict[str, Any]:
     """Teleportation over a three-node chain, every shot stored as it completes. With
     ``remote_nodes`` the node controllers run in their own processes (``qnode serve``) and
@@ -489,8 +490,12 @@ def run_teleport(
         started_sim = orchestrator.nodes[first].now_s()
         started = time.perf_counter()
         aborted = None
+        monitor = _heartbeat(network, remote_nodes, plaintext, heartbeat_s)
+        lost_node: str | None = None
         try:
             for record in iter_teleportations(orchestrator, shots):
+                if monitor is not None:
+                    monitor.raise_if_lost()
                 records.append(record)
                 if store is not None:
                     store.add_shot(**_columns(record, started_sim))
@@ -500,6 +505,12 @@ def run_teleport(
             interrupted = True
         except (RpcError, OrchestrationError, NodeError) as exc:
             aborted = f"{type(exc).__name__}: {exc}"
+            if monitor is not None and monitor.lost:
+                lost_node, reason = next(iter(monitor.lost.items()))
+                aborted = f"node {lost_node} lost: {reason}"
+        finally:
+            if monitor is not None:
+                monitor.stop()
         wall = time.perf_counter() - started
         try:
             simulated = orchestrator.nodes[first].now_s() - started_sim
@@ -515,11 +526,37 @@ def run_teleport(
             aborted=aborted,
         )
         _close_store(store, summary, interrupted or aborted is not None)
-        failures = orchestrator.safe_state()
+        if lost_node is not None:  # do not wait on the lost node: the others, the stations
+            from .heartbeat import make_others_safe
+
+            failures = make_others_safe(orchestrator.nodes, lost_node)
+            failures[lost_node] = f"lost: {monitor.lost[lost_node]}"  # type: ignore[union-attr]
+            failures.update(network.safe_state())
+        else:
+            failures = orchestrator.safe_state()
         summary["safe_state_failures"] = failures
         return summary
     finally:
         network.close()
+
+
+def _heartbeat(
+    network: Network, remote_nodes: dict[str, str] | None, plaintext: bool, lost_after_s: float
+) -> Any:
+    """Heartbeats to node processes: a silent node is declared lost within ``lost_after_s``
+    and the other nodes are made safe at once (by the monitor's own connections)."""
+    if not remote_nodes:
+        return None
+    from .heartbeat import HeartbeatMonitor
+    from .keys import orchestrator_security
+
+    return HeartbeatMonitor(
+        remote_nodes,
+        lost_after_s=lost_after_s,
+        security_for=lambda n: orchestrator_security(network.loaded, n, plaintext),
+        on_lost=lambda node, reason: None,
+        safe_on_loss=True,
+    ).start()
 
 
 def _columns(record: TeleportShot, start_s: float) -> dict[str, Any]:

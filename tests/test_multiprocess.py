@@ -215,3 +215,55 @@ def test_without_keys_plaintext_must_be_asked_for() -> None:
     with pytest.raises(NetworkConfigError, match="pass --plaintext for a local dry run"):
         orchestrator_security(loaded, "alice", plaintext=False)
     assert orchestrator_security(loaded, "alice", plaintext=True).plaintext
+
+
+def test_a_silent_node_is_declared_lost_and_the_others_made_safe_within_heartbeat_time(
+    network_processes,
+) -> None:
+    """Heartbeats: Bob dies while the orchestrator waits on him with a long RPC timeout; the
+    heartbeat declares him lost after ~2 s and Alice's laser is off well before the run's own
+    timeout would have noticed (generous margin for this shared machine)."""
+    import json
+    import threading
+
+    from drivers.newfocus_tlb6700 import NewFocusTLB6700
+
+    port_map, endpoints, procs = network_processes
+    address = json.loads(port_map.read_text())["instruments"]["alice_laser"]
+    done_shots: list[int] = []
+    result: dict = {}
+
+    def run() -> None:
+        result.update(
+            run_teleport(
+                CHAIN_FILE,
+                100_000,
+                remote_nodes=endpoints,
+                simlab=port_map,
+                db_path=None,
+                node_timeout_s=15.0,
+                heartbeat_s=2.0,
+                progress=done_shots.append,
+            )
+        )
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    deadline = time.monotonic() + 60
+    while len(done_shots) < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    watcher = NewFocusTLB6700("watch_alice_laser", address=address, visalib="@py")
+    try:
+        assert watcher.is_output_on()
+        procs["bob"].kill()
+        killed = time.monotonic()
+        while watcher.is_output_on() and time.monotonic() - killed < 12:
+            time.sleep(0.05)
+        safe_after = time.monotonic() - killed
+        assert not watcher.is_output_on()
+        assert safe_after < 2.0 + 0.5 + 2.0  # lost after 2 s, pings every 0.25 s, margin
+    finally:
+        watcher.close()
+    runner.join(timeout=60)
+    assert "node bob lost" in result["aborted"]
+    assert "bob" in result["safe_state_failures"]

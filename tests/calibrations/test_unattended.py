@@ -1,0 +1,269 @@
+"""The unattended calibration script (``control.calibrate``) on the simulated lab: the plan's
+order and skips, the store, the report files, the exit code, and every instrument safe at the
+end, also after a failing or raising step."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from qcodes.instrument import Instrument
+
+import control.calibrate as calibrate
+from control.backend import Network
+from control.calibrate import CalibrationSettings, plan_calibrations, run_calibrations
+from control.calibration_store import CalibrationStore
+from control.network_config import load_network
+
+CONFIGS = Path(__file__).parents[2] / "lab_configs"
+
+TRUE_TRANSITION_NM = 637.003
+TRUE_OPTIMUM_C = 56.3
+
+#: The tmp lab collects 0.05 photons per excitation (shipped: 1.5e-3), so fewer attempts do.
+FAST = CalibrationSettings(
+    laser_attempts_per_point=200_000,
+    converter_attempts_per_point=100_000,
+    detector_attempts=8_000_000,
+    readout_shots=300,
+)
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _lab(tmp_path: Path, dark_count_rate_hz: float | None = None) -> Path:
+    """A copy of the two-node configs with shifted truths (transition 637.003 nm, converter
+    optimum 56.3 C) and brighter photon collection."""
+    for f in CONFIGS.glob("*.yaml"):
+        if not f.name.endswith(".calibration.yaml"):
+            shutil.copy(f, tmp_path / f.name)
+    physics = yaml.safe_load((tmp_path / "nv_delft_link.yaml").read_text())
+    lab = physics["simulated_lab"]
+    for node in lab["nodes"].values():
+        node["collection_efficiency"] = 0.05
+        node["excitation"] = {"transition_wavelength_nm": TRUE_TRANSITION_NM}
+        node["converter"] = {"optimal_temperature_c": TRUE_OPTIMUM_C}
+    if dark_count_rate_hz is not None:
+        lab["links"][0]["detectors"]["dark_count_rate_hz"] = dark_count_rate_hz
+    (tmp_path / "nv_delft_link.yaml").write_text(yaml.safe_dump(physics))
+    return tmp_path / "two_node.network.yaml"
+
+
+@pytest.fixture
+def opened(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Network]]:
+    """The networks run_calibrations opens (to look at the simulated instruments after)."""
+    networks: list[Network] = []
+    real_open = calibrate.open_network
+
+    def spy(*args, **kwargs):
+        networks.append(real_open(*args, **kwargs))
+        return networks[-1]
+
+    monkeypatch.setattr(calibrate, "open_network", spy)
+    yield networks
+    for network in networks:
+        network.close()
+    Instrument.close_all()
+
+
+def _assert_all_safe(network: Network) -> None:
+    """Every simulated instrument in its safe state, and the drivers closed."""
+    assert network._closed
+    sims = network.simulated_lab.instruments
+    for node in ("alice", "bob"):
+        assert not sims[f"{node}_laser"].output_on, node
+        assert not any(ch.is_open for ch in sims[f"{node}_aom"].channels.values()), node
+        assert not sims[f"{node}_mw"].output_on, node
+        assert not sims[f"{node}_awg"].running, node
+        assert not sims[f"{node}_qfc"].pump_on, node
+    snspd = sims["h_ab_snspd"]
+    assert not snspd.detector_enable
+    assert all(ch.bias_ua == 0 for ch in snspd.channels.values())
+
+
+def test_the_plan_orders_detectors_lasers_converters_and_names_dependencies() -> None:
+    config = load_network(CONFIGS / "three_node_chain.network.yaml").config
+    plan = plan_calibrations(config)
+    names = [s.name for s in plan]
+    deps = {s.name: s.depends_on for s in plan}
+    assert deps["bob.laser_resonance"] == ("h_ab.detectors", "h_bc.detectors")
+    assert deps["charlie.phase_matching"] == ("charlie.laser_resonance",)
+    assert deps["alice.readout"] == ()
+    for step in plan:
+        for dep in step.depends_on:
+            assert names.index(dep) < names.index(step.name)
+    only_alice = [s.name for s in plan_calibrations(config, ["alice"])]
+    assert only_alice == [
+        "h_ab.detectors",
+        "alice.laser_resonance",
+        "alice.phase_matching",
+        "alice.readout",
+    ]
+    with pytest.raises(KeyError, match="dave"):
+        plan_calibrations(config, ["dave"])
+
+
+def test_everything_passes_on_shifted_truths(tmp_path: Path, opened: list[Network]) -> None:
+    """The lab drifted since the last calibration: the store holds yesterday's converter
+    optimum (56.0 C) and no laser value (the nominal 637.0 nm is the guess). Every step passes,
+    the store holds values close to the hidden truths, the report is written, all safe."""
+    config = _lab(tmp_path)
+    store = CalibrationStore.beside(config)
+    for node in ("alice", "bob"):
+        store.record(f"{node}.frequency_converter.optimal_temperature_c", 56.0, 0.02, "C", True)
+    report_dir = tmp_path / "report"
+
+    report = run_calibrations(config, report_dir=report_dir, settings=FAST)
+
+    assert [s.status for s in report.steps] == ["passed"] * 7, calibrate.summary_lines(report)
+    assert report.passed and report.exit_code == 0
+    names = [s.name for s in report.steps]
+    assert names.index("h_ab.detectors") < names.index("alice.laser_resonance")
+    assert names.index("alice.laser_resonance") < names.index("alice.phase_matching")
+    store = CalibrationStore.beside(config)  # re-read from the file
+    assert report.store_path == store.path
+    for node in ("alice", "bob"):
+        wavelength = store.latest(f"{node}.laser.resonance_wavelength_nm")
+        assert abs(wavelength.value - TRUE_TRANSITION_NM) <= 2e-4, node
+        optimum = store.latest(f"{node}.frequency_converter.optimal_temperature_c")
+        assert abs(optimum.value - TRUE_OPTIMUM_C) <= 0.03, node
+        assert optimum.version == 2  # yesterday's value, then today's
+        assert store.latest(f"{node}.qubit_controller.f0").value > 0.9
+    assert store.latest("h_ab.detectors.dark_rate_hz_ch1").value == pytest.approx(20, abs=5)
+
+    summary = (report_dir / "summary.txt").read_text()
+    assert report.summary_path == report_dir / "summary.txt"
+    for step in names:
+        line = next(ln for ln in summary.splitlines() if ln.startswith(step + " "))
+        assert "passed" in line and "±" in line
+    assert "overall: passed (exit 0)" in summary
+    plots = {p.name for p in report.plot_paths}
+    assert plots == {
+        "alice.laser_resonance.png",
+        "alice.phase_matching.png",
+        "bob.laser_resonance.png",
+        "bob.phase_matching.png",
+    }
+    for path in report.plot_paths:
+        assert path.parent == report_dir
+        assert path.read_bytes()[:8] == PNG_MAGIC
+    assert report.safe_state_failures == {}
+    [network] = opened
+    _assert_all_safe(network)
+
+
+def test_a_failing_step_is_retried_and_its_dependents_skipped(
+    tmp_path: Path, opened: list[Network]
+) -> None:
+    """Detectors dark at 500 Hz (limit 100 Hz): the detector step fails twice, alice's laser
+    scan is skipped naming it, her converter scan is skipped naming the root failure, the
+    readout (independent) still runs; yesterday's dark rate stays in force; exit code 1."""
+    config = _lab(tmp_path, dark_count_rate_hz=500.0)
+    store_path = tmp_path / "elsewhere" / "store.yaml"
+    CalibrationStore(store_path).record("h_ab.detectors.dark_rate_hz_ch1", 21.0, 0.5, "Hz", True)
+
+    report = run_calibrations(
+        config, nodes=["alice"], store_path=store_path, report_dir=tmp_path / "r", settings=FAST
+    )
+
+    detectors = report.step("h_ab.detectors")
+    assert detectors.status == "failed"
+    assert detectors.attempts == 2
+    assert len(detectors.attempt_reasons) == 2
+    assert "dark rate" in detectors.reason and "previous value in force" in detectors.reason
+    laser = report.step("alice.laser_resonance")
+    assert laser.status == "skipped" and laser.attempts == 0 and laser.result is None
+    assert laser.reason == "skipped: h_ab.detectors failed"
+    converter = report.step("alice.phase_matching")
+    assert converter.status == "skipped"
+    assert "alice.laser_resonance was skipped" in converter.reason
+    assert "h_ab.detectors failed" in converter.reason
+    assert report.step("alice.readout").status == "passed"
+    assert not report.passed and report.exit_code == 1
+
+    store = CalibrationStore(store_path)
+    assert store.value("h_ab.detectors.dark_rate_hz_ch1") == 21.0  # previous value in force
+    history = store.history("h_ab.detectors.dark_rate_hz_ch1")
+    assert [r.passed for r in history] == [True, False, False]  # both attempts recorded
+    assert history[-1].value > 100
+    assert store.latest("alice.laser.resonance_wavelength_nm") is None
+    assert not CalibrationStore.beside(config).path.exists()  # store_path was used
+
+    summary = report.summary_path.read_text()
+    assert "alice.laser_resonance" in summary and "skipped: h_ab.detectors failed" in summary
+    assert "overall: FAILED (exit 1)" in summary
+    assert report.plot_paths == []
+    [network] = opened
+    _assert_all_safe(network)
+
+
+def test_an_error_in_a_step_is_reported_and_leaves_everything_safe(
+    tmp_path: Path, opened: list[Network], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A routine that raises while alice's laser is on: both attempts fail with the error
+    named, its dependents are skipped, and every instrument still ends safe."""
+    lit_when_raised = []
+
+    def broken(*args, **kwargs):
+        lit_when_raised.append(opened[0].simulated_lab.instruments["alice_laser"].output_on)
+        raise RuntimeError("time tagger lost its reference clock")
+
+    monkeypatch.setattr(calibrate, "calibrate_detectors", broken)
+    report = run_calibrations(
+        _lab(tmp_path), nodes=["alice"], report_dir=tmp_path / "r", settings=FAST
+    )
+
+    assert lit_when_raised == [True, True]  # the laser was on at each attempt's error
+    detectors = report.step("h_ab.detectors")
+    assert detectors.status == "failed" and detectors.attempts == 2
+    assert "RuntimeError: time tagger lost its reference clock" in detectors.reason
+    assert report.step("alice.laser_resonance").status == "skipped"
+    assert report.exit_code == 1
+    assert "RuntimeError" in report.summary_path.read_text()
+    _assert_all_safe(opened[0])
+
+
+def test_an_interrupt_leaves_everything_safe_and_propagates(
+    tmp_path: Path, opened: list[Network], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(*args, **kwargs):
+        assert opened[0].simulated_lab.instruments["alice_laser"].output_on
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(calibrate, "calibrate_detectors", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_calibrations(_lab(tmp_path), nodes=["alice"], report_dir=tmp_path / "r", settings=FAST)
+    _assert_all_safe(opened[0])
+
+
+def test_a_converter_whose_tec_will_not_regulate_keeps_the_previous_optimum(
+    tmp_path: Path, opened: list[Network], monkeypatch: pytest.MonkeyPatch, mocker
+) -> None:
+    """alice's crystal TEC stops regulating before her phase-matching scan (the mock of the
+    routine test): the step fails at once, twice (retried), and yesterday's optimum stays in
+    force; the steps before it passed."""
+    config = _lab(tmp_path)
+    store = CalibrationStore.beside(config)
+    store.record("alice.frequency_converter.optimal_temperature_c", 56.0, 0.02, "C", True)
+    real_scan = calibrate.converter_phase_matching_scan
+
+    def scan_with_a_dead_tec(qfc, *args, **kwargs):
+        qfc.tec_output(False)
+        mocker.patch.object(qfc.tec_output, "set")  # the TEC ignores the request to regulate
+        return real_scan(qfc, *args, **kwargs)
+
+    monkeypatch.setattr(calibrate, "converter_phase_matching_scan", scan_with_a_dead_tec)
+    report = run_calibrations(config, nodes=["alice"], report_dir=tmp_path / "r", settings=FAST)
+
+    converter = report.step("alice.phase_matching")
+    assert converter.status == "failed" and converter.attempts == 2
+    assert "regulating" in converter.reason
+    assert [s.status for s in report.steps if s is not converter] == ["passed"] * 3
+    assert report.exit_code == 1
+    store = CalibrationStore.beside(config)
+    assert store.value("alice.frequency_converter.optimal_temperature_c") == 56.0
+    assert {p.name for p in report.plot_paths} == {"alice.laser_resonance.png"}
+    _assert_all_safe(opened[0])
