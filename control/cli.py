@@ -35,6 +35,15 @@ app = typer.Typer(
 )
 err = Console(stderr=True)
 
+#: options shared by the run commands
+SeedOption = Annotated[int | None, typer.Option(min=0, help="Seed (default: the file's).")]
+StoreOption = Annotated[bool, typer.Option(help="Store every shot in the database.")]
+DbOption = Annotated[Path, typer.Option(help="QCoDeS database for the shots.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Summary as JSON on stdout.")]
+ProgressOption = Annotated[bool, typer.Option(help="Show a progress bar on stderr.")]
+LabOption = Annotated[bool, typer.Option("--lab/--sim", help="Real instruments or simulated lab.")]
+AlphaOption = Annotated[float, typer.Option(min=1e-6, max=0.5, help="Bright-state population.")]
+
 DEFAULT_NETWORK = Path("lab_configs/two_node.network.yaml")
 DEFAULT_CHAIN = Path("lab_configs/three_node_chain.network.yaml")
 
@@ -51,20 +60,16 @@ def entangle(
     ] = DEFAULT_NETWORK,
     link: Annotated[str | None, typer.Option(help="Link to run, e.g. alice-bob.")] = None,
     shots: Annotated[int, typer.Option(min=1, max=10_000_000, help="Pairs to deliver.")] = 1000,
-    seed: Annotated[int | None, typer.Option(min=0, help="Seed (default: the file's).")] = None,
-    alpha: Annotated[float, typer.Option(min=1e-6, max=0.5, help="Bright-state population.")] = 0.1,
+    seed: SeedOption = None,
+    alpha: AlphaOption = 0.1,
     max_attempts: Annotated[
         int, typer.Option(min=0, help="Attempts before giving up (0: no cut-off).")
     ] = 0,
-    lab: Annotated[
-        bool, typer.Option("--lab/--sim", help="Real instruments or simulated lab.")
-    ] = False,
-    db: Annotated[Path, typer.Option(help="QCoDeS database for the shots.")] = Path(
-        "runs/qnode.db"
-    ),
-    store: Annotated[bool, typer.Option(help="Store every shot in the database.")] = True,
-    as_json: Annotated[bool, typer.Option("--json", help="Summary as JSON on stdout.")] = False,
-    progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
+    lab: LabOption = False,
+    db: DbOption = Path("runs/qnode.db"),
+    store: StoreOption = True,
+    as_json: JsonOption = False,
+    progress: ProgressOption = True,
     events: Annotated[
         str | None, typer.Option(help="Publish live events here (watch with qnode monitor).")
     ] = None,
@@ -259,17 +264,15 @@ def swap(
         Path, typer.Option("--config", "-c", help="Network file of a three-node chain.")
     ] = DEFAULT_CHAIN,
     shots: Annotated[int, typer.Option(min=1, max=10_000_000, help="Swapped pairs.")] = 300,
-    seed: Annotated[int | None, typer.Option(min=0, help="Seed (default: the file's).")] = None,
-    alpha: Annotated[float, typer.Option(min=1e-6, max=0.5, help="Bright-state population.")] = 0.1,
+    seed: SeedOption = None,
+    alpha: AlphaOption = 0.1,
     cutoff: Annotated[
         float | None, typer.Option(min=0, help="Discard a stored pair older than this (s).")
     ] = None,
-    db: Annotated[Path, typer.Option(help="QCoDeS database for the shots.")] = Path(
-        "runs/qnode.db"
-    ),
-    store: Annotated[bool, typer.Option(help="Store every shot in the database.")] = True,
-    as_json: Annotated[bool, typer.Option("--json", help="Summary as JSON on stdout.")] = False,
-    progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
+    db: DbOption = Path("runs/qnode.db"),
+    store: StoreOption = True,
+    as_json: JsonOption = False,
+    progress: ProgressOption = True,
 ) -> None:
     """Entanglement swapping at the middle node of a chain: pairs between the end nodes,
     each measured in XX, YY or ZZ; rate and fidelity."""
@@ -304,16 +307,14 @@ def chsh(
     ] = DEFAULT_NETWORK,
     link: Annotated[str | None, typer.Option(help="Link to test, e.g. alice-bob.")] = None,
     shots: Annotated[int, typer.Option(min=4, max=10_000_000, help="Pairs measured.")] = 2000,
-    seed: Annotated[int | None, typer.Option(min=0, help="Seed (default: the file's).")] = None,
+    seed: SeedOption = None,
     alpha: Annotated[
         float, typer.Option(min=1e-6, max=0.5, help="Bright-state population.")
     ] = 0.05,
-    db: Annotated[Path, typer.Option(help="QCoDeS database for the shots.")] = Path(
-        "runs/qnode.db"
-    ),
-    store: Annotated[bool, typer.Option(help="Store every shot in the database.")] = True,
-    as_json: Annotated[bool, typer.Option("--json", help="Summary as JSON on stdout.")] = False,
-    progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
+    db: DbOption = Path("runs/qnode.db"),
+    store: StoreOption = True,
+    as_json: JsonOption = False,
+    progress: ProgressOption = True,
 ) -> None:
     """A CHSH test on one link: S from outcomes at the four optimal settings, with its 95%
     interval (a quantum link violates the local bound S <= 2)."""
@@ -351,20 +352,16 @@ def teleport(
         Path, typer.Option("--config", "-c", help="Network file of a three-node chain.")
     ] = DEFAULT_CHAIN,
     shots: Annotated[int, typer.Option(min=1, max=10_000_000, help="Teleportations.")] = 300,
-    seed: Annotated[int | None, typer.Option(min=0, help="Seed (default: the file's).")] = None,
-    alpha: Annotated[float, typer.Option(min=1e-6, max=0.5, help="Bright-state population.")] = 0.1,
+    seed: SeedOption = None,
+    alpha: AlphaOption = 0.1,
     max_attempts: Annotated[
         int, typer.Option(min=0, help="Attempts per link before giving up (0: no cut-off).")
     ] = 0,
-    lab: Annotated[
-        bool, typer.Option("--lab/--sim", help="Real instruments or simulated lab.")
-    ] = False,
-    db: Annotated[Path, typer.Option(help="QCoDeS database for the shots.")] = Path(
-        "runs/qnode.db"
-    ),
-    store: Annotated[bool, typer.Option(help="Store every shot in the database.")] = True,
-    as_json: Annotated[bool, typer.Option("--json", help="Summary as JSON on stdout.")] = False,
-    progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
+    lab: LabOption = False,
+    db: DbOption = Path("runs/qnode.db"),
+    store: StoreOption = True,
+    as_json: JsonOption = False,
+    progress: ProgressOption = True,
     events: Annotated[
         str | None, typer.Option(help="Publish live events here (watch with qnode monitor).")
     ] = None,
@@ -497,7 +494,7 @@ def report(
     run_id: Annotated[int, typer.Argument(min=1, help="Run id in the database.")],
     db: Annotated[Path, typer.Option(help="QCoDeS database.")] = Path("runs/qnode.db"),
     out: Annotated[Path, typer.Option(help="Folder for the PNG plots.")] = Path("runs/reports"),
-    as_json: Annotated[bool, typer.Option("--json", help="Summary as JSON on stdout.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Summarise a stored run and draw its standard plots (PNG)."""
     from .report import format_summary, summary, write_report
@@ -566,10 +563,8 @@ def calibrate(
     report_dir: Annotated[Path, typer.Option(help="Folder for the report and plots.")] = Path(
         "runs/calibration"
     ),
-    seed: Annotated[int | None, typer.Option(min=0, help="Seed (default: the file's).")] = None,
-    lab: Annotated[
-        bool, typer.Option("--lab/--sim", help="Real instruments or simulated lab.")
-    ] = False,
+    seed: SeedOption = None,
+    lab: LabOption = False,
 ) -> None:
     """Run the calibrations unattended in dependency order (detectors, laser resonance,
     converter phase matching; readout), retry a failure once, skip what depends on it, end
@@ -619,7 +614,7 @@ def simlab(
     port_map: Annotated[Path, typer.Option(help="Where to write the port map (JSON).")] = Path(
         "runs/simlab.json"
     ),
-    seed: Annotated[int | None, typer.Option(min=0, help="Seed (default: the file's).")] = None,
+    seed: SeedOption = None,
 ) -> None:
     """Serve one shared simulated lab for node controllers in separate processes: every
     simulated instrument on a loopback TCP port, plus the simulation oracle (Ctrl-C stops)."""
@@ -655,9 +650,7 @@ def serve(
     simlab: Annotated[
         Path | None, typer.Option(help="Port map of a shared simulated lab (qnode simlab).")
     ] = None,
-    lab: Annotated[
-        bool, typer.Option("--lab/--sim", help="Real instruments or simulated lab.")
-    ] = False,
+    lab: LabOption = False,
     ready_file: Annotated[Path | None, typer.Option(help="Write the bound endpoint here.")] = None,
     plaintext: Annotated[
         bool, typer.Option(help="Unencrypted control messages (local dry runs only).")
