@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
-import pyvisa
-from qcodes.instrument import Instrument
 
 from drivers.errors import InstrumentReplyError
 from drivers.hal import TAG_DTYPE
@@ -15,7 +11,6 @@ from drivers.idq_id900 import IDQuantiqueID900
 from sim_backend.instruments import sim_idq_id900
 from sim_backend.instruments.protocols import MessageHandler
 from sim_backend.instruments.sim_idq_id900 import SimIdqID900
-from sim_backend.instruments.visa_library import SimulatedVisaLibrary
 
 ADDRESS = "TCPIP0::tagger::5555::SOCKET"
 
@@ -59,12 +54,6 @@ class FakeLab:
         return dict(self.rates)
 
 
-@pytest.fixture(autouse=True)
-def _close_all_instruments() -> Iterator[None]:
-    yield
-    Instrument.close_all()
-
-
 @pytest.fixture
 def lab() -> FakeLab:
     return FakeLab()
@@ -76,14 +65,8 @@ def sim(lab: FakeLab) -> SimIdqID900:
 
 
 @pytest.fixture
-def tc(sim: SimIdqID900) -> Iterator[IDQuantiqueID900]:
-    library = SimulatedVisaLibrary()
-    library.attach(ADDRESS, sim)
-    rm = pyvisa.ResourceManager(library)
-    driver = IDQuantiqueID900("tc", resource=rm.open_resource(ADDRESS))
-    yield driver
-    driver.close()
-    rm.close()
+def tc(sim: SimIdqID900, connect) -> IDQuantiqueID900:
+    return connect(IDQuantiqueID900, sim, ADDRESS, "tc")
 
 
 def test_is_a_message_handler(sim: SimIdqID900) -> None:

@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from unittest.mock import MagicMock
 
 import pytest
-import pyvisa
-from qcodes.instrument import Instrument
 
 from drivers.errors import InstrumentReplyError
 from drivers.moglabs_qrf import MOGLabsQRF
-from sim_backend.instruments.protocols import MessageHandler, NullLabHooks
+from sim_backend.instruments.protocols import MessageHandler
 from sim_backend.instruments.sim_moglabs_qrf import SimMoglabsQRF
-from sim_backend.instruments.visa_library import SimulatedVisaLibrary
 
 ADDRESS = "TCPIP0::aom-a::7802::SOCKET"
-
-
-@pytest.fixture(autouse=True)
-def _close_all_instruments() -> Iterator[None]:
-    yield
-    Instrument.close_all()
-
-
-@pytest.fixture
-def hooks() -> MagicMock:
-    return MagicMock(wraps=NullLabHooks())
 
 
 @pytest.fixture
@@ -35,14 +20,8 @@ def sim(hooks: MagicMock) -> SimMoglabsQRF:
 
 
 @pytest.fixture
-def qrf(sim: SimMoglabsQRF) -> Iterator[MOGLabsQRF]:
-    library = SimulatedVisaLibrary()
-    library.attach(ADDRESS, sim)
-    rm = pyvisa.ResourceManager(library)
-    driver = MOGLabsQRF("aom", resource=rm.open_resource(ADDRESS))
-    yield driver
-    driver.close()
-    rm.close()
+def qrf(sim: SimMoglabsQRF, connect) -> MOGLabsQRF:
+    return connect(MOGLabsQRF, sim, ADDRESS, "aom")
 
 
 def test_is_a_message_handler(sim: SimMoglabsQRF) -> None:

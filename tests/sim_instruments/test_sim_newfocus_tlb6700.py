@@ -7,7 +7,6 @@ from unittest.mock import MagicMock
 
 import pytest
 import pyvisa
-from qcodes.instrument import Instrument
 
 from drivers import hal
 from drivers.errors import (
@@ -17,23 +16,12 @@ from drivers.errors import (
     InstrumentTimeoutError,
 )
 from drivers.newfocus_tlb6700 import NewFocusTLB6700
-from sim_backend.instruments.protocols import MessageHandler, NullLabHooks
+from sim_backend.instruments.protocols import MessageHandler
 from sim_backend.instruments.registry import simulated_model
 from sim_backend.instruments.sim_newfocus_tlb6700 import SimNewFocusTLB6700
 from sim_backend.instruments.visa_library import SimulatedVisaLibrary
 
 ADDRESS = "USB0::0x104D::0x100A::SN0637::RAW"  # Newport USB vendor / Velocity product ID
-
-
-@pytest.fixture(autouse=True)
-def _close_all_instruments() -> Iterator[None]:
-    yield
-    Instrument.close_all()
-
-
-@pytest.fixture
-def hooks() -> MagicMock:
-    return MagicMock(wraps=NullLabHooks())
 
 
 @pytest.fixture

@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from unittest.mock import MagicMock
 
 import pytest
-import pyvisa
-from qcodes.instrument import Instrument
 
 from drivers.errors import InstrumentErrorQueueError
 from drivers.rs_sgs100a import RohdeSchwarzSGS100A
-from sim_backend.instruments.protocols import MessageHandler, NullLabHooks
+from sim_backend.instruments.protocols import MessageHandler
 from sim_backend.instruments.sim_rs_sgs100a import SimRsSGS100A
-from sim_backend.instruments.visa_library import SimulatedVisaLibrary
 
 ADDRESS = "TCPIP0::mw-a::inst0::INSTR"
-
-
-@pytest.fixture(autouse=True)
-def _close_all_instruments() -> Iterator[None]:
-    yield
-    Instrument.close_all()
-
-
-@pytest.fixture
-def hooks() -> MagicMock:
-    return MagicMock(wraps=NullLabHooks())
 
 
 @pytest.fixture
@@ -35,14 +20,8 @@ def sim(hooks: MagicMock) -> SimRsSGS100A:
 
 
 @pytest.fixture
-def mw(sim: SimRsSGS100A) -> Iterator[RohdeSchwarzSGS100A]:
-    library = SimulatedVisaLibrary()
-    library.attach(ADDRESS, sim)
-    rm = pyvisa.ResourceManager(library)
-    driver = RohdeSchwarzSGS100A("mw", resource=rm.open_resource(ADDRESS))
-    yield driver
-    driver.close()
-    rm.close()
+def mw(sim: SimRsSGS100A, connect) -> RohdeSchwarzSGS100A:
+    return connect(RohdeSchwarzSGS100A, sim, ADDRESS, "mw")
 
 
 def test_is_a_message_handler(sim: SimRsSGS100A) -> None:

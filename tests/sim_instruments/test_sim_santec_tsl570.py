@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from unittest.mock import MagicMock
 
 import pytest
-import pyvisa
-from qcodes.instrument import Instrument
 
 from drivers.errors import InstrumentErrorQueueError
 from drivers.santec_tsl570 import SantecTSL570
-from sim_backend.instruments.protocols import MessageHandler, NullLabHooks
+from sim_backend.instruments.protocols import MessageHandler
 from sim_backend.instruments.sim_santec_tsl570 import POWER_MONITOR_FLOOR_DBM, SimSantecTSL570
-from sim_backend.instruments.visa_library import SimulatedVisaLibrary
 
 ADDRESS = "TCPIP0::laser-a::5000::SOCKET"
-
-
-@pytest.fixture(autouse=True)
-def _close_all_instruments() -> Iterator[None]:
-    yield
-    Instrument.close_all()
-
-
-@pytest.fixture
-def hooks() -> MagicMock:
-    return MagicMock(wraps=NullLabHooks())
 
 
 @pytest.fixture
@@ -35,14 +20,8 @@ def sim(hooks: MagicMock) -> SimSantecTSL570:
 
 
 @pytest.fixture
-def laser(sim: SimSantecTSL570) -> Iterator[SantecTSL570]:
-    library = SimulatedVisaLibrary()
-    library.attach(ADDRESS, sim)
-    rm = pyvisa.ResourceManager(library)
-    driver = SantecTSL570("laser_a", resource=rm.open_resource(ADDRESS))
-    yield driver
-    driver.close()
-    rm.close()
+def laser(sim: SimSantecTSL570, connect) -> SantecTSL570:
+    return connect(SantecTSL570, sim, ADDRESS, "laser_a")
 
 
 def test_is_a_message_handler(sim: SimSantecTSL570) -> None:

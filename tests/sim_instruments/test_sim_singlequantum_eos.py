@@ -8,26 +8,14 @@ from unittest.mock import MagicMock
 import numpy as np
 import pytest
 import pyvisa
-from qcodes.instrument import Instrument
 
 from drivers.errors import InstrumentErrorQueueError
 from drivers.singlequantum_eos import SingleQuantumEos
-from sim_backend.instruments.protocols import MessageHandler, NullLabHooks
+from sim_backend.instruments.protocols import MessageHandler
 from sim_backend.instruments.sim_singlequantum_eos import SimSingleQuantumEos
 from sim_backend.instruments.visa_library import SimulatedVisaLibrary
 
 ADDRESS = "TCPIP0::snspd::12000::SOCKET"
-
-
-@pytest.fixture(autouse=True)
-def _close_all_instruments() -> Iterator[None]:
-    yield
-    Instrument.close_all()
-
-
-@pytest.fixture
-def hooks() -> MagicMock:
-    return MagicMock(wraps=NullLabHooks())
 
 
 @pytest.fixture

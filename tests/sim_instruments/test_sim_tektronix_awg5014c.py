@@ -3,37 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from unittest.mock import MagicMock
 
 import numpy as np
 import pytest
-import pyvisa
-from qcodes.instrument import Instrument
 
 from drivers.errors import InstrumentErrorQueueError
 from drivers.hal import AwgSequence, AwgSequenceStep, AwgWaveform
 from drivers.tektronix_awg5014c import TektronixAWG5014C
-from sim_backend.instruments.protocols import MessageHandler, NullLabHooks
+from sim_backend.instruments.protocols import MessageHandler
 from sim_backend.instruments.sim_tektronix_awg5014c import (
     SimSequenceStep,
     SimTektronixAWG5014C,
     SimWaveform,
 )
-from sim_backend.instruments.visa_library import SimulatedVisaLibrary
 
 ADDRESS = "TCPIP0::awg-a::4000::SOCKET"
-
-
-@pytest.fixture(autouse=True)
-def _close_all_instruments() -> Iterator[None]:
-    yield
-    Instrument.close_all()
-
-
-@pytest.fixture
-def hooks() -> MagicMock:
-    return MagicMock(wraps=NullLabHooks())
 
 
 @pytest.fixture
@@ -42,14 +27,8 @@ def sim(hooks: MagicMock) -> SimTektronixAWG5014C:
 
 
 @pytest.fixture
-def awg(sim: SimTektronixAWG5014C) -> Iterator[TektronixAWG5014C]:
-    library = SimulatedVisaLibrary()
-    library.attach(ADDRESS, sim)
-    rm = pyvisa.ResourceManager(library)
-    driver = TektronixAWG5014C("awg", resource=rm.open_resource(ADDRESS))
-    yield driver
-    driver.close()
-    rm.close()
+def awg(sim: SimTektronixAWG5014C, connect) -> TektronixAWG5014C:
+    return connect(TektronixAWG5014C, sim, ADDRESS, "awg")
 
 
 def _herald_sequence(n: int = 16) -> AwgSequence:

@@ -4,31 +4,16 @@ simulated VISA wire."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from unittest.mock import MagicMock
 
 import pytest
-import pyvisa
-from qcodes.instrument import Instrument
 
 from drivers.errors import InstrumentErrorQueueError
 from drivers.thorlabs_itc4001_qfc import ThorlabsITC4001FrequencyConverter
-from sim_backend.instruments.protocols import MessageHandler, NullLabHooks
+from sim_backend.instruments.protocols import MessageHandler
 from sim_backend.instruments.sim_thorlabs_itc4001_qfc import SimThorlabsITC4001QFC
-from sim_backend.instruments.visa_library import SimulatedVisaLibrary
 
 ADDRESS = "USB0::0x1313::0x8049::M00512345::INSTR"
-
-
-@pytest.fixture(autouse=True)
-def _close_all_instruments() -> Iterator[None]:
-    yield
-    Instrument.close_all()
-
-
-@pytest.fixture
-def hooks() -> MagicMock:
-    return MagicMock(wraps=NullLabHooks())
 
 
 @pytest.fixture
@@ -37,14 +22,8 @@ def sim(hooks: MagicMock) -> SimThorlabsITC4001QFC:
 
 
 @pytest.fixture
-def qfc(sim: SimThorlabsITC4001QFC) -> Iterator[ThorlabsITC4001FrequencyConverter]:
-    library = SimulatedVisaLibrary()
-    library.attach(ADDRESS, sim)
-    rm = pyvisa.ResourceManager(library)
-    driver = ThorlabsITC4001FrequencyConverter("qfc", resource=rm.open_resource(ADDRESS))
-    yield driver
-    driver.close()
-    rm.close()
+def qfc(sim: SimThorlabsITC4001QFC, connect) -> ThorlabsITC4001FrequencyConverter:
+    return connect(ThorlabsITC4001FrequencyConverter, sim, ADDRESS, "qfc")
 
 
 def test_is_a_message_handler(sim: SimThorlabsITC4001QFC) -> None:
