@@ -133,8 +133,10 @@ def open_network(
     *,
     only: list[str] | None = None,
     simlab: str | Path | None = None,
+    link_overrides: dict[str, Any] | None = None,
 ) -> Network:
     """Validate the network file and its station files, then connect the instruments.
+    ``link_overrides`` changes every link of the simulated lab (e.g. a sweep's fibre length).
 
     ``backend`` ('simulated' or 'lab') overrides the file's own switch; ``seed`` the
     simulated lab's seed (default: the network file's). ``only`` restricts the instruments
@@ -151,7 +153,8 @@ def open_network(
         return _open_lab(loaded, names)
     if simlab is not None:
         return _open_remote_simulated(loaded, Path(simlab), names)
-    return _open_simulated(loaded, loaded.config.seed if seed is None else seed, names)
+    seed = loaded.config.seed if seed is None else seed
+    return _open_simulated(loaded, seed, names, link_overrides)
 
 
 def _instrument_names(loaded: LoadedNetwork, only: list[str] | None) -> list[str]:
@@ -240,7 +243,9 @@ def _open_lab(loaded: LoadedNetwork, names: list[str]) -> Network:
     return Network(loaded, "lab", instruments, _stations(loaded, instruments))
 
 
-def build_simulated_lab(loaded: LoadedNetwork, seed: int) -> tuple[Any, dict[str, Any]]:
+def build_simulated_lab(
+    loaded: LoadedNetwork, seed: int, link_overrides: dict[str, Any] | None = None
+) -> tuple[Any, dict[str, Any]]:
     """The simulated lab of a network: its hardware (physics wired to instruments) and one
     simulated instrument per station instrument, by name. Checks that the physics file
     describes the network's nodes and links."""
@@ -263,6 +268,8 @@ def build_simulated_lab(loaded: LoadedNetwork, seed: int) -> tuple[Any, dict[str
             f"{loaded.path}: heralding stations serve links {sorted(map(sorted, station_links))} "
             f"but {loaded.simulated_lab_path.name} has links {sorted(map(sorted, physics_links))}"
         )
+    if link_overrides:
+        physics = _override_links(physics, link_overrides, loaded)
     lab = SimulatedLab(physics, seed=seed)
     nodes = [
         NodeWiring(
@@ -317,10 +324,34 @@ def _connect(
     return instruments
 
 
-def _open_simulated(loaded: LoadedNetwork, seed: int, names: list[str]) -> Network:
+def _override_links(physics: Any, overrides: dict[str, Any], loaded: LoadedNetwork) -> Any:
+    """The simulated lab with every link's parameters changed (a sweep point); validated
+    like the file. ``fibre_length_km`` is the node-to-node length, split at the midpoint."""
+    from pydantic import ValidationError
+
+    update = dict(overrides)
+    if "fibre_length_km" in update:
+        total = float(update["fibre_length_km"])
+        update["fibre_length_km"] = (total / 2, total / 2)
+    try:
+        links = [type(lk).model_validate({**lk.model_dump(), **update}) for lk in physics.links]
+        return type(physics).model_validate({**physics.model_dump(), "links": links})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']} (got {e.get('input')!r})"
+            for e in exc.errors()
+        )
+        raise NetworkConfigError(
+            f"{loaded.simulated_lab_path}: override {overrides}: {problems}"
+        ) from None
+
+
+def _open_simulated(
+    loaded: LoadedNetwork, seed: int, names: list[str], link_overrides: dict[str, Any] | None
+) -> Network:
     from sim_backend.instruments.visa_library import SimulatedVisaLibrary
 
-    hardware, simulated = build_simulated_lab(loaded, seed)
+    hardware, simulated = build_simulated_lab(loaded, seed, link_overrides)
     library = SimulatedVisaLibrary()
     for inst in loaded.instruments.values():
         library.attach(inst.address, simulated[inst.name])

@@ -273,10 +273,43 @@ def swap(
     store: StoreOption = True,
     as_json: JsonOption = False,
     progress: ProgressOption = True,
+    sweep: Annotated[
+        str | None, typer.Option(help="Sweep one parameter: NAME=START:STOP:POINTS.")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Worker processes for a sweep.")
+    ] = None,
+    dask: Annotated[str | None, typer.Option(help="Dask scheduler for a sweep.")] = None,
 ) -> None:
     """Entanglement swapping at the middle node of a chain: pairs between the end nodes,
     each measured in XX, YY or ZZ; rate and fidelity."""
     from .runs import run_entangle
+
+    if sweep is not None:
+        _sweep(
+            run_entangle,
+            sweep,
+            dict(
+                network_path=config,
+                shots=shots,
+                alpha=alpha,
+                swap=True,
+                cutoff_s=cutoff,
+                db_path=db if store else None,
+            ),
+            seed,
+            workers,
+            dask,
+            as_json,
+            [
+                "shots",
+                "heralded_rate_per_s",
+                "attempts_per_success",
+                "fidelity_estimate",
+                "exact_fidelity_mean",
+            ],
+        )
+        return
 
     summary = _run_with_progress(
         "swap",

@@ -114,6 +114,7 @@ def run_entangle(
     events_endpoint: str | None = None,
     swap: bool = False,
     cutoff_s: float | None = None,
+    fibre_length_km: float | None = None,
 ) -> dict[str, Any]:
     """Heralded entanglement on one link (or, with ``swap``, between the ends of a chain via
     entanglement swapping), every pair verified in XX/YY/ZZ and stored."""
@@ -122,7 +123,8 @@ def run_entangle(
     if shots < 1:
         raise ValueError(f"shots={shots!r}: expected a positive integer")
     loop = AttemptLoop(alpha=alpha, max_attempts=max_attempts, stop_at_herald=True)
-    network = open_network(network_path, backend=backend, seed=seed)
+    overrides = None if fibre_length_km is None else {"fibre_length_km": fibre_length_km}
+    network = open_network(network_path, backend=backend, seed=seed, link_overrides=overrides)
     try:
         if swap:
             a, _, b = chain_of(network)
@@ -166,6 +168,7 @@ def run_entangle(
                 "alpha": alpha,
                 "max_attempts": max_attempts,
                 **({"swapped_at": chain_of(network)[1], "cutoff_s": cutoff_s} if swap else {}),
+                **({"fibre_length_km": fibre_length_km} if fibre_length_km is not None else {}),
             },
             requested_shots=shots,
         )

@@ -18,7 +18,12 @@ from typing import Any
 import numpy as np
 
 #: parameters a sweep may vary, with their unit and the run function's keyword
-SWEEPABLE = {"alpha": ("", "alpha"), "max_attempts": ("", "max_attempts")}
+SWEEPABLE = {
+    "alpha": ("", "alpha"),
+    "max_attempts": ("", "max_attempts"),
+    "fibre_length_km": ("km", "fibre_length_km"),  # node to node, station at the midpoint
+    "cutoff_s": ("s", "cutoff_s"),  # memory cut-off of swapping runs
+}
 
 
 @dataclass(frozen=True)

@@ -47,3 +47,24 @@ def test_each_point_stores_in_its_own_database(tmp_path: Path) -> None:
     results = run_sweep(run_entangle, spec, base, seed=1, workers=2)
     assert [Path(r["database"]).name for r in results] == ["runs-alpha-p0.db", "runs-alpha-p1.db"]
     assert all(Path(r["database"]).exists() for r in results)
+
+
+def test_a_fibre_length_sweep_changes_the_physics_of_each_point() -> None:
+    """Longer fibre (8 dB/km at 637 nm, station at the midpoint): fewer successes per
+    attempt (single click: linear in one arm's transmission): 0.06 vs 0.5 km node to node is
+    a factor 10^(-8 x 0.22 / 10)."""
+    spec = SweepSpec.parse("fibre_length_km=0.06:0.5:2")
+    base = {"network_path": NETWORK, "shots": 200, "db_path": None}
+    short, long = run_sweep(run_entangle, spec, base, seed=4, workers=2)
+    assert short["parameters"]["fibre_length_km"] == pytest.approx(0.06)
+    assert long["parameters"]["fibre_length_km"] == pytest.approx(0.5)
+    ratio = long["success_probability_per_attempt"] / short["success_probability_per_attempt"]
+    expected = 10 ** (-8.0 * (0.5 - 0.06) / 2 / 10)
+    assert abs(ratio - expected) < 3 * ratio * (2 / 200) ** 0.5 + 0.02, (ratio, expected)
+
+
+def test_a_bad_override_names_the_field() -> None:
+    from control.network_config import NetworkConfigError
+
+    with pytest.raises(NetworkConfigError, match="fibre_length_km"):
+        run_entangle(NETWORK, 1, db_path=None, fibre_length_km=5000.0)
