@@ -1,0 +1,392 @@
+"""`qnode` run commands: entangle, swap, chsh, teleport."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .cli import (
+    DEFAULT_CHAIN,
+    DEFAULT_NETWORK,
+    AlphaOption,
+    DbOption,
+    JsonOption,
+    LabOption,
+    ProgressOption,
+    SeedOption,
+    StoreOption,
+    _fail,
+    _run_with_progress,
+    _sweep,
+    app,
+    err,
+)
+
+
+@app.command()
+def entangle(
+    config: Annotated[
+        Path, typer.Option("--config", "-c", help="Network file (lab_configs/*.network.yaml).")
+    ] = DEFAULT_NETWORK,
+    link: Annotated[str | None, typer.Option(help="Link to run, e.g. alice-bob.")] = None,
+    shots: Annotated[int, typer.Option(min=1, max=10_000_000, help="Pairs to deliver.")] = 1000,
+    seed: SeedOption = None,
+    alpha: AlphaOption = 0.1,
+    max_attempts: Annotated[
+        int, typer.Option(min=0, help="Attempts before giving up (0: no cut-off).")
+    ] = 0,
+    lab: LabOption = False,
+    db: DbOption = Path("runs/qnode.db"),
+    store: StoreOption = True,
+    as_json: JsonOption = False,
+    progress: ProgressOption = True,
+    events: Annotated[
+        str | None, typer.Option(help="Publish live events here (watch with qnode monitor).")
+    ] = None,
+    sweep: Annotated[
+        str | None, typer.Option(help="Sweep one parameter: NAME=START:STOP:POINTS.")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Worker processes for a sweep.")
+    ] = None,
+    dask: Annotated[
+        str | None, typer.Option(help="Dask scheduler for a sweep, tcp://host:port.")
+    ] = None,
+) -> None:
+    """Heralded entanglement on one link: deliver pairs, measure each in XX, YY or ZZ, and
+    summarise rate and fidelity (every shot stored)."""
+    from .runs import run_entangle
+
+    if sweep is not None:
+        _sweep(
+            run_entangle,
+            sweep,
+            dict(
+                network_path=config,
+                shots=shots,
+                link=link,
+                alpha=alpha,
+                max_attempts=max_attempts,
+                backend="lab" if lab else None,
+                db_path=db if store else None,
+            ),
+            seed,
+            workers,
+            dask,
+            as_json,
+            [
+                "shots",
+                "heralded_rate_per_s",
+                "attempts_per_success",
+                "fidelity_estimate",
+                "exact_fidelity_mean",
+            ],
+        )
+        return
+
+    summary = _run_with_progress(
+        "entangle",
+        shots,
+        progress,
+        as_json,
+        lambda tick: run_entangle(
+            config,
+            shots,
+            events_endpoint=events,
+            link=link,
+            seed=seed,
+            alpha=alpha,
+            max_attempts=max_attempts,
+            backend="lab" if lab else None,
+            db_path=db if store else None,
+            progress=tick,
+        ),
+    )
+    if as_json:
+        sys.stdout.write(json.dumps(summary, indent=2, default=float) + "\n")
+    else:
+        _print_summary(summary)
+    if summary.get("interrupted"):
+        raise typer.Exit(130)
+
+
+def _print_summary(s: dict[str, Any]) -> None:
+    out = Console()
+    if s["shots"] == 0:
+        out.print("no shots completed")
+        return
+    table = Table(title=f"Heralded entanglement, {s['parameters']['link']} ({s['backend']} lab)")
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+    table.add_column("95% CI", justify="right")
+
+    def ci(pair: list[float], fmt: str) -> str:
+        return f"{pair[0]:{fmt}} .. {pair[1]:{fmt}}"
+
+    rate = s["heralded_rate_per_s"]
+    table.add_row("pairs delivered", f"{s['shots']} of {s['requested_shots']}", "")
+    table.add_row("heralded rate (per simulated s)", f"{rate:.4g} /s" if rate else "-", "")
+    table.add_row(
+        "success probability per attempt",
+        f"{s['success_probability_per_attempt']:.4g}",
+        ci(s["success_probability_ci95"], ".4g"),
+    )
+    table.add_row("attempts per success", f"{s['attempts_per_success']:.4g}", "")
+    if "fidelity_estimate" in s:
+        table.add_row(
+            "fidelity (readout-corrected)",
+            f"{s['fidelity_estimate']:.4f}",
+            ci(s["fidelity_ci95"], ".4f"),
+        )
+        table.add_row(
+            "fidelity (raw outcomes)",
+            f"{s['fidelity_estimate_raw']:.4f}",
+            ci(s["fidelity_raw_ci95"], ".4f"),
+        )
+    if s.get("exact_fidelity_mean") is not None:
+        table.add_row("fidelity of simulated state (exact)", f"{s['exact_fidelity_mean']:.4f}", "")
+    table.add_row("simulated time", f"{s['simulated_time_s']:.4g} s", "")
+    if "run_id" in s:
+        table.add_row("stored as", f"run {s['run_id']} in {s['database']}", "")
+    out.print(table)
+    params = Table(title="Parameters", show_header=False)
+    for key, value in s["parameters"].items():
+        params.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
+    params.add_row("seed", str(s["seed"]))
+    params.add_row("network", s["network"])
+    out.print(params)
+
+
+@app.command()
+def swap(
+    config: Annotated[
+        Path, typer.Option("--config", "-c", help="Network file of a three-node chain.")
+    ] = DEFAULT_CHAIN,
+    shots: Annotated[int, typer.Option(min=1, max=10_000_000, help="Swapped pairs.")] = 300,
+    seed: SeedOption = None,
+    alpha: AlphaOption = 0.1,
+    cutoff: Annotated[
+        float | None, typer.Option(min=0, help="Discard a stored pair older than this (s).")
+    ] = None,
+    db: DbOption = Path("runs/qnode.db"),
+    store: StoreOption = True,
+    as_json: JsonOption = False,
+    progress: ProgressOption = True,
+    sweep: Annotated[
+        str | None, typer.Option(help="Sweep one parameter: NAME=START:STOP:POINTS.")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Worker processes for a sweep.")
+    ] = None,
+    dask: Annotated[str | None, typer.Option(help="Dask scheduler for a sweep.")] = None,
+) -> None:
+    """Entanglement swapping at the middle node of a chain: pairs between the end nodes,
+    each measured in XX, YY or ZZ; rate and fidelity."""
+    from .runs import run_entangle
+
+    if sweep is not None:
+        _sweep(
+            run_entangle,
+            sweep,
+            dict(
+                network_path=config,
+                shots=shots,
+                alpha=alpha,
+                swap=True,
+                cutoff_s=cutoff,
+                db_path=db if store else None,
+            ),
+            seed,
+            workers,
+            dask,
+            as_json,
+            [
+                "shots",
+                "heralded_rate_per_s",
+                "attempts_per_success",
+                "fidelity_estimate",
+                "exact_fidelity_mean",
+            ],
+        )
+        return
+
+    summary = _run_with_progress(
+        "swap",
+        shots,
+        progress,
+        as_json,
+        lambda tick: run_entangle(
+            config,
+            shots,
+            seed=seed,
+            alpha=alpha,
+            swap=True,
+            cutoff_s=cutoff,
+            db_path=db if store else None,
+            progress=tick,
+        ),
+    )
+    if as_json:
+        sys.stdout.write(json.dumps(summary, indent=2, default=float) + "\n")
+    else:
+        _print_summary(summary)
+
+
+@app.command()
+def chsh(
+    config: Annotated[
+        Path, typer.Option("--config", "-c", help="Network file (lab_configs/*.network.yaml).")
+    ] = DEFAULT_NETWORK,
+    link: Annotated[str | None, typer.Option(help="Link to test, e.g. alice-bob.")] = None,
+    shots: Annotated[int, typer.Option(min=4, max=10_000_000, help="Pairs measured.")] = 2000,
+    seed: SeedOption = None,
+    alpha: Annotated[
+        float, typer.Option(min=1e-6, max=0.5, help="Bright-state population.")
+    ] = 0.05,
+    db: DbOption = Path("runs/qnode.db"),
+    store: StoreOption = True,
+    as_json: JsonOption = False,
+    progress: ProgressOption = True,
+) -> None:
+    """A CHSH test on one link: S from outcomes at the four optimal settings, with its 95%
+    interval (a quantum link violates the local bound S <= 2)."""
+    from .runs import run_chsh
+
+    summary = _run_with_progress(
+        "chsh",
+        shots,
+        progress,
+        as_json,
+        lambda tick: run_chsh(
+            config,
+            shots,
+            link=link,
+            seed=seed,
+            alpha=alpha,
+            db_path=db if store else None,
+            progress=tick,
+        ),
+    )
+    if as_json:
+        sys.stdout.write(json.dumps(summary, indent=2, default=float) + "\n")
+        return
+    lo, hi = summary["chsh_ci95"]
+    verdict = "violates" if summary["violates_local_bound"] else "does not violate"
+    Console().print(
+        f"CHSH on {summary['link']}: S = {summary['chsh_s']:.3f} (95% CI {lo:.3f} .. {hi:.3f}) "
+        f"from {summary['shots']} pairs; {verdict} the local bound 2"
+    )
+
+
+@app.command()
+def teleport(
+    config: Annotated[
+        Path, typer.Option("--config", "-c", help="Network file of a three-node chain.")
+    ] = DEFAULT_CHAIN,
+    shots: Annotated[int, typer.Option(min=1, max=10_000_000, help="Teleportations.")] = 300,
+    seed: SeedOption = None,
+    alpha: AlphaOption = 0.1,
+    max_attempts: Annotated[
+        int, typer.Option(min=0, help="Attempts per link before giving up (0: no cut-off).")
+    ] = 0,
+    lab: LabOption = False,
+    db: DbOption = Path("runs/qnode.db"),
+    store: StoreOption = True,
+    as_json: JsonOption = False,
+    progress: ProgressOption = True,
+    events: Annotated[
+        str | None, typer.Option(help="Publish live events here (watch with qnode monitor).")
+    ] = None,
+    remote: Annotated[
+        list[str] | None,
+        typer.Option(help="A node served by its own process: NODE=tcp://host:port (repeat)."),
+    ] = None,
+    simlab: Annotated[
+        Path | None, typer.Option(help="Port map of a shared simulated lab (qnode simlab).")
+    ] = None,
+    plaintext: Annotated[
+        bool, typer.Option(help="Unencrypted messages to --remote nodes (local dry runs only).")
+    ] = False,
+    heartbeat_s: Annotated[
+        float, typer.Option(min=0.5, max=60, help="A silent --remote node is lost after (s).")
+    ] = 2.0,
+) -> None:
+    """Teleport states from one end of a three-node chain to the other (Charlie's state
+    arrives at Alice via a swap at Bob), every shot stored, with a summary at the end."""
+    remote_nodes = None
+    if remote:
+        remote_nodes = {}
+        for item in remote:
+            name, sep, endpoint = item.partition("=")
+            if not sep or not endpoint.startswith("tcp://"):
+                _fail(f"--remote {item!r}: expected NODE=tcp://host:port")
+            remote_nodes[name] = endpoint
+    from .runs import run_teleport
+
+    summary = _run_with_progress(
+        "teleport",
+        shots,
+        progress,
+        as_json,
+        lambda tick: run_teleport(
+            config,
+            shots,
+            events_endpoint=events,
+            remote_nodes=remote_nodes,
+            simlab=simlab,
+            plaintext=plaintext,
+            heartbeat_s=heartbeat_s,
+            seed=seed,
+            alpha=alpha,
+            max_attempts=max_attempts,
+            backend="lab" if lab else None,
+            db_path=db if store else None,
+            progress=tick,
+        ),
+    )
+    if as_json:
+        sys.stdout.write(json.dumps(summary, indent=2, default=float) + "\n")
+    else:
+        _print_teleport_summary(summary)
+    if summary.get("aborted"):
+        err.print(f"[bold red]run aborted:[/] {summary['aborted']}", soft_wrap=True)
+        raise typer.Exit(1)
+    if summary.get("interrupted"):
+        raise typer.Exit(130)
+
+
+def _print_teleport_summary(s: dict[str, Any]) -> None:
+    out = Console()
+    if s["shots"] == 0:
+        out.print("no shots completed")
+        return
+    table = Table(title=f"Teleportation over the chain ({s['backend']} lab, {s['network']})")
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+    table.add_column("95% CI", justify="right")
+    lo, hi = s["fidelity_ci95"]
+    table.add_row("teleportations", f"{s['shots']} of {s['requested_shots']}", "")
+    rate = s["teleportations_per_simulated_s"]
+    table.add_row("rate (per simulated s)", f"{rate:.4g} /s" if rate else "-", "")
+    table.add_row("attempts per link success", f"{s['attempts_per_success']:.4g}", "")
+    table.add_row(
+        "fidelity from outcomes", f"{s['fidelity_estimate']:.4f}", f"{lo:.4f} .. {hi:.4f}"
+    )
+    if s.get("exact_fidelity_mean") is not None:
+        table.add_row("fidelity of simulated state (exact)", f"{s['exact_fidelity_mean']:.4f}", "")
+    for name, value in s["per_input_state"].items():
+        table.add_row(f"  input {name}", f"{value:.3f}", "")
+    table.add_row("wall-clock rate", f"{s['teleportations_per_wall_s']:.1f} /s", "")
+    if "run_id" in s:
+        table.add_row("stored as", f"run {s['run_id']} in {s['database']}", "")
+    out.print(table)
+    if s.get("safe_state_failures"):
+        out.print(
+            f"[red]instruments that did not reach their safe state:[/] {s['safe_state_failures']}"
+        )
