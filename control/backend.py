@@ -19,7 +19,12 @@ import qcodes
 
 from drivers.base import QNodeVisaInstrument
 
-from .network_config import LoadedNetwork, NetworkConfigError, load_network
+from .network_config import (
+    LoadedNetwork,
+    NetworkConfigError,
+    format_validation_error,
+    load_network,
+)
 
 #: Constructor arguments a driver and its simulated instrument share (the unit's variant):
 #: a station file's ``init`` passes them to both, so both accept the same ranges.
@@ -337,13 +342,8 @@ def _override_links(physics: Any, overrides: dict[str, Any], loaded: LoadedNetwo
         links = [type(lk).model_validate({**lk.model_dump(), **update}) for lk in physics.links]
         return type(physics).model_validate({**physics.model_dump(), "links": links})
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc']))}: {e['msg']} (got {e.get('input')!r})"
-            for e in exc.errors()
-        )
-        raise NetworkConfigError(
-            f"{loaded.simulated_lab_path}: override {overrides}: {problems}"
-        ) from None
+        source = f"{loaded.simulated_lab_path}: override {overrides}"
+        raise NetworkConfigError(format_validation_error(source, exc)) from None
 
 
 def _open_simulated(

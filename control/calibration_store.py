@@ -24,6 +24,8 @@ from typing import Any, Protocol
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .network_config import format_validation_error
+
 #: Version of the file layout; a file with another version is rejected.
 SCHEMA_VERSION = 1
 
@@ -94,14 +96,6 @@ class _Result(Protocol):
     def quantities(self) -> dict[str, Any]: ...
 
 
-def _format_validation(error: ValidationError) -> str:
-    parts = []
-    for e in error.errors():
-        loc = ".".join(str(x) for x in e["loc"]) or "(top level)"
-        parts.append(f"{loc}: {e['msg']}")
-    return "; ".join(parts)
-
-
 class CalibrationStore:
     """Calibrated values of one network, kept in one YAML file (created on first record)."""
 
@@ -142,7 +136,7 @@ class CalibrationStore:
             data = CalibrationFile.model_validate(raw)
         except ValidationError as exc:
             raise CalibrationStoreError(
-                f"calibration file {self.path}: {_format_validation(exc)}"
+                format_validation_error(f"calibration file {self.path}", exc)
             ) from None
         for key, records in data.entries.items():
             versions = [r.version for r in records]
@@ -224,7 +218,7 @@ class CalibrationStore:
         except ValidationError as exc:
             if not history:
                 del self._data.entries[key]
-            raise CalibrationStoreError(f"record {key!r}: {_format_validation(exc)}") from None
+            raise CalibrationStoreError(format_validation_error(f"record {key!r}", exc)) from None
         history.append(record)
         self._write()
         return record

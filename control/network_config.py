@@ -159,7 +159,8 @@ class LoadedNetwork:
         return [hs.link for hs in self.config.heralding_stations.values()]
 
 
-def _format(source: str, error: ValidationError) -> str:
+def format_validation_error(source: str, error: ValidationError) -> str:
+    """One line per problem: '<source>: <field.path>: <problem> (got <value>)'."""
     lines = []
     for item in error.errors():
         where = ".".join(str(p) for p in item["loc"]) or "(top level)"
@@ -230,7 +231,7 @@ def load_network(path: str | Path) -> LoadedNetwork:
     try:
         config = NetworkConfig.model_validate(data)
     except ValidationError as exc:
-        raise NetworkConfigError(_format(str(path), exc)) from None
+        raise NetworkConfigError(format_validation_error(str(path), exc)) from None
     base = path.parent
     instruments: dict[str, StationInstrument] = {}
     station_files: dict[str, Path] = {}

@@ -457,7 +457,6 @@ class SimulatedHardware:
         """Mean click rate of each detector: dark counts plus the light of running attempts."""
         op = self.operating_point(station.link)
         rates = [r or 0.0 for r in op.dark_count_rate_hz]
-        link = self.lab.link(*station.link)
         awgs = [self._instrument(self.nodes[n].awg) for n in station.link if n in self.nodes]
         if awgs and all(a is not None and a.running for a in awgs):
             model = self.link_model(station.link)
@@ -468,7 +467,6 @@ class SimulatedHardware:
                         rates[0] += p / period
                     if round_clicks in ("-", "both"):
                         rates[1] += p / period
-            del link
         return rates[0], rates[1]
 
     def _input_sees_pulses(self, tagger: Any, channel: int, station: StationWiring) -> bool:
@@ -586,13 +584,3 @@ class SimulatedHardware:
                 for t in self._rng.uniform(buffer.counted_since_s, now, size=n):
                     self._add_tag(station, port, float(t))
         buffer.counted_since_s = now
-
-
-def expected_herald_rate_hz(model: LinkModel) -> float:
-    """Heralds per simulated second of a link running attempts back to back."""
-    return model.success_probability / model.timing.attempt_period_s
-
-
-def poisson_counts(rate_hz: float, duration_s: float, rng: np.random.Generator) -> int:
-    """Counts of a Poisson process over ``duration_s`` (used by simulated counters)."""
-    return int(rng.poisson(max(rate_hz, 0.0) * duration_s)) if duration_s > 0 else 0

@@ -13,11 +13,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .operators import (
-    apply_channel,
     apply_depolarizing,
     apply_operator,
     apply_phase_covariant,
-    apply_schur,
     partial_trace,
 )
 
@@ -87,10 +85,6 @@ class QubitRegistry:
         group, positions = self._merge(qubits)
         group.rho = apply_operator(group.rho, unitary, positions)
 
-    def apply_channel(self, kraus: Sequence[np.ndarray], qubits: Sequence[int]) -> None:
-        group, positions = self._merge(qubits)
-        group.rho = apply_channel(group.rho, kraus, positions)
-
     def apply_damping_dephasing(self, qubit: int, gamma: float, coherence: float) -> None:
         """Amplitude damping ``gamma`` and coherence factor ``coherence`` on one qubit."""
         group = self._groups[self._check(qubit)]
@@ -99,19 +93,6 @@ class QubitRegistry:
     def apply_depolarizing(self, p: float, qubits: Sequence[int]) -> None:
         group, positions = self._merge(qubits)
         group.rho = apply_depolarizing(group.rho, positions, p)
-
-    def apply_schur(self, multiplier: np.ndarray, qubits: Sequence[int]) -> float:
-        """Elementwise multiplier on ``qubits`` (a heralding process); renormalises.
-
-        Returns the trace before renormalisation: the probability of the heralded outcome.
-        """
-        group, positions = self._merge(qubits)
-        rho = apply_schur(group.rho, multiplier, positions)
-        probability = float(np.real(np.trace(rho)))
-        if probability <= 0:
-            raise ValueError("heralding outcome has zero probability for this state")
-        group.rho = rho / probability
-        return probability
 
     def measure_z(self, qubit: int, rng: np.random.Generator) -> int:
         """Projective Z measurement sampled from the state; the qubit leaves its group."""
