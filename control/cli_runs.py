@@ -28,6 +28,15 @@ from .cli import (
     err,
 )
 
+#: what a sweep of entanglement or swapping runs shows per point
+SWEEP_COLUMNS = [
+    "shots",
+    "heralded_rate_per_s",
+    "attempts_per_success",
+    "fidelity_estimate",
+    "exact_fidelity_mean",
+]
+
 
 @app.command()
 def entangle(
@@ -80,13 +89,7 @@ def entangle(
             workers,
             dask,
             as_json,
-            [
-                "shots",
-                "heralded_rate_per_s",
-                "attempts_per_success",
-                "fidelity_estimate",
-                "exact_fidelity_mean",
-            ],
+            SWEEP_COLUMNS,
         )
         return
 
@@ -108,12 +111,7 @@ def entangle(
             progress=tick,
         ),
     )
-    if as_json:
-        sys.stdout.write(json.dumps(summary, indent=2, default=float) + "\n")
-    else:
-        _print_summary(summary)
-    if summary.get("interrupted"):
-        raise typer.Exit(130)
+    _report(summary, as_json, _print_summary)
 
 
 def _print_summary(s: dict[str, Any]) -> None:
@@ -206,13 +204,7 @@ def swap(
             workers,
             dask,
             as_json,
-            [
-                "shots",
-                "heralded_rate_per_s",
-                "attempts_per_success",
-                "fidelity_estimate",
-                "exact_fidelity_mean",
-            ],
+            SWEEP_COLUMNS,
         )
         return
 
@@ -232,10 +224,7 @@ def swap(
             progress=tick,
         ),
     )
-    if as_json:
-        sys.stdout.write(json.dumps(summary, indent=2, default=float) + "\n")
-    else:
-        _print_summary(summary)
+    _report(summary, as_json, _print_summary)
 
 
 @app.command()
@@ -273,8 +262,12 @@ def chsh(
             progress=tick,
         ),
     )
-    if as_json:
-        sys.stdout.write(json.dumps(summary, indent=2, default=float) + "\n")
+    _report(summary, as_json, _print_chsh)
+
+
+def _print_chsh(summary: dict[str, Any]) -> None:
+    if "chsh_s" not in summary:
+        Console().print(f"{summary['shots']} pairs: too few to cover the four CHSH settings")
         return
     lo, hi = summary["chsh_ci95"]
     verdict = "violates" if summary["violates_local_bound"] else "does not violate"
@@ -350,10 +343,16 @@ def teleport(
             progress=tick,
         ),
     )
+    _report(summary, as_json, _print_teleport_summary)
+
+
+def _report(summary: dict[str, Any], as_json: bool, show: Any) -> None:
+    """Print a run's summary (JSON or table); exit 1 if the run was aborted, 130 if it was
+    interrupted, so scripts can tell."""
     if as_json:
         sys.stdout.write(json.dumps(summary, indent=2, default=float) + "\n")
     else:
-        _print_teleport_summary(summary)
+        show(summary)
     if summary.get("aborted"):
         err.print(f"[bold red]run aborted:[/] {summary['aborted']}", soft_wrap=True)
         raise typer.Exit(1)

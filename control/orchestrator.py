@@ -101,6 +101,16 @@ class Orchestrator:
         )
         return pair_id
 
+    def entangle_until_herald(self, a: str, b: str) -> str:
+        """Attempt loops on a-b until one heralds: a loop ended by its attempt cut-off is
+        started again (the cut-off bounds how long a stored partner pair waits, see
+        ``swapped_pair``)."""
+        while True:
+            try:
+                return self.entangle(a, b)
+            except OrchestrationError:
+                self._publish("cutoff", link=f"{a}-{b}", attempts=self.loop.max_attempts)
+
     def swap(
         self, a: str, b: str, c: str, pair_ab: str, pair_bc: str
     ) -> tuple[str, tuple[int, int]]:
@@ -139,13 +149,19 @@ class Orchestrator:
 
     def swapped_pair(self, a: str, b: str, c: str) -> tuple[str, tuple[int, int], int, int]:
         """A pair a-c made by swapping at b: a-b first (b moves it to memory), then b-c;
-        if the stored a-b pair outlived the cut-off meanwhile, it is discarded and the
-        procedure starts again. Returns (pair id, swap outcomes, attempts a-b, attempts b-c)."""
+        if b-c does not herald within the attempt cut-off, or the stored a-b pair outlived
+        the memory cut-off ``cutoff_s``, the stored pair is discarded and the procedure starts
+        again. Returns (pair id, swap outcomes, attempts a-b, attempts b-c)."""
         while True:
-            p_ab = self.entangle(a, b)
+            p_ab = self.entangle_until_herald(a, b)
             attempts_ab = self.nodes[a].pair(p_ab).attempts
             self.nodes[b].move_to_memory(p_ab)
-            p_bc = self.entangle(b, c)
+            try:
+                p_bc = self.entangle(b, c)
+            except OrchestrationError:  # the stored pair waited the whole cut-off: start again
+                for node in (a, b):
+                    self.nodes[node].release(p_ab)
+                continue
             attempts_bc = self.nodes[c].pair(p_bc).attempts
             age = self.nodes[b].now_s() - self.nodes[b].pair(p_ab).created_s
             if self.cutoff_s is not None and age > self.cutoff_s:

@@ -78,7 +78,7 @@ def iter_entanglement(
     """Deliver pairs on a-b and measure each in the next of XX, YY, ZZ."""
     network = orchestrator.network
     for shot in range(shots):
-        pair_id = orchestrator.entangle(a, b)
+        pair_id = orchestrator.entangle_until_herald(a, b)
         pair = orchestrator.nodes[a].pair(pair_id)
         qubit_b = orchestrator.nodes[b].pair(pair_id).qubit
         exact = network.exact_pair_fidelity(a, pair.qubit, b, qubit_b, pair.bell_state)
@@ -133,8 +133,6 @@ def run_entangle(
         orchestrator = build_orchestrator(network, loop, events_endpoint=events_endpoint)
         orchestrator.cutoff_s = cutoff_s
         orchestrator.prepare()
-        records: list[EntanglementShot] = []
-        interrupted = False
         name = "swap" if swap else "entangle"
         store = _store(network, db_path, name, ENTANGLEMENT_COLUMNS, loop, shots)
         shot_source = (
@@ -143,21 +141,17 @@ def run_entangle(
             else iter_entanglement(orchestrator, a, b, shots)
         )
         start = orchestrator.nodes[a].now_s()
-        started = time.perf_counter()
-        try:
-            for record in shot_source:
-                records.append(record)
-                if store is not None:
-                    values = asdict(record)
-                    exact = values.pop("exact_fidelity")
-                    values["fidelity_exact"] = math.nan if exact is None else exact
-                    values["herald_time_s"] -= start
-                    values["delivered_time_s"] -= start
-                    store.add_shot(**values)
-                if progress is not None:
-                    progress(len(records))
-        except KeyboardInterrupt:
-            interrupted = True
+
+        def row(record: EntanglementShot) -> dict[str, Any]:
+            values = asdict(record)
+            exact = values.pop("exact_fidelity")
+            values["fidelity_exact"] = math.nan if exact is None else exact
+            values["herald_time_s"] -= start
+            values["delivered_time_s"] -= start
+            return values
+
+        collected = _collect(shot_source, store, row, progress)
+        records = collected.records
         summary = entanglement_summary(
             records,
             simulated_time_s=orchestrator.nodes[a].now_s() - start,
@@ -176,12 +170,9 @@ def run_entangle(
             network=str(network_path),
             backend=network.backend,
             seed=network.seed,
-            interrupted=interrupted,
-            wall_s=time.perf_counter() - started,
+            wall_s=collected.wall_s,
         )
-        _close_store(store, summary, interrupted)
-        summary["safe_state_failures"] = orchestrator.safe_state()
-        return summary
+        return _finish(summary, collected, store, orchestrator, network)
     finally:
         network.close()
 
@@ -215,18 +206,8 @@ def run_chsh(
         orchestrator = build_orchestrator(network, loop)
         orchestrator.prepare()
         store = _store(network, db_path, "chsh", CHSH_COLUMNS, loop, shots)
-        records: list[dict[str, Any]] = []
-        interrupted = False
-        try:
-            for record in iter_chsh(orchestrator, a, b, shots):
-                records.append(record)
-                if store is not None:
-                    store.add_shot(**record)
-                if progress is not None:
-                    progress(len(records))
-        except KeyboardInterrupt:
-            interrupted = True
-        summary = chsh_summary(records)
+        collected = _collect(iter_chsh(orchestrator, a, b, shots), store, dict, progress)
+        summary = chsh_summary(collected.records)
         summary.update(
             requested_shots=shots,
             link=f"{a}-{b}",
@@ -234,13 +215,84 @@ def run_chsh(
             network=str(network_path),
             backend=network.backend,
             seed=network.seed,
-            interrupted=interrupted,
         )
-        _close_store(store, summary, interrupted)
-        summary["safe_state_failures"] = orchestrator.safe_state()
-        return summary
+        return _finish(summary, collected, store, orchestrator, network)
     finally:
         network.close()
+
+
+@dataclass
+class _Collected:
+    """What a run's shot loop produced and how it ended."""
+
+    records: list[Any]
+    interrupted: bool = False
+    aborted: str | None = None
+    lost_node: str | None = None
+    wall_s: float = 0.0
+
+    @property
+    def stopped_early(self) -> bool:
+        return self.interrupted or self.aborted is not None
+
+
+def _collect(
+    shot_source: Iterator[Any],
+    store: ShotStore | None,
+    row: Callable[[Any], dict[str, Any]],
+    progress: Callable[[int], None] | None,
+    monitor: Any = None,
+) -> _Collected:
+    """Run the shots, storing each as it completes. Ctrl-C/SIGTERM ends the loop as
+    interrupted; a protocol or peer failure as aborted, with the message (and the lost node,
+    when the heartbeat monitor saw one); completed shots are kept either way."""
+    out = _Collected(records=[])
+    started = time.perf_counter()
+    try:
+        for record in shot_source:
+            if monitor is not None:
+                monitor.raise_if_lost()
+            out.records.append(record)
+            if store is not None:
+                store.add_shot(**row(record))
+            if progress is not None:
+                progress(len(out.records))
+    except KeyboardInterrupt:
+        out.interrupted = True
+    except (RpcError, OrchestrationError, NodeError) as exc:
+        out.aborted = f"{type(exc).__name__}: {exc}"
+        if monitor is not None and monitor.lost:
+            out.lost_node, reason = next(iter(monitor.lost.items()))
+            out.aborted = f"node {out.lost_node} lost: {reason}"
+    finally:
+        if monitor is not None:
+            monitor.stop()
+    out.wall_s = time.perf_counter() - started
+    return out
+
+
+def _finish(
+    summary: dict[str, Any],
+    collected: _Collected,
+    store: ShotStore | None,
+    orchestrator: Orchestrator,
+    network: Network,
+    monitor: Any = None,
+) -> dict[str, Any]:
+    """Record how the run ended, close its stored run, and make every instrument safe (not
+    waiting on a lost node)."""
+    summary.update(interrupted=collected.interrupted, aborted=collected.aborted)
+    _close_store(store, summary, collected.stopped_early)
+    if collected.lost_node is not None:
+        from .heartbeat import make_others_safe
+
+        failures = make_others_safe(orchestrator.nodes, collected.lost_node)
+        failures[collected.lost_node] = f"lost: {monitor.lost[collected.lost_node]}"
+        failures.update(network.safe_state())
+    else:
+        failures = orchestrator.safe_state()
+    summary["safe_state_failures"] = failures
+    return summary
 
 
 def _store(
@@ -318,7 +370,7 @@ def iter_chsh(orchestrator: Orchestrator, a: str, b: str, shots: int) -> Iterato
         (math.pi / 2, -math.pi / 4),
     ]
     for shot in range(shots):
-        pair_id = orchestrator.entangle(a, b)
+        pair_id = orchestrator.entangle_until_herald(a, b)
         frame = orchestrator.nodes[a].pair(pair_id).frame
         pair_a = orchestrator.nodes[a].correct(pair_id, frame)
         qubit_b = orchestrator.nodes[b].pair(pair_id).qubit
@@ -476,8 +528,6 @@ def run_teleport(
 
         only = list(load_network(network_path).config.heralding_stations)
     network = open_network(network_path, backend=backend, seed=seed, only=only, simlab=simlab)
-    records: list[TeleportShot] = []
-    interrupted = False
     try:
         orchestrator = build_orchestrator(
             network,
@@ -491,54 +541,26 @@ def run_teleport(
         store = _store(network, db_path, "teleport", TELEPORT_COLUMNS, loop, shots)
         first = chain_of(network)[0]
         started_sim = orchestrator.nodes[first].now_s()
-        started = time.perf_counter()
-        aborted = None
         monitor = _heartbeat(network, remote_nodes, plaintext, heartbeat_s)
-        lost_node: str | None = None
-        try:
-            for record in iter_teleportations(orchestrator, shots):
-                if monitor is not None:
-                    monitor.raise_if_lost()
-                records.append(record)
-                if store is not None:
-                    store.add_shot(**_columns(record, started_sim))
-                if progress is not None:
-                    progress(len(records))
-        except KeyboardInterrupt:
-            interrupted = True
-        except (RpcError, OrchestrationError, NodeError) as exc:
-            aborted = f"{type(exc).__name__}: {exc}"
-            if monitor is not None and monitor.lost:
-                lost_node, reason = next(iter(monitor.lost.items()))
-                aborted = f"node {lost_node} lost: {reason}"
-        finally:
-            if monitor is not None:
-                monitor.stop()
-        wall = time.perf_counter() - started
+        collected = _collect(
+            iter_teleportations(orchestrator, shots),
+            store,
+            lambda record: _columns(record, started_sim),
+            progress,
+            monitor,
+        )
         try:
             simulated = orchestrator.nodes[first].now_s() - started_sim
-        except RpcError:
+        except RpcError:  # the first node is the one that was lost
             simulated = float("nan")
-        summary = teleport_summary(records, simulated, wall, shots)
+        summary = teleport_summary(collected.records, simulated, collected.wall_s, shots)
         summary.update(
             network=str(network_path),
             backend=network.backend,
             seed=network.seed,
             attempt_loop=loop.model_dump(),
-            interrupted=interrupted,
-            aborted=aborted,
         )
-        _close_store(store, summary, interrupted or aborted is not None)
-        if lost_node is not None:  # do not wait on the lost node: the others, the stations
-            from .heartbeat import make_others_safe
-
-            failures = make_others_safe(orchestrator.nodes, lost_node)
-            failures[lost_node] = f"lost: {monitor.lost[lost_node]}"  # type: ignore[union-attr]
-            failures.update(network.safe_state())
-        else:
-            failures = orchestrator.safe_state()
-        summary["safe_state_failures"] = failures
-        return summary
+        return _finish(summary, collected, store, orchestrator, network, monitor)
     finally:
         network.close()
 

@@ -167,3 +167,11 @@ def test_chsh_reports_s_with_an_interval() -> None:
     assert low < summary["chsh_s"] < high
     assert 0.5 < summary["chsh_s"] < 2 * 2**0.5 + 0.3
     assert len(summary["correlators"]) == 4
+
+
+def test_a_cut_off_on_attempts_restarts_the_loop_instead_of_failing_the_run() -> None:
+    result = _entangle("--shots", "3", "--max-attempts", "50", "--json", "--seed", "1")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["shots"] == 3 and summary["aborted"] is None
+    assert summary["parameters"]["max_attempts"] == 50
