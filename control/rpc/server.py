@@ -1,61 +1,5 @@
-"""Request/reply between node controllers and the orchestrator, over ZeroMQ.
-
-``RpcServer`` runs on each node controller and serves named methods; ``RpcClient`` is the
-orchestrator's (or an operator script's) handle on one node. Messages are the validated,
-versioned models of ``control.messages`` (msgpack by default, JSON accepted).
-
-Server
-------
-``RpcServer(name, endpoint, methods)``: ``methods`` maps a method name to
-``(ArgsModel, handler)``. The ``args`` map of a call is validated by ``ArgsModel`` (a pydantic
-model) and the handler is called with the model instance; with ``ArgsModel=None`` the method
-takes no arguments and the handler is called with none. A handler returns JSON-compatible
-data or a pydantic model (dumped in JSON mode; numpy scalars and arrays are converted too).
-
-* **One call at a time.** The server owns one ROUTER socket and handles requests one after
-  the other on one thread: its background thread after ``start()``, or the caller's thread
-  in ``serve_once()`` / ``serve_forever()``. Calls to one node's instruments are therefore
-  serialised by construction: handlers need no locks against each other. A slow handler
-  delays the replies to everything behind it, pings included - keep handlers short and run
-  long experiments elsewhere (set ``server.busy`` meanwhile; pings report it).
-* **Never crashes on input.** Undecodable, oversized, ill-typed or unknown messages get an
-  ``error`` reply (``bad_message``; request id ``""`` if it could not be read). A handler that
-  raises produces a ``failed`` reply naming the exception type and message (and is logged);
-  the server keeps serving. Frames larger than 4x ``max_message_bytes`` are dropped by
-  ZeroMQ itself (``MAXMSGSIZE``, tcp/ipc only), which disconnects that peer.
-* **Ownership lock.** Built-in methods ``lock(owner)`` and ``unlock(owner, force=False)``.
-  While a node is locked, every ``call`` that does not carry the owner's token (``owner``
-  field of the message) is refused with a ``locked`` error naming the owner; ``ping`` and
-  ``hello`` keep working. An operator takes the lock so that, say, a night-time calibration
-  script cannot disturb a running measurement. ``lock`` by the holder is a no-op, by anyone
-  else refused; ``unlock`` needs the token, or ``force=True`` to break a stale lock (logged).
-  While locked, the token is checked before the arguments.
-
-Client
-------
-``RpcClient(endpoint, name, timeout_s=2.0)`` connects a DEALER socket and performs the
-``hello`` handshake (a protocol version mismatch raises ``RpcError``). ``call(method, **args)``
-returns the result or raises ``RpcError`` carrying the server's ``ErrorInfo``. Every request
-has a finite timeout (``request(..., timeout_s=...)`` overrides it per call); on timeout
-``RpcTimeout`` names endpoint, method and timeout, and the socket is recreated, so requests
-still queued for an absent server are dropped rather than executed late, and the client stays
-usable. Replies are matched by request id; stale ones are discarded.
-
-A client is **not thread-safe**: use one client per thread (they are cheap).
-
-Security
---------
-``security=`` takes a ``control.security.Security``. With key files, the server's ROUTER socket
-is a CURVE server (encrypted traffic) and only clients whose public key lies in
-``allowed_clients_dir`` get through (ZAP, one ``ThreadAuthenticator`` per ``zmq.Context``,
-started when the first secured server of that context binds and stopped when the last one
-closes); the client sets its own key pair and the server's public key. A refused client - a key
-not allowed, or the wrong server key - gets **no error reply** (ZeroMQ never answers an
-unauthenticated peer): its ``hello`` raises ``RpcTimeout``, whose message mentions this.
-``Security(plaintext=True)`` asks for an unencrypted connection explicitly (local dry runs);
-``security=None`` is the same plaintext behaviour for code that does not know about security.
-Both ends must agree: a CURVE client cannot talk to a plaintext server, nor the reverse.
-"""
+"""``RpcServer``: serves a node's methods on one ROUTER socket, one call at a time
+(see ``control.rpc`` for the contract)."""
 
 from __future__ import annotations
 
@@ -66,10 +10,10 @@ from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal
 
 import zmq
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from . import security as _security
-from .messages import (
+from .. import security as _security
+from ..messages import (
     MAX_MESSAGE_BYTES,
     PROTOCOL_VERSION,
     Call,
@@ -77,19 +21,15 @@ from .messages import (
     ErrorCode,
     ErrorInfo,
     Format,
-    Hello,
     HelloResult,
     MessageError,
-    Ok,
-    Ping,
-    PingResult,
     call_model,
     decode,
     dumps,
     encode,
     validate_call,
 )
-from .security import Security
+from ..security import Security
 
 log = logging.getLogger(__name__)
 
@@ -97,25 +37,6 @@ Handler = Callable[..., Any]
 MethodSpec = tuple[type[BaseModel] | None, Handler]
 BUILTIN_METHODS = ("lock", "unlock")
 _STOP_POLL_MS = 20  # how often a serving loop checks for a stop request
-
-
-class RpcError(Exception):
-    """A request failed; ``info`` is the structured ``ErrorInfo`` (``code``, ``message``)."""
-
-    def __init__(self, info: ErrorInfo, endpoint: str = "", method: str = "") -> None:
-        self.info = info
-        self.endpoint = endpoint
-        self.method = method
-        where = f"{endpoint} {method}: " if endpoint or method else ""
-        super().__init__(f"{where}{info.code.value}: {info.message}")
-
-    @property
-    def code(self) -> ErrorCode:
-        return self.info.code
-
-
-class RpcTimeout(RpcError):  # noqa: N818 - the name the API promises
-    """No reply within the timeout. The client remains usable."""
 
 
 class _LockArgs(BaseModel):
@@ -469,209 +390,3 @@ class RpcServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-_UNSET: Any = object()
-
-
-class RpcClient:
-    """A connection to one node's ``RpcServer``. Not thread-safe: one client per thread."""
-
-    def __init__(
-        self,
-        endpoint: str,
-        name: str,
-        timeout_s: float = 2.0,
-        *,
-        owner: str | None = None,
-        fmt: Format = "msgpack",
-        context: zmq.Context | None = None,
-        max_message_bytes: int = MAX_MESSAGE_BYTES,
-        security: Security | None = None,
-    ) -> None:
-        security = _security.check(security)
-        if security is not None and not security.plaintext:
-            security.client_keys()  # a missing key file fails here, not at the first request
-        if not timeout_s > 0:
-            raise ValueError(f"timeout_s {timeout_s!r}: expected a positive number of seconds")
-        if fmt not in ("msgpack", "json"):
-            raise ValueError(f"fmt {fmt!r}: expected 'msgpack' or 'json'")
-        self.endpoint = endpoint
-        self.name = name
-        self.timeout_s = float(timeout_s)
-        self.owner = owner
-        self.fmt: Format = fmt
-        self.max_message_bytes = max_message_bytes
-        self.security = security
-        self._ctx = context or zmq.Context.instance()
-        self._seq = 0
-        self._sock: zmq.Socket | None = None
-        self._rcvtimeo = -2
-        self._connect()
-        try:
-            self.server: HelloResult = self.hello()
-        except BaseException:
-            self.close()
-            raise
-
-    def _connect(self) -> None:
-        sock = self._ctx.socket(zmq.DEALER)
-        sock.setsockopt(zmq.LINGER, 0)
-        try:
-            if self.security is not None and not self.security.plaintext:
-                self.security.apply_client(sock)
-            sock.connect(self.endpoint)
-        except zmq.ZMQError as exc:
-            sock.close(0)
-            raise ValueError(f"RpcClient: cannot connect to {self.endpoint!r}: {exc}") from None
-        self._sock = sock
-        self._rcvtimeo = -2
-
-    def _reset(self) -> None:
-        if self._sock is not None:
-            self._sock.close(0)
-        self._connect()
-
-    def close(self) -> None:
-        if self._sock is not None:
-            self._sock.close(0)
-            self._sock = None
-
-    def __enter__(self) -> RpcClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    # --- requests ----------------------------------------------------------------------------
-
-    def _fail(self, code: ErrorCode, message: str, what: str, **details: Any) -> RpcError:
-        kind = RpcTimeout if code is ErrorCode.timeout else RpcError
-        info = ErrorInfo(code=code, message=message, details=details or None)
-        return kind(info, self.endpoint, what)
-
-    def _roundtrip(self, msg: Hello | Ping | dict[str, Any], what: str, timeout_s: float) -> Any:
-        """Send one request and wait for its reply; returns the ``ok`` result."""
-        sock = self._sock
-        if sock is None:
-            raise RuntimeError(f"RpcClient for {self.endpoint} is closed")
-        try:
-            if isinstance(msg, dict):  # a call, packed directly in the shape of messages.Call
-                rid = msg["id"]
-                payload = dumps(msg, self.fmt, self.max_message_bytes)
-            else:
-                rid = msg.id
-                payload = encode(msg, self.fmt, self.max_message_bytes)
-        except MessageError as exc:
-            raise self._fail(ErrorCode.bad_message, str(exc), what) from None
-        deadline = time.monotonic() + timeout_s
-        try:
-            sock.send(payload, zmq.NOBLOCK)
-        except zmq.Again:
-            self._reset()
-            raise self._timed_out(what, timeout_s, " (send queue full)") from None
-        while True:
-            remaining_ms = int((deadline - time.monotonic()) * 1000.0 + 0.999)
-            if remaining_ms <= 0:
-                self._reset()
-                raise self._timed_out(what, timeout_s)
-            if remaining_ms != self._rcvtimeo:
-                sock.setsockopt(zmq.RCVTIMEO, remaining_ms)
-                self._rcvtimeo = remaining_ms
-            try:
-                data = sock.recv()  # blocks without the GIL
-            except zmq.Again:
-                self._reset()  # drops queued requests and late replies with the socket
-                raise self._timed_out(what, timeout_s) from None
-            try:
-                reply = decode(data, self.max_message_bytes)
-            except MessageError as exc:
-                raise self._fail(exc.code, f"unreadable reply: {exc}", what) from None
-            kind = type(reply)
-            # id "" answers a request the server could not read; since the socket is
-            # recreated after every timeout, it can only concern this request.
-            if reply.id == rid or (reply.id == "" and kind is Error):
-                if kind is Ok:
-                    return reply.result  # type: ignore[union-attr]
-                if kind is Error:
-                    raise RpcError(reply.error, self.endpoint, what)  # type: ignore[union-attr]
-                raise self._fail(ErrorCode.bad_message, f"reply of type {reply.type!r}", what)
-            log.debug("%s: discarding stale reply %r", self.endpoint, reply.id)
-
-    def _timed_out(self, what: str, timeout_s: float, why: str = "") -> RpcError:
-        message = f"no reply from {self.endpoint} to {what!r} within {timeout_s:g} s{why}"
-        if self.security is not None and not self.security.plaintext:
-            message += (
-                " (CURVE: a server that refuses this client's key, or a wrong server public "
-                "key, also looks like this - ZeroMQ sends no reply to an unauthenticated peer)"
-            )
-        return self._fail(
-            ErrorCode.timeout, message, what, endpoint=self.endpoint, timeout_s=timeout_s
-        )
-
-    def _next_id(self) -> str:
-        self._seq += 1
-        return f"{self._seq:x}"
-
-    def request(
-        self,
-        method: str,
-        args: Mapping[str, Any] | None = None,
-        *,
-        timeout_s: float | None = None,
-        owner: str | None = _UNSET,
-    ) -> Any:
-        """Call ``method`` with ``args``; per-call ``timeout_s`` and ``owner`` token."""
-        if not isinstance(method, str) or not 0 < len(method) <= 128:
-            raise ValueError(f"method {method!r}: expected a name of 1 to 128 characters")
-        if timeout_s is not None and not timeout_s > 0:
-            raise ValueError(f"timeout_s {timeout_s!r}: expected a positive number of seconds")
-        msg = {
-            "v": PROTOCOL_VERSION,
-            "id": self._next_id(),
-            "type": "call",
-            "method": method,
-            "args": {} if args is None else args if type(args) is dict else dict(args),
-            "owner": self.owner if owner is _UNSET else owner,
-        }
-        return self._roundtrip(msg, method, self.timeout_s if timeout_s is None else timeout_s)
-
-    def call(self, method: str, /, **args: Any) -> Any:
-        """Call ``method(**args)`` on the node with the default timeout; returns the result."""
-        return self.request(method, args)
-
-    def hello(self, timeout_s: float | None = None) -> HelloResult:
-        """The handshake (done on construction): the server's name, version and methods."""
-        msg = Hello(id=self._next_id(), name=self.name, version=PROTOCOL_VERSION)
-        result = self._roundtrip(msg, "hello", timeout_s or self.timeout_s)
-        try:
-            info = HelloResult.model_validate(result)
-        except ValidationError as exc:
-            raise self._fail(ErrorCode.bad_message, f"bad hello result: {exc}", "hello") from None
-        if info.version != PROTOCOL_VERSION:
-            raise self._fail(
-                ErrorCode.version_mismatch,
-                f"server {info.name!r} speaks protocol version {info.version}; "
-                f"this client speaks version {PROTOCOL_VERSION}",
-                "hello",
-            )
-        return info
-
-    def ping(self, timeout_s: float | None = None) -> PingResult:
-        """Health of the node: name, uptime, backend, busy and lock owner."""
-        result = self._roundtrip(Ping(id=self._next_id()), "ping", timeout_s or self.timeout_s)
-        try:
-            return PingResult.model_validate(result)
-        except ValidationError as exc:
-            raise self._fail(ErrorCode.bad_message, f"bad ping result: {exc}", "ping") from None
-
-    def lock(self, owner: str | None = None) -> None:
-        """Take the node's ownership lock; later calls of this client carry the token."""
-        token = owner or self.owner or self.name
-        self.request("lock", {"owner": token}, owner=token)
-        self.owner = token
-
-    def unlock(self, *, force: bool = False) -> None:
-        """Release the lock this client holds (``force`` breaks anyone's lock)."""
-        self.request("unlock", {"owner": self.owner or self.name, "force": force})
-        self.owner = None
