@@ -241,3 +241,14 @@ def test_rounds_the_station_cannot_tell_apart_are_refused(opened, tmp_path: Path
     close = compile_attempt_loop(BarrettKokLoop(round_separation_us=0.2))
     with pytest.raises(InstrumentErrorQueueError, match="shorter than the station's detection"):
         _upload_and_run(network, [close, close])
+
+
+def test_a_barrett_kok_loop_crosses_the_process_boundary() -> None:
+    """Node processes receive the loop as a validated message: the scheme picks the model."""
+    from control.node_service import ArmArgs
+
+    sent = BarrettKokLoop(round_separation_us=1.5, max_time_us=250.0)
+    received = ArmArgs.model_validate({"loop": sent.model_dump()}).loop
+    assert received == sent and isinstance(received, BarrettKokLoop)
+    single = ArmArgs.model_validate({"loop": AttemptLoop(alpha=0.2).model_dump()}).loop
+    assert isinstance(single, AttemptLoop) and single.alpha == 0.2
