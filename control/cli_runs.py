@@ -186,6 +186,8 @@ def _print_summary(s: dict[str, Any]) -> None:
     out.print(table)
     params = Table(title="Parameters", show_header=False)
     for key, value in s["parameters"].items():
+        if value is None:  # e.g. alpha of Barrett-Kok, a cut-off not set
+            continue
         params.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
     params.add_row("seed", str(s["seed"]))
     params.add_row("network", s["network"])
