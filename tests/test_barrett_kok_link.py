@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from entanglement_helpers import CLEAN_LINK, CLEAN_NODE, clean_network
+from entanglement_helpers import CLEAN_LINK, CONFIGS, clean_network
 from qcodes.instrument import Instrument
 
 from control.backend import open_network
@@ -51,14 +51,17 @@ def opened(network_path: Path):
 
 def _eta(network, node_index: int) -> float:
     """One node's photon detection probability per excitation, from what the instruments
-    make of the link (emission, conversion, detector efficiency) and the fibre."""
+    make of the link (emission, conversion, detector efficiency) and the lab's physics
+    (collection, fibre)."""
+    params = network.simulated_lab.lab.params
+    node = params.nodes[LINK[node_index]]
+    link = params.link(*LINK)
     op = network.simulated_lab.operating_point(LINK)
-    fibre = fibre_transmission(
-        CLEAN_LINK["fibre_length_km"][node_index], CLEAN_LINK["fibre_attenuation_db_per_km"]
-    )
+    conversion = op.conversion_efficiency[node_index]
+    fibre = fibre_transmission(link.fibre_length_km[node_index], link.fibre_attenuation_db_per_km)
     return (
-        CLEAN_NODE["collection_efficiency"]
-        * op.conversion_efficiency[node_index]
+        node.collection_efficiency
+        * (node.frequency_conversion_efficiency if conversion is None else conversion)
         * op.emission_probability[node_index]
         * fibre
         * op.detector_efficiency[0]
@@ -252,3 +255,25 @@ def test_a_barrett_kok_loop_crosses_the_process_boundary() -> None:
     assert received == sent and isinstance(received, BarrettKokLoop)
     single = ArmArgs.model_validate({"loop": AttemptLoop(alpha=0.2).model_dump()}).loop
     assert isinstance(single, AttemptLoop) and single.alpha == 0.2
+
+
+def test_the_ion_example_runs_barrett_kok_at_its_published_scale(opened) -> None:
+    """lab_configs/ion_oxford.network.yaml (Stephenson et al., PRL 124, 110501 (2020): success
+    probability ~2e-4 per attempt, F ~ 0.94): through the controllers the rate per attempt is
+    eta_A eta_B / 2 (with the detectors' dark counts, a few 1e-9 more) and F is near (1+V)/2."""
+    network = opened(seed=20, path=CONFIGS / "ion_oxford.network.yaml")
+    orchestrator = build_orchestrator(
+        network, BarrettKokLoop(attempt_duration_us=1.0, round_separation_us=0.5)
+    )
+    orchestrator.prepare()
+    shots = 300
+    records = list(iter_entanglement(orchestrator, *LINK, shots))
+    expected_p = _eta(network, 0) * _eta(network, 1) / 2
+    assert 1e-4 < expected_p < 3e-4
+    model = network.simulated_lab.link_model(LINK)
+    assert model.success_probability == pytest.approx(expected_p, rel=1e-3)
+    p_hat = shots / sum(r.attempts for r in records)
+    assert abs(p_hat - expected_p) < 4 * expected_p * math.sqrt((1 - expected_p) / shots)
+    visibility = network.simulated_lab.lab.params.link(*LINK).visibility
+    mean_exact = float(np.mean([r.exact_fidelity for r in records]))
+    assert (1 + visibility) / 2 - 0.01 < mean_exact <= (1 + visibility) / 2
