@@ -21,6 +21,7 @@ KEYS = ("shots", "attempts", "fidelity_estimate", "exact_fidelity_mean", "point_
 def test_parse_and_values() -> None:
     spec = SweepSpec.parse("alpha=0.05:0.25:3")
     assert spec.values() == pytest.approx([0.05, 0.15, 0.25])
+    assert SweepSpec.parse("max_time_us=50:250:3").values() == pytest.approx([50, 150, 250])
     for bad in ("alpha", "alpha=1:2", "beta=0:1:3", "alpha=0:1:0"):
         with pytest.raises(ValueError, match="--sweep"):
             SweepSpec.parse(bad)

@@ -17,7 +17,8 @@ from typer.testing import CliRunner
 from control.backend import open_network
 from control.cli import app
 from control.orchestrator import OrchestrationError
-from control.runs import build_orchestrator, iter_entanglement, iter_swapped_pairs
+from control.runs import build_orchestrator, iter_entanglement, iter_swapped_pairs, run_teleport
+from control.storage import read_metadata
 from drivers.errors import InstrumentErrorQueueError
 from sequences.attempt_loop import AttemptLoop, entanglement_loop, run_attempt_loops
 from sequences.barrett_kok import BarrettKokLoop
@@ -158,3 +159,21 @@ def test_cli_takes_the_scheme_and_the_time_cutoff(network_path: Path) -> None:
     unknown = runner.invoke(app, [*base, "--shots", "3", "--scheme", "two_click"])
     assert unknown.exit_code == 2 and "two_click" in unknown.output
     Instrument.close_all()
+
+
+def test_teleportation_runs_barrett_kok_with_a_time_cutoff(tmp_path: Path) -> None:
+    chain = clean_network(tmp_path, chain=True)
+    summary = run_teleport(
+        chain, 12, seed=4, scheme="barrett_kok", max_time_us=300.0, db_path=tmp_path / "t.db"
+    )
+    Instrument.close_all()
+    assert summary["shots"] == 12 and summary["complete"] and summary["aborted"] is None
+    assert summary["attempt_loop"]["scheme"] == "barrett_kok"
+    assert summary["attempt_loop"]["max_time_us"] == 300.0
+    # the stored run carries the loop in its metadata
+    from qcodes.dataset import initialise_or_create_database_at, load_by_id
+
+    initialise_or_create_database_at(tmp_path / "t.db")
+    stored = read_metadata(load_by_id(summary["run_id"]))
+    assert stored["attempt_loop"]["max_time_us"] == 300.0
+    assert stored["attempt_loop"]["scheme"] == "barrett_kok"
