@@ -55,10 +55,17 @@ class AttemptProgram:
         return self.scheme, round(self.duration_s, 9), separation
 
 
-def rising_edges(marker: np.ndarray) -> np.ndarray:
-    """Indices where a marker track goes high."""
-    track = np.asarray(marker, dtype=np.int8)
-    return np.flatnonzero(np.diff(track, prepend=0) == 1)
+def marker_pulses(marker: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(first sample, first sample after) of each high stretch of a marker track."""
+    track = np.asarray(marker, dtype=bool).view(np.int8)
+    steps = np.diff(track)
+    starts = np.flatnonzero(steps == 1) + 1
+    ends = np.flatnonzero(steps == -1) + 1
+    if track[0]:
+        starts = np.concatenate(([0], starts))
+    if track[-1]:
+        ends = np.concatenate((ends, [len(track)]))
+    return starts, ends
 
 
 def _pulse(samples: np.ndarray, scale_v: float, sample_rate_hz: float) -> DrivePulse:
@@ -85,10 +92,8 @@ def decode_attempt_program(awg: Any) -> AttemptProgram | None:
             repetitions += later.repetitions
         rate = awg.sample_rate_hz
         scale = awg.channels[1].amplitude_vpp / 2
-        marker = np.asarray(wave.marker1, dtype=bool)
-        edges = rising_edges(marker)
-        # the first sample after the first optical pulse
-        first_end = int(np.flatnonzero(np.diff(marker.astype(np.int8), append=0) == -1)[0]) + 1
+        edges, ends = marker_pulses(wave.marker1)
+        first_end = int(ends[0])  # the first sample after the first optical pulse
         pulses = [_pulse(wave.samples[: edges[0]], scale, rate)]
         scheme, separation, problem = "single_click", None, None
         if len(edges) == 2:

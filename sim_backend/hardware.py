@@ -329,8 +329,11 @@ class SimulatedHardware:
         raise KeyError(f"no link between {node!r} and {peer!r}")
 
     # ------------------------------------------------------------------ physics
-    def operating_point(self, link: tuple[str, str]) -> OperatingPoint:
-        """What the instruments currently make of the link ``link``."""
+    def operating_point(
+        self, link: tuple[str, str], program: AttemptProgram | None | bool = True
+    ) -> OperatingPoint:
+        """What the instruments currently make of the link ``link`` (``program``: the first
+        node's attempt program when already decoded; True decodes it)."""
         station = self.stations[frozenset(link)]
         a, b = link
         emission = tuple(self._emission_probability(n) for n in (a, b))
@@ -342,7 +345,9 @@ class SimulatedHardware:
             ch = det.channels[channel]
             eff.append(snspd_efficiency(ch.bias_ua, ch.bias_enabled, params))
             dark.append(snspd_dark_count_rate_hz(ch.bias_ua, ch.bias_enabled, params))
-        program = self._program(a)
+        if program is True:
+            program = self._program(a)
+        assert program is None or isinstance(program, AttemptProgram)
         duration_us = program.attempt_duration_us if program else None
         alpha = self._bright_population(a, program) if program else None
         return OperatingPoint(
@@ -354,12 +359,17 @@ class SimulatedHardware:
             attempt_duration_us=duration_us,
         )
 
-    def link_model(self, link: tuple[str, str]) -> LinkModel:
+    def link_model(
+        self, link: tuple[str, str], program: AttemptProgram | None | bool = True
+    ) -> LinkModel:
         """The link's outcome table at the instruments' current operating point (cached per
-        operating point: an unchanged set-up does not recompute the optics)."""
+        operating point: an unchanged set-up does not recompute the optics); ``program`` as
+        for ``operating_point``."""
         a, b = link
-        op = self.operating_point(link)
-        program = self._program(a)
+        if program is True:
+            program = self._program(a)
+        assert program is None or isinstance(program, AttemptProgram)
+        op = self.operating_point(link, program)
         scheme = program.scheme if program and program.scheme != "unsupported" else None
         separation = program.round_separation_s if program else None
         key = (frozenset(link), op, scheme, separation)
@@ -483,7 +493,7 @@ class SimulatedHardware:
                 awg.running = False
             raise
         link = self.lab.link(*station.link)
-        link.set_model(self.link_model(station.link))
+        link.set_model(self.link_model(station.link, programs[0]))
         attempt = programs[0]
         limit = self._max_attempts
         cutoff = None
