@@ -15,10 +15,16 @@ repetitions (0: until a herald); an event jump on the step means "stop at the he
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+#: a Barrett-Kok program's pulse between the rounds must flip the spin at least this often:
+#: the link physics models that pulse as a pi pulse (with the gate's error)
+PI_PULSE_MIN_FLIP = 0.95
 
 
 @dataclass(frozen=True)
@@ -118,3 +124,52 @@ def decode_attempt_program(awg: Any) -> AttemptProgram | None:
             problem=problem,
         )
     return None
+
+
+def refusal(
+    first: AttemptProgram,
+    second: AttemptProgram,
+    detection_window_s: float,
+    flip: Callable[[int], tuple[float, float]],
+) -> str | None:
+    """Why the two nodes' programs cannot run on their link, or None. ``flip(i)`` gives the
+    (angle, flip probability) of node i's pulse between the Barrett-Kok rounds."""
+    for program in (first, second):
+        if program.problem:
+            return f"{program.awg}: {program.problem}"
+    if first.timing_key() != second.timing_key():
+        return (
+            f"{first.awg} plays a {first.scheme} attempt of {first.duration_s * 1e6:g} us, "
+            f"{second.awg} a {second.scheme} attempt of {second.duration_s * 1e6:g} us "
+            f"(round separations {first.round_separation_s}, {second.round_separation_s} s); "
+            "expected the same attempt loop on both nodes of a link"
+        )
+    if first.scheme != "barrett_kok" or first.round_separation_s is None:
+        return None
+    if first.round_separation_s < detection_window_s:
+        return (
+            f"{first.awg}: Barrett-Kok rounds {first.round_separation_s * 1e6:g} us apart, "
+            f"shorter than the station's detection window ({detection_window_s * 1e9:g} ns); "
+            "expected rounds the station can tell apart"
+        )
+    for index, program in enumerate((first, second)):
+        angle, probability = flip(index)
+        if probability < PI_PULSE_MIN_FLIP:
+            return (
+                f"{program.awg}: the pulse between the Barrett-Kok rounds flips the spin with "
+                f"probability {probability:.3f} ({angle:.3f} rad); expected a pi pulse "
+                f"(flip >= {PI_PULSE_MIN_FLIP}), which the simulated lab models"
+            )
+    return None
+
+
+def attempts_within(timeout_s: float, period_s: float) -> int:
+    """Attempts a herald timeout allows: floor(timeout / attempt period), the period
+    including the herald's return (raises ValueError when not even one fits)."""
+    attempts = math.floor(timeout_s / period_s * (1 + 1e-12))
+    if attempts < 1:
+        raise ValueError(
+            f"herald timeout {timeout_s * 1e6:g} us shorter than one attempt period "
+            f"({period_s * 1e6:g} us with the herald's return); expected a longer timeout"
+        )
+    return attempts

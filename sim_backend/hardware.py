@@ -29,14 +29,13 @@ period) attempts.
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from .attempt_program import AttemptProgram, decode_attempt_program
+from .attempt_program import AttemptProgram, attempts_within, decode_attempt_program, refusal
 from .instruments.scpi import ScpiError
 from .lab import SimulatedLab
 from .optics import (
@@ -54,9 +53,6 @@ from .physics.operators import H, S, X, Y, Z
 from .physics.states import BELL_STATES, bloch_ket, fidelity_to_pure
 
 PS = 1e12  # picoseconds per second
-#: a Barrett-Kok program's pulse between the rounds must flip the spin at least this often:
-#: the link physics models that pulse as a pi pulse (with the gate's error)
-PI_PULSE_MIN_FLIP = 0.95
 
 _SINGLE_GATES = {"H": H, "X": X, "Y": Y, "Z": Z, "S": S}
 
@@ -501,7 +497,12 @@ class SimulatedHardware:
             limit, cutoff = attempt.repetitions, "attempts"
         stop_at_herald = attempt is None or attempt.stop_at_herald
         if stop_at_herald:
-            by_time = self._attempts_within_herald_timeout(station, link.model, awgs)
+            try:
+                by_time = self._attempts_within_herald_timeout(station, link.model)
+            except ScpiError:
+                for awg in awgs:
+                    awg.running = False
+                raise
             if by_time is not None and by_time < limit:
                 limit, cutoff = by_time, "time"
         started = self.lab.clock.now
@@ -542,48 +543,24 @@ class SimulatedHardware:
         self, station: StationWiring, programs: list[AttemptProgram | None]
     ) -> None:
         """Refuse (SCPI -221, settings conflict) attempt loops the link cannot run."""
-        if any(p is None for p in programs):
-            return  # no optical pulse on one node: nothing to check
         first, second = programs
-        assert first is not None and second is not None
-        for program in programs:
-            if program.problem:  # type: ignore[union-attr]
-                raise ScpiError(-221, f"{program.awg}: {program.problem}")  # type: ignore[union-attr]
-        if first.timing_key() != second.timing_key():
-            raise ScpiError(
-                -221,
-                f"{first.awg} plays a {first.scheme} attempt of {first.duration_s * 1e6:g} us, "
-                f"{second.awg} a {second.scheme} attempt of {second.duration_s * 1e6:g} us "
-                f"(round separations {first.round_separation_s}, {second.round_separation_s} s);"
-                " expected the same attempt loop on both nodes of a link",
-            )
-        if first.scheme != "barrett_kok":
-            return
+        if first is None or second is None:
+            return  # no optical pulse on one node: nothing to check
         window_s = self.lab.params.link(*station.link).detectors.detection_window_ns * 1e-9
-        assert first.round_separation_s is not None
-        if first.round_separation_s < window_s:
-            raise ScpiError(
-                -221,
-                f"{first.awg}: Barrett-Kok rounds {first.round_separation_s * 1e6:g} us apart, "
-                f"shorter than the station's detection window ({window_s * 1e9:g} ns); expected "
-                "rounds the station can tell apart",
-            )
-        for node, program in zip(station.link, programs, strict=True):
-            angle, factor = self._rotation(node, program, 1)  # type: ignore[arg-type]
-            flip = bright_population(angle, factor)
-            if flip < PI_PULSE_MIN_FLIP:
-                raise ScpiError(
-                    -221,
-                    f"{program.awg}: the pulse between the Barrett-Kok rounds flips the "  # type: ignore[union-attr]
-                    f"spin with probability {flip:.3f} ({angle:.3f} rad); expected a pi pulse "
-                    f"(flip >= {PI_PULSE_MIN_FLIP}), which the simulated lab models",
-                )
+
+        def flip(index: int) -> tuple[float, float]:  # (angle, flip probability)
+            angle, factor = self._rotation(station.link[index], programs[index], 1)  # type: ignore[arg-type]
+            return angle, bright_population(angle, factor)
+
+        reason = refusal(first, second, window_s, flip)
+        if reason is not None:
+            raise ScpiError(-221, reason)
 
     def _attempts_within_herald_timeout(
-        self, station: StationWiring, model: LinkModel, awgs: list[Any]
+        self, station: StationWiring, model: LinkModel
     ) -> int | None:
         """Attempts that fit in the shorter herald timeout of the two nodes' real-time
-        controllers: floor(timeout / attempt period); None without a controller."""
+        controllers; None without a controller."""
         timeouts = []
         for node in station.link:
             wiring = self.nodes.get(node)
@@ -592,17 +569,10 @@ class SimulatedHardware:
                 timeouts.append(float(rtc.herald_timeout_s))
         if not timeouts:
             return None
-        period = model.timing.attempt_period_s
-        attempts = math.floor(min(timeouts) / period * (1 + 1e-12))
-        if attempts < 1:
-            for awg in awgs:
-                awg.running = False
-            raise ScpiError(
-                -221,
-                f"herald timeout {min(timeouts) * 1e6:g} us shorter than one attempt period "
-                f"({period * 1e6:g} us with the herald's return); expected a longer timeout",
-            )
-        return attempts
+        try:
+            return attempts_within(min(timeouts), model.timing.attempt_period_s)
+        except ValueError as exc:
+            raise ScpiError(-221, str(exc)) from None
 
     def _herald_tags(
         self, station: StationWiring, link: HeraldedLink, emitted_at: float, clicks: tuple[str, ...]
