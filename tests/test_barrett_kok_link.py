@@ -19,6 +19,7 @@ from qcodes.instrument import Instrument
 from control.backend import open_network
 from control.runs import build_orchestrator, iter_entanglement, run_entangle
 from drivers.errors import InstrumentErrorQueueError
+from drivers.hal import AwgSequence, AwgWaveform
 from sequences.analysis import fidelity_from_outcomes
 from sequences.attempt_loop import AttemptLoop, compile_attempt_loop, entanglement_loop
 from sequences.barrett_kok import BarrettKokLoop, compile_barrett_kok
@@ -277,3 +278,20 @@ def test_the_ion_example_runs_barrett_kok_at_its_published_scale(opened) -> None
     visibility = network.simulated_lab.lab.params.link(*LINK).visibility
     mean_exact = float(np.mean([r.exact_fidelity for r in records]))
     assert (1 + visibility) / 2 - 0.01 < mean_exact <= (1 + visibility) / 2
+
+
+def test_a_program_with_three_optical_pulses_is_refused(opened) -> None:
+    network = opened()
+    build_orchestrator(network, BarrettKokLoop()).prepare()
+    sequence = compile_attempt_loop(BarrettKokLoop())
+    wave = sequence.waveforms[0]
+    marker = wave.marker1.copy()
+    marker[-20:-10] = True  # a third optical pulse at the end of the attempt
+    three = AwgSequence(
+        [AwgWaveform(wave.name, wave.samples, marker, wave.marker2), *sequence.waveforms[1:]],
+        sequence.steps,
+        sequence.sample_rate_hz,
+        sequence.amplitudes_vpp,
+    )
+    with pytest.raises(InstrumentErrorQueueError, match="raises marker 1 .* 3 times; expected"):
+        _upload_and_run(network, [three, three])
