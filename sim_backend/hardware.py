@@ -446,12 +446,6 @@ class SimulatedHardware:
         upper = 0.5 if program.scheme == "single_click" else 1.0 - 1e-12
         return float(min(max(bright_population(angle, factor), 1e-12), upper))
 
-    def _link_of(self, node: str) -> tuple[str, str]:
-        for station in self.stations.values():
-            if node in station.link:
-                return station.link
-        raise KeyError(f"node {node!r} is on no link")
-
     def _station_params(self, detectors: str):
         for station in self.stations.values():
             if station.detectors == detectors:
