@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -28,6 +29,30 @@ from .cli import (
     err,
 )
 
+
+class Scheme(StrEnum):
+    """The heralding scheme of the attempt loop (the AWG program the nodes play)."""
+
+    single_click = "single_click"
+    barrett_kok = "barrett_kok"
+
+
+SchemeOption = Annotated[
+    Scheme,
+    typer.Option(
+        help="Heralding scheme: single_click (one photon, alpha trade-off) or barrett_kok "
+        "(two rounds with a pi pulse; --alpha does not apply)."
+    ),
+]
+MaxTimeOption = Annotated[
+    float | None,
+    typer.Option(
+        "--max-time-us",
+        help="Cut-off on time: an attempt loop without a herald ends after this many us of "
+        "(simulated or lab) time and starts again (default: none).",
+    ),
+]
+
 #: what a sweep of entanglement or swapping runs shows per point
 SWEEP_COLUMNS = [
     "shots",
@@ -50,6 +75,8 @@ def entangle(
     max_attempts: Annotated[
         int, typer.Option(min=0, help="Attempts before giving up (0: no cut-off).")
     ] = 0,
+    max_time_us: MaxTimeOption = None,
+    scheme: SchemeOption = Scheme.single_click,
     lab: LabOption = False,
     db: DbOption = Path("runs/qnode.db"),
     store: StoreOption = True,
@@ -82,6 +109,8 @@ def entangle(
                 link=link,
                 alpha=alpha,
                 max_attempts=max_attempts,
+                max_time_us=max_time_us,
+                scheme=scheme.value,
                 backend="lab" if lab else None,
                 db_path=db if store else None,
             ),
@@ -106,6 +135,8 @@ def entangle(
             seed=seed,
             alpha=alpha,
             max_attempts=max_attempts,
+            max_time_us=max_time_us,
+            scheme=scheme.value,
             backend="lab" if lab else None,
             db_path=db if store else None,
             progress=tick,
@@ -155,6 +186,8 @@ def _print_summary(s: dict[str, Any]) -> None:
     out.print(table)
     params = Table(title="Parameters", show_header=False)
     for key, value in s["parameters"].items():
+        if value is None:  # e.g. alpha of Barrett-Kok, a cut-off not set
+            continue
         params.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
     params.add_row("seed", str(s["seed"]))
     params.add_row("network", s["network"])
@@ -172,6 +205,8 @@ def swap(
     cutoff: Annotated[
         float | None, typer.Option(min=0, help="Discard a stored pair older than this (s).")
     ] = None,
+    max_time_us: MaxTimeOption = None,
+    scheme: SchemeOption = Scheme.single_click,
     db: DbOption = Path("runs/qnode.db"),
     store: StoreOption = True,
     as_json: JsonOption = False,
@@ -198,6 +233,8 @@ def swap(
                 alpha=alpha,
                 swap=True,
                 cutoff_s=cutoff,
+                max_time_us=max_time_us,
+                scheme=scheme.value,
                 db_path=db if store else None,
             ),
             seed,
@@ -220,6 +257,8 @@ def swap(
             alpha=alpha,
             swap=True,
             cutoff_s=cutoff,
+            max_time_us=max_time_us,
+            scheme=scheme.value,
             db_path=db if store else None,
             progress=tick,
         ),
@@ -238,6 +277,7 @@ def chsh(
     alpha: Annotated[
         float, typer.Option(min=1e-6, max=0.5, help="Bright-state population.")
     ] = 0.05,
+    scheme: SchemeOption = Scheme.single_click,
     db: DbOption = Path("runs/qnode.db"),
     store: StoreOption = True,
     as_json: JsonOption = False,
@@ -258,6 +298,7 @@ def chsh(
             link=link,
             seed=seed,
             alpha=alpha,
+            scheme=scheme.value,
             db_path=db if store else None,
             progress=tick,
         ),
@@ -288,6 +329,8 @@ def teleport(
     max_attempts: Annotated[
         int, typer.Option(min=0, help="Attempts per link before giving up (0: no cut-off).")
     ] = 0,
+    max_time_us: MaxTimeOption = None,
+    scheme: SchemeOption = Scheme.single_click,
     lab: LabOption = False,
     db: DbOption = Path("runs/qnode.db"),
     store: StoreOption = True,
@@ -338,6 +381,8 @@ def teleport(
             seed=seed,
             alpha=alpha,
             max_attempts=max_attempts,
+            max_time_us=max_time_us,
+            scheme=scheme.value,
             backend="lab" if lab else None,
             db_path=db if store else None,
             progress=tick,

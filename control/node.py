@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from drivers.hal import AWG, FrequencyConverter, Laser, MicrowaveSource, OpticalSwitch, QubitDevice
-from sequences.attempt_loop import AttemptLoop, NodeOptics, compile_attempt_loop, prepare_node
+from sequences.attempt_loop import AnyLoop, NodeOptics, compile_attempt_loop, prepare_node
 from sequences.pauli_frame import PauliFrame
 
 COMMUNICATION = 0  # qubit index of the communication qubit
@@ -78,7 +78,8 @@ class NodeController:
     optics: NodeOptics = field(default_factory=NodeOptics)
     cutoff_s: float | None = None  # pairs older than this are discarded
     pairs: dict[str, Pair] = field(default_factory=dict)
-    _uploaded: AttemptLoop | None = field(default=None, repr=False)
+    _uploaded: AnyLoop | None = field(default=None, repr=False)
+    _unheralded_attempts: dict[str, int] = field(default_factory=dict, repr=False)
     _counter: itertools.count = field(default_factory=itertools.count, repr=False)
 
     # -------------------------------------------------------------------- set-up
@@ -96,8 +97,9 @@ class NodeController:
         return self.instruments.qubits.time_s()
 
     # -------------------------------------------------------------- entanglement
-    def arm(self, loop: AttemptLoop) -> None:
-        """Load the attempt loop (uploaded only when it changed) and start the AWG."""
+    def arm(self, loop: AnyLoop) -> None:
+        """Load the attempt loop (uploaded only when it changed; its cut-off on time is the
+        real-time controller's herald timeout) and start the AWG."""
         if self.holds(COMMUNICATION):
             raise NodeError(
                 f"{self.name}: the communication qubit still holds pair "
@@ -105,14 +107,18 @@ class NodeController:
             )
         if self._uploaded != loop:
             self.instruments.awg.upload_sequence(compile_attempt_loop(loop))
+            self.instruments.qubits.set_herald_timeout_s(loop.herald_timeout_s)
             self._uploaded = loop
         self.instruments.awg.run()
 
     def collect_herald(self, peer: str, pair_id: str) -> Pair | None:
         """Ask the real-time controller how the attempt loop with ``peer`` ended; on a herald
-        the pair (on the communication qubit) enters the table."""
+        the pair (on the communication qubit) enters the table. Its ``attempts`` include
+        those of loops with ``peer`` that ended by a cut-off since the last herald."""
         record = self.instruments.qubits.last_herald(peer)
+        attempts = self._unheralded_attempts.pop(peer, 0) + record.attempts
         if not record.heralded:
+            self._unheralded_attempts[peer] = attempts
             return None
         pair = Pair(
             pair_id=pair_id,
@@ -120,7 +126,7 @@ class NodeController:
             qubit=COMMUNICATION,
             frame=PauliFrame.of(record.bell_state),
             created_s=record.time_s,
-            attempts=record.attempts,
+            attempts=attempts,
         )
         self.pairs[pair_id] = pair
         return pair

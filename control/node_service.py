@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sequences.attempt_loop import AttemptLoop
+from sequences.attempt_loop import AnyLoop
 from sequences.pauli_frame import PauliFrame
 
 from .node import NodeController, Pair
@@ -36,7 +36,7 @@ class HeraldArgs(_Args):
 
 
 class ArmArgs(_Args):
-    loop: AttemptLoop
+    loop: AnyLoop
 
 
 class TwoPairArgs(_Args):
@@ -179,7 +179,7 @@ class RemoteNode:
     def now_s(self) -> float:
         return float(self._call("now_s"))
 
-    def arm(self, loop: AttemptLoop) -> None:
+    def arm(self, loop: AnyLoop) -> None:
         self._call("arm", loop=loop.model_dump())
 
     def collect_herald(self, peer: str, pair_id: str) -> Pair | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sequences.attempt_loop import AttemptLoop, prepare_station
+from sequences.attempt_loop import AnyLoop, prepare_station
 from sequences.pauli_frame import PauliFrame
 
 from .node import NodeController, NodeError
@@ -44,7 +44,7 @@ class Orchestrator:
 
     network: Any  # control.backend.Network
     nodes: dict[str, NodeController]  # or RemoteNode proxies: the same methods
-    loop: AttemptLoop
+    loop: AnyLoop
     bias_ua: float = 9.0
     events: Any = None  # an EventPublisher, or None
     cutoff_s: float | None = None  # a stored pair older than this is discarded and remade
@@ -78,8 +78,8 @@ class Orchestrator:
     def entangle(self, a: str, b: str) -> str:
         """Heralded entanglement between neighbours ``a`` and ``b``; returns the pair id.
 
-        Raises OrchestrationError when the attempt loop ends without a herald (its
-        ``max_attempts`` cut-off)."""
+        Raises OrchestrationError when the attempt loop ends without a herald (its cut-off
+        on attempts or on time)."""
         if not self._prepared:
             self.prepare()
         node_a, node_b = self.nodes[a], self.nodes[b]
@@ -90,7 +90,7 @@ class Orchestrator:
         pair_b = node_b.collect_herald(a, pair_id)
         if pair_a is None or pair_b is None:
             raise OrchestrationError(
-                f"no herald between {a} and {b} within {self.loop.max_attempts} attempts"
+                f"no herald between {a} and {b} within {self.loop.cutoff_text()}"
             )
         self._publish(
             "herald",
@@ -109,7 +109,12 @@ class Orchestrator:
             try:
                 return self.entangle(a, b)
             except OrchestrationError:
-                self._publish("cutoff", link=f"{a}-{b}", attempts=self.loop.max_attempts)
+                self._publish(
+                    "cutoff",
+                    link=f"{a}-{b}",
+                    attempts=self.loop.max_attempts,
+                    max_time_us=self.loop.max_time_us,
+                )
 
     def swap(
         self, a: str, b: str, c: str, pair_ab: str, pair_bc: str

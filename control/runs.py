@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from sequences.analysis import wilson_interval
-from sequences.attempt_loop import AttemptLoop, NodeOptics
+from sequences.attempt_loop import AnyLoop, NodeOptics, entanglement_loop
 
 from .backend import Network, open_network
 from .node import NodeController, NodeError, NodeInstruments, cardinal_states
@@ -115,14 +115,20 @@ def run_entangle(
     swap: bool = False,
     cutoff_s: float | None = None,
     fibre_length_km: float | None = None,
+    scheme: str = "single_click",
+    max_time_us: float | None = None,
 ) -> dict[str, Any]:
     """Heralded entanglement on one link (or, with ``swap``, between the ends of a chain via
-    entanglement swapping), every pair verified in XX/YY/ZZ and stored."""
+    entanglement swapping), every pair verified in XX/YY/ZZ and stored. ``scheme`` is the
+    AWG program ('single_click' or 'barrett_kok'); an attempt loop ends without a herald
+    after ``max_attempts`` (0: none) or ``max_time_us`` (None: none) and is started again."""
     from .summary import entanglement_summary
 
     if shots < 1:
         raise ValueError(f"shots={shots!r}: expected a positive integer")
-    loop = AttemptLoop(alpha=alpha, max_attempts=max_attempts, stop_at_herald=True)
+    loop = entanglement_loop(
+        scheme, alpha=alpha, max_attempts=max_attempts, max_time_us=max_time_us
+    )
     overrides = None if fibre_length_km is None else {"fibre_length_km": fibre_length_km}
     network = open_network(network_path, backend=backend, seed=seed, link_overrides=overrides)
     try:
@@ -159,8 +165,10 @@ def run_entangle(
             readout_b=network.readout_calibration(b),
             parameters={
                 "link": f"{a}-{b}",
-                "alpha": alpha,
+                "scheme": loop.scheme,
+                "alpha": alpha if loop.scheme == "single_click" else None,
                 "max_attempts": max_attempts,
+                "max_time_us": max_time_us,
                 **({"swapped_at": chain_of(network)[1], "cutoff_s": cutoff_s} if swap else {}),
                 **({"fibre_length_km": fibre_length_km} if fibre_length_km is not None else {}),
             },
@@ -195,11 +203,12 @@ def run_chsh(
     backend: str | None = None,
     db_path: str | Path | None = Path("runs/qnode.db"),
     progress: Callable[[int], None] | None = None,
+    scheme: str = "single_click",
 ) -> dict[str, Any]:
     """A CHSH test on one link, every shot stored; S with its 95% interval."""
     if shots < 4:
         raise ValueError(f"shots={shots!r}: a CHSH test needs at least 4 (one per setting)")
-    loop = AttemptLoop(alpha=alpha, max_attempts=0, stop_at_herald=True)
+    loop = entanglement_loop(scheme, alpha=alpha)
     network = open_network(network_path, backend=backend, seed=seed)
     try:
         a, b = link_of(network, link)
@@ -211,6 +220,7 @@ def run_chsh(
         summary.update(
             requested_shots=shots,
             link=f"{a}-{b}",
+            scheme=loop.scheme,
             alpha=alpha,
             network=str(network_path),
             backend=network.backend,
@@ -300,7 +310,7 @@ def _store(
     db_path: str | Path | None,
     name: str,
     columns: Any,
-    loop: AttemptLoop,
+    loop: AnyLoop,
     shots: int,
 ) -> ShotStore | None:
     if db_path is None:
@@ -429,7 +439,7 @@ def chain_of(network: Network) -> tuple[str, str, str]:
 
 def build_orchestrator(
     network: Network,
-    loop: AttemptLoop,
+    loop: AnyLoop,
     optics: NodeOptics | None = None,
     events_endpoint: str | None = None,
     remote_nodes: dict[str, str] | None = None,
@@ -511,6 +521,8 @@ def run_teleport(
     node_timeout_s: float = 10.0,
     plaintext: bool = False,
     heartbeat_s: float = 2.0,
+    scheme: str = "single_click",
+    max_time_us: float | None = None,
 ) -> dict[str, Any]:
     """Teleportation over a three-node chain, every shot stored as it completes. With
     ``remote_nodes`` the node controllers run in their own processes (``qnode serve``) and
@@ -521,7 +533,9 @@ def run_teleport(
     """
     if shots < 1:
         raise ValueError(f"shots={shots!r}: expected a positive integer")
-    loop = AttemptLoop(alpha=alpha, max_attempts=max_attempts, stop_at_herald=True)
+    loop = entanglement_loop(
+        scheme, alpha=alpha, max_attempts=max_attempts, max_time_us=max_time_us
+    )
     only = None
     if remote_nodes:
         from .network_config import load_network

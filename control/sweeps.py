@@ -1,10 +1,11 @@
 """Sweeps of one parameter, each point a complete simulated run, run in parallel.
 
 Points run on local worker processes by default, or on a Dask cluster when a scheduler
-address is given (``dask.distributed``, an optional extra), so a large simulated study can
-use many machines without new code. Each point's seed is derived from the run's seed and the
-point's index (``numpy.random.SeedSequence.spawn``), so a point's result does not depend on
-where or in which order it ran.
+address is given (``dask.distributed``: in the ``dev`` and ``dask`` extras), so a large
+simulated study can use many machines without new code (the workers need qnode installed).
+Each point's seed is derived from the run's seed and the point's index
+(``numpy.random.SeedSequence.spawn``), so a point's result does not depend on where or in
+which order it ran.
 """
 
 from __future__ import annotations
@@ -23,7 +24,11 @@ SWEEPABLE = {
     "max_attempts": ("", "max_attempts"),
     "fibre_length_km": ("km", "fibre_length_km"),  # node to node, station at the midpoint
     "cutoff_s": ("s", "cutoff_s"),  # memory cut-off of swapping runs
+    "max_time_us": ("us", "max_time_us"),  # cut-off on time of each attempt loop
 }
+
+#: the URL schemes of a Dask scheduler address
+DASK_SCHEMES = ("tcp://", "tls://", "ucx://", "inproc://")
 
 
 @dataclass(frozen=True)
@@ -78,9 +83,16 @@ def run_sweep(
     workers: int | None = None,
     dask_scheduler: str | None = None,
     on_point: Callable[[int, dict[str, Any]], None] | None = None,
+    dask_timeout_s: float = 10.0,
 ) -> list[dict[str, Any]]:
     """Run ``run(**base_kwargs, <param>=value, seed=point_seed)`` for every point; results in
-    point order, each with ``sweep_name``, ``sweep_value`` and ``point_seed`` added."""
+    point order, each with ``sweep_name``, ``sweep_value`` and ``point_seed`` added. With
+    ``dask_scheduler`` the points run on that Dask cluster (connecting for at most
+    ``dask_timeout_s``)."""
+    if dask_scheduler is not None and not dask_scheduler.startswith(DASK_SCHEMES):
+        raise ValueError(
+            f"--dask {dask_scheduler!r}: expected a scheduler address such as tcp://host:8786"
+        )
     values = spec.values()
     seeds = point_seeds(seed, len(values))
     keyword = SWEEPABLE[spec.name][1]
@@ -106,14 +118,7 @@ def run_sweep(
             on_point(index, result)
 
     if dask_scheduler is not None:
-        try:
-            from dask.distributed import Client, as_completed
-        except ImportError:
-            raise ValueError("--dask needs dask.distributed: pip install -e '.[dask]'") from None
-        with Client(dask_scheduler) as client:
-            futures = {client.submit(_run_point, job, pure=False): i for i, job in enumerate(jobs)}
-            for future in as_completed(futures):
-                done(futures[future], future.result())
+        _run_on_dask(jobs, dask_scheduler, dask_timeout_s, done)
     elif workers == 1 or len(jobs) == 1:
         for i, job in enumerate(jobs):
             done(i, _run_point(job))
@@ -125,6 +130,28 @@ def run_sweep(
             for future in completed(futures):
                 done(futures[future], future.result())
     return [r for r in results if r is not None]
+
+
+def _run_on_dask(
+    jobs: list[Any], address: str, timeout_s: float, done: Callable[[int, dict[str, Any]], None]
+) -> None:
+    """Submit every point to the Dask scheduler at ``address``; ``done`` as each finishes."""
+    try:
+        from dask.distributed import Client, as_completed
+    except ImportError:
+        raise ValueError("--dask needs dask.distributed: pip install -e '.[dask]'") from None
+    try:
+        client = Client(address, timeout=timeout_s)
+    except (OSError, TimeoutError) as exc:
+        raise ValueError(
+            f"--dask {address!r}: no Dask scheduler answered within {timeout_s:g} s ({exc}); "
+            "expected the address of a running scheduler (dask scheduler)"
+        ) from None
+    with client:
+        # pure=False: two points with equal arguments are still two runs
+        futures = {client.submit(_run_point, job, pure=False): i for i, job in enumerate(jobs)}
+        for future in as_completed(futures):
+            done(futures[future], future.result())
 
 
 def sweep_table(results: Sequence[dict[str, Any]], keys: Sequence[str]) -> list[list[Any]]:

@@ -199,6 +199,10 @@ class QubitDevice(Protocol):
 
     def last_herald(self, peer: str) -> Any: ...
 
+    def set_herald_timeout_s(self, seconds: float) -> None:
+        """Longest wait for a herald before the controller ends the attempt loop."""
+        ...
+
     def safe_state(self) -> None: ...
 
 

@@ -21,7 +21,8 @@ command                                meaning
 ``QUB:GATE <name>,<q>[,<q2>]``         H, X, Y, Z, S, CNOT, CZ, SWAP
 ``QUB:MEAS? <q>,<X|Y|Z>``              single-shot readout along the axis: 0 (+1) or 1
 ``QUB:WAIT <s>``                       idle for s seconds
-``ENT:TIM <s>`` / ``?``                 longest wait for a herald before giving up, s
+``ENT:TIM <s>`` / ``?``                 longest wait for a herald before the attempt loop
+                                       ends without one (cut-off on time), s
 ``ENT:RES? <peer>``                    last attempt loop with ``peer``:
                                        ``<heralded>,<clicks>,<bell>,<attempts>,<time_s>``
 =====================================  ===============================================
@@ -41,6 +42,9 @@ from drivers.errors import InstrumentReplyError, InstrumentValueError
 AXES = ("X", "Y", "Z")
 SINGLE_QUBIT_GATES = ("H", "X", "Y", "Z", "S")
 TWO_QUBIT_GATES = ("CNOT", "CZ", "SWAP")
+#: range of the herald timeout (``ENT:TIM``), s: one attempt at the shortest, an hour at most
+MIN_HERALD_TIMEOUT_S = 1e-6
+MAX_HERALD_TIMEOUT_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -75,9 +79,9 @@ class RealTimeQubitController(QNodeVisaInstrument):
             unit="s",
             label="Longest wait for a herald",
             get_cmd="ENT:TIM?",
-            set_cmd="ENT:TIM {:.6g}",
+            set_cmd="ENT:TIM {:.12g}",
             get_parser=float,
-            vals=vals.Numbers(1e-3, 3600.0),
+            vals=vals.Numbers(MIN_HERALD_TIMEOUT_S, MAX_HERALD_TIMEOUT_S),
         )
         self._count = int(self.qubits.get())
 
@@ -144,6 +148,11 @@ class RealTimeQubitController(QNodeVisaInstrument):
                 f"answered {reply!r}, expected <heralded>,<clicks>,<bell>,<attempts>,<time>",
                 command=command,
             ) from None
+
+    def set_herald_timeout_s(self, seconds: float) -> None:
+        """End an attempt loop that waits for a herald after ``seconds`` (the loop's cut-off
+        on time); validated against the controller's range before it is sent."""
+        self.herald_timeout.set(seconds)
 
     def safe_state(self) -> None:
         """Nothing to switch off on the controller itself: its outputs are the AWG's and the

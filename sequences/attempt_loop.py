@@ -1,15 +1,17 @@
-"""The single-click attempt loop, declared once and compiled to the node's instruments.
+"""The attempt loops of heralded entanglement, declared once and compiled to the node's
+instruments: the single-click loop here, Barrett-Kok in ``sequences.barrett_kok``; the parts
+they share (time base, cut-offs on attempts and on time) in ``sequences.entanglement_loop``.
 
-The loop runs on the AWG, not in Python (DESIGN.md, principle 3): each repetition of the
-*attempt* waveform plays a microwave pulse that rotates the communication spin to
-sqrt(1-alpha)|0> + sqrt(alpha)|1>, then raises marker 1, which gates the excitation AOM for
-the optical pulse (Humphreys et al., Nature 558, 268 (2018), Fig. 1). The step repeats up
-to ``max_attempts`` times; an event jump (the herald from the station) ends it early.
+Single click: each repetition of the *attempt* waveform plays a microwave pulse that rotates
+the communication spin to sqrt(1-alpha)|0> + sqrt(alpha)|1>, then raises marker 1, which
+gates the excitation AOM for the optical pulse (Humphreys et al., Nature 558, 268 (2018),
+Fig. 1). One click at the station heralds Psi+/-, with F ~ 1 - alpha and p ~ 2 alpha eta.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,7 +19,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from drivers.hal import (
     AWG,
     AwgSequence,
-    AwgSequenceStep,
     AwgWaveform,
     FrequencyConverter,
     Laser,
@@ -27,28 +28,17 @@ from drivers.hal import (
     TimeTagger,
 )
 
+from .barrett_kok import BarrettKokLoop, compile_barrett_kok
+from .entanglement_loop import EntanglementLoop, LoopError, build_loop
 
-class AttemptLoop(BaseModel):
+SCHEMES = ("single_click", "barrett_kok")
+
+
+class AttemptLoop(EntanglementLoop):
     """A single-click attempt loop: every field with its unit and range."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+    scheme: Literal["single_click"] = "single_click"
     alpha: float = Field(gt=0, le=0.5, description="bright-state population")
-    max_attempts: int = Field(
-        ge=0, le=2**31 - 1, description="attempts before giving up (0: until a herald)"
-    )
-    stop_at_herald: bool = True
-    attempt_duration_us: float = Field(3.8, ge=0.1, le=1000)
-    sample_rate_hz: float = Field(1.0e9, ge=1e6, le=1.2e9)
-    microwave_pulse_ns: float = Field(50.0, gt=0, le=10_000)
-    optical_pulse_ns: float = Field(10.0, gt=0, le=10_000)
-    pi_pulse_amplitude_v: float = Field(
-        0.5, gt=0, le=5, description="calibrated AWG amplitude of a pi rotation"
-    )
-    awg_amplitude_vpp: float = Field(1.0, gt=0, le=4.5)
-    max_repetitions_per_step: int = Field(
-        65_536, ge=1, description="the AWG's largest repetition count of one sequence step"
-    )
 
     def rotation_amplitude_v(self) -> float:
         """AWG amplitude of the alpha rotation: theta = 2 asin(sqrt(alpha)), linear in V."""
@@ -56,50 +46,55 @@ class AttemptLoop(BaseModel):
         return self.pi_pulse_amplitude_v * theta / math.pi
 
 
-def compile_attempt_loop(loop: AttemptLoop) -> AwgSequence:
-    """The AWG sequence of ``loop``: 'attempt' steps (as many as the AWG's repetition limit
-    needs for ``max_attempts``) and a 'done' step that the herald's event jump leads to."""
-    n = round(loop.attempt_duration_us * 1e-6 * loop.sample_rate_hz)
+#: any attempt loop; ``scheme`` tells them apart (also in messages between processes)
+AnyLoop = Annotated[AttemptLoop | BarrettKokLoop, Field(discriminator="scheme")]
+
+
+def entanglement_loop(
+    scheme: str = "single_click",
+    *,
+    alpha: float = 0.1,
+    max_attempts: int = 0,
+    max_time_us: float | None = None,
+    **fields: object,
+) -> AttemptLoop | BarrettKokLoop:
+    """The attempt loop of ``scheme`` with its cut-offs, validated (``LoopError`` names the
+    field, the value and what was expected). Barrett-Kok has no alpha: its first pulse is
+    always pi/2, so ``alpha`` is ignored there."""
+    common = {"max_attempts": max_attempts, "max_time_us": max_time_us, **fields}
+    if scheme == "single_click":
+        return build_loop(AttemptLoop, alpha=alpha, **common)  # type: ignore[return-value]
+    if scheme == "barrett_kok":
+        return build_loop(BarrettKokLoop, **common)  # type: ignore[return-value]
+    raise LoopError(f"scheme={scheme!r}: expected one of {list(SCHEMES)}")
+
+
+def compile_attempt_loop(loop: AttemptLoop | BarrettKokLoop) -> AwgSequence:
+    """The AWG sequence of ``loop`` (either scheme)."""
+    if isinstance(loop, BarrettKokLoop):
+        return compile_barrett_kok(loop)
+    return compile_single_click(loop)
+
+
+def compile_single_click(loop: AttemptLoop) -> AwgSequence:
+    """The AWG sequence of a single-click loop: the attempt waveform (alpha rotation, one
+    optical pulse) in the steps of ``EntanglementLoop.attempt_steps``."""
+    n = loop.samples(loop.attempt_duration_us * 1e3)
     mw = round(loop.microwave_pulse_ns * 1e-9 * loop.sample_rate_hz)
-    optical = max(1, round(loop.optical_pulse_ns * 1e-9 * loop.sample_rate_hz))
+    optical = loop.samples(loop.optical_pulse_ns)
     if mw + optical > n:
-        raise ValueError(
+        raise LoopError(
             f"attempt_duration_us={loop.attempt_duration_us}: too short for a "
             f"{loop.microwave_pulse_ns} ns microwave and a {loop.optical_pulse_ns} ns optical pulse"
         )
-    level = loop.rotation_amplitude_v() / (loop.awg_amplitude_vpp / 2)
-    if level > 1:
-        raise ValueError(
-            f"alpha={loop.alpha}: needs {loop.rotation_amplitude_v():.3f} V, more than the AWG's "
-            f"{loop.awg_amplitude_vpp / 2:.3f} V at awg_amplitude_vpp={loop.awg_amplitude_vpp}"
-        )
+    theta = 2 * math.asin(math.sqrt(loop.alpha))
+    level = loop.level(theta, f"alpha={loop.alpha}")
     samples = np.zeros(n)
     samples[:mw] = level
     marker1 = np.zeros(n, dtype=bool)
     marker1[mw : mw + optical] = True
     attempt = AwgWaveform("attempt", samples, marker1, np.zeros(n, dtype=bool))
-    done = AwgWaveform("done", np.zeros(n), np.zeros(n, dtype=bool), np.zeros(n, dtype=bool))
-    if loop.max_attempts == 0:
-        chunks = [0]  # repeat until the event (the herald) jumps out
-    else:
-        full, rest = divmod(loop.max_attempts, loop.max_repetitions_per_step)
-        chunks = [loop.max_repetitions_per_step] * full + ([rest] if rest else [])
-    done_index = len(chunks) + 1
-    steps = [
-        AwgSequenceStep(
-            {1: "attempt"},
-            repetitions=reps,
-            event_jump_to=done_index if loop.stop_at_herald else None,
-        )
-        for reps in chunks
-    ]
-    steps.append(AwgSequenceStep({1: "done"}, repetitions=1))
-    return AwgSequence(
-        [attempt, done],
-        steps,
-        sample_rate_hz=loop.sample_rate_hz,
-        amplitudes_vpp={1: loop.awg_amplitude_vpp},
-    )
+    return loop.attempt_steps(attempt)
 
 
 class NodeOptics(BaseModel):
@@ -160,7 +155,7 @@ def prepare_station(
     tagger.set_coincidence_window_ps(coincidence_window_ps)
 
 
-def run_attempt_loops(awgs: list[AWG], loop: AttemptLoop) -> None:
+def run_attempt_loops(awgs: list[AWG], loop: AttemptLoop | BarrettKokLoop) -> None:
     """Upload ``loop`` to the AWGs of both nodes and start them."""
     sequence = compile_attempt_loop(loop)
     for awg in awgs:

@@ -12,17 +12,19 @@ What the instruments are set to becomes physics here:
   above the switching current); the time tagger's inputs (enabled, threshold, delay) decide
   which clicks become time tags, and when.
 
-The AWG convention (how a sequence encodes the attempt loop, as in Humphreys et al. 2018):
-the *attempt step* is the first sequence step whose channel-1 waveform raises marker 1
-(marker 1 gates the excitation AOM: the optical pulse). One repetition of that step is one
-attempt; its duration is the waveform length over the sample rate; its repetition count is
-the maximum number of attempts (0: until a herald); an event jump on the step means "stop at
-the herald". The channel-1 analog samples before the first marker are the microwave pulse
-(IQ drive of the microwave source) that rotates the spin to sqrt(1-alpha)|0> + sqrt(alpha)|1>.
+The AWG program decides the heralding scheme, as in a lab (``attempt_program`` reads it):
+one optical pulse per attempt is the single-click scheme, whose microwave pulse sets alpha;
+two are Barrett-Kok, with the pi pulse between the rounds. The link physics of the lab
+config then runs with the program's scheme, pulses and timing; programs the link cannot run
+(the two nodes disagree, no pi pulse between the rounds, rounds closer than the detection
+window) are refused with a settings-conflict error on the AWG that starts the loop.
 
 When the AWGs of both nodes of a link are running, the attempt loop runs in simulated time
 in closed form (``HeraldedLink.generate``): the herald's clicks, the clicks of failed
-attempts and the dark counts outside detection windows become time tags.
+attempts and the dark counts outside detection windows become time tags. A loop that stops
+at the herald ends after its attempts, or when the earlier of the two nodes' real-time
+controllers gives up waiting (its herald timeout, ``ENT:TIM``): floor(timeout / attempt
+period) attempts.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from typing import Any
 
 import numpy as np
 
+from .attempt_program import AttemptProgram, attempts_within, decode_attempt_program, refusal
+from .instruments.scpi import ScpiError
 from .lab import SimulatedLab
 from .optics import (
     bright_population,
@@ -89,6 +93,8 @@ class AttemptRun:
     last_clicks: tuple[str, ...] | None
     started_at_s: float
     ended_at_s: float
+    scheme: str = "single_click"
+    cutoff: str | None = None  # "attempts" or "time" when the loop ended by its cut-off
 
 
 @dataclass
@@ -319,8 +325,11 @@ class SimulatedHardware:
         raise KeyError(f"no link between {node!r} and {peer!r}")
 
     # ------------------------------------------------------------------ physics
-    def operating_point(self, link: tuple[str, str]) -> OperatingPoint:
-        """What the instruments currently make of the link ``link``."""
+    def operating_point(
+        self, link: tuple[str, str], program: AttemptProgram | None | bool = True
+    ) -> OperatingPoint:
+        """What the instruments currently make of the link ``link`` (``program``: the first
+        node's attempt program when already decoded; True decodes it)."""
         station = self.stations[frozenset(link)]
         a, b = link
         emission = tuple(self._emission_probability(n) for n in (a, b))
@@ -332,9 +341,11 @@ class SimulatedHardware:
             ch = det.channels[channel]
             eff.append(snspd_efficiency(ch.bias_ua, ch.bias_enabled, params))
             dark.append(snspd_dark_count_rate_hz(ch.bias_ua, ch.bias_enabled, params))
-        attempt = self._attempt_step(a)
-        duration_us = attempt["duration_s"] * 1e6 if attempt else None
-        alpha = self._bright_population(a, attempt) if attempt else None
+        if program is True:
+            program = self._program(a)
+        assert program is None or isinstance(program, AttemptProgram)
+        duration_us = program.attempt_duration_us if program else None
+        alpha = self._bright_population(a, program) if program else None
         return OperatingPoint(
             bright_population=alpha,
             emission_probability=emission,  # type: ignore[arg-type]
@@ -344,17 +355,31 @@ class SimulatedHardware:
             attempt_duration_us=duration_us,
         )
 
-    def link_model(self, link: tuple[str, str]) -> LinkModel:
+    def link_model(
+        self, link: tuple[str, str], program: AttemptProgram | None | bool = True
+    ) -> LinkModel:
         """The link's outcome table at the instruments' current operating point (cached per
-        operating point: an unchanged set-up does not recompute the optics)."""
+        operating point: an unchanged set-up does not recompute the optics); ``program`` as
+        for ``operating_point``."""
         a, b = link
-        op = self.operating_point(link)
-        key = (frozenset(link), op)
+        if program is True:
+            program = self._program(a)
+        assert program is None or isinstance(program, AttemptProgram)
+        op = self.operating_point(link, program)
+        scheme = program.scheme if program and program.scheme != "unsupported" else None
+        separation = program.round_separation_s if program else None
+        key = (frozenset(link), op, scheme, separation)
         model = self._models.get(key)
         if model is None:
             params = self.lab.params
+            link_params = params.link(a, b)
+            if scheme is not None:  # the program decides the scheme (and the rounds' timing)
+                update: dict[str, Any] = {"scheme": scheme}
+                if separation is not None:
+                    update["bk_round_separation_us"] = separation * 1e6
+                link_params = link_params.model_copy(update=update)
             model = LinkModel(
-                params.link(a, b),
+                link_params,
                 params.nodes[a],
                 params.nodes[b],
                 params.classical_latency_us,
@@ -387,65 +412,39 @@ class SimulatedHardware:
         temperature = getattr(qfc, "crystal_temperature_measured_c", qfc.crystal_temperature_c)
         return conversion_efficiency(qfc.pump_on, qfc.pump_power_mw, temperature, physics)
 
-    def _attempt_step(self, node: str) -> dict[str, Any] | None:
-        """The attempt step of a node's AWG sequence (see the module docstring)."""
+    def _program(self, node: str) -> AttemptProgram | None:
+        """The attempt loop a node's AWG sequence encodes (``attempt_program``)."""
         wiring = self.nodes.get(node)
         if wiring is None or wiring.awg is None:
             return None
-        awg = self._instrument(wiring.awg)
-        for index, step in enumerate(awg.sequence):
-            name = step.waveforms.get(1)
-            wave = awg.waveforms.get(name) if name else None
-            if wave is None or not np.any(wave.marker1):
-                continue
-            # consecutive steps playing the same waveform extend the loop (repetition limit)
-            repetitions = 0
-            for later in awg.sequence[index:]:
-                if later.waveforms.get(1) != name:
-                    break
-                if later.repetitions == 0:
-                    repetitions = 0
-                    break
-                repetitions += later.repetitions
-            first_marker = int(np.argmax(wave.marker1))
-            drive = np.asarray(wave.samples[:first_marker]) * awg.channels[1].amplitude_vpp / 2
-            nonzero = np.count_nonzero(drive)
-            return {
-                "index": index,
-                "repetitions": repetitions,
-                "stop_at_herald": step.event_jump_to is not None,
-                "duration_s": len(wave.samples) / awg.sample_rate_hz,
-                "mw_peak_v": float(np.max(np.abs(drive))) if nonzero else 0.0,
-                "mw_duration_s": nonzero / awg.sample_rate_hz,
-                "channel_on": awg.channels[1].output_on,
-            }
-        return None
+        return decode_attempt_program(self._instrument(wiring.awg))
 
-    def _bright_population(self, node: str, attempt: dict[str, Any]) -> float | None:
-        wiring = self.nodes[node]
-        if self.lab.params.link(*self._link_of(node)).scheme != "single_click":
-            return None
-        mw = self._instrument(wiring.microwave)
+    def _rotation(self, node: str, program: AttemptProgram, pulse: int) -> tuple[float, float]:
+        """(angle, resonance factor) of the program's ``pulse``-th microwave pulse on the
+        node's spin, through its microwave source (``optics.rotation_angle``)."""
+        mw = self._instrument(self.nodes[node].microwave)
         if mw is None:
-            return None
-        physics = self.lab.params.nodes[node].spin_control
-        angle, factor = rotation_angle(
-            attempt["mw_peak_v"] if attempt["channel_on"] else 0.0,
+            return 0.0, 1.0
+        drive = program.pulses[pulse]
+        return rotation_angle(
+            drive.peak_v if program.channel_on else 0.0,
             mw.output_on and mw.iq_on,
             mw.frequency_hz,
             mw.power_dbm,
-            attempt["mw_duration_s"],
-            physics,
+            drive.duration_s,
+            self.lab.params.nodes[node].spin_control,
         )
-        # alpha must stay a valid bright population for the model; a pulse that rotates
-        # nothing leaves the spin dark (no photon can be emitted)
-        return float(min(max(bright_population(angle, factor), 1e-12), 0.5))
 
-    def _link_of(self, node: str) -> tuple[str, str]:
-        for station in self.stations.values():
-            if node in station.link:
-                return station.link
-        raise KeyError(f"node {node!r} is on no link")
+    def _bright_population(self, node: str, program: AttemptProgram) -> float | None:
+        """Population of the bright state after the program's first pulse: alpha of the
+        single-click scheme, 1/2 for Barrett-Kok's pi/2 pulse."""
+        if self.nodes[node].microwave is None:
+            return None
+        angle, factor = self._rotation(node, program, 0)
+        # it must stay a valid bright population for the model; a pulse that rotates
+        # nothing leaves the spin dark (no photon can be emitted)
+        upper = 0.5 if program.scheme == "single_click" else 1.0 - 1e-12
+        return float(min(max(bright_population(angle, factor), 1e-12), upper))
 
     def _station_params(self, detectors: str):
         for station in self.stations.values():
@@ -476,13 +475,30 @@ class SimulatedHardware:
 
     # ------------------------------------------------------------------ attempt loop
     def _run_attempt_loop(self, station: StationWiring, awgs: list[Any]) -> None:
+        programs = [self._program(n) for n in station.link]
+        try:
+            self._check_programs(station, programs)
+        except ScpiError:
+            for awg in awgs:  # a refused program does not start
+                awg.running = False
+            raise
         link = self.lab.link(*station.link)
-        link.set_model(self.link_model(station.link))
-        attempt = self._attempt_step(station.link[0])
+        link.set_model(self.link_model(station.link, programs[0]))
+        attempt = programs[0]
         limit = self._max_attempts
-        if attempt and attempt["repetitions"] > 0:
-            limit = attempt["repetitions"]
-        stop_at_herald = attempt is None or attempt["stop_at_herald"]
+        cutoff = None
+        if attempt and attempt.repetitions > 0:
+            limit, cutoff = attempt.repetitions, "attempts"
+        stop_at_herald = attempt is None or attempt.stop_at_herald
+        if stop_at_herald:
+            try:
+                by_time = self._attempts_within_herald_timeout(station, link.model)
+            except ScpiError:
+                for awg in awgs:
+                    awg.running = False
+                raise
+            if by_time is not None and by_time < limit:
+                limit, cutoff = by_time, "time"
         started = self.lab.clock.now
         attempts_before = link.attempts_made
         remaining = limit
@@ -510,10 +526,47 @@ class SimulatedHardware:
                 last_clicks=getattr(last, "clicks", None),
                 started_at_s=started,
                 ended_at_s=self.lab.clock.now,
+                scheme=link.model.params.scheme,
+                cutoff=cutoff if remaining <= 0 and not (heralds and stop_at_herald) else None,
             )
         )
         for awg in awgs:  # the sequence ran to its end
             awg.running = False
+
+    def _check_programs(
+        self, station: StationWiring, programs: list[AttemptProgram | None]
+    ) -> None:
+        """Refuse (SCPI -221, settings conflict) attempt loops the link cannot run."""
+        first, second = programs
+        if first is None or second is None:
+            return  # no optical pulse on one node: nothing to check
+        window_s = self.lab.params.link(*station.link).detectors.detection_window_ns * 1e-9
+
+        def flip(index: int) -> tuple[float, float]:  # (angle, flip probability)
+            angle, factor = self._rotation(station.link[index], programs[index], 1)  # type: ignore[arg-type]
+            return angle, bright_population(angle, factor)
+
+        reason = refusal(first, second, window_s, flip)
+        if reason is not None:
+            raise ScpiError(-221, reason)
+
+    def _attempts_within_herald_timeout(
+        self, station: StationWiring, model: LinkModel
+    ) -> int | None:
+        """Attempts that fit in the shorter herald timeout of the two nodes' real-time
+        controllers; None without a controller."""
+        timeouts = []
+        for node in station.link:
+            wiring = self.nodes.get(node)
+            rtc = self._instrument(wiring.qubit_controller) if wiring else None
+            if rtc is not None:
+                timeouts.append(float(rtc.herald_timeout_s))
+        if not timeouts:
+            return None
+        try:
+            return attempts_within(min(timeouts), model.timing.attempt_period_s)
+        except ValueError as exc:
+            raise ScpiError(-221, str(exc)) from None
 
     def _herald_tags(
         self, station: StationWiring, link: HeraldedLink, emitted_at: float, clicks: tuple[str, ...]

@@ -37,7 +37,13 @@ def test_entangle_json_summary_reports_rate_and_fidelity() -> None:
     # widened to two half-widths)
     half_width = (high - low) / 2
     assert abs(summary["fidelity_estimate"] - summary["exact_fidelity_mean"]) < 2 * half_width
-    assert summary["parameters"] == {"link": "alice-bob", "alpha": 0.05, "max_attempts": 0}
+    assert summary["parameters"] == {
+        "link": "alice-bob",
+        "scheme": "single_click",
+        "alpha": 0.05,
+        "max_attempts": 0,
+        "max_time_us": None,
+    }
     assert summary["safe_state_failures"] == {}
 
 

@@ -125,6 +125,20 @@ def test_teleportation_with_one_process_per_node(network_processes) -> None:
     low, high = summary["fidelity_ci95"]
     assert low <= summary["exact_fidelity_mean"] <= high + 0.1
     assert summary["safe_state_failures"] == {}
+    # a loop with a cut-off on time crosses to the node processes (their controllers set
+    # their real-time controllers' herald timeout in the shared simulated lab); the run
+    # completes
+    cut = run_teleport(
+        CHAIN_FILE,
+        6,
+        remote_nodes=endpoints,
+        simlab=port_map,
+        db_path=None,
+        node_timeout_s=20.0,
+        max_time_us=3000.0,
+    )
+    assert cut["shots"] == 6 and cut["aborted"] is None
+    assert cut["attempt_loop"]["max_time_us"] == 3000.0
     # a node process stops cleanly when asked
     procs["charlie"].send_signal(signal.SIGTERM)
     assert procs["charlie"].wait(timeout=30) == 0

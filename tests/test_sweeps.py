@@ -3,10 +3,14 @@ result does not depend on where or in which order a point ran."""
 
 from __future__ import annotations
 
+import json
+import socket
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from control.cli import app
 from control.runs import run_entangle
 from control.sweeps import SweepSpec, point_seeds, run_sweep
 
@@ -17,6 +21,7 @@ KEYS = ("shots", "attempts", "fidelity_estimate", "exact_fidelity_mean", "point_
 def test_parse_and_values() -> None:
     spec = SweepSpec.parse("alpha=0.05:0.25:3")
     assert spec.values() == pytest.approx([0.05, 0.15, 0.25])
+    assert SweepSpec.parse("max_time_us=50:250:3").values() == pytest.approx([50, 150, 250])
     for bad in ("alpha", "alpha=1:2", "beta=0:1:3", "alpha=0:1:0"):
         with pytest.raises(ValueError, match="--sweep"):
             SweepSpec.parse(bad)
@@ -68,3 +73,62 @@ def test_a_bad_override_names_the_field() -> None:
 
     with pytest.raises(NetworkConfigError, match="fibre_length_km"):
         run_entangle(NETWORK, 1, db_path=None, fibre_length_km=5000.0)
+
+
+def test_a_dask_cluster_gives_the_same_points_as_local_workers() -> None:
+    """The Dask path for real: a local cluster of two single-threaded worker processes on
+    loopback (qcodes keeps one registry of instruments per process, so two points must not
+    share one); the same seed gives the same per-point results as local workers."""
+    distributed = pytest.importorskip(
+        "distributed", reason="dask.distributed is not installed (pip install -e '.[dev]')"
+    )
+    spec = SweepSpec.parse("alpha=0.05:0.25:3")
+    base = {"network_path": NETWORK, "shots": 30, "db_path": None}
+    local = run_sweep(run_entangle, spec, base, seed=11, workers=2)
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        address = cluster.scheduler_address
+        assert address.startswith("tcp://127.0.0.1:")
+        seen: list[int] = []
+        on_dask = run_sweep(
+            run_entangle,
+            spec,
+            base,
+            seed=11,
+            dask_scheduler=address,
+            on_point=lambda index, _: seen.append(index),
+        )
+        result = CliRunner().invoke(
+            app,
+            ["entangle", "--config", str(NETWORK), "--shots", "30", "--no-store", "--json"]
+            + ["--seed", "11", "--sweep", "alpha=0.05:0.25:3", "--dask", address],
+        )
+    assert sorted(seen) == [0, 1, 2]
+    assert [r["sweep_value"] for r in on_dask] == pytest.approx([0.05, 0.15, 0.25])
+    for a, b in zip(local, on_dask, strict=True):
+        assert {k: a[k] for k in KEYS} == {k: b[k] for k in KEYS}
+    assert result.exit_code == 0, result.output
+    from_cli = json.loads(result.stdout)
+    for a, b in zip(local, from_cli, strict=True):
+        assert {k: a[k] for k in KEYS} == {k: b[k] for k in KEYS}
+
+
+def test_a_bad_dask_address_is_named() -> None:
+    spec = SweepSpec.parse("alpha=0.1:0.2:2")
+    base = {"network_path": NETWORK, "shots": 5, "db_path": None}
+    with pytest.raises(ValueError, match=r"--dask 'scheduler:8786': expected a scheduler"):
+        run_sweep(run_entangle, spec, base, seed=1, dask_scheduler="scheduler:8786")
+    pytest.importorskip("distributed", reason="dask.distributed is not installed")
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(ValueError, match=rf"--dask 'tcp://127.0.0.1:{port}': no Dask scheduler"):
+        run_sweep(
+            run_entangle,
+            spec,
+            base,
+            seed=1,
+            dask_scheduler=f"tcp://127.0.0.1:{port}",
+            dask_timeout_s=1.0,
+        )

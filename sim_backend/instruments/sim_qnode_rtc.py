@@ -17,7 +17,7 @@ class SimRealTimeController(ScpiInstrument):
 
     IDN = "QNODE,RTC1,sim,1.0"
 
-    herald_timeout_s = Setting("ENTanglement:TIMeout", Number(1e-3, 3600.0, "S"), 10.0)
+    herald_timeout_s = Setting("ENTanglement:TIMeout", Number(1e-6, 3600.0, "S"), 10.0)
 
     def __init__(self, name: str, hooks: LabHooks | None = None, node: str = "sim") -> None:
         super().__init__(name, hooks)

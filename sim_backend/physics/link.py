@@ -85,7 +85,8 @@ class OperatingPoint:
     """What the instruments currently make of a link (the simulated instruments set this;
     ``None`` or the defaults leave the value from the lab config).
 
-    * ``bright_population``: alpha of the single-click scheme (set by the spin rotation);
+    * ``bright_population``: population of the bright state after the spin rotation that
+      precedes the (first) optical pulse: alpha of single click, 1/2 in Barrett-Kok;
     * ``emission_probability``: per node, probability the optical pulse excites the bright
       state and a photon is emitted (excitation laser power, detuning, switch open);
     * ``conversion_efficiency``: per node, frequency-converter efficiency;
@@ -153,7 +154,9 @@ class LinkModel:
         else:
             dead = det.dead_time_ns > link.bk_round_separation_us * 1e3
             patterns = barrett_kok_patterns(self.setup, detector_dead_in_round_two=dead)
-            bright = 0.5
+            # the pi/2 pulse of Barrett & Kok gives 1/2; a mis-set pulse (the instruments'
+            # operating point) gives another superposition, and its own heralded states
+            bright = 0.5 if op.bright_population is None else op.bright_population
             between = _pi_pulse_between_rounds(node_a, node_b, link.bk_round_separation_us * 1e-6)
         self.bright_population = bright
         pre = np.kron(emitter_state(node_a, bright), emitter_state(node_b, bright))
