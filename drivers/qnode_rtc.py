@@ -24,13 +24,39 @@ command                                meaning
 ``ENT:TIM <s>`` / ``?``                 longest wait for a herald before giving up, s
 ``ENT:RES? <peer>``                    last attempt loop with ``peer``:
                                        ``<heralded>,<clicks>,<bell>,<attempts>,<time_s>``
+``QUB:PROG? "<op>|<op>|..."``          run a compiled program (below) in one transaction:
+                                       ``0,<time_s>[,<readout>...]`` or ``<code>,"<why>"``
 =====================================  ===============================================
+
+*Programs* (v1 extension). Real real-time controllers run compiled programs, not one remote
+call per gate, so one node-controller step (a Bell-state measurement, a memory swap, a state
+preparation) is one transaction. The program is a quoted string of at most
+:data:`MAX_PROGRAM_OPS` operations separated by ``|``, each the argument list of the single
+command it stands for:
+
+======================  ==========================================
+operation               meaning (as the single command)
+======================  ==========================================
+``INIT <q>``            ``QUB:INIT <q>``
+``ROT <q>,<axis>,<a>``  ``QUB:ROT <q>,<axis>,<a>``
+``GATE <name>,<q>...``  ``QUB:GATE <name>,<q>[,<q2>]``
+``MEAS <q>,<axis>``     ``QUB:MEAS? <q>,<axis>`` (adds one readout to the reply)
+``WAIT <s>``            ``QUB:WAIT <s>``
+======================  ==========================================
+
+The controller validates the whole program before running any of it. It always answers:
+``0,<time_s>,<r1>,<r2>...`` (status, the controller clock after the last operation, the
+readouts in program order) or, for a malformed program, ``<code>,"<reason>"`` with a SCPI
+error code and a reason naming the operation (its position and text) and what was expected;
+nothing ran then. The reply carries the error status, so no ``SYST:ERR?`` round trip follows
+a program, and a program error is not queued. Operations take their usual time on the
+controller, in order.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import qcodes.validators as vals
@@ -41,6 +67,8 @@ from drivers.errors import InstrumentReplyError, InstrumentValueError
 AXES = ("X", "Y", "Z")
 SINGLE_QUBIT_GATES = ("H", "X", "Y", "Z", "S")
 TWO_QUBIT_GATES = ("CNOT", "CZ", "SWAP")
+#: Longest program one ``QUB:PROG?`` carries.
+MAX_PROGRAM_OPS = 64
 
 
 @dataclass(frozen=True)
@@ -52,6 +80,53 @@ class HeraldRecord:
     bell_state: str | None
     attempts: int
     time_s: float
+
+
+@dataclass(frozen=True)
+class ProgramResult:
+    """What a program returned: its readouts in program order and the controller clock after
+    its last operation."""
+
+    readouts: tuple[int, ...]
+    time_s: float
+
+
+@dataclass
+class QubitProgram:
+    """A compiled list of qubit operations, run by the controller in one transaction.
+
+    Built with the methods below (each returns the program, so calls chain); validated
+    against the controller by :meth:`RealTimeQubitController.run_program`."""
+
+    ops: list[tuple[Any, ...]] = field(default_factory=list)
+
+    def init(self, qubit: int) -> QubitProgram:
+        self.ops.append(("INIT", qubit))
+        return self
+
+    def rotate(self, qubit: int, axis: str, angle: float) -> QubitProgram:
+        self.ops.append(("ROT", qubit, axis, angle))
+        return self
+
+    def gate(self, name: str, *qubits: int) -> QubitProgram:
+        self.ops.append(("GATE", name, *qubits))
+        return self
+
+    def measure(self, qubit: int, basis: str = "Z") -> QubitProgram:
+        self.ops.append(("MEAS", qubit, basis))
+        return self
+
+    def wait(self, seconds: float) -> QubitProgram:
+        self.ops.append(("WAIT", seconds))
+        return self
+
+    @property
+    def readouts(self) -> int:
+        """How many readouts the program returns."""
+        return sum(op[0] == "MEAS" for op in self.ops)
+
+    def __len__(self) -> int:
+        return len(self.ops)
 
 
 class RealTimeQubitController(QNodeVisaInstrument):
@@ -98,18 +173,7 @@ class RealTimeQubitController(QNodeVisaInstrument):
         self.write(f"QUB:ROT {self._qubit(qubit)},{axis},{angle:.12g}")
 
     def gate(self, name: str, *qubits: int) -> None:
-        name = name.upper()
-        expected = 1 if name in SINGLE_QUBIT_GATES else 2 if name in TWO_QUBIT_GATES else 0
-        if expected == 0:
-            raise InstrumentValueError(
-                self.display_name,
-                f"unknown gate {name!r}; expected one of {SINGLE_QUBIT_GATES + TWO_QUBIT_GATES}",
-            )
-        if len(qubits) != expected:
-            raise InstrumentValueError(
-                self.display_name, f"gate {name} acts on {expected} qubit(s), got {qubits}"
-            )
-        targets = ",".join(str(self._qubit(q)) for q in qubits)
+        name, targets = self._gate_args(name, qubits)
         self.write(f"QUB:GATE {name},{targets}")
 
     def measure(self, qubit: int, basis: str = "Z") -> int:
@@ -145,6 +209,80 @@ class RealTimeQubitController(QNodeVisaInstrument):
                 command=command,
             ) from None
 
+    def run_program(self, program: QubitProgram) -> ProgramResult:
+        """Run ``program`` in one ``QUB:PROG?`` transaction; return its readouts and the
+        controller clock after it. Every operation is validated before anything is sent."""
+        if not 0 < len(program) <= MAX_PROGRAM_OPS:
+            raise InstrumentValueError(
+                self.display_name,
+                f"program of {len(program)} operations, expected 1..{MAX_PROGRAM_OPS}",
+            )
+        text = "|".join(self._encode(i, op) for i, op in enumerate(program.ops, 1))
+        command = f'QUB:PROG? "{text}"'
+        reply = self._transact(command, self.ask_raw).strip()
+        status, _, rest = reply.partition(",")
+        if status != "0":
+            try:
+                code = int(status)
+            except ValueError:
+                code = None
+            if code is not None and rest.startswith('"'):
+                raise InstrumentReplyError(
+                    self.display_name, f"refused: error {code}, {rest.strip(chr(34))}", command
+                )
+            raise self._bad_program_reply(reply, command)
+        fields = rest.split(",")
+        try:
+            time_s = float(fields[0])
+            readouts = tuple(int(r) for r in fields[1:])
+        except ValueError:
+            raise self._bad_program_reply(reply, command) from None
+        if len(readouts) != program.readouts or any(r not in (0, 1) for r in readouts):
+            raise self._bad_program_reply(reply, command)
+        return ProgramResult(readouts=readouts, time_s=time_s)
+
+    def _bad_program_reply(self, reply: str, command: str) -> InstrumentReplyError:
+        return InstrumentReplyError(
+            self.display_name,
+            f"answered {reply!r}, expected 0,<time_s>[,<readout 0|1>...] or <code>,\"<reason>\"",
+            command=command,
+        )
+
+    def _encode(self, index: int, op: tuple[Any, ...]) -> str:
+        """One program operation as text, validated as its single command would be."""
+        try:
+            return self._encode_checked(op)
+        except InstrumentValueError as exc:
+            raise InstrumentValueError(
+                self.display_name, f"program operation {index} {op!r}: {exc.detail}"
+            ) from None
+
+    def _encode_checked(self, op: tuple[Any, ...]) -> str:
+        kind, *args = op
+        if kind == "INIT" and len(args) == 1:
+            return f"INIT {self._qubit(args[0])}"
+        if kind == "ROT" and len(args) == 3:
+            qubit, axis, angle = args
+            if not isinstance(angle, (int, float)) or not math.isfinite(angle):
+                raise InstrumentValueError(self.display_name, f"angle {angle!r} is not finite")
+            return f"ROT {self._qubit(qubit)},{self._axis(axis)},{angle:.12g}"
+        if kind == "GATE" and args:
+            name, qubits = self._gate_args(args[0], tuple(args[1:]))
+            return f"GATE {name},{qubits}"
+        if kind == "MEAS" and len(args) == 2:
+            return f"MEAS {self._qubit(args[0])},{self._axis(args[1])}"
+        if kind == "WAIT" and len(args) == 1:
+            seconds = args[0]
+            if not isinstance(seconds, (int, float)) or not 0 <= seconds <= 3600:
+                raise InstrumentValueError(
+                    self.display_name, f"wait {seconds!r} s out of range, expected 0..3600 s"
+                )
+            return f"WAIT {seconds:.12g}"
+        raise InstrumentValueError(
+            self.display_name,
+            "expected INIT q | ROT q,axis,angle | GATE name,q[,q2] | MEAS q,axis | WAIT s",
+        )
+
     def safe_state(self) -> None:
         """Nothing to switch off on the controller itself: its outputs are the AWG's and the
         lasers', which have their own safe states. Re-initialise the communication qubit so no
@@ -152,6 +290,24 @@ class RealTimeQubitController(QNodeVisaInstrument):
         self.initialize(0)
 
     # -- helpers ------------------------------------------------------------------------
+    def _gate_args(self, name: Any, qubits: tuple[Any, ...]) -> tuple[str, str]:
+        name = str(name).upper()
+        expected = 1 if name in SINGLE_QUBIT_GATES else 2 if name in TWO_QUBIT_GATES else 0
+        if expected == 0:
+            raise InstrumentValueError(
+                self.display_name,
+                f"unknown gate {name!r}; expected one of {SINGLE_QUBIT_GATES + TWO_QUBIT_GATES}",
+            )
+        if len(qubits) != expected:
+            raise InstrumentValueError(
+                self.display_name, f"gate {name} acts on {expected} qubit(s), got {qubits}"
+            )
+        if expected == 2 and qubits[0] == qubits[1]:
+            raise InstrumentValueError(
+                self.display_name, f"gate {name} needs two different qubits, got {qubits}"
+            )
+        return name, ",".join(str(self._qubit(q)) for q in qubits)
+
     def _qubit(self, qubit: int) -> int:
         if not isinstance(qubit, int) or not 0 <= qubit < self._count:
             raise InstrumentValueError(
