@@ -244,7 +244,7 @@ class RealTimeQubitController(QNodeVisaInstrument):
     def _bad_program_reply(self, reply: str, command: str) -> InstrumentReplyError:
         return InstrumentReplyError(
             self.display_name,
-            f"answered {reply!r}, expected 0,<time_s>[,<readout 0|1>...] or <code>,\"<reason>\"",
+            f'answered {reply!r}, expected 0,<time_s>[,<readout 0|1>...] or <code>,"<reason>"',
             command=command,
         )
 
