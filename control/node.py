@@ -85,6 +85,8 @@ class NodeController:
     cutoff_s: float | None = None  # pairs older than this are discarded
     pairs: dict[str, Pair] = field(default_factory=dict)
     _uploaded: AttemptLoop | None = field(default=None, repr=False)
+    _pending_wait_s: float = field(default=0.0, repr=False)  # deferred wait, see ``wait``
+    _clock_s: float | None = field(default=None, repr=False)  # clock after the last step
     _counter: itertools.count = field(default_factory=itertools.count, repr=False)
 
     # -------------------------------------------------------------------- set-up
@@ -101,7 +103,14 @@ class NodeController:
         return self.instruments.qubits.qubit_count()
 
     def now_s(self) -> float:
+        """The controller clock now (one query; a deferred wait is run first)."""
+        self._flush_wait()
         return self.instruments.qubits.time_s()
+
+    def last_step_s(self) -> float:
+        """The controller clock at the end of this node's last step on its qubits, as its
+        program reported it (no query); the clock now if no step has run yet."""
+        return self.now_s() if self._clock_s is None else self._clock_s
 
     # -------------------------------------------------------------- entanglement
     def arm(self, loop: AttemptLoop) -> None:
@@ -111,6 +120,7 @@ class NodeController:
                 f"{self.name}: the communication qubit still holds pair "
                 f"{self.pair_on(COMMUNICATION).pair_id}; move or release it first"
             )
+        self._flush_wait()
         if self._uploaded != loop:
             self.instruments.awg.upload_sequence(compile_attempt_loop(loop))
             self._uploaded = loop
@@ -190,14 +200,24 @@ class NodeController:
         """BSM on the qubits of two pairs: CNOT(a -> b), H(a), Z readout of both. Both
         pairs leave the table; returns (outcome of a, outcome of b)."""
         a, b = self._pair(pair_a), self._pair(pair_b)
-        m_a, m_b = self._run(_bsm(a.qubit, b.qubit)).readouts
+        m_a, m_b = self._run(_bsm(QubitProgram(), a.qubit, b.qubit)).readouts
         del self.pairs[pair_a], self.pairs[pair_b]
         return m_a, m_b
 
     def teleport_out(self, input_qubit: int, pair_id: str) -> tuple[int, int]:
         """BSM of a prepared input qubit with this node's half of a pair."""
         pair = self._pair(pair_id)
-        m_in, m_pair = self._run(_bsm(input_qubit, pair.qubit)).readouts
+        m_in, m_pair = self._run(_bsm(QubitProgram(), input_qubit, pair.qubit)).readouts
+        del self.pairs[pair_id]
+        return m_in, m_pair
+
+    def teleport_input(
+        self, input_qubit: int, theta: float, phi: float, pair_id: str
+    ) -> tuple[int, int]:
+        """``prepare_input`` then ``teleport_out`` as one step (one program)."""
+        pair = self._pair(pair_id)
+        program = self._preparation(input_qubit, theta, phi)
+        m_in, m_pair = self._run(_bsm(program, input_qubit, pair.qubit)).readouts
         del self.pairs[pair_id]
         return m_in, m_pair
 
@@ -208,7 +228,7 @@ class NodeController:
         program = QubitProgram()
         for gate in frame.corrections():
             program.gate(gate, pair.qubit)
-        if len(program):
+        if len(program) or self._pending_wait_s:
             self._run(program)
         updated = replace(pair, frame=pair.frame + frame)
         self.pairs[pair_id] = updated
@@ -223,6 +243,9 @@ class NodeController:
 
     def prepare_input(self, qubit: int, theta: float, phi: float) -> None:
         """Prepare cos(theta/2)|0> + e^{i phi} sin(theta/2)|1> on a free qubit."""
+        self._run(self._preparation(qubit, theta, phi))
+
+    def _preparation(self, qubit: int, theta: float, phi: float) -> QubitProgram:
         if self.holds(qubit):
             raise NodeError(f"{self.name}: qubit {qubit} holds a pair")
         program = QubitProgram().init(qubit)
@@ -230,7 +253,7 @@ class NodeController:
             program.rotate(qubit, "Y", theta)
         if phi:
             program.rotate(qubit, "Z", phi)
-        self._run(program)
+        return program
 
     def measure_pair(self, pair_id: str, basis: str) -> int:
         pair = self._pair(pair_id)
@@ -248,8 +271,16 @@ class NodeController:
         (outcome,) = self._run(program.measure(qubit, "Z")).readouts
         return outcome
 
-    def wait(self, seconds: float) -> None:
-        if seconds > 0:
+    def wait(self, seconds: float, defer: bool = False) -> None:
+        """Idle for ``seconds`` (e.g. for a classical message to arrive). ``defer``: the wait
+        becomes the first operation of this node's next step, as a real-time controller
+        starts its next program when the message arrives; only for a step that follows with
+        no other node acting in between, so simulated time runs in the same order."""
+        if seconds <= 0:
+            return
+        if defer:
+            self._pending_wait_s += seconds
+        else:
             self._run(QubitProgram().wait(seconds))
 
     def safe_state(self) -> dict[str, str]:
@@ -264,9 +295,19 @@ class NodeController:
                 failures[role] = f"{type(exc).__name__}: {exc}"
         return failures
 
+    def _flush_wait(self) -> None:
+        if self._pending_wait_s:
+            self._run(QubitProgram())
+
     def _run(self, program: QubitProgram) -> ProgramResult:
-        """One step on the qubits: the program, in one transaction with the controller."""
-        return self.instruments.qubits.run_program(program)
+        """One step on the qubits: the program (after any deferred wait), in one transaction
+        with the controller."""
+        if self._pending_wait_s:
+            program.ops.insert(0, ("WAIT", self._pending_wait_s))
+            self._pending_wait_s = 0.0
+        result = self.instruments.qubits.run_program(program)
+        self._clock_s = result.time_s
+        return result
 
     def _pair(self, pair_id: str) -> Pair:
         try:
@@ -277,11 +318,11 @@ class NodeController:
             ) from None
 
 
-def _bsm(first: int, second: int) -> QubitProgram:
-    """Bell-state measurement: CNOT(first -> second), H(first), Z readout of both."""
+def _bsm(program: QubitProgram, first: int, second: int) -> QubitProgram:
+    """``program`` followed by a Bell-state measurement: CNOT(first -> second), H(first),
+    Z readout of both."""
     return (
-        QubitProgram()
-        .gate("CNOT", first, second)
+        program.gate("CNOT", first, second)
         .gate("H", first)
         .measure(first, "Z")
         .measure(second, "Z")

@@ -69,10 +69,12 @@ class Orchestrator:
         if self.events is not None:
             self.events.publish(kind, **data)
 
-    def send(self, sender: str, receiver: str) -> None:
-        """A classical message from ``sender`` to ``receiver``: the receiver waits for it."""
+    def send(self, sender: str, receiver: str, defer: bool = False) -> None:
+        """A classical message from ``sender`` to ``receiver``: the receiver waits for it.
+        ``defer``: the wait opens the receiver's next step (which must follow before any
+        other node acts, see ``NodeController.wait``)."""
         delay = self.network.classical_delay_s(sender, receiver)
-        self.nodes[receiver].wait(delay)
+        self.nodes[receiver].wait(delay, defer=defer)
 
     # ---------------------------------------------------------------- protocols
     def entangle(self, a: str, b: str) -> str:
@@ -112,10 +114,12 @@ class Orchestrator:
                 self._publish("cutoff", link=f"{a}-{b}", attempts=self.loop.max_attempts)
 
     def swap(
-        self, a: str, b: str, c: str, pair_ab: str, pair_bc: str
+        self, a: str, b: str, c: str, pair_ab: str, pair_bc: str, defer_last: bool = False
     ) -> tuple[str, tuple[int, int]]:
         """Entanglement swapping at ``b``: BSM on its halves of a-b and b-c; the outcome goes
-        to ``a`` and ``c``, whose halves become the pair a-c (Pauli frame updated)."""
+        to ``a`` and ``c``, whose halves become the pair a-c (Pauli frame updated).
+        ``defer_last``: ``c`` waits for the message at the start of its next step (the
+        caller's next action must be on ``c``)."""
         node_b = self.nodes[b]
         frame_ab = node_b.pair(pair_ab).frame
         frame_bc = node_b.pair(pair_bc).frame
@@ -124,7 +128,7 @@ class Orchestrator:
         new_id = f"{a}-{c}#{pair_ab.rsplit('#', 1)[-1]}.{pair_bc.rsplit('#', 1)[-1]}"
         self.send(b, a)
         self.nodes[a].rename(pair_ab, new_id, c, frame)
-        self.send(b, c)
+        self.send(b, c, defer=defer_last)
         self.nodes[c].rename(pair_bc, new_id, a, frame)
         self._publish("swap", node=b, pair=new_id, outcomes=[m_ab, m_bc])
         return new_id, (m_ab, m_bc)
@@ -140,18 +144,20 @@ class Orchestrator:
         if input_qubit is None:
             raise NodeError(f"{sender}: no free qubit to prepare the input state on")
         frame = node_s.pair(pair_id).frame
-        node_s.prepare_input(input_qubit, theta, phi)
-        m_in, m_pair = node_s.teleport_out(input_qubit, pair_id)
+        m_in, m_pair = node_s.teleport_input(input_qubit, theta, phi, pair_id)
         total = frame + PauliFrame.from_bell_measurement(m_in, m_pair)
-        self.send(sender, receiver)
+        self.send(sender, receiver, defer=True)  # the correction waits for the message
         pair = node_r.correct(pair_id, total)
         return (m_in, m_pair), pair.qubit
 
-    def swapped_pair(self, a: str, b: str, c: str) -> tuple[str, tuple[int, int], int, int]:
+    def swapped_pair(
+        self, a: str, b: str, c: str, defer_last: bool = False
+    ) -> tuple[str, tuple[int, int], int, int]:
         """A pair a-c made by swapping at b: a-b first (b moves it to memory), then b-c;
         if b-c does not herald within the attempt cut-off, or the stored a-b pair outlived
         the memory cut-off ``cutoff_s``, the stored pair is discarded and the procedure starts
-        again. Returns (pair id, swap outcomes, attempts a-b, attempts b-c)."""
+        again. Returns (pair id, swap outcomes, attempts a-b, attempts b-c). ``defer_last``
+        as for ``swap``."""
         while True:
             p_ab = self.entangle_until_herald(a, b)
             attempts_ab = self.nodes[a].pair(p_ab).attempts
@@ -163,13 +169,14 @@ class Orchestrator:
                     self.nodes[node].release(p_ab)
                 continue
             attempts_bc = self.nodes[c].pair(p_bc).attempts
-            age = self.nodes[b].now_s() - self.nodes[b].pair(p_ab).created_s
+            # the stored pair's age when its partner was heralded (b's clock)
+            age = self.nodes[b].pair(p_bc).created_s - self.nodes[b].pair(p_ab).created_s
             if self.cutoff_s is not None and age > self.cutoff_s:
                 for node, pair in ((a, p_ab), (b, p_ab), (b, p_bc), (c, p_bc)):
                     self.nodes[node].release(pair)
                 self._publish("discard", pair=p_ab, age_s=age, cutoff_s=self.cutoff_s)
                 continue
-            p_ac, outcomes = self.swap(a, b, c, p_ab, p_bc)
+            p_ac, outcomes = self.swap(a, b, c, p_ab, p_bc, defer_last)
             return p_ac, outcomes, attempts_ab, attempts_bc
 
     def teleport_over_chain(
@@ -178,7 +185,8 @@ class Orchestrator:
         """The main protocol: pairs a-b and b-c, swap at b, teleport c's input to a,
         measure a's qubit along the input's axis (correct when it reads 0)."""
         name, theta, phi = input_state
-        p_ac, swap_outcomes, attempts_ab, attempts_bc = self.swapped_pair(a, b, c)
+        # c's next action is the teleportation: it waits for the swap outcome there
+        p_ac, swap_outcomes, attempts_ab, attempts_bc = self.swapped_pair(a, b, c, True)
         bsm, qubit = self.teleport(c, a, p_ac, theta, phi)
         exact = self.network.exact_fidelity(a, qubit, theta, phi)
         node_a = self.nodes[a]
@@ -193,7 +201,7 @@ class Orchestrator:
             attempts_bc=attempts_bc,
             swap_outcomes=swap_outcomes,
             bsm_outcomes=bsm,
-            delivered_time_s=node_a.now_s(),
+            delivered_time_s=node_a.last_step_s(),  # the clock when the readout ended
             exact_fidelity=exact,
         )
         self._publish("shot", shot=shot, input=name, correct=shot_record.correct)

@@ -14,6 +14,7 @@ from typing import Any
 from .protocols import LabHooks
 from .scpi import (
     Call,
+    Choice,
     Number,
     ScpiError,
     ScpiInstrument,
@@ -29,6 +30,11 @@ MAX_PROGRAM_OPS = 64
 PROGRAM_OPS = "INIT q | ROT q,axis,angle | GATE name,q[,q2] | MEAS q,axis | WAIT s"
 
 Operation = tuple[Any, ...]  # (hook operation name, *arguments)
+
+_AXIS = Choice("X", "Y", "Z")
+_GATE = Choice(*GATES_1, *GATES_2)
+_ANGLE = Number(-100.0, 100.0)
+_SECONDS = Number(0.0, 3600.0)
 
 
 class SimRealTimeController(ScpiInstrument):
@@ -57,15 +63,15 @@ class SimRealTimeController(ScpiInstrument):
     def _parse_rotate(self, call: Call, count: int | None = None) -> Operation:
         call.expect_args(3, 3)
         qubit = self._qubit(call, 0, count)
-        axis = call.choice("X", "Y", "Z", index=1)
-        angle = call.number(-100.0, 100.0, index=2)
+        axis = _AXIS.parse(call.arg(1))
+        angle = _ANGLE.parse(call.arg(2))
         if not math.isfinite(angle):
             raise ScpiError(-222, "angle is not finite")
         return ("rotate", qubit, axis, angle)
 
     def _parse_gate(self, call: Call, count: int | None = None) -> Operation:
         args = call.expect_args(2, 3)
-        name = call.choice(*GATES_1, *GATES_2, index=0)
+        name = _GATE.parse(call.arg(0))
         wanted = 1 if name in GATES_1 else 2
         if len(args) - 1 != wanted:
             raise ScpiError(-109 if len(args) - 1 < wanted else -108, f"{name} takes {wanted}")
@@ -77,11 +83,11 @@ class SimRealTimeController(ScpiInstrument):
     def _parse_measure(self, call: Call, count: int | None = None) -> Operation:
         call.expect_args(2, 2)
         qubit = self._qubit(call, 0, count)
-        return ("measure", qubit, call.choice("X", "Y", "Z", index=1))
+        return ("measure", qubit, _AXIS.parse(call.arg(1)))
 
     def _parse_wait(self, call: Call, count: int | None = None) -> Operation:
         call.expect_args(1, 1)
-        return ("wait", call.number(0.0, 3600.0, index=0))
+        return ("wait", _SECONDS.parse(call.arg(0)))
 
     def _run(self, op: Operation) -> Any:
         return self.hooks.qubit_operation(self.name, *op)
