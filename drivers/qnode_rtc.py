@@ -55,6 +55,8 @@ controller, in order.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -191,7 +193,7 @@ class RealTimeQubitController(QNodeVisaInstrument):
 
     def last_herald(self, peer: str) -> HeraldRecord:
         command = f"ENT:RES? {peer}"
-        reply = self.ask(command).strip()
+        reply = self._transact(command, self._query).strip()
         parts = reply.split(",")
         try:
             heralded, clicks, bell, attempts, when = parts
@@ -219,7 +221,7 @@ class RealTimeQubitController(QNodeVisaInstrument):
             )
         text = "|".join(self._encode(i, op) for i, op in enumerate(program.ops, 1))
         command = f'QUB:PROG? "{text}"'
-        reply = self._transact(command, self.ask_raw).strip()
+        reply = self._transact(command, self._query).strip()
         status, _, rest = reply.partition(",")
         if status != "0":
             try:
@@ -290,6 +292,30 @@ class RealTimeQubitController(QNodeVisaInstrument):
         self.initialize(0)
 
     # -- helpers ------------------------------------------------------------------------
+    def _query(self, command: str) -> str:
+        """One query on the VISA session, for the per-step transactions (programs, herald
+        records). Like QCoDeS' ``ask_raw`` it is logged and never left half done, but
+        without installing signal handlers per call (a measurable share of a step): on an
+        interrupt the reply is read (or the read times out), so the next transaction cannot
+        receive a stale reply, and the interrupt is then raised."""
+        if self.visa_log.isEnabledFor(logging.DEBUG):
+            self.visa_log.debug("Querying: %s", command)
+        handle = self.visa_handle
+        try:
+            handle.write(command)
+            reply = handle.read()
+        except KeyboardInterrupt:
+            self._drain_reply()
+            raise
+        if self.visa_log.isEnabledFor(logging.DEBUG):
+            self.visa_log.debug("Response: %s", reply)
+        return reply
+
+    def _drain_reply(self) -> None:
+        # nothing pending (interrupted before the write): nothing to drop
+        with contextlib.suppress(Exception):
+            self.visa_handle.read()
+
     def _gate_args(self, name: Any, qubits: tuple[Any, ...]) -> tuple[str, str]:
         name = str(name).upper()
         expected = 1 if name in SINGLE_QUBIT_GATES else 2 if name in TWO_QUBIT_GATES else 0
