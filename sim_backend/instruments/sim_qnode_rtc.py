@@ -9,6 +9,7 @@ time, as the single commands do)."""
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import Any
 
 from .protocols import LabHooks
@@ -37,6 +38,11 @@ _ANGLE = Number(-100.0, 100.0)
 _SECONDS = Number(0.0, 3600.0)
 
 
+@lru_cache(maxsize=16)
+def _qubit_index(count: int) -> Number:
+    return Number(0, count - 1, integer=True)
+
+
 class SimRealTimeController(ScpiInstrument):
     """The far side of ``drivers.qnode_rtc.RealTimeQubitController`` in the simulated lab."""
 
@@ -48,12 +54,15 @@ class SimRealTimeController(ScpiInstrument):
         super().__init__(name, hooks)
         self.idn = f"QNODE,RTC1,{node},1.0"
         self.programs_run = 0  # programs executed (for inspection and tests)
+        # compiled programs by (text, qubit count): a controller compiles a program shape
+        # once (a BSM on the same qubits, a preparation of the same state) and reruns it
+        self._compiled: dict[tuple[str, int], tuple[Operation, ...]] = {}
 
     def _count(self) -> int:
         return int(self.hooks.qubit_operation(self.name, "count"))
 
     def _qubit(self, call: Call, index: int, count: int | None = None) -> int:
-        return call.integer(0, (self._count() if count is None else count) - 1, index=index)
+        return int(_qubit_index(self._count() if count is None else count).parse(call.arg(index)))
 
     # -- one parser per operation: (hook operation, *args), or ScpiError ----------------
     def _parse_init(self, call: Call, count: int | None = None) -> Operation:
@@ -155,18 +164,28 @@ class SimRealTimeController(ScpiInstrument):
         clock = format(float(self.hooks.qubit_operation(self.name, "time")), ".12g")
         return ",".join(["0", clock, *readouts])
 
-    def compile_program(self, call: Call) -> list[Operation]:
+    def compile_program(self, call: Call) -> tuple[Operation, ...]:
         """The operations of a ``QUB:PROG?`` call; ScpiError naming the operation if any is
         malformed (nothing has run then)."""
         if len(call.args) != 1:
             raise ScpiError(-109 if not call.args else -108, 'expected one "<op>|<op>|..."')
         text = String().parse(call.args[0])
+        count = self._count()
+        key = (text, count)
+        ops = self._compiled.get(key)
+        if ops is None:
+            ops = self._compile(text, count)
+            if len(self._compiled) >= 256:
+                self._compiled.clear()
+            self._compiled[key] = ops
+        return ops
+
+    def _compile(self, text: str, count: int) -> tuple[Operation, ...]:
         pieces = [p.strip() for p in text.split("|")]
         if not text.strip() or len(pieces) > MAX_PROGRAM_OPS:
             raise ScpiError(
                 -224, f"program of {len(pieces)} operations, expected 1..{MAX_PROGRAM_OPS}"
             )
-        count = self._count()
         ops = []
         for index, piece in enumerate(pieces, 1):
             kind, _, params = piece.partition(" ")
@@ -179,4 +198,4 @@ class SimRealTimeController(ScpiInstrument):
                 ops.append(getattr(self, parser)(Call(kind, params, False, ()), count))
             except ScpiError as exc:
                 raise ScpiError(exc.code, f"operation {index} {piece!r}: {exc.detail}") from None
-        return ops
+        return tuple(ops)
