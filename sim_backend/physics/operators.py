@@ -27,7 +27,21 @@ BASIS_CHANGE: dict[str, np.ndarray] = {"Z": I2, "X": H, "Y": H @ S.conj().T}
 
 
 def rotation(axis: str | Sequence[float], angle: float) -> np.ndarray:
-    """exp(-i angle/2 n.sigma) for an axis 'X', 'Y', 'Z' or a unit vector n."""
+    """exp(-i angle/2 n.sigma) for an axis 'X', 'Y', 'Z' or a unit vector n (read-only for
+    a named axis: those are cached, a node's gates repeat their angles)."""
+    if isinstance(axis, str):
+        return _axis_rotation(axis.upper(), float(angle))
+    return _rotation(axis, angle)
+
+
+@lru_cache(maxsize=1024)
+def _axis_rotation(axis: str, angle: float) -> np.ndarray:
+    out = _rotation(axis, angle)
+    out.flags.writeable = False
+    return out
+
+
+def _rotation(axis: str | Sequence[float], angle: float) -> np.ndarray:
     if isinstance(axis, str):
         try:
             n = {"X": (1.0, 0.0, 0.0), "Y": (0.0, 1.0, 0.0), "Z": (0.0, 0.0, 1.0)}[axis.upper()]
@@ -214,6 +228,8 @@ def apply_schur(rho: np.ndarray, multiplier: np.ndarray, targets: Sequence[int])
 def partial_trace(rho: np.ndarray, keep: Sequence[int]) -> np.ndarray:
     """Reduced density matrix on the qubits ``keep`` (in that order)."""
     n = rho.shape[0].bit_length() - 1
+    if len(keep) == n and list(keep) == list(range(n)):
+        return rho.copy()
     rows, cols, _ = _einsum_letters(n)
     col_list = list(cols)
     for q in range(n):
