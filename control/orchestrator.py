@@ -15,7 +15,7 @@ from typing import Any
 from sequences.attempt_loop import AttemptLoop, prepare_station
 from sequences.pauli_frame import PauliFrame
 
-from .node import NodeController, NodeError
+from .node import NodeController, NodeError, Pair
 
 
 class OrchestrationError(RuntimeError):
@@ -82,6 +82,10 @@ class Orchestrator:
 
         Raises OrchestrationError when the attempt loop ends without a herald (its
         ``max_attempts`` cut-off)."""
+        return self._entangle(a, b)[0].pair_id
+
+    def _entangle(self, a: str, b: str) -> tuple[Pair, Pair]:
+        """``entangle``, returning the pair as ``a`` and as ``b`` recorded it."""
         if not self._prepared:
             self.prepare()
         node_a, node_b = self.nodes[a], self.nodes[b]
@@ -101,15 +105,18 @@ class Orchestrator:
             bell=pair_a.bell_state,
             attempts=pair_a.attempts,
         )
-        return pair_id
+        return pair_a, pair_b
 
     def entangle_until_herald(self, a: str, b: str) -> str:
         """Attempt loops on a-b until one heralds: a loop ended by its attempt cut-off is
         started again (the cut-off bounds how long a stored partner pair waits, see
         ``swapped_pair``)."""
+        return self._entangle_until_herald(a, b)[0].pair_id
+
+    def _entangle_until_herald(self, a: str, b: str) -> tuple[Pair, Pair]:
         while True:
             try:
-                return self.entangle(a, b)
+                return self._entangle(a, b)
             except OrchestrationError:
                 self._publish("cutoff", link=f"{a}-{b}", attempts=self.loop.max_attempts)
 
@@ -121,8 +128,15 @@ class Orchestrator:
         ``defer_last``: ``c`` waits for the message at the start of its next step (the
         caller's next action must be on ``c``)."""
         node_b = self.nodes[b]
-        frame_ab = node_b.pair(pair_ab).frame
-        frame_bc = node_b.pair(pair_bc).frame
+        return self._swap(a, b, c, node_b.pair(pair_ab), node_b.pair(pair_bc), defer_last)
+
+    def _swap(
+        self, a: str, b: str, c: str, half_ab: Pair, half_bc: Pair, defer_last: bool
+    ) -> tuple[str, tuple[int, int]]:
+        """``swap`` with ``b``'s records of its two halves already at hand."""
+        node_b = self.nodes[b]
+        pair_ab, pair_bc = half_ab.pair_id, half_bc.pair_id
+        frame_ab, frame_bc = half_ab.frame, half_bc.frame
         m_ab, m_bc = node_b.bell_measurement(pair_ab, pair_bc)
         frame = frame_ab + frame_bc + PauliFrame.from_bell_measurement(m_ab, m_bc)
         new_id = f"{a}-{c}#{pair_ab.rsplit('#', 1)[-1]}.{pair_bc.rsplit('#', 1)[-1]}"
@@ -157,26 +171,27 @@ class Orchestrator:
         if b-c does not herald within the attempt cut-off, or the stored a-b pair outlived
         the memory cut-off ``cutoff_s``, the stored pair is discarded and the procedure starts
         again. Returns (pair id, swap outcomes, attempts a-b, attempts b-c). ``defer_last``
-        as for ``swap``."""
+        as for ``swap``. The nodes' records of each pair come back with the steps that made
+        them (herald, memory move), so none is asked for again."""
         while True:
-            p_ab = self.entangle_until_herald(a, b)
-            attempts_ab = self.nodes[a].pair(p_ab).attempts
-            self.nodes[b].move_to_memory(p_ab)
+            at_a, _ = self._entangle_until_herald(a, b)
+            p_ab, attempts_ab = at_a.pair_id, at_a.attempts
+            stored = self.nodes[b].move_to_memory(p_ab)
             try:
-                p_bc = self.entangle(b, c)
+                at_b, at_c = self._entangle(b, c)
             except OrchestrationError:  # the stored pair waited the whole cut-off: start again
                 for node in (a, b):
                     self.nodes[node].release(p_ab)
                 continue
-            attempts_bc = self.nodes[c].pair(p_bc).attempts
+            p_bc, attempts_bc = at_b.pair_id, at_c.attempts
             # the stored pair's age when its partner was heralded (b's clock)
-            age = self.nodes[b].pair(p_bc).created_s - self.nodes[b].pair(p_ab).created_s
+            age = at_b.created_s - stored.created_s
             if self.cutoff_s is not None and age > self.cutoff_s:
                 for node, pair in ((a, p_ab), (b, p_ab), (b, p_bc), (c, p_bc)):
                     self.nodes[node].release(pair)
                 self._publish("discard", pair=p_ab, age_s=age, cutoff_s=self.cutoff_s)
                 continue
-            p_ac, outcomes = self.swap(a, b, c, p_ab, p_bc, defer_last)
+            p_ac, outcomes = self._swap(a, b, c, stored, at_b, defer_last)
             return p_ac, outcomes, attempts_ab, attempts_bc
 
     def teleport_over_chain(
