@@ -50,7 +50,8 @@ readouts in program order) or, for a malformed program, ``<code>,"<reason>"`` wi
 error code and a reason naming the operation (its position and text) and what was expected;
 nothing ran then. The reply carries the error status, so no ``SYST:ERR?`` round trip follows
 a program, and a program error is not queued. Operations take their usual time on the
-controller, in order.
+controller, in order. ``docs/rtc-protocol.md`` describes the protocol for a lab implementing
+it next to its ADwin, OPX or FPGA.
 """
 
 from __future__ import annotations
@@ -157,6 +158,7 @@ class RealTimeQubitController(QNodeVisaInstrument):
             vals=vals.Numbers(1e-3, 3600.0),
         )
         self._count = int(self.qubits.get())
+        self._encoded: dict[tuple[tuple[Any, ...], ...], str] = {}  # validated program texts
 
     # -- hal.QubitDevice ---------------------------------------------------------------
     def qubit_count(self) -> int:
@@ -219,7 +221,17 @@ class RealTimeQubitController(QNodeVisaInstrument):
                 self.display_name,
                 f"program of {len(program)} operations, expected 1..{MAX_PROGRAM_OPS}",
             )
-        text = "|".join(self._encode(i, op) for i, op in enumerate(program.ops, 1))
+        key = tuple(program.ops)
+        try:
+            text = self._encoded.get(key)
+        except TypeError:  # an unhashable argument: validation below names it
+            key, text = None, None
+        if text is None:  # steps repeat (same BSM, same input states): encode each shape once
+            text = "|".join(self._encode(i, op) for i, op in enumerate(program.ops, 1))
+            if key is not None:
+                if len(self._encoded) >= 512:
+                    self._encoded.clear()
+                self._encoded[key] = text
         command = f'QUB:PROG? "{text}"'
         reply = self._transact(command, self._query).strip()
         status, _, rest = reply.partition(",")

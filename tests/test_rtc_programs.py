@@ -144,6 +144,7 @@ def test_the_driver_refuses_a_bad_operation_before_sending_and_names_it(lab, moc
         (QubitProgram().wait(-1.0), "wait -1.0 s out of range"),
         (QubitProgram().rotate(0, "X", math.nan), "angle nan is not finite"),
         (QubitProgram(), "program of 0 operations, expected 1..64"),
+        (QubitProgram().init([1]), "qubit [1] out of range"),
     ]
     for program, text in cases:
         with pytest.raises(InstrumentValueError) as info:
