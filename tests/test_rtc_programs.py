@@ -201,3 +201,29 @@ def test_every_step_of_a_teleportation_is_one_transaction(mocker) -> None:
     finally:
         network.close()
         Instrument.close_all()
+
+
+def _deferred_or_not(mocker, defer: bool) -> tuple[list[int], float, int]:
+    network = open_network(TWO_NODE, seed=9)
+    try:
+        node = NodeController("alice", NodeInstruments.of(network, "alice"))
+        sent = _sent(mocker, node.instruments.qubits)
+        outcomes = []
+        for shot in range(30):
+            node.prepare_input(1, 1.0 + 0.05 * shot, 0.3)
+            node.wait(2e-3, defer=defer)
+            outcomes.append(node.measure_along(1, 1.0 + 0.05 * shot, 0.3))
+        return outcomes, node.last_step_s(), sent.call_count
+    finally:
+        network.close()
+        Instrument.close_all()
+
+
+def test_a_deferred_wait_opens_the_next_step_with_the_same_physics(mocker) -> None:
+    """A classical message's wait run as the first operation of the receiver's next program
+    gives the same outcomes and clock as a wait of its own, one transaction fewer."""
+    immediate, clock, sent = _deferred_or_not(mocker, defer=False)
+    deferred, clock_deferred, sent_deferred = _deferred_or_not(mocker, defer=True)
+    assert deferred == immediate and 0 < sum(immediate) < len(immediate)
+    assert clock_deferred == pytest.approx(clock, rel=1e-12)
+    assert (sent, sent_deferred) == (90, 60)
