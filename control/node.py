@@ -19,6 +19,7 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from drivers.errors import InstrumentValueError
 from drivers.hal import AWG, FrequencyConverter, Laser, MicrowaveSource, OpticalSwitch, QubitDevice
 from drivers.qnode_rtc import ProgramResult, QubitProgram
 from sequences.attempt_loop import AttemptLoop, NodeOptics, compile_attempt_loop, prepare_node
@@ -302,10 +303,14 @@ class NodeController:
     def _run(self, program: QubitProgram) -> ProgramResult:
         """One step on the qubits: the program (after any deferred wait), in one transaction
         with the controller."""
-        if self._pending_wait_s:
-            program.ops.insert(0, ("WAIT", self._pending_wait_s))
-            self._pending_wait_s = 0.0
-        result = self.instruments.qubits.run_program(program)
+        pending, self._pending_wait_s = self._pending_wait_s, 0.0
+        if pending:
+            program.ops.insert(0, ("WAIT", pending))
+        try:
+            result = self.instruments.qubits.run_program(program)
+        except InstrumentValueError:  # refused before it was sent: the wait is still due
+            self._pending_wait_s = pending
+            raise
         self._clock_s = result.time_s
         return result
 

@@ -227,3 +227,12 @@ def test_a_deferred_wait_opens_the_next_step_with_the_same_physics(mocker) -> No
     assert deferred == immediate and 0 < sum(immediate) < len(immediate)
     assert clock_deferred == pytest.approx(clock, rel=1e-12)
     assert (sent, sent_deferred) == (90, 60)
+
+
+def test_a_deferred_wait_survives_a_step_refused_before_sending(lab) -> None:
+    node = NodeController("alice", NodeInstruments.of(lab, "alice"))
+    before = node.now_s()
+    node.wait(1e-3, defer=True)
+    with pytest.raises(InstrumentValueError, match="qubit 9 out of range"):
+        node.measure_along(9, 0.0, 0.0)
+    assert node.now_s() == pytest.approx(before + 1e-3, abs=1e-12)  # run when next asked
