@@ -111,7 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"  one process: {local['teleportations_per_s']:,.0f} /s "
         f"{_verdict(local['teleportations_per_s'] >= 2000)} (>= 2,000); "
-        f"node controllers over RPC: {remote['teleportations_per_s']:,.0f} /s"
+        f"node controllers over RPC: {remote['teleportations_per_s']:,.0f} /s; "
+        f"{local['instrument_messages_per_teleportation']:.1f} instrument messages "
+        "per teleportation"
     )
     results["teleport"] = {"one_process": local, "over_rpc": remote}
 

@@ -5,6 +5,11 @@ Everything here talks to instruments through `drivers.hal` roles, so the same co
 runs a real node or a node of the simulated lab. Calls to the instruments happen one at a
 time (the controller is driven by one thread: in-process by the orchestrator, or by its RPC
 server's thread), which is what instruments need.
+
+Every step on the node's qubits (a memory swap, a Bell-state measurement, a state
+preparation, a correction, a readout, a wait) is compiled into one program for the node's
+real-time controller and costs one transaction (qnode RTC protocol, ``QUB:PROG?``), as real
+real-time controllers run compiled sequences rather than one remote call per gate.
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from drivers.errors import InstrumentValueError
 from drivers.hal import AWG, FrequencyConverter, Laser, MicrowaveSource, OpticalSwitch, QubitDevice
+from drivers.qnode_rtc import ProgramResult, QubitProgram
 from sequences.attempt_loop import AnyLoop, NodeOptics, compile_attempt_loop, prepare_node
 from sequences.pauli_frame import PauliFrame
 
@@ -80,6 +87,8 @@ class NodeController:
     pairs: dict[str, Pair] = field(default_factory=dict)
     _uploaded: AnyLoop | None = field(default=None, repr=False)
     _unheralded_attempts: dict[str, int] = field(default_factory=dict, repr=False)
+    _pending_wait_s: float = field(default=0.0, repr=False)  # deferred wait, see ``wait``
+    _clock_s: float | None = field(default=None, repr=False)  # clock after the last step
     _counter: itertools.count = field(default_factory=itertools.count, repr=False)
 
     # -------------------------------------------------------------------- set-up
@@ -87,14 +96,23 @@ class NodeController:
         """Set the node's laser, switch, microwave source and converter for attempts."""
         i = self.instruments
         prepare_node(self.optics, i.laser, i.optical_switch, i.microwave, i.frequency_converter)
+        program = QubitProgram()
         for q in range(self.qubit_count()):
-            i.qubits.initialize(q)
+            program.init(q)
+        self._run(program)
 
     def qubit_count(self) -> int:
         return self.instruments.qubits.qubit_count()
 
     def now_s(self) -> float:
+        """The controller clock now (one query; a deferred wait is run first)."""
+        self._flush_wait()
         return self.instruments.qubits.time_s()
+
+    def last_step_s(self) -> float:
+        """The controller clock at the end of this node's last step on its qubits, as its
+        program reported it (no query); the clock now if no step has run yet."""
+        return self.now_s() if self._clock_s is None else self._clock_s
 
     # -------------------------------------------------------------- entanglement
     def arm(self, loop: AnyLoop) -> None:
@@ -105,6 +123,7 @@ class NodeController:
                 f"{self.name}: the communication qubit still holds pair "
                 f"{self.pair_on(COMMUNICATION).pair_id}; move or release it first"
             )
+        self._flush_wait()
         if self._uploaded != loop:
             self.instruments.awg.upload_sequence(compile_attempt_loop(loop))
             self.instruments.qubits.set_herald_timeout_s(loop.herald_timeout_s)
@@ -162,9 +181,7 @@ class NodeController:
         free = [q for q in range(1, self.qubit_count()) if not self.holds(q)]
         if not free:
             raise NodeError(f"{self.name}: no free memory qubit for pair {pair_id}")
-        qubits = self.instruments.qubits
-        qubits.initialize(free[0])
-        qubits.gate("SWAP", pair.qubit, free[0])
+        self._run(QubitProgram().init(free[0]).gate("SWAP", pair.qubit, free[0]))
         moved = replace(pair, qubit=free[0])
         self.pairs[pair_id] = moved
         return moved
@@ -173,7 +190,7 @@ class NodeController:
         """Forget a pair and re-initialise its qubit."""
         pair = self.pairs.pop(pair_id, None)
         if pair is not None:
-            self.instruments.qubits.initialize(pair.qubit)
+            self._run(QubitProgram().init(pair.qubit))
 
     def discard_expired(self) -> list[str]:
         """Release every pair older than the cut-off; return their ids."""
@@ -190,20 +207,24 @@ class NodeController:
         """BSM on the qubits of two pairs: CNOT(a -> b), H(a), Z readout of both. Both
         pairs leave the table; returns (outcome of a, outcome of b)."""
         a, b = self._pair(pair_a), self._pair(pair_b)
-        qubits = self.instruments.qubits
-        qubits.gate("CNOT", a.qubit, b.qubit)
-        qubits.gate("H", a.qubit)
-        m_a, m_b = qubits.measure(a.qubit, "Z"), qubits.measure(b.qubit, "Z")
+        m_a, m_b = self._run(_bsm(QubitProgram(), a.qubit, b.qubit)).readouts
         del self.pairs[pair_a], self.pairs[pair_b]
         return m_a, m_b
 
     def teleport_out(self, input_qubit: int, pair_id: str) -> tuple[int, int]:
         """BSM of a prepared input qubit with this node's half of a pair."""
         pair = self._pair(pair_id)
-        qubits = self.instruments.qubits
-        qubits.gate("CNOT", input_qubit, pair.qubit)
-        qubits.gate("H", input_qubit)
-        m_in, m_pair = qubits.measure(input_qubit, "Z"), qubits.measure(pair.qubit, "Z")
+        m_in, m_pair = self._run(_bsm(QubitProgram(), input_qubit, pair.qubit)).readouts
+        del self.pairs[pair_id]
+        return m_in, m_pair
+
+    def teleport_input(
+        self, input_qubit: int, theta: float, phi: float, pair_id: str
+    ) -> tuple[int, int]:
+        """``prepare_input`` then ``teleport_out`` as one step (one program)."""
+        pair = self._pair(pair_id)
+        program = self._preparation(input_qubit, theta, phi)
+        m_in, m_pair = self._run(_bsm(program, input_qubit, pair.qubit)).readouts
         del self.pairs[pair_id]
         return m_in, m_pair
 
@@ -211,8 +232,11 @@ class NodeController:
         """Apply the Pauli correction of ``frame`` to this node's half; the pair's frame
         changes by it."""
         pair = self._pair(pair_id)
+        program = QubitProgram()
         for gate in frame.corrections():
-            self.instruments.qubits.gate(gate, pair.qubit)
+            program.gate(gate, pair.qubit)
+        if len(program) or self._pending_wait_s:
+            self._run(program)
         updated = replace(pair, frame=pair.frame + frame)
         self.pairs[pair_id] = updated
         return updated
@@ -226,33 +250,45 @@ class NodeController:
 
     def prepare_input(self, qubit: int, theta: float, phi: float) -> None:
         """Prepare cos(theta/2)|0> + e^{i phi} sin(theta/2)|1> on a free qubit."""
+        self._run(self._preparation(qubit, theta, phi))
+
+    def _preparation(self, qubit: int, theta: float, phi: float) -> QubitProgram:
         if self.holds(qubit):
             raise NodeError(f"{self.name}: qubit {qubit} holds a pair")
-        qubits = self.instruments.qubits
-        qubits.initialize(qubit)
+        program = QubitProgram().init(qubit)
         if theta:
-            qubits.rotate(qubit, "Y", theta)
+            program.rotate(qubit, "Y", theta)
         if phi:
-            qubits.rotate(qubit, "Z", phi)
+            program.rotate(qubit, "Z", phi)
+        return program
 
     def measure_pair(self, pair_id: str, basis: str) -> int:
         pair = self._pair(pair_id)
-        outcome = self.instruments.qubits.measure(pair.qubit, basis)
+        (outcome,) = self._run(QubitProgram().measure(pair.qubit, basis)).readouts
         del self.pairs[pair_id]
         return outcome
 
     def measure_along(self, qubit: int, theta: float, phi: float) -> int:
         """Readout along the Bloch axis (theta, phi): rotate it onto Z, then Z readout."""
-        qubits = self.instruments.qubits
+        program = QubitProgram()
         if phi:
-            qubits.rotate(qubit, "Z", -phi)
+            program.rotate(qubit, "Z", -phi)
         if theta:
-            qubits.rotate(qubit, "Y", -theta)
-        return qubits.measure(qubit, "Z")
+            program.rotate(qubit, "Y", -theta)
+        (outcome,) = self._run(program.measure(qubit, "Z")).readouts
+        return outcome
 
-    def wait(self, seconds: float) -> None:
-        if seconds > 0:
-            self.instruments.qubits.wait(seconds)
+    def wait(self, seconds: float, defer: bool = False) -> None:
+        """Idle for ``seconds`` (e.g. for a classical message to arrive). ``defer``: the wait
+        becomes the first operation of this node's next step, as a real-time controller
+        starts its next program when the message arrives; only for a step that follows with
+        no other node acting in between, so simulated time runs in the same order."""
+        if seconds <= 0:
+            return
+        if defer:
+            self._pending_wait_s += seconds
+        else:
+            self._run(QubitProgram().wait(seconds))
 
     def safe_state(self) -> dict[str, str]:
         failures = {}
@@ -266,6 +302,24 @@ class NodeController:
                 failures[role] = f"{type(exc).__name__}: {exc}"
         return failures
 
+    def _flush_wait(self) -> None:
+        if self._pending_wait_s:
+            self._run(QubitProgram())
+
+    def _run(self, program: QubitProgram) -> ProgramResult:
+        """One step on the qubits: the program (after any deferred wait), in one transaction
+        with the controller."""
+        pending, self._pending_wait_s = self._pending_wait_s, 0.0
+        if pending:
+            program.ops.insert(0, ("WAIT", pending))
+        try:
+            result = self.instruments.qubits.run_program(program)
+        except InstrumentValueError:  # refused before it was sent: the wait is still due
+            self._pending_wait_s = pending
+            raise
+        self._clock_s = result.time_s
+        return result
+
     def _pair(self, pair_id: str) -> Pair:
         try:
             return self.pairs[pair_id]
@@ -273,6 +327,17 @@ class NodeController:
             raise NodeError(
                 f"{self.name}: no pair {pair_id!r}; live pairs: {sorted(self.pairs)}"
             ) from None
+
+
+def _bsm(program: QubitProgram, first: int, second: int) -> QubitProgram:
+    """``program`` followed by a Bell-state measurement: CNOT(first -> second), H(first),
+    Z readout of both."""
+    return (
+        program.gate("CNOT", first, second)
+        .gate("H", first)
+        .measure(first, "Z")
+        .measure(second, "Z")
+    )
 
 
 def cardinal_states() -> list[tuple[str, float, float]]:

@@ -73,6 +73,14 @@ class MeasurePairArgs(_Args):
 
 class WaitArgs(_Args):
     seconds: float = Field(ge=0, le=3600)
+    defer: bool = False
+
+
+class TeleportInputArgs(_Args):
+    input_qubit: int = Field(ge=0, le=64)
+    theta: float = Field(ge=-10, le=10)
+    phi: float = Field(ge=-10, le=10)
+    pair_id: str = Field(min_length=1)
 
 
 def pair_to_dict(pair: Pair | None) -> dict[str, Any] | None:
@@ -108,6 +116,7 @@ def node_methods(node: NodeController) -> dict[str, tuple[type[BaseModel] | None
         "prepare": (None, node.prepare),
         "qubit_count": (None, node.qubit_count),
         "now_s": (None, node.now_s),
+        "last_step_s": (None, node.last_step_s),
         "arm": (ArmArgs, lambda a: node.arm(a.loop)),
         "collect_herald": (
             HeraldArgs,
@@ -126,6 +135,10 @@ def node_methods(node: NodeController) -> dict[str, tuple[type[BaseModel] | None
             TeleportOutArgs,
             lambda a: list(node.teleport_out(a.input_qubit, a.pair_id)),
         ),
+        "teleport_input": (
+            TeleportInputArgs,
+            lambda a: list(node.teleport_input(a.input_qubit, a.theta, a.phi, a.pair_id)),
+        ),
         "correct": (
             FrameArgs,
             lambda a: pair_to_dict(node.correct(a.pair_id, PauliFrame(a.x, a.z))),
@@ -138,7 +151,7 @@ def node_methods(node: NodeController) -> dict[str, tuple[type[BaseModel] | None
         "measure_pair": (MeasurePairArgs, lambda a: node.measure_pair(a.pair_id, a.basis)),
         "measure_along": (AxisArgs, lambda a: node.measure_along(a.qubit, a.theta, a.phi)),
         "discard_pair": (PairArgs, lambda a: node.pairs.pop(a.pair_id, None) and None),
-        "wait": (WaitArgs, lambda a: node.wait(a.seconds)),
+        "wait": (WaitArgs, lambda a: node.wait(a.seconds, a.defer)),
         "safe_state": (None, node.safe_state),
     }
 
@@ -179,6 +192,9 @@ class RemoteNode:
     def now_s(self) -> float:
         return float(self._call("now_s"))
 
+    def last_step_s(self) -> float:
+        return float(self._call("last_step_s"))
+
     def arm(self, loop: AnyLoop) -> None:
         self._call("arm", loop=loop.model_dump())
 
@@ -208,6 +224,14 @@ class RemoteNode:
         a, b = self._call("teleport_out", input_qubit=input_qubit, pair_id=pair_id)
         return int(a), int(b)
 
+    def teleport_input(
+        self, input_qubit: int, theta: float, phi: float, pair_id: str
+    ) -> tuple[int, int]:
+        a, b = self._call(
+            "teleport_input", input_qubit=input_qubit, theta=theta, phi=phi, pair_id=pair_id
+        )
+        return int(a), int(b)
+
     def correct(self, pair_id: str, frame: PauliFrame) -> Pair:
         result = self._call("correct", pair_id=pair_id, x=frame.x, z=frame.z)
         return pair_from_dict(result)  # type: ignore[return-value]
@@ -230,9 +254,9 @@ class RemoteNode:
     def discard_pair(self, pair_id: str) -> None:
         self._call("discard_pair", pair_id=pair_id)
 
-    def wait(self, seconds: float) -> None:
+    def wait(self, seconds: float, defer: bool = False) -> None:
         if seconds > 0:
-            self._call("wait", seconds=seconds)
+            self._call("wait", seconds=seconds, defer=defer)
 
     def safe_state(self) -> dict[str, str]:
         return dict(self._call("safe_state"))

@@ -15,7 +15,7 @@ from typing import Any
 from sequences.attempt_loop import AnyLoop, prepare_station
 from sequences.pauli_frame import PauliFrame
 
-from .node import NodeController, NodeError
+from .node import NodeController, NodeError, Pair
 
 
 class OrchestrationError(RuntimeError):
@@ -69,10 +69,12 @@ class Orchestrator:
         if self.events is not None:
             self.events.publish(kind, **data)
 
-    def send(self, sender: str, receiver: str) -> None:
-        """A classical message from ``sender`` to ``receiver``: the receiver waits for it."""
+    def send(self, sender: str, receiver: str, defer: bool = False) -> None:
+        """A classical message from ``sender`` to ``receiver``: the receiver waits for it.
+        ``defer``: the wait opens the receiver's next step (which must follow before any
+        other node acts, see ``NodeController.wait``)."""
         delay = self.network.classical_delay_s(sender, receiver)
-        self.nodes[receiver].wait(delay)
+        self.nodes[receiver].wait(delay, defer=defer)
 
     # ---------------------------------------------------------------- protocols
     def entangle(self, a: str, b: str) -> str:
@@ -80,6 +82,10 @@ class Orchestrator:
 
         Raises OrchestrationError when the attempt loop ends without a herald (its cut-off
         on attempts or on time)."""
+        return self._entangle(a, b)[0].pair_id
+
+    def _entangle(self, a: str, b: str) -> tuple[Pair, Pair]:
+        """``entangle``, returning the pair as ``a`` and as ``b`` recorded it."""
         if not self._prepared:
             self.prepare()
         node_a, node_b = self.nodes[a], self.nodes[b]
@@ -99,15 +105,18 @@ class Orchestrator:
             bell=pair_a.bell_state,
             attempts=pair_a.attempts,
         )
-        return pair_id
+        return pair_a, pair_b
 
     def entangle_until_herald(self, a: str, b: str) -> str:
         """Attempt loops on a-b until one heralds: a loop ended by its attempt cut-off is
         started again (the cut-off bounds how long a stored partner pair waits, see
         ``swapped_pair``)."""
+        return self._entangle_until_herald(a, b)[0].pair_id
+
+    def _entangle_until_herald(self, a: str, b: str) -> tuple[Pair, Pair]:
         while True:
             try:
-                return self.entangle(a, b)
+                return self._entangle(a, b)
             except OrchestrationError:
                 self._publish(
                     "cutoff",
@@ -117,19 +126,28 @@ class Orchestrator:
                 )
 
     def swap(
-        self, a: str, b: str, c: str, pair_ab: str, pair_bc: str
+        self, a: str, b: str, c: str, pair_ab: str, pair_bc: str, defer_last: bool = False
     ) -> tuple[str, tuple[int, int]]:
         """Entanglement swapping at ``b``: BSM on its halves of a-b and b-c; the outcome goes
-        to ``a`` and ``c``, whose halves become the pair a-c (Pauli frame updated)."""
+        to ``a`` and ``c``, whose halves become the pair a-c (Pauli frame updated).
+        ``defer_last``: ``c`` waits for the message at the start of its next step (the
+        caller's next action must be on ``c``)."""
         node_b = self.nodes[b]
-        frame_ab = node_b.pair(pair_ab).frame
-        frame_bc = node_b.pair(pair_bc).frame
+        return self._swap(a, b, c, node_b.pair(pair_ab), node_b.pair(pair_bc), defer_last)
+
+    def _swap(
+        self, a: str, b: str, c: str, half_ab: Pair, half_bc: Pair, defer_last: bool
+    ) -> tuple[str, tuple[int, int]]:
+        """``swap`` with ``b``'s records of its two halves already at hand."""
+        node_b = self.nodes[b]
+        pair_ab, pair_bc = half_ab.pair_id, half_bc.pair_id
+        frame_ab, frame_bc = half_ab.frame, half_bc.frame
         m_ab, m_bc = node_b.bell_measurement(pair_ab, pair_bc)
         frame = frame_ab + frame_bc + PauliFrame.from_bell_measurement(m_ab, m_bc)
         new_id = f"{a}-{c}#{pair_ab.rsplit('#', 1)[-1]}.{pair_bc.rsplit('#', 1)[-1]}"
         self.send(b, a)
         self.nodes[a].rename(pair_ab, new_id, c, frame)
-        self.send(b, c)
+        self.send(b, c, defer=defer_last)
         self.nodes[c].rename(pair_bc, new_id, a, frame)
         self._publish("swap", node=b, pair=new_id, outcomes=[m_ab, m_bc])
         return new_id, (m_ab, m_bc)
@@ -145,36 +163,40 @@ class Orchestrator:
         if input_qubit is None:
             raise NodeError(f"{sender}: no free qubit to prepare the input state on")
         frame = node_s.pair(pair_id).frame
-        node_s.prepare_input(input_qubit, theta, phi)
-        m_in, m_pair = node_s.teleport_out(input_qubit, pair_id)
+        m_in, m_pair = node_s.teleport_input(input_qubit, theta, phi, pair_id)
         total = frame + PauliFrame.from_bell_measurement(m_in, m_pair)
-        self.send(sender, receiver)
+        self.send(sender, receiver, defer=True)  # the correction waits for the message
         pair = node_r.correct(pair_id, total)
         return (m_in, m_pair), pair.qubit
 
-    def swapped_pair(self, a: str, b: str, c: str) -> tuple[str, tuple[int, int], int, int]:
+    def swapped_pair(
+        self, a: str, b: str, c: str, defer_last: bool = False
+    ) -> tuple[str, tuple[int, int], int, int]:
         """A pair a-c made by swapping at b: a-b first (b moves it to memory), then b-c;
         if b-c does not herald within the attempt cut-off, or the stored a-b pair outlived
         the memory cut-off ``cutoff_s``, the stored pair is discarded and the procedure starts
-        again. Returns (pair id, swap outcomes, attempts a-b, attempts b-c)."""
+        again. Returns (pair id, swap outcomes, attempts a-b, attempts b-c). ``defer_last``
+        as for ``swap``. The nodes' records of each pair come back with the steps that made
+        them (herald, memory move), so none is asked for again."""
         while True:
-            p_ab = self.entangle_until_herald(a, b)
-            attempts_ab = self.nodes[a].pair(p_ab).attempts
-            self.nodes[b].move_to_memory(p_ab)
+            at_a, _ = self._entangle_until_herald(a, b)
+            p_ab, attempts_ab = at_a.pair_id, at_a.attempts
+            stored = self.nodes[b].move_to_memory(p_ab)
             try:
-                p_bc = self.entangle(b, c)
+                at_b, at_c = self._entangle(b, c)
             except OrchestrationError:  # the stored pair waited the whole cut-off: start again
                 for node in (a, b):
                     self.nodes[node].release(p_ab)
                 continue
-            attempts_bc = self.nodes[c].pair(p_bc).attempts
-            age = self.nodes[b].now_s() - self.nodes[b].pair(p_ab).created_s
+            p_bc, attempts_bc = at_b.pair_id, at_c.attempts
+            # the stored pair's age when its partner was heralded (b's clock)
+            age = at_b.created_s - stored.created_s
             if self.cutoff_s is not None and age > self.cutoff_s:
                 for node, pair in ((a, p_ab), (b, p_ab), (b, p_bc), (c, p_bc)):
                     self.nodes[node].release(pair)
                 self._publish("discard", pair=p_ab, age_s=age, cutoff_s=self.cutoff_s)
                 continue
-            p_ac, outcomes = self.swap(a, b, c, p_ab, p_bc)
+            p_ac, outcomes = self._swap(a, b, c, stored, at_b, defer_last)
             return p_ac, outcomes, attempts_ab, attempts_bc
 
     def teleport_over_chain(
@@ -183,7 +205,8 @@ class Orchestrator:
         """The main protocol: pairs a-b and b-c, swap at b, teleport c's input to a,
         measure a's qubit along the input's axis (correct when it reads 0)."""
         name, theta, phi = input_state
-        p_ac, swap_outcomes, attempts_ab, attempts_bc = self.swapped_pair(a, b, c)
+        # c's next action is the teleportation: it waits for the swap outcome there
+        p_ac, swap_outcomes, attempts_ab, attempts_bc = self.swapped_pair(a, b, c, True)
         bsm, qubit = self.teleport(c, a, p_ac, theta, phi)
         exact = self.network.exact_fidelity(a, qubit, theta, phi)
         node_a = self.nodes[a]
@@ -198,7 +221,7 @@ class Orchestrator:
             attempts_bc=attempts_bc,
             swap_outcomes=swap_outcomes,
             bsm_outcomes=bsm,
-            delivered_time_s=node_a.now_s(),
+            delivered_time_s=node_a.last_step_s(),  # the clock when the readout ended
             exact_fidelity=exact,
         )
         self._publish("shot", shot=shot, input=name, correct=shot_record.correct)

@@ -197,6 +197,11 @@ class QubitDevice(Protocol):
 
     def wait(self, seconds: float) -> None: ...
 
+    def run_program(self, program: Any) -> Any:
+        """Run a compiled list of operations (``drivers.qnode_rtc.QubitProgram``) in one
+        transaction; returns its readouts and the clock (``ProgramResult``)."""
+        ...
+
     def last_herald(self, peer: str) -> Any: ...
 
     def set_herald_timeout_s(self, seconds: float) -> None:

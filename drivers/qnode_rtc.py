@@ -25,13 +25,42 @@ command                                meaning
                                        ends without one (cut-off on time), s
 ``ENT:RES? <peer>``                    last attempt loop with ``peer``:
                                        ``<heralded>,<clicks>,<bell>,<attempts>,<time_s>``
+``QUB:PROG? "<op>|<op>|..."``          run a compiled program (below) in one transaction:
+                                       ``0,<time_s>[,<readout>...]`` or ``<code>,"<why>"``
 =====================================  ===============================================
+
+*Programs* (v1 extension). Real real-time controllers run compiled programs, not one remote
+call per gate, so one node-controller step (a Bell-state measurement, a memory swap, a state
+preparation) is one transaction. The program is a quoted string of at most
+:data:`MAX_PROGRAM_OPS` operations separated by ``|``, each the argument list of the single
+command it stands for:
+
+======================  ==========================================
+operation               meaning (as the single command)
+======================  ==========================================
+``INIT <q>``            ``QUB:INIT <q>``
+``ROT <q>,<axis>,<a>``  ``QUB:ROT <q>,<axis>,<a>``
+``GATE <name>,<q>...``  ``QUB:GATE <name>,<q>[,<q2>]``
+``MEAS <q>,<axis>``     ``QUB:MEAS? <q>,<axis>`` (adds one readout to the reply)
+``WAIT <s>``            ``QUB:WAIT <s>``
+======================  ==========================================
+
+The controller validates the whole program before running any of it. It always answers:
+``0,<time_s>,<r1>,<r2>...`` (status, the controller clock after the last operation, the
+readouts in program order) or, for a malformed program, ``<code>,"<reason>"`` with a SCPI
+error code and a reason naming the operation (its position and text) and what was expected;
+nothing ran then. The reply carries the error status, so no ``SYST:ERR?`` round trip follows
+a program, and a program error is not queued. Operations take their usual time on the
+controller, in order. ``docs/rtc-protocol.md`` describes the protocol for a lab implementing
+it next to its ADwin, OPX or FPGA.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import qcodes.validators as vals
@@ -45,6 +74,8 @@ TWO_QUBIT_GATES = ("CNOT", "CZ", "SWAP")
 #: range of the herald timeout (``ENT:TIM``), s: one attempt at the shortest, an hour at most
 MIN_HERALD_TIMEOUT_S = 1e-6
 MAX_HERALD_TIMEOUT_S = 3600.0
+#: Longest program one ``QUB:PROG?`` carries.
+MAX_PROGRAM_OPS = 64
 
 
 @dataclass(frozen=True)
@@ -56,6 +87,53 @@ class HeraldRecord:
     bell_state: str | None
     attempts: int
     time_s: float
+
+
+@dataclass(frozen=True)
+class ProgramResult:
+    """What a program returned: its readouts in program order and the controller clock after
+    its last operation."""
+
+    readouts: tuple[int, ...]
+    time_s: float
+
+
+@dataclass
+class QubitProgram:
+    """A compiled list of qubit operations, run by the controller in one transaction.
+
+    Built with the methods below (each returns the program, so calls chain); validated
+    against the controller by :meth:`RealTimeQubitController.run_program`."""
+
+    ops: list[tuple[Any, ...]] = field(default_factory=list)
+
+    def init(self, qubit: int) -> QubitProgram:
+        self.ops.append(("INIT", qubit))
+        return self
+
+    def rotate(self, qubit: int, axis: str, angle: float) -> QubitProgram:
+        self.ops.append(("ROT", qubit, axis, angle))
+        return self
+
+    def gate(self, name: str, *qubits: int) -> QubitProgram:
+        self.ops.append(("GATE", name, *qubits))
+        return self
+
+    def measure(self, qubit: int, basis: str = "Z") -> QubitProgram:
+        self.ops.append(("MEAS", qubit, basis))
+        return self
+
+    def wait(self, seconds: float) -> QubitProgram:
+        self.ops.append(("WAIT", seconds))
+        return self
+
+    @property
+    def readouts(self) -> int:
+        """How many readouts the program returns."""
+        return sum(op[0] == "MEAS" for op in self.ops)
+
+    def __len__(self) -> int:
+        return len(self.ops)
 
 
 class RealTimeQubitController(QNodeVisaInstrument):
@@ -84,6 +162,7 @@ class RealTimeQubitController(QNodeVisaInstrument):
             vals=vals.Numbers(MIN_HERALD_TIMEOUT_S, MAX_HERALD_TIMEOUT_S),
         )
         self._count = int(self.qubits.get())
+        self._encoded: dict[tuple[tuple[Any, ...], ...], str] = {}  # validated program texts
 
     # -- hal.QubitDevice ---------------------------------------------------------------
     def qubit_count(self) -> int:
@@ -102,18 +181,7 @@ class RealTimeQubitController(QNodeVisaInstrument):
         self.write(f"QUB:ROT {self._qubit(qubit)},{axis},{angle:.12g}")
 
     def gate(self, name: str, *qubits: int) -> None:
-        name = name.upper()
-        expected = 1 if name in SINGLE_QUBIT_GATES else 2 if name in TWO_QUBIT_GATES else 0
-        if expected == 0:
-            raise InstrumentValueError(
-                self.display_name,
-                f"unknown gate {name!r}; expected one of {SINGLE_QUBIT_GATES + TWO_QUBIT_GATES}",
-            )
-        if len(qubits) != expected:
-            raise InstrumentValueError(
-                self.display_name, f"gate {name} acts on {expected} qubit(s), got {qubits}"
-            )
-        targets = ",".join(str(self._qubit(q)) for q in qubits)
+        name, targets = self._gate_args(name, qubits)
         self.write(f"QUB:GATE {name},{targets}")
 
     def measure(self, qubit: int, basis: str = "Z") -> int:
@@ -131,7 +199,7 @@ class RealTimeQubitController(QNodeVisaInstrument):
 
     def last_herald(self, peer: str) -> HeraldRecord:
         command = f"ENT:RES? {peer}"
-        reply = self.ask(command).strip()
+        reply = self._transact(command, self._query).strip()
         parts = reply.split(",")
         try:
             heralded, clicks, bell, attempts, when = parts
@@ -153,6 +221,89 @@ class RealTimeQubitController(QNodeVisaInstrument):
         """End an attempt loop that waits for a herald after ``seconds`` (the loop's cut-off
         on time); validated against the controller's range before it is sent."""
         self.herald_timeout.set(seconds)
+    def run_program(self, program: QubitProgram) -> ProgramResult:
+        """Run ``program`` in one ``QUB:PROG?`` transaction; return its readouts and the
+        controller clock after it. Every operation is validated before anything is sent."""
+        if not 0 < len(program) <= MAX_PROGRAM_OPS:
+            raise InstrumentValueError(
+                self.display_name,
+                f"program of {len(program)} operations, expected 1..{MAX_PROGRAM_OPS}",
+            )
+        key = tuple(program.ops)
+        try:
+            text = self._encoded.get(key)
+        except TypeError:  # an unhashable argument: validation below names it
+            key, text = None, None
+        if text is None:  # steps repeat (same BSM, same input states): encode each shape once
+            text = "|".join(self._encode(i, op) for i, op in enumerate(program.ops, 1))
+            if key is not None:
+                if len(self._encoded) >= 512:
+                    self._encoded.clear()
+                self._encoded[key] = text
+        command = f'QUB:PROG? "{text}"'
+        reply = self._transact(command, self._query).strip()
+        status, _, rest = reply.partition(",")
+        if status != "0":
+            try:
+                code = int(status)
+            except ValueError:
+                code = None
+            if code is not None and rest.startswith('"'):
+                raise InstrumentReplyError(
+                    self.display_name, f"refused: error {code}, {rest.strip(chr(34))}", command
+                )
+            raise self._bad_program_reply(reply, command)
+        fields = rest.split(",")
+        try:
+            time_s = float(fields[0])
+            readouts = tuple(int(r) for r in fields[1:])
+        except ValueError:
+            raise self._bad_program_reply(reply, command) from None
+        if len(readouts) != program.readouts or any(r not in (0, 1) for r in readouts):
+            raise self._bad_program_reply(reply, command)
+        return ProgramResult(readouts=readouts, time_s=time_s)
+
+    def _bad_program_reply(self, reply: str, command: str) -> InstrumentReplyError:
+        return InstrumentReplyError(
+            self.display_name,
+            f'answered {reply!r}, expected 0,<time_s>[,<readout 0|1>...] or <code>,"<reason>"',
+            command=command,
+        )
+
+    def _encode(self, index: int, op: tuple[Any, ...]) -> str:
+        """One program operation as text, validated as its single command would be."""
+        try:
+            return self._encode_checked(op)
+        except InstrumentValueError as exc:
+            raise InstrumentValueError(
+                self.display_name, f"program operation {index} {op!r}: {exc.detail}"
+            ) from None
+
+    def _encode_checked(self, op: tuple[Any, ...]) -> str:
+        kind, *args = op
+        if kind == "INIT" and len(args) == 1:
+            return f"INIT {self._qubit(args[0])}"
+        if kind == "ROT" and len(args) == 3:
+            qubit, axis, angle = args
+            if not isinstance(angle, (int, float)) or not math.isfinite(angle):
+                raise InstrumentValueError(self.display_name, f"angle {angle!r} is not finite")
+            return f"ROT {self._qubit(qubit)},{self._axis(axis)},{angle:.12g}"
+        if kind == "GATE" and args:
+            name, qubits = self._gate_args(args[0], tuple(args[1:]))
+            return f"GATE {name},{qubits}"
+        if kind == "MEAS" and len(args) == 2:
+            return f"MEAS {self._qubit(args[0])},{self._axis(args[1])}"
+        if kind == "WAIT" and len(args) == 1:
+            seconds = args[0]
+            if not isinstance(seconds, (int, float)) or not 0 <= seconds <= 3600:
+                raise InstrumentValueError(
+                    self.display_name, f"wait {seconds!r} s out of range, expected 0..3600 s"
+                )
+            return f"WAIT {seconds:.12g}"
+        raise InstrumentValueError(
+            self.display_name,
+            "expected INIT q | ROT q,axis,angle | GATE name,q[,q2] | MEAS q,axis | WAIT s",
+        )
 
     def safe_state(self) -> None:
         """Nothing to switch off on the controller itself: its outputs are the AWG's and the
@@ -161,6 +312,48 @@ class RealTimeQubitController(QNodeVisaInstrument):
         self.initialize(0)
 
     # -- helpers ------------------------------------------------------------------------
+    def _query(self, command: str) -> str:
+        """One query on the VISA session, for the per-step transactions (programs, herald
+        records). Like QCoDeS' ``ask_raw`` it is logged and never left half done, but
+        without installing signal handlers per call (a measurable share of a step): on an
+        interrupt the reply is read (or the read times out), so the next transaction cannot
+        receive a stale reply, and the interrupt is then raised."""
+        if self.visa_log.isEnabledFor(logging.DEBUG):
+            self.visa_log.debug("Querying: %s", command)
+        handle = self.visa_handle
+        try:
+            handle.write(command)
+            reply = handle.read()
+        except KeyboardInterrupt:
+            self._drain_reply()
+            raise
+        if self.visa_log.isEnabledFor(logging.DEBUG):
+            self.visa_log.debug("Response: %s", reply)
+        return reply
+
+    def _drain_reply(self) -> None:
+        # nothing pending (interrupted before the write): nothing to drop
+        with contextlib.suppress(Exception):
+            self.visa_handle.read()
+
+    def _gate_args(self, name: Any, qubits: tuple[Any, ...]) -> tuple[str, str]:
+        name = str(name).upper()
+        expected = 1 if name in SINGLE_QUBIT_GATES else 2 if name in TWO_QUBIT_GATES else 0
+        if expected == 0:
+            raise InstrumentValueError(
+                self.display_name,
+                f"unknown gate {name!r}; expected one of {SINGLE_QUBIT_GATES + TWO_QUBIT_GATES}",
+            )
+        if len(qubits) != expected:
+            raise InstrumentValueError(
+                self.display_name, f"gate {name} acts on {expected} qubit(s), got {qubits}"
+            )
+        if expected == 2 and qubits[0] == qubits[1]:
+            raise InstrumentValueError(
+                self.display_name, f"gate {name} needs two different qubits, got {qubits}"
+            )
+        return name, ",".join(str(self._qubit(q)) for q in qubits)
+
     def _qubit(self, qubit: int) -> int:
         if not isinstance(qubit, int) or not 0 <= qubit < self._count:
             raise InstrumentValueError(

@@ -122,6 +122,7 @@ class SimulatedHardware:
         self._max_attempts = max_attempts_per_run
         self._tag_buffers: dict[str, _TagBuffer] = defaultdict(_TagBuffer)
         self._rng = np.random.default_rng(lab.seed + 1)
+        self._controller_nodes: dict[str, str] = {}
         for link in lab.links.values():
             names = [n.name for n in link.nodes]
             if frozenset(names) not in self.stations:
@@ -313,8 +314,12 @@ class SimulatedHardware:
         return fidelity_to_pure(self.lab.density_matrix(qubits), BELL_STATES[bell_state])
 
     def _node_of_controller(self, instrument: str) -> str:
+        node = self._controller_nodes.get(instrument)
+        if node is not None:
+            return node
         for wiring in self.nodes.values():
             if wiring.qubit_controller == instrument:
+                self._controller_nodes[instrument] = wiring.node  # the wiring is fixed
                 return wiring.node
         raise KeyError(f"{instrument!r} is not the qubit controller of any node")
 

@@ -27,7 +27,21 @@ BASIS_CHANGE: dict[str, np.ndarray] = {"Z": I2, "X": H, "Y": H @ S.conj().T}
 
 
 def rotation(axis: str | Sequence[float], angle: float) -> np.ndarray:
-    """exp(-i angle/2 n.sigma) for an axis 'X', 'Y', 'Z' or a unit vector n."""
+    """exp(-i angle/2 n.sigma) for an axis 'X', 'Y', 'Z' or a unit vector n (read-only for
+    a named axis: those are cached, a node's gates repeat their angles)."""
+    if isinstance(axis, str):
+        return _axis_rotation(axis.upper(), float(angle))
+    return _rotation(axis, angle)
+
+
+@lru_cache(maxsize=1024)
+def _axis_rotation(axis: str, angle: float) -> np.ndarray:
+    out = _rotation(axis, angle)
+    out.flags.writeable = False
+    return out
+
+
+def _rotation(axis: str | Sequence[float], angle: float) -> np.ndarray:
     if isinstance(axis, str):
         try:
             n = {"X": (1.0, 0.0, 0.0), "Y": (0.0, 1.0, 0.0), "Z": (0.0, 0.0, 1.0)}[axis.upper()]
@@ -78,9 +92,22 @@ def embed(op: np.ndarray, targets: Sequence[int], n: int) -> np.ndarray:
     k = len(targets)
     if k == n and list(targets) == list(range(n)):
         return op
-    full = np.kron(op, np.eye(2 ** (n - k)))
-    idx = _basis_permutation(n, tuple(targets))
-    return full[np.ix_(idx, idx)]
+    key = (op.tobytes(), op.shape, tuple(targets), n)
+    full = _EMBEDDED.get(key)
+    if full is None:
+        full = np.kron(op, np.eye(2 ** (n - k)))
+        idx = _basis_permutation(n, tuple(targets))
+        full = full[np.ix_(idx, idx)]
+        full.flags.writeable = False
+        if len(_EMBEDDED) >= 1024:
+            _EMBEDDED.clear()
+        _EMBEDDED[key] = full
+    return full
+
+
+#: Embedded gates by (operator bytes, shape, targets, n): a gate's full-size operator is
+#: built once, not per application (gates on grouped states repeat: CNOT, SWAP, CZ).
+_EMBEDDED: dict[tuple[bytes, tuple[int, ...], tuple[int, ...], int], np.ndarray] = {}
 
 
 def apply_operator(rho: np.ndarray, op: np.ndarray, targets: Sequence[int]) -> np.ndarray:
@@ -141,17 +168,36 @@ def apply_phase_covariant(
 
 
 def apply_depolarizing(rho: np.ndarray, targets: Sequence[int], p: float) -> np.ndarray:
-    """rho -> (1-p) rho + p (1/d on ``targets``) x Tr_targets(rho) (N&C eq. 8.102)."""
+    """rho -> (1-p) rho + p (1/d on ``targets``) x Tr_targets(rho) (N&C eq. 8.102).
+
+    Only the entries on the targets' diagonal blocks |s><s| mix: the partial trace is the sum
+    of the d blocks and the maximally mixed part adds 1/d of it back to each. Both are done
+    with one cached table of those entries' flat indices (no Kronecker product, no permuted
+    copy of rho), so the cost is a few array operations whatever the group size."""
     n = rho.shape[0].bit_length() - 1
-    k = len(targets)
-    idx = _basis_permutation(n, tuple(targets))
-    inverse = np.argsort(idx)
-    d, rest = 2**k, 2 ** (n - k)
-    permuted = rho[np.ix_(inverse, inverse)].reshape(d, rest, d, rest)
-    reduced = np.einsum("iaib->ab", permuted)
-    mixed = np.kron(np.eye(d) / d, reduced).reshape(d * rest, d * rest)
-    out = (1 - p) * permuted.reshape(d * rest, d * rest) + p * mixed
-    return out[np.ix_(idx, idx)]
+    blocks = _diagonal_blocks(n, tuple(targets))
+    flat = rho.reshape(-1)
+    out = (1.0 - p) * flat
+    out[blocks] += (p / len(blocks)) * flat[blocks].sum(axis=0)
+    return out.reshape(rho.shape)
+
+
+@lru_cache(maxsize=256)
+def _diagonal_blocks(n: int, targets: tuple[int, ...]) -> np.ndarray:
+    """Flat indices of an n-qubit rho, shape (d, m): row s lists the entries of the targets'
+    diagonal block |s><s| (s in the targets' basis), in the same order of the other qubits'
+    (row, column) indices for every s."""
+    if len(set(targets)) != len(targets) or not all(0 <= t < n for t in targets):
+        raise ValueError(f"targets {list(targets)} must be distinct qubits of {n}")
+    dim = 2**n
+    order = _basis_permutation(n, targets)  # original index of (targets..., others...)
+    inverse = np.argsort(order)
+    d, rest = 2 ** len(targets), 2 ** (n - len(targets))
+    index = inverse.reshape(d, rest)  # index[s, r]: basis state with targets s, others r
+    table = index[:, :, None] * dim + index[:, None, :]
+    table = table.reshape(d, rest * rest)
+    table.flags.writeable = False
+    return table
 
 
 def apply_channel(
@@ -182,6 +228,8 @@ def apply_schur(rho: np.ndarray, multiplier: np.ndarray, targets: Sequence[int])
 def partial_trace(rho: np.ndarray, keep: Sequence[int]) -> np.ndarray:
     """Reduced density matrix on the qubits ``keep`` (in that order)."""
     n = rho.shape[0].bit_length() - 1
+    if len(keep) == n and list(keep) == list(range(n)):
+        return rho.copy()
     rows, cols, _ = _einsum_letters(n)
     col_list = list(cols)
     for q in range(n):

@@ -8,6 +8,7 @@ import pytest
 
 from drivers import hal
 from drivers.errors import InstrumentReplyError, InstrumentValueError
+from drivers.qnode_rtc import QubitProgram
 
 
 @pytest.fixture
@@ -62,3 +63,26 @@ def test_garbled_readout_reply_names_the_command(rtc, mocker) -> None:
     with pytest.raises(InstrumentReplyError) as info:
         rtc.measure(0, "Z")
     assert "QUB:MEAS? 0,Z" in str(info.value) and "'maybe'" in str(info.value)
+
+
+def test_a_program_is_sent_as_one_documented_query(rtc) -> None:
+    program = (
+        QubitProgram()
+        .init(1)
+        .rotate(1, "y", 1.5)
+        .gate("cnot", 1, 0)
+        .gate("H", 1)
+        .measure(1, "Z")
+        .measure(0, "z")
+    )
+    assert program.readouts == 2
+    result = rtc.run_program(program)
+    assert result.readouts == (1, 0) and result.time_s == pytest.approx(0.0125)
+    assert rtc.run_program(QubitProgram().wait(0.5)).readouts == ()
+
+
+def test_a_program_reply_with_the_wrong_readouts_is_refused(rtc, mocker) -> None:
+    mocker.patch.object(rtc, "_query", return_value="0,0.1,1")
+    with pytest.raises(InstrumentReplyError) as info:
+        rtc.run_program(QubitProgram().measure(0).measure(1))
+    assert "QUB:PROG? " in str(info.value) and "'0,0.1,1'" in str(info.value)

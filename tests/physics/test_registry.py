@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
 import pytest
 
-from sim_backend.physics.operators import CNOT, H
+from sim_backend.physics.operators import CNOT, I2, H, X, Y, Z, apply_depolarizing, embed
 from sim_backend.physics.registry import QubitRegistry
 from sim_backend.physics.states import BELL_STATES, density_matrix
 
@@ -61,3 +62,27 @@ def test_measurement_statistics_follow_the_state() -> None:
         reg.set_state([q], density_matrix(ket))
         ones += reg.measure_z(q, rng)
     assert abs(ones / 10000 - 0.3) < 3 * math.sqrt(0.21 / 10000)
+
+
+@pytest.mark.parametrize("targets", [[0], [2], [3, 1], [0, 3], [2, 0, 1]])
+def test_depolarizing_matches_its_pauli_kraus_form(targets: list[int]) -> None:
+    """rho -> (1 - p) rho + p I/d x Tr_targets rho equals the Pauli-twirl Kraus sum
+    (1 - p) rho + p/d^2 sum_P P rho P over all Paulis P on the targets (N&C eq. 8.102)."""
+    n, p = 4, 0.3
+    rng = np.random.default_rng(11)
+    a = rng.normal(size=(2**n, 2**n)) + 1j * rng.normal(size=(2**n, 2**n))
+    rho = a @ a.conj().T
+    rho /= np.trace(rho)
+    d2 = 4 ** len(targets)
+    expected = (1 - p) * rho
+    for paulis in itertools.product((I2, X, Y, Z), repeat=len(targets)):
+        op = paulis[0]
+        for other in paulis[1:]:
+            op = np.kron(op, other)
+        full = embed(op, targets, n)
+        expected = expected + (p / d2) * full @ rho @ full.conj().T
+    before = rho.copy()
+    out = apply_depolarizing(rho, targets, p)
+    np.testing.assert_allclose(out, expected, atol=1e-12)
+    np.testing.assert_array_equal(rho, before)  # the input is left alone
+    assert np.trace(out).real == pytest.approx(1.0)
