@@ -21,7 +21,7 @@ from typing import Any
 
 from drivers.errors import InstrumentValueError
 from drivers.hal import AWG, FrequencyConverter, Laser, MicrowaveSource, OpticalSwitch, QubitDevice
-from drivers.qnode_rtc import ProgramResult, QubitProgram
+from drivers.qubit_program import ProgramResult, QubitProgram
 from sequences.attempt_loop import AnyLoop, NodeOptics, compile_attempt_loop, prepare_node
 from sequences.pauli_frame import PauliFrame
 

@@ -20,6 +20,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from drivers.qubit_program import ProgramResult, QubitProgram
+
 #: dtype of time tags returned by :meth:`TimeTagger.read_tags`.
 TAG_DTYPE = np.dtype([("channel", np.int16), ("time_ps", np.int64)])
 
@@ -197,9 +199,9 @@ class QubitDevice(Protocol):
 
     def wait(self, seconds: float) -> None: ...
 
-    def run_program(self, program: Any) -> Any:
-        """Run a compiled list of operations (``drivers.qnode_rtc.QubitProgram``) in one
-        transaction; returns its readouts and the clock (``ProgramResult``)."""
+    def run_program(self, program: QubitProgram) -> ProgramResult:
+        """Run a compiled list of operations in one transaction; returns its readouts and
+        the controller clock after it."""
         ...
 
     def last_herald(self, peer: str) -> Any: ...

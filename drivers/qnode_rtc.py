@@ -60,13 +60,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import qcodes.validators as vals
 
 from drivers.base import QNodeVisaInstrument
 from drivers.errors import InstrumentReplyError, InstrumentValueError
+from drivers.qubit_program import ProgramResult, QubitProgram
 
 AXES = ("X", "Y", "Z")
 SINGLE_QUBIT_GATES = ("H", "X", "Y", "Z", "S")
@@ -87,53 +88,6 @@ class HeraldRecord:
     bell_state: str | None
     attempts: int
     time_s: float
-
-
-@dataclass(frozen=True)
-class ProgramResult:
-    """What a program returned: its readouts in program order and the controller clock after
-    its last operation."""
-
-    readouts: tuple[int, ...]
-    time_s: float
-
-
-@dataclass
-class QubitProgram:
-    """A compiled list of qubit operations, run by the controller in one transaction.
-
-    Built with the methods below (each returns the program, so calls chain); validated
-    against the controller by :meth:`RealTimeQubitController.run_program`."""
-
-    ops: list[tuple[Any, ...]] = field(default_factory=list)
-
-    def init(self, qubit: int) -> QubitProgram:
-        self.ops.append(("INIT", qubit))
-        return self
-
-    def rotate(self, qubit: int, axis: str, angle: float) -> QubitProgram:
-        self.ops.append(("ROT", qubit, axis, angle))
-        return self
-
-    def gate(self, name: str, *qubits: int) -> QubitProgram:
-        self.ops.append(("GATE", name, *qubits))
-        return self
-
-    def measure(self, qubit: int, basis: str = "Z") -> QubitProgram:
-        self.ops.append(("MEAS", qubit, basis))
-        return self
-
-    def wait(self, seconds: float) -> QubitProgram:
-        self.ops.append(("WAIT", seconds))
-        return self
-
-    @property
-    def readouts(self) -> int:
-        """How many readouts the program returns."""
-        return sum(op[0] == "MEAS" for op in self.ops)
-
-    def __len__(self) -> int:
-        return len(self.ops)
 
 
 class RealTimeQubitController(QNodeVisaInstrument):
@@ -221,6 +175,7 @@ class RealTimeQubitController(QNodeVisaInstrument):
         """End an attempt loop that waits for a herald after ``seconds`` (the loop's cut-off
         on time); validated against the controller's range before it is sent."""
         self.herald_timeout.set(seconds)
+
     def run_program(self, program: QubitProgram) -> ProgramResult:
         """Run ``program`` in one ``QUB:PROG?`` transaction; return its readouts and the
         controller clock after it. Every operation is validated before anything is sent."""
