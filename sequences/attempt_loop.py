@@ -22,6 +22,7 @@ from drivers.hal import (
     FrequencyConverter,
     Laser,
     MicrowaveSource,
+    OpticalPhaseShifter,
     OpticalSwitch,
     PhotonDetector,
     TimeTagger,
@@ -42,6 +43,13 @@ class AttemptLoop(BaseModel):
     sample_rate_hz: float = Field(1.0e9, ge=1e6, le=1.2e9)
     microwave_pulse_ns: float = Field(50.0, gt=0, le=10_000)
     optical_pulse_ns: float = Field(10.0, gt=0, le=10_000)
+    optical_delay_ns: float = Field(
+        0.0,
+        ge=0,
+        le=100_000,
+        description="extra delay of the optical pulse after the microwave pulse (offsets this "
+        "node's photon in time, e.g. to make two nodes' photons distinguishable)",
+    )
     pi_pulse_amplitude_v: float = Field(
         0.5, gt=0, le=5, description="calibrated AWG amplitude of a pi rotation"
     )
@@ -62,10 +70,12 @@ def compile_attempt_loop(loop: AttemptLoop) -> AwgSequence:
     n = round(loop.attempt_duration_us * 1e-6 * loop.sample_rate_hz)
     mw = round(loop.microwave_pulse_ns * 1e-9 * loop.sample_rate_hz)
     optical = max(1, round(loop.optical_pulse_ns * 1e-9 * loop.sample_rate_hz))
-    if mw + optical > n:
+    delay = round(loop.optical_delay_ns * 1e-9 * loop.sample_rate_hz)
+    if mw + delay + optical > n:
         raise ValueError(
             f"attempt_duration_us={loop.attempt_duration_us}: too short for a "
             f"{loop.microwave_pulse_ns} ns microwave and a {loop.optical_pulse_ns} ns optical pulse"
+            + (f" after {loop.optical_delay_ns} ns" if delay else "")
         )
     level = loop.rotation_amplitude_v() / (loop.awg_amplitude_vpp / 2)
     if level > 1:
@@ -76,7 +86,7 @@ def compile_attempt_loop(loop: AttemptLoop) -> AwgSequence:
     samples = np.zeros(n)
     samples[:mw] = level
     marker1 = np.zeros(n, dtype=bool)
-    marker1[mw : mw + optical] = True
+    marker1[mw + delay : mw + delay + optical] = True
     attempt = AwgWaveform("attempt", samples, marker1, np.zeros(n, dtype=bool))
     done = AwgWaveform("done", np.zeros(n), np.zeros(n, dtype=bool), np.zeros(n, dtype=bool))
     if loop.max_attempts == 0:
@@ -115,6 +125,13 @@ class NodeOptics(BaseModel):
     microwave_power_dbm: float = Field(0.0, ge=-150, le=40)
     converter_pump_mw: float | None = Field(None, ge=0, le=1e5)
     converter_temperature_c: float | None = Field(None, ge=-50, le=250)
+    switch_phase_deg: float | None = Field(
+        None,
+        ge=0,
+        lt=360,
+        description="RF phase of the excitation AOM (the calibrated interferometer phase); "
+        "None leaves it as it is",
+    )
 
 
 def prepare_node(
@@ -130,6 +147,13 @@ def prepare_node(
     laser.set_output(True)
     switch.set_drive_power_dbm(optics.switch_power_dbm, channel=optics.switch_channel)
     switch.set_open(True, channel=optics.switch_channel)
+    if optics.switch_phase_deg is not None:
+        if not isinstance(switch, OpticalPhaseShifter):
+            raise TypeError(
+                f"switch_phase_deg={optics.switch_phase_deg}: the optical switch "
+                f"{type(switch).__name__} cannot set a phase (expected an OpticalPhaseShifter)"
+            )
+        switch.set_phase_deg(optics.switch_phase_deg, channel=optics.switch_channel)
     microwave.set_frequency_hz(optics.microwave_frequency_hz)
     microwave.set_power_dbm(optics.microwave_power_dbm)
     microwave.set_modulation(iq=True, pulse=False)
