@@ -61,6 +61,11 @@ def measure_hom_visibility(
     timing mismatch between the nodes).
     """
     offsets = np.array(sorted(offsets_ns), dtype=float)
+    if len(set(offsets_ns)) < 5:
+        raise ValueError(
+            f"offsets_ns={list(offsets_ns)}: expected at least 5 distinct offsets (the dip's "
+            "four parameters are fitted)"
+        )
     if not np.any(offsets == 0) or not np.any(np.abs(offsets) >= wing_ns):
         raise ValueError(
             f"offsets_ns={list(offsets_ns)}: expected 0 and at least one |offset| >= {wing_ns}"
