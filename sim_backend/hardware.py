@@ -395,7 +395,8 @@ class SimulatedHardware:
     def _optical_phase(self, link: tuple[str, str]) -> float:
         """Phase between the arms: the lab's offset, its drift and random walk up to now,
         plus the RF phases of the two excitation AOMs (node A's minus node B's). Rounded to
-        1 mrad so an unchanged set-up reuses its link model."""
+        10 mrad (far below the phase noise of a real link) so an unchanged or slowly drifting
+        set-up reuses its link model."""
         params = self.lab.params.link(*link)
         now = self.lab.clock.now
         walk = 0.0
@@ -409,7 +410,7 @@ class SimulatedHardware:
         phase = params.phase_offset_rad + params.phase_drift_rad_per_s * now + walk
         a, b = link
         phase += self._aom_phase(a) - self._aom_phase(b)
-        return round(wrap_phase(phase), 3)
+        return round(wrap_phase(phase), 2)
 
     def _aom_phase(self, node: str) -> float:
         wiring = self.nodes.get(node)
