@@ -5,7 +5,8 @@ serving a selected node: its detectors (``<station>.detectors``); when both node
 are selected, also its channel delays (``<station>.channel_delays``, after the detectors and
 both nodes' lasers and converters: the coincidences need both nodes' photons), the two-photon
 visibility (``<station>.hom_visibility``, after the channel delays) and the interferometer
-phase (``<station>.interferometer_phase``, likewise). Per node: its laser resonance (after
+phase (``<station>.interferometer_phase``, after both nodes' optics: the heralds it uses are
+decided by the station, whatever the tagger's delays). Per node: its laser resonance (after
 the detectors of its stations), its converter's phase matching (after its laser) and its
 qubit readout (independent).
 
@@ -166,7 +167,7 @@ def plan_calibrations(config: NetworkConfig, nodes: Iterable[str] | None = None)
         steps.append(_station_step("hom_visibility", station, link, delays + optics))
         roles = [config.nodes[n].instruments for n in link]
         if all("qubit_controller" in r for r in roles):
-            steps.append(_station_step("interferometer_phase", station, link, delays + optics))
+            steps.append(_station_step("interferometer_phase", station, link, optics))
     return order_steps(steps)
 
 

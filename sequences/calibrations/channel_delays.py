@@ -30,6 +30,10 @@ from ._common import CalibrationResult, Fit, Measured, fit_counts, judge
 from ._two_photon import TwoNodeSource, pair_delays_ps
 
 
+class TooFewCoincidencesError(RuntimeError):
+    """The histogram holds too few coincidences to locate its peaks."""
+
+
 def gaussian(x: np.ndarray, amplitude: float, centre: float, sigma: float, background: float):
     """A Gaussian peak on a flat background."""
     return background + amplitude * np.exp(-0.5 * ((x - centre) / sigma) ** 2)
@@ -73,7 +77,7 @@ def measure_relative_delay(
     delays = pair_delays_ps(tags, source.channels, separation_ps + max_delay_ps + fit_half_width_ps)
     early, late = delays[delays < 0], delays[delays >= 0]
     if min(early.size, late.size) < 5:
-        raise RuntimeError(
+        raise TooFewCoincidencesError(
             f"too few coincidences ({early.size} and {late.size} in the two peaks of "
             f"{attempts} attempts): are both nodes lit and the detectors biased?"
         )
@@ -128,7 +132,12 @@ def calibrate_channel_delays(
     ``residual_delay_ps`` (after).
     """
     ch1, ch2 = source.channels
-    delta, scan, fit = measure_relative_delay(source, attempts, separation_ns, max_delay_ps)
+    try:
+        delta, scan, fit = measure_relative_delay(source, attempts, separation_ns, max_delay_ps)
+    except TooFewCoincidencesError as exc:
+        return CalibrationResult(
+            routine="calibrate_channel_delays", quantities={}, passed=False, reason=str(exc)
+        )
     shift = int(round(delta.value))
     new = (base_delays_ps[0] + max(shift, 0), base_delays_ps[1] + max(-shift, 0))
     if min(new) < 0:
