@@ -254,14 +254,29 @@ ROUTINES: dict[str, Callable[[Runner, Step], CalibrationResult]] = {
 }
 
 
+def _root_failures(name: str, done: dict[str, StepOutcome]) -> set[str]:
+    """The failed steps that a step's skip goes back to (itself if it failed)."""
+    outcome = done[name]
+    if outcome.status == "failed":
+        return {name}
+    roots: set[str] = set()
+    for dep in outcome.step.depends_on:
+        if done[dep].status != "passed":
+            roots |= _root_failures(dep, done)
+    return roots
+
+
 def _skip_reason(blocked: list[str], done: dict[str, StepOutcome]) -> str:
-    """'skipped: X failed' or 'skipped: X was skipped (Y failed)', naming the root cause."""
-    parts = []
-    for name in blocked:
-        dep = done[name]
-        if dep.status == "failed":
-            parts.append(f"{name} failed")
-        else:
-            root = dep.reason.removeprefix("skipped: ")
-            parts.append(f"{name} was skipped ({root})")
+    """'skipped: X failed' or 'skipped: X, Y were skipped (Z failed)', naming the root
+    causes once."""
+    failed = [name for name in blocked if done[name].status == "failed"]
+    skipped = [name for name in blocked if done[name].status != "failed"]
+    parts = [f"{name} failed" for name in failed]
+    if skipped:
+        roots: set[str] = set()
+        for name in skipped:
+            roots |= _root_failures(name, done)
+        verb = "was" if len(skipped) == 1 else "were"
+        causes = ", ".join(f"{r} failed" for r in sorted(roots))
+        parts.append(f"{', '.join(skipped)} {verb} skipped ({causes})")
     return "skipped: " + "; ".join(parts)
