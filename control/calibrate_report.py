@@ -162,22 +162,14 @@ def _converter_curve(result: CalibrationResult) -> Callable[[Any], Any] | None:
 
 
 def _delay_curve(result: CalibrationResult) -> Callable[[Any], Any] | None:
-    """The two fitted peaks, scaled to the plot's 100 ps bins (fits used 10 ps bins)."""
-    fit = result.fit
-    if "peak_early_ps" not in fit:
+    """The fitted peak shape at the found delay, scaled to the folded histogram's bins."""
+    fit, scan = result.fit, result.scan
+    if "relative_delay_ps" not in fit or len(scan.get("delay_ps", [])) < 2:
         return None
     sigma = fit["sigma_ps"]
-    area = 100.0 / (math.sqrt(2 * math.pi) * sigma)  # one coincidence per peak, 100 ps bins
-    counts = result.scan["coincidences"]
-    half = 0.5 * sum(counts)
-    return lambda x: (
-        half
-        * area
-        * (
-            gaussian(x, 1.0, fit["peak_early_ps"], sigma, 0.0)
-            + gaussian(x, 1.0, fit["peak_late_ps"], sigma, 0.0)
-        )
-    )
+    width = scan["delay_ps"][1] - scan["delay_ps"][0]
+    amplitude = sum(scan["coincidences"]) * width / (math.sqrt(2 * math.pi) * sigma)
+    return lambda x: gaussian(x, amplitude, fit["relative_delay_ps"], sigma, 0.0)
 
 
 def _hom_curve(result: CalibrationResult) -> Callable[[Any], Any] | None:
@@ -205,7 +197,7 @@ PLOTS: dict[str, ScanPlot] = {
     "channel_delays": ScanPlot(
         "delay_ps",
         "coincidences",
-        "t(-) - t(+) before compensation (ps), 100 ps bins",
+        "t(-) - t(+) before compensation, both peaks folded (ps)",
         lambda r: _per_attempts(r, "coincidences"),
         _delay_curve,
     ),

@@ -103,9 +103,14 @@ def measure_relative_delay(
         fits.append(_fit_peak(delays, guess, fit_half_width_ps, bin_ps))
     (c1, e1), (c2, e2) = (_refine_centre(delays, f) for f in fits)
     delta = Measured(value=0.5 * (c1 + c2), uncertainty=0.5 * math.hypot(e1, e2), unit="ps")
-    window = (delays > -separation_ps - max_delay_ps) & (delays < separation_ps + max_delay_ps)
-    edges = np.arange(-separation_ps - max_delay_ps, separation_ps + max_delay_ps + 1, 100)
-    hist, _ = np.histogram(delays[window], bins=edges)
+    # the histogram to show: both peaks folded onto delta (each shifted by half the fitted
+    # separation), +-fit_half_width_ps around it in 20 ps bins
+    half_separation = 0.5 * (c2 - c1)
+    folded = np.where(delays >= 0, delays - half_separation, delays + half_separation)
+    edges = np.arange(
+        delta.value - fit_half_width_ps, delta.value + fit_half_width_ps + 20, 20, dtype=float
+    )
+    hist, _ = np.histogram(folded, bins=edges)
     scan = {
         "delay_ps": (0.5 * (edges[:-1] + edges[1:])).tolist(),
         "coincidences": hist.astype(float).tolist(),
@@ -115,7 +120,8 @@ def measure_relative_delay(
         "peak_early_ps": c1,
         "peak_late_ps": c2,
         "sigma_ps": 0.5 * (fits[0].params["sigma"] + fits[1].params["sigma"]),
-        "separation_ps": 0.5 * (c2 - c1),
+        "separation_ps": half_separation,
+        "relative_delay_ps": delta.value,
         "coincidences": float(delays.size),
     }
     return delta, scan, fit
