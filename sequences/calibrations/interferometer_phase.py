@@ -161,7 +161,7 @@ def calibrate_interferometer_phase(
         np.radians(theta_deg), np.array(e), np.array(sigma)
     )
     setting = math.degrees(theta_star) % 360.0
-    n_verify = verify_pairs or pairs_per_point
+    n_verify = verify_pairs or 2 * pairs_per_point  # the residual needs the finer estimate
     verify = []
     for shift in (0.0, 90.0, -90.0):
         actuator.set_phase_deg((setting + shift) % 360.0, actuator_channel)
