@@ -22,7 +22,13 @@ from control.calibrated import calibrated_optics, calibrated_tagger_delays, phas
 from control.calibration_store import CalibrationStore
 from control.network_config import NetworkConfigError, load_network
 from control.runs import build_orchestrator, run_entangle
-from sequences.attempt_loop import AttemptLoop, NodeOptics, prepare_node, prepare_station
+from sequences.attempt_loop import (
+    AttemptLoop,
+    NodeOptics,
+    compile_attempt_loop,
+    prepare_node,
+    prepare_station,
+)
 from sequences.calibrations import (
     HeraldedPairs,
     TwoNodeSource,
@@ -307,3 +313,53 @@ def test_the_phase_drifts_in_simulated_time_and_a_recalibration_follows(tmp_path
     assert abs(moved - 0.4 * elapsed) <= 0.35, (moved, elapsed)
     assert elapsed >= 2.0
     assert LINK == ("alice", "bob")
+
+
+def test_the_optical_delay_moves_marker_1_and_is_bounded_by_the_attempt() -> None:
+    """AttemptLoop.optical_delay_ns shifts the optical pulse (marker 1) after the microwave
+    pulse; a delay that does not fit the attempt is rejected naming it."""
+    plain = compile_attempt_loop(AttemptLoop(alpha=0.5, max_attempts=10))
+    delayed = compile_attempt_loop(AttemptLoop(alpha=0.5, max_attempts=10, optical_delay_ns=40))
+    first = [int(np.argmax(s.waveforms[0].marker1)) for s in (plain, delayed)]
+    assert first[1] - first[0] == 40  # samples at 1 GS/s
+    assert np.array_equal(plain.waveforms[0].samples, delayed.waveforms[0].samples)
+    with pytest.raises(ValueError, match="after 4000.0 ns"):
+        compile_attempt_loop(AttemptLoop(alpha=0.5, max_attempts=1, optical_delay_ns=4000))
+
+
+def test_a_switch_without_phase_control_is_rejected_when_a_phase_is_asked() -> None:
+    class Shutter:  # an OpticalSwitch with no phase
+        def set_open(self, is_open: bool, channel: int = 1) -> None: ...
+        def is_open(self, channel: int = 1) -> bool: ...
+        def set_drive_power_dbm(self, power_dbm: float, channel: int = 1) -> None: ...
+        def get_drive_power_dbm(self, channel: int = 1) -> float: ...
+        def safe_state(self) -> None: ...
+
+    class Dummy:
+        def __getattr__(self, name: str):
+            return lambda *args, **kwargs: None
+
+    with pytest.raises(TypeError, match="switch_phase_deg=90.0.*OpticalPhaseShifter"):
+        prepare_node(NodeOptics(switch_phase_deg=90.0), Dummy(), Shutter(), Dummy())
+
+
+def test_the_simulated_phase_random_walk_has_the_configured_rate(tmp_path: Path) -> None:
+    """phase_random_walk_rad_per_sqrt_s = 0.3: increments over 1 s of simulated time have a
+    standard deviation of 0.3 rad (sim-level check of the hidden drift model, seeded)."""
+    path = _lab(tmp_path)
+    physics = yaml.safe_load((tmp_path / "nv_delft_link.yaml").read_text())
+    physics["simulated_lab"]["links"][0]["phase_random_walk_rad_per_sqrt_s"] = 0.3
+    (tmp_path / "nv_delft_link.yaml").write_text(yaml.safe_dump(physics))
+    net = open_network(path)
+    try:
+        clock = net.instrument("alice", "qubit_controller")
+        phases = []
+        for _ in range(200):
+            phases.append(net.simulated_lab.operating_point(LINK).phase_offset_rad)
+            clock.wait(1.0)
+    finally:
+        net.close()
+        Instrument.close_all()
+    steps = (np.diff(phases) + math.pi) % (2 * math.pi) - math.pi
+    assert np.std(steps) == pytest.approx(0.3, rel=0.15)
+    assert abs(np.mean(steps)) < 0.1
