@@ -22,6 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from drivers.registry import DRIVERS, DriverEntry
 
+from .calibrate_config import CalibrationThresholds
+
 RoleName = Literal[
     "laser",
     "optical_switch",
@@ -115,6 +117,10 @@ class NetworkConfig(_Strict):
         default_factory=dict,
         description="instrument -> parameter path (e.g. 'power', 'ch1.amplitude') -> "
         "[min, max]: safety limits no command may exceed",
+    )
+    calibration: CalibrationThresholds = Field(
+        default_factory=CalibrationThresholds,
+        description="pass/fail thresholds of the calibration routines",
     )
 
     @model_validator(mode="after")

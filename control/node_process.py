@@ -10,6 +10,7 @@ from pathlib import Path
 from sequences.attempt_loop import NodeOptics
 
 from .backend import open_network
+from .calibrated import calibrated_optics, store_beside
 from .node import NodeController, NodeInstruments
 from .node_service import serve_node
 
@@ -33,11 +34,12 @@ def run_node_process(
     network = open_network(network_path, backend=backend, only=[node], simlab=simlab)
     stop = stop or threading.Event()
     try:
-        controller = NodeController(
-            node,
-            NodeInstruments.of(network, node),
-            optics or NodeOptics(converter_pump_mw=500.0, converter_temperature_c=55.0),
-        )
+        if optics is None:  # nominal, with the latest passed calibrations beside the file
+            optics = NodeOptics(converter_pump_mw=500.0, converter_temperature_c=55.0)
+            store = store_beside(network.loaded.path)
+            if store is not None:
+                optics = calibrated_optics(store, network.loaded.config, node, optics)
+        controller = NodeController(node, NodeInstruments.of(network, node), optics)
         security = node_security(network.loaded, node, plaintext)
         server = serve_node(controller, bind, backend=network.backend, security=security)
         if threading.current_thread() is threading.main_thread():

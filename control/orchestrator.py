@@ -48,6 +48,8 @@ class Orchestrator:
     bias_ua: float = 9.0
     events: Any = None  # an EventPublisher, or None
     cutoff_s: float | None = None  # a stored pair older than this is discarded and remade
+    #: heralding station -> calibrated '+' and '-' time-tagger delays, ps (default 0, 0)
+    tagger_delays_ps: dict[str, tuple[int, int]] = field(default_factory=dict)
     _prepared: bool = field(default=False, repr=False)
 
     # ------------------------------------------------------------------ set-up
@@ -62,6 +64,7 @@ class Orchestrator:
                 (hs.detectors.plus, hs.detectors.minus),
                 (hs.time_tagger.plus, hs.time_tagger.minus),
                 bias_ua=self.bias_ua,
+                delays_ps=self.tagger_delays_ps.get(name, (0, 0)),
             )
         self._prepared = True
 

@@ -16,6 +16,7 @@ from sequences.analysis import wilson_interval
 from sequences.attempt_loop import AnyLoop, NodeOptics, entanglement_loop
 
 from .backend import Network, open_network
+from .calibrated import calibrated_optics, calibrated_tagger_delays, store_beside
 from .node import NodeController, NodeError, NodeInstruments, cardinal_states
 from .orchestrator import OrchestrationError, Orchestrator, TeleportShot
 from .rpc import RpcError
@@ -450,6 +451,9 @@ def build_orchestrator(
     ``remote_nodes`` (name -> endpoint) the nodes are processes of their own, reached over
     RPC; with ``events_endpoint`` the orchestrator publishes heralds, swaps and shots."""
     optics = optics or NodeOptics(converter_pump_mw=500.0, converter_temperature_c=55.0)
+    config = network.loaded.config
+    # the latest passed calibrations (beside the network file) override the nominal values
+    store = store_beside(network.loaded.path)
     nodes: dict[str, Any] = {}
     for name in network.loaded.config.nodes:
         if remote_nodes and name in remote_nodes:
@@ -461,13 +465,15 @@ def build_orchestrator(
                 name, remote_nodes[name], timeout_s=node_timeout_s, security=security
             )
         else:
-            nodes[name] = NodeController(name, NodeInstruments.of(network, name), optics)
+            node_optics = calibrated_optics(store, config, name, optics) if store else optics
+            nodes[name] = NodeController(name, NodeInstruments.of(network, name), node_optics)
     events = None
     if events_endpoint is not None:
         from .events import EventPublisher
 
         events = EventPublisher(events_endpoint, node="orchestrator")
-    return Orchestrator(network, nodes, loop, events=events)
+    delays = {hs: calibrated_tagger_delays(store, config, hs) for hs in config.heralding_stations}
+    return Orchestrator(network, nodes, loop, events=events, tagger_delays_ps=delays)
 
 
 def iter_teleportations(orchestrator: Orchestrator, shots: int) -> Iterator[TeleportShot]:

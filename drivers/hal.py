@@ -58,6 +58,15 @@ class OpticalSwitch(Protocol):
 
 
 @runtime_checkable
+class OpticalPhaseShifter(Protocol):
+    """Sets the optical phase of a beam, e.g. the RF phase of an AOM driver, which the AOM's
+    diffracted order carries (the actuator of interferometer-phase stabilisation)."""
+
+    def set_phase_deg(self, phase_deg: float, channel: int = 1) -> None: ...
+    def get_phase_deg(self, channel: int = 1) -> float: ...
+
+
+@runtime_checkable
 class PhotonDetector(Protocol):
     """A single-photon detector controller (e.g. SNSPD bias and counters)."""
 

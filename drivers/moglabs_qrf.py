@@ -157,6 +157,15 @@ class MOGLabsQRF(QNodeVisaInstrument):
     def get_drive_power_dbm(self, channel: int = 1) -> float:
         return float(self.channel(channel).power.get())
 
+    # -- hal.OpticalPhaseShifter -----------------------------------------------------------
+    def set_phase_deg(self, phase_deg: float, channel: int = 1) -> None:
+        """RF phase of ``channel``; the AOM's first diffraction order carries it as an optical
+        phase (the interferometer-phase actuator), wrapped into the unit's 0..360 deg."""
+        self.channel(channel).phase.set(float(phase_deg) % 360.0)
+
+    def get_phase_deg(self, channel: int = 1) -> float:
+        return float(self.channel(channel).phase.get())
+
     def safe_state(self) -> None:
         """RF off on every channel: no light passes the AOMs' first order."""
         for channel in self.channels:

@@ -23,6 +23,7 @@ from drivers.hal import (
     FrequencyConverter,
     Laser,
     MicrowaveSource,
+    OpticalPhaseShifter,
     OpticalSwitch,
     PhotonDetector,
     TimeTagger,
@@ -39,6 +40,13 @@ class AttemptLoop(EntanglementLoop):
 
     scheme: Literal["single_click"] = "single_click"
     alpha: float = Field(gt=0, le=0.5, description="bright-state population")
+    optical_delay_ns: float = Field(
+        0.0,
+        ge=0,
+        le=100_000,
+        description="extra delay of the optical pulse after the microwave pulse (offsets this "
+        "node's photon in time, e.g. to make two nodes' photons distinguishable)",
+    )
 
     def rotation_amplitude_v(self) -> float:
         """AWG amplitude of the alpha rotation: theta = 2 asin(sqrt(alpha)), linear in V."""
@@ -82,17 +90,19 @@ def compile_single_click(loop: AttemptLoop) -> AwgSequence:
     n = loop.samples(loop.attempt_duration_us * 1e3)
     mw = round(loop.microwave_pulse_ns * 1e-9 * loop.sample_rate_hz)
     optical = loop.samples(loop.optical_pulse_ns)
-    if mw + optical > n:
+    delay = round(loop.optical_delay_ns * 1e-9 * loop.sample_rate_hz)
+    if mw + delay + optical > n:
         raise LoopError(
             f"attempt_duration_us={loop.attempt_duration_us}: too short for a "
             f"{loop.microwave_pulse_ns} ns microwave and a {loop.optical_pulse_ns} ns optical pulse"
+            + (f" after {loop.optical_delay_ns} ns" if delay else "")
         )
     theta = 2 * math.asin(math.sqrt(loop.alpha))
     level = loop.level(theta, f"alpha={loop.alpha}")
     samples = np.zeros(n)
     samples[:mw] = level
     marker1 = np.zeros(n, dtype=bool)
-    marker1[mw : mw + optical] = True
+    marker1[mw + delay : mw + delay + optical] = True
     attempt = AwgWaveform("attempt", samples, marker1, np.zeros(n, dtype=bool))
     return loop.attempt_steps(attempt)
 
@@ -110,6 +120,13 @@ class NodeOptics(BaseModel):
     microwave_power_dbm: float = Field(0.0, ge=-150, le=40)
     converter_pump_mw: float | None = Field(None, ge=0, le=1e5)
     converter_temperature_c: float | None = Field(None, ge=-50, le=250)
+    switch_phase_deg: float | None = Field(
+        None,
+        ge=0,
+        lt=360,
+        description="RF phase of the excitation AOM (the calibrated interferometer phase); "
+        "None leaves it as it is",
+    )
 
 
 def prepare_node(
@@ -125,6 +142,13 @@ def prepare_node(
     laser.set_output(True)
     switch.set_drive_power_dbm(optics.switch_power_dbm, channel=optics.switch_channel)
     switch.set_open(True, channel=optics.switch_channel)
+    if optics.switch_phase_deg is not None:
+        if not isinstance(switch, OpticalPhaseShifter):
+            raise TypeError(
+                f"switch_phase_deg={optics.switch_phase_deg}: the optical switch "
+                f"{type(switch).__name__} cannot set a phase (expected an OpticalPhaseShifter)"
+            )
+        switch.set_phase_deg(optics.switch_phase_deg, channel=optics.switch_channel)
     microwave.set_frequency_hz(optics.microwave_frequency_hz)
     microwave.set_power_dbm(optics.microwave_power_dbm)
     microwave.set_modulation(iq=True, pulse=False)

@@ -48,6 +48,7 @@ class AttemptProgram:
     pulses: tuple[DrivePulse, ...]  # before the first optical pulse [, between the rounds]
     channel_on: bool
     problem: str | None = None  # why the program is no attempt loop the lab can run
+    optical_start_s: float = 0.0  # when, within the attempt, the (first) optical pulse starts
 
     @property
     def attempt_duration_us(self) -> float:
@@ -122,6 +123,7 @@ def decode_attempt_program(awg: Any) -> AttemptProgram | None:
             pulses=tuple(pulses),
             channel_on=bool(awg.channels[1].output_on),
             problem=problem,
+            optical_start_s=float(edges[0]) / rate,
         )
     return None
 

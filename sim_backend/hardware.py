@@ -10,7 +10,12 @@ What the instruments are set to becomes physics here:
   optical pulse (alpha), through the microwave source (output, frequency, power);
 * the station's SNSPD bias sets each detector's efficiency and dark-count rate (latching
   above the switching current); the time tagger's inputs (enabled, threshold, delay) decide
-  which clicks become time tags, and when.
+  which clicks become time tags, and when (each detector's hidden cable delay and timing
+  jitter added);
+* the two nodes' optical-pulse timing (marker 1 in each AWG's attempt waveform) sets the
+  temporal overlap of their photons, hence the two-photon visibility; the RF phase of each
+  node's excitation AOM adds to the optical phase between the arms, which also drifts in
+  simulated time (``LinkParams.phase_drift_rad_per_s``, ``phase_random_walk_...``).
 
 The AWG program decides the heralding scheme, as in a lab (``attempt_program`` reads it):
 one optical pulse per attempt is the single-click scheme, whose microwave pulse sets alpha;
@@ -39,6 +44,7 @@ from .attempt_program import AttemptProgram, attempts_within, decode_attempt_pro
 from .instruments.scpi import ScpiError
 from .lab import SimulatedLab
 from .optics import (
+    aom_optical_phase_rad,
     bright_population,
     conversion_efficiency,
     excitation_probability,
@@ -46,6 +52,8 @@ from .optics import (
     snspd_dark_count_rate_hz,
     snspd_efficiency,
     snspd_latched,
+    temporal_overlap,
+    wrap_phase,
 )
 from .params import SPEED_OF_LIGHT_IN_FIBRE_M_PER_S
 from .physics.link import HeraldedLink, LinkModel, OperatingPoint
@@ -123,6 +131,12 @@ class SimulatedHardware:
         self._tag_buffers: dict[str, _TagBuffer] = defaultdict(_TagBuffer)
         self._rng = np.random.default_rng(lab.seed + 1)
         self._controller_nodes: dict[str, str] = {}
+        # separate streams, so the timing model and the phase walk leave the other draws alone
+        self._timing_rng = np.random.default_rng(lab.seed + 11)
+        self._phase_rng = np.random.default_rng(lab.seed + 12)
+        self._phase_walk: dict[frozenset[str], tuple[float, float]] = {}
+        # per link: emission delays and node A's share of single clicks (until a setting changes)
+        self._click_timing: dict[frozenset[str], tuple[tuple[float, float], float]] = {}
         for link in lab.links.values():
             names = [n.name for n in link.nodes]
             if frozenset(names) not in self.stations:
@@ -146,8 +160,9 @@ class SimulatedHardware:
         return self.lab.clock.now
 
     def settings_changed(self, instrument: str) -> None:
-        """Nothing to invalidate: the operating point is read from the instruments each time
-        it is needed (cheap next to an attempt loop)."""
+        """The operating point is read from the instruments each time it is needed (cheap
+        next to an attempt loop); only the per-click timing cache is dropped."""
+        self._click_timing.clear()
 
     def awg_started(self, instrument: str) -> None:
         for station in self.stations.values():
@@ -358,7 +373,64 @@ class SimulatedHardware:
             detector_efficiency=tuple(eff),  # type: ignore[arg-type]
             dark_count_rate_hz=tuple(dark),  # type: ignore[arg-type]
             attempt_duration_us=duration_us,
+            visibility=self._visibility(link),
+            phase_offset_rad=self._optical_phase(link),
         )
+
+    # ------------------------------------------------------------------ interferometer
+    def _optical_pulse_time_s(self, node: str) -> float | None:
+        """When, within its attempt, a node's optical pulse starts: the first sample of
+        marker 1 in the attempt waveform (None without an attempt step)."""
+        program = self._program(node)
+        return None if program is None else program.optical_start_s
+
+    def _emission_delays_s(self, link: tuple[str, str]) -> tuple[float, float]:
+        """Each node's photon emission time relative to the earlier of the two (0, 0 when
+        either has no attempt waveform). Fibre lengths are taken as matched."""
+        times = [self._optical_pulse_time_s(n) for n in link]
+        if any(t is None for t in times):
+            return 0.0, 0.0
+        first = min(times)  # type: ignore[type-var]
+        return times[0] - first, times[1] - first  # type: ignore[operator]
+
+    def _visibility(self, link: tuple[str, str]) -> float:
+        """The link's intrinsic visibility times the temporal overlap of the two photons
+        (``optics.temporal_overlap``, lifetime: the mean of the two emitters')."""
+        params = self.lab.params
+        intrinsic = params.link(*link).visibility
+        da, db = self._emission_delays_s(link)
+        if da == db:
+            return intrinsic
+        lifetime = 0.5e-9 * sum(params.nodes[n].excitation.excited_state_lifetime_ns for n in link)
+        return intrinsic * temporal_overlap(da - db, lifetime)
+
+    def _optical_phase(self, link: tuple[str, str]) -> float:
+        """Phase between the arms: the lab's offset, its drift and random walk up to now,
+        plus the RF phases of the two excitation AOMs (node A's minus node B's). Rounded to
+        10 mrad (far below the phase noise of a real link) so an unchanged or slowly drifting
+        set-up reuses its link model."""
+        params = self.lab.params.link(*link)
+        now = self.lab.clock.now
+        walk = 0.0
+        if params.phase_random_walk_rad_per_sqrt_s > 0:
+            key = frozenset(link)
+            t_last, walk = self._phase_walk.get(key, (0.0, 0.0))
+            if now > t_last:
+                step = params.phase_random_walk_rad_per_sqrt_s * np.sqrt(now - t_last)
+                walk += float(self._phase_rng.normal(0.0, step))
+                self._phase_walk[key] = (now, walk)
+        phase = params.phase_offset_rad + params.phase_drift_rad_per_s * now + walk
+        a, b = link
+        phase += self._aom_phase(a) - self._aom_phase(b)
+        return round(wrap_phase(phase), 2)
+
+    def _aom_phase(self, node: str) -> float:
+        wiring = self.nodes.get(node)
+        if wiring is None or wiring.optical_switch is None:
+            return 0.0
+        switch = self._instrument(wiring.optical_switch)
+        channel = switch.channels[wiring.optical_switch_channel]
+        return aom_optical_phase_rad(channel.phase_deg)
 
     def link_model(
         self, link: tuple[str, str], program: AttemptProgram | None | bool = True
@@ -610,9 +682,37 @@ class SimulatedHardware:
                 self._add_clicks(station, c, base - (len(clicks) - 1 - r) * separation)
 
     def _add_clicks(self, station: StationWiring, outcome: str, time_s: float) -> None:
+        """The clicks of one round at the photons' arrival time. When the nodes emit at
+        different times, each click is placed at its photon's emission delay: a single click
+        came from either node (weighted by what each sends), a coincidence from one each."""
         ports = {"+": (0,), "-": (1,), "both": (0, 1), "none": ()}[outcome]
+        delays, p_a = self._click_sources(station.link)
+        if ports and delays != (0.0, 0.0):
+            if len(ports) == 2:
+                first = int(self._timing_rng.integers(2))
+                sources: tuple[int, ...] = (first, 1 - first)
+            else:
+                sources = (0 if self._timing_rng.random() < p_a else 1,)
+            for port, source in zip(ports, sources, strict=True):
+                self._add_tag(station, port, time_s + delays[source])
+            return
         for port in ports:
             self._add_tag(station, port, time_s)
+
+    def _click_sources(self, link: tuple[str, str]) -> tuple[tuple[float, float], float]:
+        """(emission delays, probability a single click came from node A), cached until an
+        instrument setting changes."""
+        key = frozenset(link)
+        cached = self._click_timing.get(key)
+        if cached is None:
+            delays = self._emission_delays_s(link)
+            p_a = 0.5
+            if delays != (0.0, 0.0):
+                setup = self.link_model(link).setup
+                ta, tb = setup.path_a.transmission, setup.path_b.transmission
+                p_a = ta / (ta + tb) if ta + tb > 0 else 0.5
+            cached = self._click_timing[key] = (delays, p_a)
+        return cached
 
     def _add_tag(self, station: StationWiring, port: int, time_s: float) -> None:
         if station.time_tagger is None:
@@ -622,8 +722,12 @@ class SimulatedHardware:
         if not self._input_sees_pulses(tagger, channel, station):
             return
         delay_ps = int(round(tagger.inputs[channel].delay_ps))
+        det = self.lab.params.link(*station.link).detectors
+        cable_ps = det.cable_delay_ps[port]
+        if det.timing_jitter_ps > 0:
+            cable_ps += float(self._timing_rng.normal(0.0, det.timing_jitter_ps))
         self._tag_buffers[station.time_tagger].tags.append(
-            (channel, int(round(time_s * PS)) + delay_ps)
+            (channel, int(round(time_s * PS + cable_ps)) + delay_ps)
         )
 
     def _dark_counts_until_now(self, tagger: str) -> None:

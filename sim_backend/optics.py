@@ -113,3 +113,26 @@ def rotation_angle(
 def bright_population(angle: float, resonance_factor: float) -> float:
     """Population moved to |1> by a rotation of ``angle`` (with the detuning factor)."""
     return resonance_factor * math.sin(angle / 2) ** 2
+
+
+def temporal_overlap(delay_s: float, lifetime_s: float) -> float:
+    """|<psi_A|psi_B>|^2 of two single photons with the same exponential envelope
+    (spontaneous emission, lifetime tau) whose emission times differ by ``delay_s``:
+    exp(-|dt| / tau). The two-photon (Hong-Ou-Mandel) visibility is the photons' intrinsic
+    visibility times this overlap (Hong, Ou & Mandel, PRL 59, 2044 (1987); for exponential
+    wavepackets see Legero et al., Adv. At. Mol. Opt. Phys. 53, 253 (2006))."""
+    if lifetime_s <= 0:
+        raise ValueError(f"lifetime_s={lifetime_s}: expected > 0")
+    return math.exp(-abs(delay_s) / lifetime_s)
+
+
+def aom_optical_phase_rad(rf_phase_deg: float) -> float:
+    """Optical phase the AOM imprints on its first diffraction order: the RF drive's phase
+    (the +1 order field goes as exp(i[(w + W) t + theta_RF]); e.g. Saleh & Teich, Fundamentals
+    of Photonics (Wiley 2007), sec. 20.1), in radians."""
+    return math.radians(rf_phase_deg)
+
+
+def wrap_phase(phase_rad: float) -> float:
+    """The phase in [-pi, pi)."""
+    return (phase_rad + math.pi) % (2 * math.pi) - math.pi

@@ -63,6 +63,13 @@ class ExcitationPhysics(_Strict):
     transition_wavelength_nm: float = Field(637.0, gt=100, le=5000)
     linewidth_ghz: float = Field(0.1, gt=0, le=1e3, description="transition linewidth (FWHM)")
     saturation_power_mw: float = Field(0.05, gt=0, le=1e4)
+    excited_state_lifetime_ns: float = Field(
+        12.0,
+        gt=0,
+        le=1e6,
+        description="lifetime of the excited state: the emitted photon's exponential envelope "
+        "(NV ZPL ~12 ns; sets the temporal overlap of photons emitted at different times)",
+    )
 
 
 class SpinControlPhysics(_Strict):
@@ -132,6 +139,16 @@ class DetectorParams(_Strict):
     switching_current_ua: float = Field(12.0, gt=0, le=1000)
     plateau_current_ua: float = Field(9.0, gt=0, le=1000, description="bias of the plateau onset")
     pulse_amplitude_v: float = Field(0.5, gt=0, le=10, description="output pulse height")
+    cable_delay_ps: tuple[
+        Annotated[float, Field(ge=0, le=1e6)], Annotated[float, Field(ge=0, le=1e6)]
+    ] = Field(
+        (0.0, 0.0),
+        description="signal delay from each detector ('+', '-') to its time-tagger input, ps "
+        "(cables and electronics; hidden truth found by the channel-delay calibration)",
+    )
+    timing_jitter_ps: float = Field(
+        0.0, ge=0, le=1e5, description="Gaussian timing jitter (standard deviation) of a click, ps"
+    )
 
 
 class LinkParams(_Strict):
@@ -149,6 +166,16 @@ class LinkParams(_Strict):
     visibility: Probability = Field(1.0, description="two-photon interference visibility")
     phase_noise_std_rad: float = Field(0.0, ge=0, le=10)
     phase_offset_rad: float = Field(0.0, ge=-7, le=7)
+    phase_drift_rad_per_s: float = Field(
+        0.0, ge=-1e3, le=1e3, description="linear drift of the interferometer phase, rad/s"
+    )
+    phase_random_walk_rad_per_sqrt_s: float = Field(
+        0.0,
+        ge=0,
+        le=1e3,
+        description="random walk of the interferometer phase (seeded): standard deviation "
+        "grows as this times sqrt(elapsed simulated time)",
+    )
     detectors: DetectorParams = DetectorParams()
     attempt_duration_us: float = Field(
         5.0, gt=0, le=1e6, description="local part of one attempt (init, pulses), us"

@@ -91,7 +91,10 @@ class OperatingPoint:
       state and a photon is emitted (excitation laser power, detuning, switch open);
     * ``conversion_efficiency``: per node, frequency-converter efficiency;
     * ``detector_efficiency`` / ``dark_count_rate_hz``: per detector ('+', '-');
-    * ``attempt_duration_us``: local part of one attempt (the AWG's attempt waveform).
+    * ``attempt_duration_us``: local part of one attempt (the AWG's attempt waveform);
+    * ``visibility``: two-photon interference visibility at the beam splitter (the link's
+      intrinsic visibility times the temporal overlap of the two nodes' photons);
+    * ``phase_offset_rad``: optical phase between the two arms (offset, drift and actuators).
     """
 
     bright_population: float | None = None
@@ -100,6 +103,8 @@ class OperatingPoint:
     detector_efficiency: tuple[float | None, float | None] = (None, None)
     dark_count_rate_hz: tuple[float | None, float | None] = (None, None)
     attempt_duration_us: float | None = None
+    visibility: float | None = None
+    phase_offset_rad: float | None = None
 
 
 class LinkModel:
@@ -143,8 +148,10 @@ class LinkModel:
             path_a=paths[0],
             path_b=paths[1],
             detectors=DetectorPair(efficiency, dark),
-            visibility=link.visibility,
-            phase_offset_rad=link.phase_offset_rad,
+            visibility=link.visibility if op.visibility is None else op.visibility,
+            phase_offset_rad=(
+                link.phase_offset_rad if op.phase_offset_rad is None else op.phase_offset_rad
+            ),
             phase_noise_std_rad=link.phase_noise_std_rad,
         )
         if link.scheme == "single_click":

@@ -4,6 +4,7 @@ end, also after a failing or raising step."""
 
 from __future__ import annotations
 
+import math
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ import yaml
 from qcodes.instrument import Instrument
 
 import control.calibrate as calibrate
+import control.calibrate_runner as calibrate_runner
 from control.backend import Network
 from control.calibrate import CalibrationSettings, plan_calibrations, run_calibrations
 from control.calibration_store import CalibrationStore
@@ -23,33 +25,48 @@ CONFIGS = Path(__file__).parents[2] / "lab_configs"
 TRUE_TRANSITION_NM = 637.003
 TRUE_OPTIMUM_C = 56.3
 
-#: The tmp lab collects 0.05 photons per excitation (shipped: 1.5e-3), so fewer attempts do.
+#: The tmp lab collects 0.1 photons per excitation (shipped: 1.5e-3), so fewer attempts do.
 FAST = CalibrationSettings(
     laser_attempts_per_point=200_000,
     converter_attempts_per_point=100_000,
     detector_attempts=8_000_000,
     readout_shots=300,
+    channel_delay_attempts=400_000,
+    hom_offsets_ns=(-100.0, -12.0, -4.0, 0.0, 4.0, 12.0, 100.0),
+    hom_attempts_per_point=800_000,
+    phase_pairs_per_point=40,
 )
+TRUE_CABLE_PS = (10_000.0, 11_234.0)
+TRUE_PHASE_RAD = -1.2
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def _lab(tmp_path: Path, dark_count_rate_hz: float | None = None) -> Path:
     """A copy of the two-node configs with shifted truths (transition 637.003 nm, converter
-    optimum 56.3 C) and brighter photon collection."""
+    optimum 56.3 C, cable delays, interferometer phase) and brighter photon collection; the
+    network file's HOM threshold is 0.7 (shipped truth 0.90)."""
     for f in CONFIGS.glob("*.yaml"):
         if not f.name.endswith(".calibration.yaml"):
             shutil.copy(f, tmp_path / f.name)
     physics = yaml.safe_load((tmp_path / "nv_delft_link.yaml").read_text())
     lab = physics["simulated_lab"]
     for node in lab["nodes"].values():
-        node["collection_efficiency"] = 0.05
+        node["collection_efficiency"] = 0.1
         node["excitation"] = {"transition_wavelength_nm": TRUE_TRANSITION_NM}
         node["converter"] = {"optimal_temperature_c": TRUE_OPTIMUM_C}
+    link = lab["links"][0]
     if dark_count_rate_hz is not None:
-        lab["links"][0]["detectors"]["dark_count_rate_hz"] = dark_count_rate_hz
+        link["detectors"]["dark_count_rate_hz"] = dark_count_rate_hz
+    link["detectors"]["cable_delay_ps"] = list(TRUE_CABLE_PS)
+    link["detectors"]["timing_jitter_ps"] = 30.0
+    link["phase_offset_rad"] = TRUE_PHASE_RAD
     (tmp_path / "nv_delft_link.yaml").write_text(yaml.safe_dump(physics))
-    return tmp_path / "two_node.network.yaml"
+    network = tmp_path / "two_node.network.yaml"
+    config = yaml.safe_load(network.read_text())
+    config["calibration"] = {"min_hom_visibility": 0.7}
+    network.write_text(yaml.safe_dump(config))
+    return network
 
 
 @pytest.fixture
@@ -92,6 +109,15 @@ def test_the_plan_orders_detectors_lasers_converters_and_names_dependencies() ->
     assert deps["bob.laser_resonance"] == ("h_ab.detectors", "h_bc.detectors")
     assert deps["charlie.phase_matching"] == ("charlie.laser_resonance",)
     assert deps["alice.readout"] == ()
+    optics = (
+        "bob.laser_resonance",
+        "bob.phase_matching",
+        "charlie.laser_resonance",
+        "charlie.phase_matching",
+    )
+    assert deps["h_bc.channel_delays"] == ("h_bc.detectors", *optics)
+    assert deps["h_bc.hom_visibility"] == ("h_bc.channel_delays", *optics)
+    assert deps["h_bc.interferometer_phase"] == optics
     for step in plan:
         for dep in step.depends_on:
             assert names.index(dep) < names.index(step.name)
@@ -118,7 +144,7 @@ def test_everything_passes_on_shifted_truths(tmp_path: Path, opened: list[Networ
 
     report = run_calibrations(config, report_dir=report_dir, settings=FAST)
 
-    assert [s.status for s in report.steps] == ["passed"] * 7, calibrate.summary_lines(report)
+    assert [s.status for s in report.steps] == ["passed"] * 10, calibrate.summary_lines(report)
     assert report.passed and report.exit_code == 0
     names = [s.name for s in report.steps]
     assert names.index("h_ab.detectors") < names.index("alice.laser_resonance")
@@ -133,6 +159,16 @@ def test_everything_passes_on_shifted_truths(tmp_path: Path, opened: list[Networ
         assert optimum.version == 2  # yesterday's value, then today's
         assert store.latest(f"{node}.qubit_controller.f0").value > 0.9
     assert store.latest("h_ab.detectors.dark_rate_hz_ch1").value == pytest.approx(20, abs=5)
+    # the optical steps of the link, after the detectors and both nodes' optics
+    assert names.index("h_ab.channel_delays") < names.index("h_ab.hom_visibility")
+    assert names.index("bob.phase_matching") < names.index("h_ab.interferometer_phase")
+    delta = store.latest("h_ab.channel_delays.relative_delay_ps")
+    assert abs(delta.value - (TRUE_CABLE_PS[1] - TRUE_CABLE_PS[0])) <= 20.0
+    assert store.latest("h_ab.channel_delays.delay_ps_ch1").value == round(delta.value)
+    visibility = store.latest("h_ab.hom.visibility")
+    assert abs(visibility.value - 0.90) <= 3 * visibility.uncertainty
+    phase = store.latest("h_ab.interferometer.phase_offset_rad").value
+    assert abs((phase - TRUE_PHASE_RAD + math.pi) % (2 * math.pi) - math.pi) <= 0.35
 
     summary = (report_dir / "summary.txt").read_text()
     assert report.summary_path == report_dir / "summary.txt"
@@ -146,6 +182,9 @@ def test_everything_passes_on_shifted_truths(tmp_path: Path, opened: list[Networ
         "alice.phase_matching.png",
         "bob.laser_resonance.png",
         "bob.phase_matching.png",
+        "h_ab.channel_delays.png",
+        "h_ab.hom_visibility.png",
+        "h_ab.interferometer_phase.png",
     }
     for path in report.plot_paths:
         assert path.parent == report_dir
@@ -211,7 +250,7 @@ def test_an_error_in_a_step_is_reported_and_leaves_everything_safe(
         lit_when_raised.append(opened[0].simulated_lab.instruments["alice_laser"].output_on)
         raise RuntimeError("time tagger lost its reference clock")
 
-    monkeypatch.setattr(calibrate, "calibrate_detectors", broken)
+    monkeypatch.setattr(calibrate_runner, "calibrate_detectors", broken)
     report = run_calibrations(
         _lab(tmp_path), nodes=["alice"], report_dir=tmp_path / "r", settings=FAST
     )
@@ -233,7 +272,7 @@ def test_an_interrupt_leaves_everything_safe_and_propagates(
         assert opened[0].simulated_lab.instruments["alice_laser"].output_on
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(calibrate, "calibrate_detectors", interrupted)
+    monkeypatch.setattr(calibrate_runner, "calibrate_detectors", interrupted)
     with pytest.raises(KeyboardInterrupt):
         run_calibrations(_lab(tmp_path), nodes=["alice"], report_dir=tmp_path / "r", settings=FAST)
     _assert_all_safe(opened[0])
@@ -248,14 +287,14 @@ def test_a_converter_whose_tec_will_not_regulate_keeps_the_previous_optimum(
     config = _lab(tmp_path)
     store = CalibrationStore.beside(config)
     store.record("alice.frequency_converter.optimal_temperature_c", 56.0, 0.02, "C", True)
-    real_scan = calibrate.converter_phase_matching_scan
+    real_scan = calibrate_runner.converter_phase_matching_scan
 
     def scan_with_a_dead_tec(qfc, *args, **kwargs):
         qfc.tec_output(False)
         mocker.patch.object(qfc.tec_output, "set")  # the TEC ignores the request to regulate
         return real_scan(qfc, *args, **kwargs)
 
-    monkeypatch.setattr(calibrate, "converter_phase_matching_scan", scan_with_a_dead_tec)
+    monkeypatch.setattr(calibrate_runner, "converter_phase_matching_scan", scan_with_a_dead_tec)
     report = run_calibrations(config, nodes=["alice"], report_dir=tmp_path / "r", settings=FAST)
 
     converter = report.step("alice.phase_matching")
