@@ -282,7 +282,9 @@ def teleport(
     config: Annotated[
         Path, typer.Option("--config", "-c", help="Network file of a three-node chain.")
     ] = DEFAULT_CHAIN,
-    shots: Annotated[int, typer.Option(min=1, max=10_000_000, help="Teleportations.")] = 300,
+    shots: Annotated[
+        int | None, typer.Option(min=1, max=10_000_000, help="Teleportations [default: 300].")
+    ] = None,
     seed: SeedOption = None,
     alpha: AlphaOption = 0.1,
     max_attempts: Annotated[
@@ -309,6 +311,14 @@ def teleport(
     heartbeat_s: Annotated[
         float, typer.Option(min=0.5, max=60, help="A silent --remote node is lost after (s).")
     ] = 2.0,
+    faults: Annotated[
+        Path | None,
+        typer.Option(help="Fault plan for a dry run: seeded faults in the simulated lab."),
+    ] = None,
+    resume: Annotated[
+        int | None,
+        typer.Option(help="Continue stored run N (not finished) up to its requested shots."),
+    ] = None,
 ) -> None:
     """Teleport states from one end of a three-node chain to the other (Charlie's state
     arrives at Alice via a swap at Bob), every shot stored, with a summary at the end."""
@@ -322,14 +332,18 @@ def teleport(
             remote_nodes[name] = endpoint
     from .runs import run_teleport
 
+    if shots is None and resume is None:
+        shots = 300
     summary = _run_with_progress(
         "teleport",
-        shots,
+        _resume_total(resume, db) if resume is not None else shots,
         progress,
         as_json,
         lambda tick: run_teleport(
             config,
             shots,
+            faults=faults,
+            resume=resume,
             events_endpoint=events,
             remote_nodes=remote_nodes,
             simlab=simlab,
@@ -344,6 +358,16 @@ def teleport(
         ),
     )
     _report(summary, as_json, _print_teleport_summary)
+
+
+def _resume_total(run_id: int, db: Path) -> int:
+    """Shots a resumed run still needs (for the progress bar)."""
+    from .storage import resume_info
+
+    try:
+        return resume_info(run_id, db).remaining or 0
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(f"--resume {run_id}: {exc}")
 
 
 def _report(summary: dict[str, Any], as_json: bool, show: Any) -> None:
@@ -389,3 +413,23 @@ def _print_teleport_summary(s: dict[str, Any]) -> None:
         out.print(
             f"[red]instruments that did not reach their safe state:[/] {s['safe_state_failures']}"
         )
+    if s.get("faults"):
+        _print_faults(out, s["faults"])
+
+
+def _print_faults(out: Console, faults: dict[str, Any]) -> None:
+    """Injected faults and what the drivers and the run did about them."""
+    table = Table(title="Faults")
+    for column in ("instrument", "injected", "retries", "reconnects", "reboots", "gave up"):
+        table.add_column(column)
+    names = sorted(set(faults["injected"]) | set(faults["handled"]))
+    for name in names:
+        injected = ", ".join(f"{k} x{v}" for k, v in faults["injected"].get(name, {}).items())
+        h = faults["handled"].get(name, {})
+        table.add_row(
+            name,
+            injected or "-",
+            *(str(h.get(key, 0)) for key in ("retries", "reconnects", "reboots", "gave_up")),
+        )
+    out.print(table)
+    out.print(f"shots abandoned and run again: {faults['abandoned_shots']}")

@@ -12,12 +12,14 @@ from typing import Any
 
 import numpy as np
 
+from drivers.errors import InstrumentError
 from sequences.analysis import wilson_interval
 from sequences.attempt_loop import AttemptLoop, NodeOptics
 
 from .backend import Network, open_network
 from .node import NodeController, NodeError, NodeInstruments, cardinal_states
 from .orchestrator import OrchestrationError, Orchestrator, TeleportShot
+from .recovery import ResumePlan, ShotFaults, attempt_shot, describe_fault, fault_summary
 from .rpc import RpcError
 from .storage import ENTANGLEMENT_COLUMNS, Column, ShotStore
 
@@ -259,8 +261,12 @@ def _collect(
                 progress(len(out.records))
     except KeyboardInterrupt:
         out.interrupted = True
-    except (RpcError, OrchestrationError, NodeError) as exc:
-        out.aborted = f"{type(exc).__name__}: {exc}"
+    except (RpcError, OrchestrationError, NodeError, InstrumentError) as exc:
+        out.aborted = (
+            describe_fault(exc)
+            if isinstance(exc, InstrumentError)
+            else f"{type(exc).__name__}: {exc}"
+        )
         if monitor is not None and monitor.lost:
             out.lost_node, reason = next(iter(monitor.lost.items()))
             out.aborted = f"node {out.lost_node} lost: {reason}"
@@ -278,10 +284,14 @@ def _finish(
     orchestrator: Orchestrator,
     network: Network,
     monitor: Any = None,
+    shot_faults: ShotFaults | None = None,
 ) -> dict[str, Any]:
-    """Record how the run ended, close its stored run, and make every instrument safe (not
-    waiting on a lost node)."""
+    """Record how the run ended (and the faults it met), close its stored run, and make
+    every instrument safe (not waiting on a lost node)."""
     summary.update(interrupted=collected.interrupted, aborted=collected.aborted)
+    faults = fault_summary(network, shot_faults or ShotFaults())
+    if faults is not None:
+        summary["faults"] = faults
     _close_store(store, summary, collected.stopped_early)
     if collected.lost_node is not None:
         from .heartbeat import make_others_safe
@@ -460,12 +470,26 @@ def build_orchestrator(
     return Orchestrator(network, nodes, loop, events=events)
 
 
-def iter_teleportations(orchestrator: Orchestrator, shots: int) -> Iterator[TeleportShot]:
-    """Teleport the six cardinal states in turn from one end of the chain to the other."""
+def iter_teleportations(
+    orchestrator: Orchestrator,
+    shots: int,
+    *,
+    start: int = 0,
+    shot_faults: ShotFaults | None = None,
+) -> Iterator[TeleportShot]:
+    """Teleport the six cardinal states in turn from one end of the chain to the other
+    (shots ``start`` .. ``start + shots - 1``); a shot that meets a transient instrument
+    fault is abandoned and run again (``control.recovery.attempt_shot``)."""
     a, b, c = chain_of(orchestrator.network)
     states = cardinal_states()
-    for shot in range(shots):
-        yield orchestrator.teleport_over_chain(a, b, c, shot, states[shot % len(states)])
+    faults = shot_faults if shot_faults is not None else ShotFaults()
+    for shot in range(start, start + shots):
+        state = states[shot % len(states)]
+        yield attempt_shot(
+            lambda: orchestrator.teleport_over_chain(a, b, c, shot, state),  # noqa: B023
+            orchestrator.nodes,
+            faults,
+        )
 
 
 def teleport_summary(
@@ -497,7 +521,7 @@ def teleport_summary(
 
 def run_teleport(
     network_path: str | Path,
-    shots: int,
+    shots: int | None,
     *,
     seed: int | None = None,
     alpha: float = 0.1,
@@ -511,23 +535,32 @@ def run_teleport(
     node_timeout_s: float = 10.0,
     plaintext: bool = False,
     heartbeat_s: float = 2.0,
+    faults: str | Path | None = None,
+    resume: int | None = None,
 ) -> dict[str, Any]:
     """Teleportation over a three-node chain, every shot stored as it completes. With
     ``remote_nodes`` the node controllers run in their own processes (``qnode serve``) and
     this process opens only the heralding stations (``simlab``: the shared simulated lab).
+    ``faults``: a fault plan file for a dry run; ``resume``: the id of a stored run that did
+    not finish, continued to its requested shot count (``shots`` may then be None).
 
     Stops cleanly on KeyboardInterrupt: the instruments go to their safe state, the shots so
     far are kept (the stored run is marked interrupted) and summarised.
     """
-    if shots < 1:
-        raise ValueError(f"shots={shots!r}: expected a positive integer")
     loop = AttemptLoop(alpha=alpha, max_attempts=max_attempts, stop_at_herald=True)
+    plan = _plan_resume(resume, db_path, "teleport", network_path, backend, loop, shots, seed)
+    if plan is not None:
+        shots, seed = plan.remaining, plan.continuation_seed
+    elif shots is None or shots < 1:
+        raise ValueError(f"shots={shots!r}: expected a positive integer")
     only = None
     if remote_nodes:
         from .network_config import load_network
 
         only = list(load_network(network_path).config.heralding_stations)
-    network = open_network(network_path, backend=backend, seed=seed, only=only, simlab=simlab)
+    network = open_network(
+        network_path, backend=backend, seed=seed, only=only, simlab=simlab, faults=faults
+    )
     try:
         orchestrator = build_orchestrator(
             network,
@@ -538,12 +571,14 @@ def run_teleport(
             plaintext=plaintext,
         )
         orchestrator.prepare()
-        store = _store(network, db_path, "teleport", TELEPORT_COLUMNS, loop, shots)
+        store = _open_store(plan, network, db_path, "teleport", TELEPORT_COLUMNS, loop, shots)
         first = chain_of(network)[0]
         started_sim = orchestrator.nodes[first].now_s()
         monitor = _heartbeat(network, remote_nodes, plaintext, heartbeat_s)
+        shot_faults = ShotFaults()
+        start = 0 if plan is None else plan.start_shot
         collected = _collect(
-            iter_teleportations(orchestrator, shots),
+            iter_teleportations(orchestrator, shots, start=start, shot_faults=shot_faults),
             store,
             lambda record: _columns(record, started_sim),
             progress,
@@ -560,9 +595,79 @@ def run_teleport(
             seed=network.seed,
             attempt_loop=loop.model_dump(),
         )
-        return _finish(summary, collected, store, orchestrator, network, monitor)
+        _resumed_totals(summary, plan)
+        return _finish(summary, collected, store, orchestrator, network, monitor, shot_faults)
     finally:
         network.close()
+
+
+def _plan_resume(
+    resume: int | None,
+    db_path: str | Path | None,
+    name: str,
+    network_path: str | Path,
+    backend: str | None,
+    loop: AttemptLoop,
+    shots: int | None,
+    seed: int | None,
+) -> ResumePlan | None:
+    """Where the run ``resume`` continues (None for a new run); refuses a mismatch."""
+    if resume is None:
+        return None
+    if db_path is None:
+        raise ValueError(f"--resume {resume}: a resumed run needs its database (not --no-store)")
+    from .recovery import plan_resume
+
+    plan = plan_resume(
+        resume,
+        db_path,
+        run_name=name,
+        network_path=network_path,
+        backend=backend,
+        attempt_loop=loop.model_dump(),
+        shots=shots,
+        seed=seed,
+    )
+    if plan.remaining == 0:
+        raise ValueError(
+            f"--resume {resume}: run {resume} already holds its {plan.requested} shots"
+        )
+    return plan
+
+
+def _open_store(
+    plan: ResumePlan | None,
+    network: Network,
+    db_path: str | Path | None,
+    name: str,
+    columns: Any,
+    loop: AttemptLoop,
+    shots: int,
+) -> ShotStore | None:
+    """A new stored run, or the resumed one (its entry notes the continuation's seed)."""
+    if plan is None:
+        return _store(network, db_path, name, columns, loop, shots)
+    return ShotStore.resume(
+        plan.run_id, plan.db_path, note={"continuation_seed": plan.continuation_seed}
+    )
+
+
+def _resumed_totals(summary: dict[str, Any], plan: ResumePlan | None) -> None:
+    """For a resumed run: shots and completeness of the whole stored run (the fidelity
+    and rates above are this session's; ``qnode report`` summarises the whole run)."""
+    if plan is None:
+        return
+    session = int(summary.get("shots") or 0)
+    total = plan.stored + session
+    summary.update(
+        resumed_run=plan.run_id,
+        shots_this_session=session,
+        shots=total,
+        requested_shots=plan.requested,
+        complete=total == plan.requested,
+        seed=plan.seed,
+        continuation_seed=plan.continuation_seed,
+    )
 
 
 def _heartbeat(

@@ -61,6 +61,8 @@ class RealTimeQubitController(QNodeVisaInstrument):
     IDN_VENDOR = "QNODE"
     IDN_MODEL = "RTC1"
     ERROR_QUERY = "SYST:ERR?"
+    NOT_REPEATABLE = ("QUB:ROT", "QUB:GATE", "QUB:MEAS?", "QUB:WAIT", "*TRG")  # act on qubits
+    VOLATILE_STATE = "qubit states"
 
     def __init__(self, name: str, address: str | None = None, **kwargs: Any) -> None:
         super().__init__(name, address, **kwargs)
