@@ -104,6 +104,8 @@ class ResilientInstrument(Protocol):
     display_name: str
     VOLATILE_STATE: str | None
 
+    @property
+    def reconnect_to_clear(self) -> bool: ...
     def _attempt(self, cmd: str, call: Callable[[str], Any]) -> Any: ...
     def is_repeatable(self, cmd: str) -> bool: ...
     def reconnect(self) -> None: ...
@@ -183,7 +185,8 @@ class Resilience:
             raise _annotated(failed, f"while recovering with {failed.command}", cmd) from None
 
     def _reopen(self, inst: ResilientInstrument, exc: InstrumentError, cmd: str) -> None:
-        if not isinstance(exc, InstrumentCommunicationError):
+        lost = isinstance(exc, InstrumentCommunicationError)
+        if not lost and not inst.reconnect_to_clear:
             inst.clear_input()
             return
         inst.reconnect()
@@ -268,6 +271,16 @@ class RecoveryMixin:
             ) from exc
         handle.timeout = timeout
         handle.read_termination, handle.write_termination = terms
+
+    @property
+    def reconnect_to_clear(self) -> bool:
+        """A raw TCP socket opened by pyvisa-py has no device clear (and its ``clear``
+        spins on a socket the peer closed, as a dead link looks like a timeout there):
+        a new connection is the way to a clean input."""
+        handle = self.visa_handle
+        return handle.resource_name.upper().endswith("::SOCKET") and type(
+            handle.visalib
+        ).__module__.startswith("pyvisa_py")
 
     def clear_input(self) -> None:
         """Device clear: discard replies that arrived late (they answer no pending query)."""
