@@ -124,6 +124,8 @@ class Resilience:
         self.sleep = sleep
         self.stats = FaultStats()
         self.busy = False  # recovering: faults inside propagate to the recovery loop
+        self._restore_pending = False  # settings to re-apply before the next try
+        self._lost_state = False  # a reboot not yet reported
 
     def recover(
         self, inst: ResilientInstrument, cmd: str, call: Callable[[str], Any], exc: InstrumentError
@@ -185,17 +187,26 @@ class Resilience:
             raise _annotated(failed, f"while recovering with {failed.command}", cmd) from None
 
     def _reopen(self, inst: ResilientInstrument, exc: InstrumentError, cmd: str) -> None:
+        """Clear or reconnect; after a reboot (or a reconnect to a model that cannot tell)
+        re-apply the settings. A restore cut short by another fault stays pending and is
+        done again, in full, on the next try (the power-on flag is read only once)."""
         lost = isinstance(exc, InstrumentCommunicationError)
         if not lost and not inst.reconnect_to_clear:
             inst.clear_input()
-            return
-        inst.reconnect()
-        self.stats.reconnects += 1
-        rebooted = inst.rebooted()
-        if rebooted is not False:  # rebooted, or a model that cannot tell: re-apply
+        else:
+            inst.reconnect()
+            self.stats.reconnects += 1
+            rebooted = inst.rebooted()
+            if rebooted:
+                self.stats.reboots += 1
+                self._lost_state = True
+            if rebooted is not False:  # rebooted, or a model that cannot tell: re-apply
+                self._restore_pending = True
+        if self._restore_pending:
             self.stats.reapplied += inst.restore_settings()
-        if rebooted:
-            self.stats.reboots += 1
+            self._restore_pending = False
+        if self._lost_state:
+            self._lost_state = False
             if inst.VOLATILE_STATE:
                 raise InstrumentRebootedError(
                     inst.display_name,

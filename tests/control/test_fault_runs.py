@@ -197,7 +197,14 @@ def test_soak_a_thousand_shots_with_random_faults_loses_none(tmp_path: Path, ope
     seen = sum(n for h in faults["handled"].values() for n in h["faults"].values())
     assert injected >= 100
     assert seen >= injected  # each injected fault reached a driver (and some twice)
-    assert all(h["gave_up"] == 0 for h in faults["handled"].values())
+    handled = faults["handled"]
+    assert all(h["gave_up"] == 0 for h in handled.values())
+    by_kind: dict[str, int] = {}
+    for name, kinds in faults["injected"].items():
+        assert handled[name]["reboots"] == kinds.get("reboot", 0)  # every reboot noticed
+        for kind, n in kinds.items():
+            by_kind[kind] = by_kind.get(kind, 0) + n
+    assert sum(h["reconnects"] for h in handled.values()) == by_kind["drop"] + by_kind["reboot"]
     assert faults["abandoned_shots"] >= 1
     assert unsafe(opened[0]) == []
 
