@@ -586,7 +586,7 @@ def run_teleport(
         )
         try:
             simulated = orchestrator.nodes[first].now_s() - started_sim
-        except RpcError:  # the first node is the one that was lost
+        except (RpcError, InstrumentError):  # the first node is the one that was lost
             simulated = float("nan")
         summary = teleport_summary(collected.records, simulated, collected.wall_s, shots)
         summary.update(

@@ -14,7 +14,6 @@ import pytest
 import pyvisa
 from qcodes.instrument import Instrument
 
-from drivers.resilience import RetryPolicy
 from drivers.errors import (
     InstrumentCommunicationError,
     InstrumentErrorQueueError,
@@ -22,6 +21,7 @@ from drivers.errors import (
     InstrumentTimeoutError,
 )
 from drivers.hal import AwgWaveform
+from drivers.resilience import RetryPolicy
 from drivers.rs_sgs100a import RohdeSchwarzSGS100A
 from drivers.tektronix_awg5014c import TektronixAWG5014C, decode_waveform, encode_waveform
 from sim_backend.instruments.protocols import MessageHandler
