@@ -75,11 +75,19 @@ def link_of(network: Network, link: str | None) -> tuple[str, str]:
 
 
 def iter_entanglement(
-    orchestrator: Orchestrator, a: str, b: str, shots: int
+    orchestrator: Orchestrator,
+    a: str,
+    b: str,
+    shots: int,
+    *,
+    start: int = 0,
+    shot_faults: ShotFaults | None = None,
 ) -> Iterator[EntanglementShot]:
-    """Deliver pairs on a-b and measure each in the next of XX, YY, ZZ."""
+    """Deliver pairs on a-b and measure each in the next of XX, YY, ZZ (shots ``start`` ..
+    ``start + shots - 1``; a shot that meets a transient fault is run again)."""
     network = orchestrator.network
-    for shot in range(shots):
+
+    def one(shot: int) -> EntanglementShot:
         pair_id = orchestrator.entangle_until_herald(a, b)
         pair = orchestrator.nodes[a].pair(pair_id)
         qubit_b = orchestrator.nodes[b].pair(pair_id).qubit
@@ -87,7 +95,7 @@ def iter_entanglement(
         basis = VERIFICATION_BASES[shot % 3]
         delivered = orchestrator.nodes[a].now_s()
         out_a, out_b = orchestrator.verify(a, b, pair_id, basis)
-        yield EntanglementShot(
+        return EntanglementShot(
             shot=shot,
             pair_id=pair_id,
             link=f"{a}-{b}",
@@ -101,10 +109,25 @@ def iter_entanglement(
             exact_fidelity=exact,
         )
 
+    yield from _recovering(one, orchestrator, shots, start, shot_faults)
+
+
+def _recovering(
+    one: Callable[[int], Any],
+    orchestrator: Orchestrator,
+    shots: int,
+    start: int,
+    shot_faults: ShotFaults | None,
+) -> Iterator[Any]:
+    """``one(shot)`` for each shot, each abandoned and repeated after a transient fault."""
+    faults = shot_faults if shot_faults is not None else ShotFaults()
+    for shot in range(start, start + shots):
+        yield attempt_shot(lambda: one(shot), orchestrator.nodes, faults)  # noqa: B023
+
 
 def run_entangle(
     network_path: str | Path,
-    shots: int,
+    shots: int | None,
     *,
     link: str | None = None,
     seed: int | None = None,
@@ -117,16 +140,25 @@ def run_entangle(
     swap: bool = False,
     cutoff_s: float | None = None,
     fibre_length_km: float | None = None,
+    faults: str | Path | None = None,
+    resume: int | None = None,
 ) -> dict[str, Any]:
     """Heralded entanglement on one link (or, with ``swap``, between the ends of a chain via
-    entanglement swapping), every pair verified in XX/YY/ZZ and stored."""
+    entanglement swapping), every pair verified in XX/YY/ZZ and stored. ``faults`` and
+    ``resume`` as for :func:`run_teleport`."""
     from .summary import entanglement_summary
 
-    if shots < 1:
-        raise ValueError(f"shots={shots!r}: expected a positive integer")
+    name = "swap" if swap else "entangle"
     loop = AttemptLoop(alpha=alpha, max_attempts=max_attempts, stop_at_herald=True)
+    plan = _plan_resume(resume, db_path, name, network_path, backend, loop, shots, seed)
+    if plan is not None:
+        shots, seed = plan.remaining, plan.continuation_seed
+    elif shots is None or shots < 1:
+        raise ValueError(f"shots={shots!r}: expected a positive integer")
     overrides = None if fibre_length_km is None else {"fibre_length_km": fibre_length_km}
-    network = open_network(network_path, backend=backend, seed=seed, link_overrides=overrides)
+    network = open_network(
+        network_path, backend=backend, seed=seed, link_overrides=overrides, faults=faults
+    )
     try:
         if swap:
             a, _, b = chain_of(network)
@@ -135,12 +167,13 @@ def run_entangle(
         orchestrator = build_orchestrator(network, loop, events_endpoint=events_endpoint)
         orchestrator.cutoff_s = cutoff_s
         orchestrator.prepare()
-        name = "swap" if swap else "entangle"
-        store = _store(network, db_path, name, ENTANGLEMENT_COLUMNS, loop, shots)
+        store = _open_store(plan, network, db_path, name, ENTANGLEMENT_COLUMNS, loop, shots)
+        shot_faults = ShotFaults()
+        first = 0 if plan is None else plan.start_shot
         shot_source = (
-            iter_swapped_pairs(orchestrator, shots)
+            iter_swapped_pairs(orchestrator, shots, start=first, shot_faults=shot_faults)
             if swap
-            else iter_entanglement(orchestrator, a, b, shots)
+            else iter_entanglement(orchestrator, a, b, shots, start=first, shot_faults=shot_faults)
         )
         start = orchestrator.nodes[a].now_s()
 
@@ -156,7 +189,7 @@ def run_entangle(
         records = collected.records
         summary = entanglement_summary(
             records,
-            simulated_time_s=orchestrator.nodes[a].now_s() - start,
+            simulated_time_s=_elapsed(orchestrator.nodes[a], start),
             readout_a=network.readout_calibration(a),
             readout_b=network.readout_calibration(b),
             parameters={
@@ -174,7 +207,8 @@ def run_entangle(
             seed=network.seed,
             wall_s=collected.wall_s,
         )
-        return _finish(summary, collected, store, orchestrator, network)
+        _resumed_totals(summary, plan)
+        return _finish(summary, collected, store, orchestrator, network, None, shot_faults)
     finally:
         network.close()
 
@@ -189,7 +223,7 @@ CHSH_COLUMNS: tuple[Column, ...] = (
 
 def run_chsh(
     network_path: str | Path,
-    shots: int,
+    shots: int | None,
     *,
     link: str | None = None,
     seed: int | None = None,
@@ -197,18 +231,28 @@ def run_chsh(
     backend: str | None = None,
     db_path: str | Path | None = Path("runs/qnode.db"),
     progress: Callable[[int], None] | None = None,
+    faults: str | Path | None = None,
+    resume: int | None = None,
 ) -> dict[str, Any]:
-    """A CHSH test on one link, every shot stored; S with its 95% interval."""
-    if shots < 4:
-        raise ValueError(f"shots={shots!r}: a CHSH test needs at least 4 (one per setting)")
+    """A CHSH test on one link, every shot stored; S with its 95% interval. ``faults`` and
+    ``resume`` as for :func:`run_teleport` (the summary of a resumed run covers this
+    session's shots)."""
     loop = AttemptLoop(alpha=alpha, max_attempts=0, stop_at_herald=True)
-    network = open_network(network_path, backend=backend, seed=seed)
+    plan = _plan_resume(resume, db_path, "chsh", network_path, backend, loop, shots, seed)
+    if plan is not None:
+        shots, seed = plan.remaining, plan.continuation_seed
+    elif shots is None or shots < 4:
+        raise ValueError(f"shots={shots!r}: a CHSH test needs at least 4 (one per setting)")
+    network = open_network(network_path, backend=backend, seed=seed, faults=faults)
     try:
         a, b = link_of(network, link)
         orchestrator = build_orchestrator(network, loop)
         orchestrator.prepare()
-        store = _store(network, db_path, "chsh", CHSH_COLUMNS, loop, shots)
-        collected = _collect(iter_chsh(orchestrator, a, b, shots), store, dict, progress)
+        store = _open_store(plan, network, db_path, "chsh", CHSH_COLUMNS, loop, shots)
+        shot_faults = ShotFaults()
+        first = 0 if plan is None else plan.start_shot
+        shot_source = iter_chsh(orchestrator, a, b, shots, start=first, shot_faults=shot_faults)
+        collected = _collect(shot_source, store, dict, progress)
         summary = chsh_summary(collected.records)
         summary.update(
             requested_shots=shots,
@@ -218,9 +262,18 @@ def run_chsh(
             backend=network.backend,
             seed=network.seed,
         )
-        return _finish(summary, collected, store, orchestrator, network)
+        _resumed_totals(summary, plan)
+        return _finish(summary, collected, store, orchestrator, network, None, shot_faults)
     finally:
         network.close()
+
+
+def _elapsed(node: Any, start_s: float) -> float:
+    """Simulated time since ``start_s`` on ``node`` (NaN if its controller is lost)."""
+    try:
+        return node.now_s() - start_s
+    except (RpcError, InstrumentError):
+        return float("nan")
 
 
 @dataclass
@@ -339,12 +392,19 @@ def _close_store(store: ShotStore | None, summary: dict[str, Any], interrupted: 
         store.close()
 
 
-def iter_swapped_pairs(orchestrator: Orchestrator, shots: int) -> Iterator[EntanglementShot]:
+def iter_swapped_pairs(
+    orchestrator: Orchestrator,
+    shots: int,
+    *,
+    start: int = 0,
+    shot_faults: ShotFaults | None = None,
+) -> Iterator[EntanglementShot]:
     """Entanglement swapping over the chain: each a-c pair is corrected to Phi+ at ``a``
     (Pauli frame) and measured in the next of XX, YY, ZZ."""
     a, b, c = chain_of(orchestrator.network)
     network = orchestrator.network
-    for shot in range(shots):
+
+    def one(shot: int) -> EntanglementShot:
         pair_id, _, attempts_ab, attempts_bc = orchestrator.swapped_pair(a, b, c)
         frame = orchestrator.nodes[a].pair(pair_id).frame
         pair = orchestrator.nodes[a].correct(pair_id, frame)
@@ -354,7 +414,7 @@ def iter_swapped_pairs(orchestrator: Orchestrator, shots: int) -> Iterator[Entan
         basis = VERIFICATION_BASES[shot % 3]
         delivered = orchestrator.nodes[a].now_s()
         out_a, out_c = orchestrator.verify(a, c, pair_id, basis)
-        yield EntanglementShot(
+        return EntanglementShot(
             shot=shot,
             pair_id=pair_id,
             link=f"{a}-{c}",
@@ -368,8 +428,18 @@ def iter_swapped_pairs(orchestrator: Orchestrator, shots: int) -> Iterator[Entan
             exact_fidelity=exact,
         )
 
+    yield from _recovering(one, orchestrator, shots, start, shot_faults)
 
-def iter_chsh(orchestrator: Orchestrator, a: str, b: str, shots: int) -> Iterator[dict[str, Any]]:
+
+def iter_chsh(
+    orchestrator: Orchestrator,
+    a: str,
+    b: str,
+    shots: int,
+    *,
+    start: int = 0,
+    shot_faults: ShotFaults | None = None,
+) -> Iterator[dict[str, Any]]:
     """CHSH on a link: each pair corrected to Phi+ and measured at one of the four optimal
     settings, a in {Z, X}, b in {(Z+X)/sqrt2, (Z-X)/sqrt2} (Clauser et al., PRL 23, 880
     (1969)); settings cycle shot by shot."""
@@ -379,7 +449,8 @@ def iter_chsh(orchestrator: Orchestrator, a: str, b: str, shots: int) -> Iterato
         (math.pi / 2, math.pi / 4),
         (math.pi / 2, -math.pi / 4),
     ]
-    for shot in range(shots):
+
+    def one(shot: int) -> dict[str, Any]:
         pair_id = orchestrator.entangle_until_herald(a, b)
         frame = orchestrator.nodes[a].pair(pair_id).frame
         pair_a = orchestrator.nodes[a].correct(pair_id, frame)
@@ -389,13 +460,15 @@ def iter_chsh(orchestrator: Orchestrator, a: str, b: str, shots: int) -> Iterato
         out_b = orchestrator.nodes[b].measure_along(qubit_b, theta_b, 0.0)
         orchestrator.nodes[a].discard_pair(pair_id)
         orchestrator.nodes[b].discard_pair(pair_id)
-        yield {
+        return {
             "shot": shot,
             "setting": shot % 4,
             "outcome_a": out_a,
             "outcome_b": out_b,
             "attempts": pair_a.attempts,
         }
+
+    yield from _recovering(one, orchestrator, shots, start, shot_faults)
 
 
 def chsh_summary(records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -482,14 +555,12 @@ def iter_teleportations(
     fault is abandoned and run again (``control.recovery.attempt_shot``)."""
     a, b, c = chain_of(orchestrator.network)
     states = cardinal_states()
-    faults = shot_faults if shot_faults is not None else ShotFaults()
-    for shot in range(start, start + shots):
+
+    def one(shot: int) -> TeleportShot:
         state = states[shot % len(states)]
-        yield attempt_shot(
-            lambda: orchestrator.teleport_over_chain(a, b, c, shot, state),  # noqa: B023
-            orchestrator.nodes,
-            faults,
-        )
+        return orchestrator.teleport_over_chain(a, b, c, shot, state)
+
+    yield from _recovering(one, orchestrator, shots, start, shot_faults)
 
 
 def teleport_summary(
@@ -584,10 +655,7 @@ def run_teleport(
             progress,
             monitor,
         )
-        try:
-            simulated = orchestrator.nodes[first].now_s() - started_sim
-        except (RpcError, InstrumentError):  # the first node is the one that was lost
-            simulated = float("nan")
+        simulated = _elapsed(orchestrator.nodes[first], started_sim)
         summary = teleport_summary(collected.records, simulated, collected.wall_s, shots)
         summary.update(
             network=str(network_path),

@@ -94,3 +94,23 @@ def test_teleport_with_faults_and_resume_from_the_command_line(tmp_path: Path) -
     assert refused.exit_code == 2 and "is completed" in refused.output
     missing = runner.invoke(app, [*args, "--resume", "99"])
     assert missing.exit_code == 2 and "run_id=99" in missing.output
+
+
+def test_entangle_and_chsh_runs_take_faults_and_resume(tmp_path: Path) -> None:
+    from control.runs import run_chsh, run_entangle
+
+    plan = tmp_path / "faults.yaml"
+    plan.write_text(
+        "faults:\n"
+        "  - {instrument: alice_rtc, kind: drop, probability: 0.02, after: 10}\n"
+        "  - {instrument: bob_rtc, kind: timeout, probability: 1, after: 250}\n"
+    )
+    network, db = CONFIGS / "two_node.network.yaml", tmp_path / "runs.db"
+    first = run_entangle(network, 200, db_path=db, faults=plan)
+    assert first["aborted"].startswith("InstrumentTimeoutError (timeout): bob_rtc")
+    assert first["faults"]["handled"]["alice_rtc"]["reconnects"] >= 1
+    resumed = run_entangle(network, None, db_path=db, resume=first["run_id"])
+    assert (resumed["shots"], resumed["complete"]) == (200, True)
+    assert resumed["shots_this_session"] == 200 - first["shots"]
+    with pytest.raises(ValueError, match="is a 'entangle' run, not 'chsh'"):
+        run_chsh(network, None, db_path=db, resume=first["run_id"])
