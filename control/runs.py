@@ -4,7 +4,6 @@ completes, and summarise. Used by the `qnode` command line and from notebooks.""
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -12,16 +11,23 @@ from typing import Any
 
 import numpy as np
 
-from drivers.errors import InstrumentError
 from sequences.analysis import wilson_interval
 from sequences.attempt_loop import AttemptLoop, NodeOptics
 
 from .backend import Network, open_network
-from .node import NodeController, NodeError, NodeInstruments, cardinal_states
-from .orchestrator import OrchestrationError, Orchestrator, TeleportShot
-from .recovery import ResumePlan, ShotFaults, attempt_shot, describe_fault, fault_summary
-from .rpc import RpcError
-from .storage import ENTANGLEMENT_COLUMNS, Column, ShotStore
+from .node import NodeController, NodeInstruments, cardinal_states
+from .orchestrator import Orchestrator, TeleportShot
+from .recovery import ShotFaults
+from .shot_loop import (
+    collect,
+    elapsed_s,
+    finish,
+    open_store,
+    plan_run_resume,
+    recovering,
+    resumed_totals,
+)
+from .storage import ENTANGLEMENT_COLUMNS, Column
 
 #: What one teleportation over the chain stores.
 TELEPORT_COLUMNS: tuple[Column, ...] = (
@@ -109,20 +115,7 @@ def iter_entanglement(
             exact_fidelity=exact,
         )
 
-    yield from _recovering(one, orchestrator, shots, start, shot_faults)
-
-
-def _recovering(
-    one: Callable[[int], Any],
-    orchestrator: Orchestrator,
-    shots: int,
-    start: int,
-    shot_faults: ShotFaults | None,
-) -> Iterator[Any]:
-    """``one(shot)`` for each shot, each abandoned and repeated after a transient fault."""
-    faults = shot_faults if shot_faults is not None else ShotFaults()
-    for shot in range(start, start + shots):
-        yield attempt_shot(lambda: one(shot), orchestrator.nodes, faults)  # noqa: B023
+    yield from recovering(one, orchestrator, shots, start, shot_faults)
 
 
 def run_entangle(
@@ -150,7 +143,7 @@ def run_entangle(
 
     name = "swap" if swap else "entangle"
     loop = AttemptLoop(alpha=alpha, max_attempts=max_attempts, stop_at_herald=True)
-    plan = _plan_resume(resume, db_path, name, network_path, backend, loop, shots, seed)
+    plan = plan_run_resume(resume, db_path, name, network_path, backend, loop, shots, seed)
     if plan is not None:
         shots, seed = plan.remaining, plan.continuation_seed
     elif shots is None or shots < 1:
@@ -167,7 +160,7 @@ def run_entangle(
         orchestrator = build_orchestrator(network, loop, events_endpoint=events_endpoint)
         orchestrator.cutoff_s = cutoff_s
         orchestrator.prepare()
-        store = _open_store(plan, network, db_path, name, ENTANGLEMENT_COLUMNS, loop, shots)
+        store = open_store(plan, network, db_path, name, ENTANGLEMENT_COLUMNS, loop, shots)
         shot_faults = ShotFaults()
         first = 0 if plan is None else plan.start_shot
         shot_source = (
@@ -185,11 +178,11 @@ def run_entangle(
             values["delivered_time_s"] -= start
             return values
 
-        collected = _collect(shot_source, store, row, progress)
+        collected = collect(shot_source, store, row, progress)
         records = collected.records
         summary = entanglement_summary(
             records,
-            simulated_time_s=_elapsed(orchestrator.nodes[a], start),
+            simulated_time_s=elapsed_s(orchestrator.nodes[a], start),
             readout_a=network.readout_calibration(a),
             readout_b=network.readout_calibration(b),
             parameters={
@@ -207,8 +200,8 @@ def run_entangle(
             seed=network.seed,
             wall_s=collected.wall_s,
         )
-        _resumed_totals(summary, plan)
-        return _finish(summary, collected, store, orchestrator, network, None, shot_faults)
+        resumed_totals(summary, plan)
+        return finish(summary, collected, store, orchestrator, network, None, shot_faults)
     finally:
         network.close()
 
@@ -238,7 +231,7 @@ def run_chsh(
     ``resume`` as for :func:`run_teleport` (the summary of a resumed run covers this
     session's shots)."""
     loop = AttemptLoop(alpha=alpha, max_attempts=0, stop_at_herald=True)
-    plan = _plan_resume(resume, db_path, "chsh", network_path, backend, loop, shots, seed)
+    plan = plan_run_resume(resume, db_path, "chsh", network_path, backend, loop, shots, seed)
     if plan is not None:
         shots, seed = plan.remaining, plan.continuation_seed
     elif shots is None or shots < 4:
@@ -248,11 +241,11 @@ def run_chsh(
         a, b = link_of(network, link)
         orchestrator = build_orchestrator(network, loop)
         orchestrator.prepare()
-        store = _open_store(plan, network, db_path, "chsh", CHSH_COLUMNS, loop, shots)
+        store = open_store(plan, network, db_path, "chsh", CHSH_COLUMNS, loop, shots)
         shot_faults = ShotFaults()
         first = 0 if plan is None else plan.start_shot
         shot_source = iter_chsh(orchestrator, a, b, shots, start=first, shot_faults=shot_faults)
-        collected = _collect(shot_source, store, dict, progress)
+        collected = collect(shot_source, store, dict, progress)
         summary = chsh_summary(collected.records)
         summary.update(
             requested_shots=shots,
@@ -262,134 +255,10 @@ def run_chsh(
             backend=network.backend,
             seed=network.seed,
         )
-        _resumed_totals(summary, plan)
-        return _finish(summary, collected, store, orchestrator, network, None, shot_faults)
+        resumed_totals(summary, plan)
+        return finish(summary, collected, store, orchestrator, network, None, shot_faults)
     finally:
         network.close()
-
-
-def _elapsed(node: Any, start_s: float) -> float:
-    """Simulated time since ``start_s`` on ``node`` (NaN if its controller is lost)."""
-    try:
-        return node.now_s() - start_s
-    except (RpcError, InstrumentError):
-        return float("nan")
-
-
-@dataclass
-class _Collected:
-    """What a run's shot loop produced and how it ended."""
-
-    records: list[Any]
-    interrupted: bool = False
-    aborted: str | None = None
-    lost_node: str | None = None
-    wall_s: float = 0.0
-
-    @property
-    def stopped_early(self) -> bool:
-        return self.interrupted or self.aborted is not None
-
-
-def _collect(
-    shot_source: Iterator[Any],
-    store: ShotStore | None,
-    row: Callable[[Any], dict[str, Any]],
-    progress: Callable[[int], None] | None,
-    monitor: Any = None,
-) -> _Collected:
-    """Run the shots, storing each as it completes. Ctrl-C/SIGTERM ends the loop as
-    interrupted; a protocol or peer failure as aborted, with the message (and the lost node,
-    when the heartbeat monitor saw one); completed shots are kept either way."""
-    out = _Collected(records=[])
-    started = time.perf_counter()
-    try:
-        for record in shot_source:
-            if monitor is not None:
-                monitor.raise_if_lost()
-            out.records.append(record)
-            if store is not None:
-                store.add_shot(**row(record))
-            if progress is not None:
-                progress(len(out.records))
-    except KeyboardInterrupt:
-        out.interrupted = True
-    except (RpcError, OrchestrationError, NodeError, InstrumentError) as exc:
-        out.aborted = (
-            describe_fault(exc)
-            if isinstance(exc, InstrumentError)
-            else f"{type(exc).__name__}: {exc}"
-        )
-        if monitor is not None and monitor.lost:
-            out.lost_node, reason = next(iter(monitor.lost.items()))
-            out.aborted = f"node {out.lost_node} lost: {reason}"
-    finally:
-        if monitor is not None:
-            monitor.stop()
-    out.wall_s = time.perf_counter() - started
-    return out
-
-
-def _finish(
-    summary: dict[str, Any],
-    collected: _Collected,
-    store: ShotStore | None,
-    orchestrator: Orchestrator,
-    network: Network,
-    monitor: Any = None,
-    shot_faults: ShotFaults | None = None,
-) -> dict[str, Any]:
-    """Record how the run ended (and the faults it met), close its stored run, and make
-    every instrument safe (not waiting on a lost node)."""
-    summary.update(interrupted=collected.interrupted, aborted=collected.aborted)
-    faults = fault_summary(network, shot_faults or ShotFaults())
-    if faults is not None:
-        summary["faults"] = faults
-    _close_store(store, summary, collected.stopped_early)
-    if collected.lost_node is not None:
-        from .heartbeat import make_others_safe
-
-        failures = make_others_safe(orchestrator.nodes, collected.lost_node)
-        failures[collected.lost_node] = f"lost: {monitor.lost[collected.lost_node]}"
-        failures.update(network.safe_state())
-    else:
-        failures = orchestrator.safe_state()
-    summary["safe_state_failures"] = failures
-    return summary
-
-
-def _store(
-    network: Network,
-    db_path: str | Path | None,
-    name: str,
-    columns: Any,
-    loop: AttemptLoop,
-    shots: int,
-) -> ShotStore | None:
-    if db_path is None:
-        return None
-    return ShotStore(
-        db_path,
-        run_name=name,
-        columns=columns,
-        config=network.loaded.config,
-        seed=network.seed,
-        backend=network.backend,
-        requested_shots=shots,
-        extra_metadata={"attempt_loop": loop.model_dump()},
-    )
-
-
-def _close_store(store: ShotStore | None, summary: dict[str, Any], interrupted: bool) -> None:
-    if store is None:
-        return
-    summary["run_id"] = store.run_id
-    summary["database"] = str(store.db_path)
-    if interrupted:
-        store.close(KeyboardInterrupt())
-    else:
-        store.finish(summary)
-        store.close()
 
 
 def iter_swapped_pairs(
@@ -428,7 +297,7 @@ def iter_swapped_pairs(
             exact_fidelity=exact,
         )
 
-    yield from _recovering(one, orchestrator, shots, start, shot_faults)
+    yield from recovering(one, orchestrator, shots, start, shot_faults)
 
 
 def iter_chsh(
@@ -468,7 +337,7 @@ def iter_chsh(
             "attempts": pair_a.attempts,
         }
 
-    yield from _recovering(one, orchestrator, shots, start, shot_faults)
+    yield from recovering(one, orchestrator, shots, start, shot_faults)
 
 
 def chsh_summary(records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -560,7 +429,7 @@ def iter_teleportations(
         state = states[shot % len(states)]
         return orchestrator.teleport_over_chain(a, b, c, shot, state)
 
-    yield from _recovering(one, orchestrator, shots, start, shot_faults)
+    yield from recovering(one, orchestrator, shots, start, shot_faults)
 
 
 def teleport_summary(
@@ -619,7 +488,7 @@ def run_teleport(
     far are kept (the stored run is marked interrupted) and summarised.
     """
     loop = AttemptLoop(alpha=alpha, max_attempts=max_attempts, stop_at_herald=True)
-    plan = _plan_resume(resume, db_path, "teleport", network_path, backend, loop, shots, seed)
+    plan = plan_run_resume(resume, db_path, "teleport", network_path, backend, loop, shots, seed)
     if plan is not None:
         shots, seed = plan.remaining, plan.continuation_seed
     elif shots is None or shots < 1:
@@ -642,20 +511,20 @@ def run_teleport(
             plaintext=plaintext,
         )
         orchestrator.prepare()
-        store = _open_store(plan, network, db_path, "teleport", TELEPORT_COLUMNS, loop, shots)
+        store = open_store(plan, network, db_path, "teleport", TELEPORT_COLUMNS, loop, shots)
         first = chain_of(network)[0]
         started_sim = orchestrator.nodes[first].now_s()
         monitor = _heartbeat(network, remote_nodes, plaintext, heartbeat_s)
         shot_faults = ShotFaults()
         start = 0 if plan is None else plan.start_shot
-        collected = _collect(
+        collected = collect(
             iter_teleportations(orchestrator, shots, start=start, shot_faults=shot_faults),
             store,
             lambda record: _columns(record, started_sim),
             progress,
             monitor,
         )
-        simulated = _elapsed(orchestrator.nodes[first], started_sim)
+        simulated = elapsed_s(orchestrator.nodes[first], started_sim)
         summary = teleport_summary(collected.records, simulated, collected.wall_s, shots)
         summary.update(
             network=str(network_path),
@@ -663,79 +532,10 @@ def run_teleport(
             seed=network.seed,
             attempt_loop=loop.model_dump(),
         )
-        _resumed_totals(summary, plan)
-        return _finish(summary, collected, store, orchestrator, network, monitor, shot_faults)
+        resumed_totals(summary, plan)
+        return finish(summary, collected, store, orchestrator, network, monitor, shot_faults)
     finally:
         network.close()
-
-
-def _plan_resume(
-    resume: int | None,
-    db_path: str | Path | None,
-    name: str,
-    network_path: str | Path,
-    backend: str | None,
-    loop: AttemptLoop,
-    shots: int | None,
-    seed: int | None,
-) -> ResumePlan | None:
-    """Where the run ``resume`` continues (None for a new run); refuses a mismatch."""
-    if resume is None:
-        return None
-    if db_path is None:
-        raise ValueError(f"--resume {resume}: a resumed run needs its database (not --no-store)")
-    from .recovery import plan_resume
-
-    plan = plan_resume(
-        resume,
-        db_path,
-        run_name=name,
-        network_path=network_path,
-        backend=backend,
-        attempt_loop=loop.model_dump(),
-        shots=shots,
-        seed=seed,
-    )
-    if plan.remaining == 0:
-        raise ValueError(
-            f"--resume {resume}: run {resume} already holds its {plan.requested} shots"
-        )
-    return plan
-
-
-def _open_store(
-    plan: ResumePlan | None,
-    network: Network,
-    db_path: str | Path | None,
-    name: str,
-    columns: Any,
-    loop: AttemptLoop,
-    shots: int,
-) -> ShotStore | None:
-    """A new stored run, or the resumed one (its entry notes the continuation's seed)."""
-    if plan is None:
-        return _store(network, db_path, name, columns, loop, shots)
-    return ShotStore.resume(
-        plan.run_id, plan.db_path, note={"continuation_seed": plan.continuation_seed}
-    )
-
-
-def _resumed_totals(summary: dict[str, Any], plan: ResumePlan | None) -> None:
-    """For a resumed run: shots and completeness of the whole stored run (the fidelity
-    and rates above are this session's; ``qnode report`` summarises the whole run)."""
-    if plan is None:
-        return
-    session = int(summary.get("shots") or 0)
-    total = plan.stored + session
-    summary.update(
-        resumed_run=plan.run_id,
-        shots_this_session=session,
-        shots=total,
-        requested_shots=plan.requested,
-        complete=total == plan.requested,
-        seed=plan.seed,
-        continuation_seed=plan.continuation_seed,
-    )
 
 
 def _heartbeat(
