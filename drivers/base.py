@@ -172,6 +172,9 @@ class QNodeVisaInstrument(RecoveryMixin, _CheckedParameters, VisaInstrument):
     #: What a reboot loses that re-applying settings cannot restore (e.g. "qubit states");
     #: ``None``: the settings are the whole state.
     VOLATILE_STATE: ClassVar[str | None] = None
+    #: Replies end with the read terminator (a reply without it was cut short); ``False``
+    #: for models that end replies with EOI only.
+    REPLIES_TERMINATED: ClassVar[bool] = True
 
     default_terminator = "\n"
     default_timeout = 5.0
@@ -282,6 +285,8 @@ class QNodeVisaInstrument(RecoveryMixin, _CheckedParameters, VisaInstrument):
         term = handle.read_termination
         if not term:
             return reply
+        if not self.REPLIES_TERMINATED:
+            return reply.removesuffix(term)
         if not reply.endswith(term):
             error = InstrumentGarbledReplyError(
                 self.display_name,
