@@ -32,7 +32,7 @@ from .network_config import load_network
 from .storage import DEFAULT_DB_PATH, load_run, open_database, resume_info
 
 #: How often one shot is tried before a transient fault ends the run.
-SHOT_ATTEMPTS = 3
+SHOT_ATTEMPTS = 5
 T = TypeVar("T")
 
 

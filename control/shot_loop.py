@@ -21,6 +21,9 @@ from .recovery import ResumePlan, ShotFaults, attempt_shot, describe_fault, faul
 from .rpc import RpcError
 from .storage import ShotStore
 
+#: Shots between two checks that no idle instrument rebooted (``check_health``).
+HEALTH_EVERY = 100
+
 
 def recovering(
     one: Callable[[int], Any],
@@ -28,11 +31,22 @@ def recovering(
     shots: int,
     start: int,
     shot_faults: ShotFaults | None,
+    health_every: int = HEALTH_EVERY,
 ) -> Iterator[Any]:
-    """``one(shot)`` for each shot, each abandoned and repeated after a transient fault."""
+    """``one(shot)`` for each shot, each abandoned and repeated after a transient fault;
+    every ``health_every`` shots the instruments are first asked whether they rebooted
+    while idle (``check_health``: their settings are re-applied if so)."""
     faults = shot_faults if shot_faults is not None else ShotFaults()
+    instruments = list(orchestrator.network.instruments.values())
+
+    def make(shot: int) -> Any:
+        if health_every and shot > start and (shot - start) % health_every == 0:
+            for inst in instruments:
+                inst.check_health()
+        return one(shot)
+
     for shot in range(start, start + shots):
-        yield attempt_shot(lambda: one(shot), orchestrator.nodes, faults)  # noqa: B023
+        yield attempt_shot(lambda: make(shot), orchestrator.nodes, faults)  # noqa: B023
 
 
 def elapsed_s(node: Any, start_s: float) -> float:

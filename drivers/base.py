@@ -87,7 +87,7 @@ class CheckedParameter(Parameter):
             plain_set(value, **kwargs)
             remember = getattr(self.root_instrument, "remember_setting", None)
             if remember is not None:
-                remember(self)
+                remember(self, value)
 
         return set_and_remember
 
@@ -181,7 +181,7 @@ class QNodeVisaInstrument(RecoveryMixin, _CheckedParameters, VisaInstrument):
 
     def __init__(self, name: str, address: str | None = None, **kwargs: Any) -> None:
         self.resilience = Resilience()
-        self._applied: dict[str, CheckedParameter] = {}
+        self._applied: dict[str, tuple[CheckedParameter, Any]] = {}
         super().__init__(name, address, **kwargs)
         with self.closing_on_error():
             self.check_identity()

@@ -32,6 +32,7 @@ only records the back-off (DESIGN.md, principle 3); in the lab it is ``time.slee
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -216,6 +217,16 @@ class Resilience:
                 )
 
 
+def _power_on(reply: str, instrument: str, query: str) -> bool:
+    """The power-on bit of an ``*ESR?`` reply."""
+    try:
+        return bool(int(reply.strip()) & ESR_POWER_ON)
+    except ValueError:
+        raise InstrumentGarbledReplyError(
+            instrument, f"gave a garbled reply {reply[:40]!r}", command=query
+        ) from None
+
+
 def _annotated(exc: InstrumentError, note: str, command: str | None = None) -> InstrumentError:
     """A copy of ``exc`` (same class, instrument, fault; ``command`` if given) with ``note``
     appended."""
@@ -238,7 +249,9 @@ class RecoveryMixin:
     display_name: str
     ERROR_QUERY: ClassVar[str | None]
     NOT_REPEATABLE: ClassVar[tuple[str, ...]]
-    _applied: dict[str, Any]
+    _applied: dict[str, tuple[Any, Any]]
+    resilience: Resilience
+    VOLATILE_STATE: ClassVar[str | None]
 
     @property
     def power_on_query(self) -> str | None:
@@ -250,17 +263,56 @@ class RecoveryMixin:
         text = cmd.lstrip(" :").upper()
         return not any(text.startswith(p.lstrip(":").upper()) for p in self.NOT_REPEATABLE)
 
-    def remember_setting(self, parameter: Any) -> None:
+    def remember_setting(self, parameter: Any, value: Any) -> None:
         """Record a successful set (most recent last) for :meth:`restore_settings`."""
         self._applied.pop(parameter.full_name, None)
-        self._applied[parameter.full_name] = parameter
+        self._applied[parameter.full_name] = (parameter, value)
 
     def restore_settings(self) -> int:
         """Send every remembered setting again, in the order set; returns how many."""
-        parameters = list(self._applied.values())
-        for parameter in parameters:
-            parameter.set(parameter.cache.get(get_if_invalid=False))
-        return len(parameters)
+        applied = list(self._applied.values())
+        for parameter, value in applied:
+            parameter.set(value)
+        return len(applied)
+
+    def settings_lost(self) -> bool:
+        """Whether a remembered setting reads back different from the value set (for
+        models without a power-on flag: the instrument answers, its settings are gone)."""
+        for parameter, value in list(self._applied.values()):
+            if not parameter.gettable:
+                continue
+            now = parameter.get()
+            if isinstance(value, (int, float)) and isinstance(now, (int, float)):
+                if not math.isclose(now, value, rel_tol=1e-4, abs_tol=1e-9):
+                    return True
+            elif now != value:
+                return True
+        return False
+
+    def check_health(self) -> bool:
+        """Ask whether the instrument rebooted while idle (power-on flag, or settings read
+        back); if so re-apply its settings (``InstrumentRebootedError`` if it also lost
+        volatile state). Returns whether it had rebooted."""
+        stats = self.resilience.stats
+        query = self.power_on_query
+        if query is not None:
+            reply = self._transact(query, self.ask_raw)
+            rebooted = _power_on(reply, self.display_name, query)
+        else:
+            rebooted = self.settings_lost()
+        if not rebooted:
+            return False
+        stats.faults["reboot"] += 1
+        stats.reboots += 1
+        stats.reapplied += self.restore_settings()
+        if self.VOLATILE_STATE:
+            raise InstrumentRebootedError(
+                self.display_name,
+                f"failed: the instrument rebooted while idle; settings were re-applied but "
+                f"its {self.VOLATILE_STATE} were lost",
+                command=query or "(health check)",
+            )
+        return True
 
     def reconnect(self) -> None:
         """Close and reopen the VISA session (same timeout and terminations)."""
@@ -308,13 +360,10 @@ class RecoveryMixin:
         query = self.power_on_query
         if query is None:
             return None
-        reply = self._attempt(query, self.ask_raw)
-        try:
-            return bool(int(reply.strip()) & ESR_POWER_ON)
-        except ValueError:
-            raise InstrumentGarbledReplyError(
-                self.display_name, f"gave a garbled reply {reply[:40]!r}", command=query
-            ) from None
+        return _power_on(self._attempt(query, self.ask_raw), self.display_name, query)
+
+    def _transact(self, cmd: str, call: Callable[[str], Any]) -> Any:
+        raise NotImplementedError
 
     def _attempt(self, cmd: str, call: Callable[[str], Any]) -> Any:
         raise NotImplementedError

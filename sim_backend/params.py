@@ -208,7 +208,7 @@ class LabParams(_Strict):
         raise KeyError(f"no link between {a!r} and {b!r}; configured links: {known}")
 
 
-FaultKind = Literal["timeout", "drop", "garble", "truncate", "reboot", "slow"]
+FaultKind = Literal["timeout", "drop", "garble", "truncate", "reboot", "reset", "slow"]
 
 
 class FaultParams(_Strict):

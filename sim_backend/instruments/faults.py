@@ -20,6 +20,9 @@ kind            what the driver sees
 ``reboot``      the instrument power-cycles instead of executing the message: the
                 connection drops and its settings are back to power-on defaults,
                 with the IEEE 488.2 power-on bit (``*ESR?`` bit 7) set
+``reset``       a power glitch: settings back to defaults and the power-on bit set,
+                but the connection survives and the message is executed (only a
+                driver that asks - ``*ESR?``, or reading its settings back - notices)
 ``slow``        the reply comes ``delay_s`` late: after the VISA timeout it is a
                 timeout, and the late reply waits in the input buffer
 ==============  ===================================================================
@@ -39,7 +42,7 @@ import numpy as np
 
 from .protocols import MessageHandler
 
-FAULT_KINDS = ("timeout", "drop", "garble", "truncate", "reboot", "slow")
+FAULT_KINDS = ("timeout", "drop", "garble", "truncate", "reboot", "reset", "slow")
 #: Faults that strike before the message is executed (the connection goes down).
 LINK_FAULTS = ("drop", "reboot")
 #: IEEE 488.2 standard event status register: power-on bit.
@@ -133,7 +136,7 @@ class FaultyInstrument:
     _armed: list[FaultRule] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
-        if any(r.kind == "reboot" for r in self.rules) and not can_reboot(self.inner):
+        if any(r.kind in ("reboot", "reset") for r in self.rules) and not can_reboot(self.inner):
             raise ValueError(f"{self.inner.name}: cannot inject 'reboot': no power-on state")
 
     @property
@@ -166,6 +169,10 @@ class FaultyInstrument:
         self.count += 1
         number = self.count
         due = self._due(number)
+        for glitch in [r for r in due if r.kind == "reset"]:
+            due.remove(glitch)
+            self._record(number, "reset", message)
+            power_cycle(self.inner)
         link = next((r for r in due if r.kind in LINK_FAULTS), None)
         if link is not None:
             self._record(number, link.kind, message)
@@ -243,10 +250,10 @@ def from_plan(
                 f"{where}.instrument: no instrument {spec.instrument!r} in this network; "
                 f"expected one of {sorted(handlers)}"
             )
-        if spec.kind == "reboot" and not can_reboot(handlers[spec.instrument]):
+        if spec.kind in ("reboot", "reset") and not can_reboot(handlers[spec.instrument]):
             raise ValueError(
-                f"{where}.kind: {spec.instrument!r} cannot 'reboot': its simulated model has "
-                "no power-on state"
+                f"{where}.kind: {spec.instrument!r} cannot {spec.kind!r}: its simulated model "
+                "has no power-on state"
             )
         rules.setdefault(spec.instrument, []).append(
             FaultRule(spec.kind, spec.probability, frozenset(spec.at), spec.after, spec.delay_s)

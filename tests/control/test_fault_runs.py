@@ -264,3 +264,25 @@ def _count(db: Path) -> int:
             return int(conn.execute(f'SELECT COUNT(*) FROM "{row[0]}"').fetchone()[0])
     except sqlite3.OperationalError:
         return 0
+
+
+def test_an_idle_instrument_that_rebooted_is_noticed_by_the_health_check(
+    tmp_path: Path, opened
+) -> None:
+    # the microwave source gets 10 messages during set-up and none per shot: its 11th is
+    # the health check before shot 100, which finds it back at its power-on settings
+    faults = plan(
+        tmp_path,
+        "instrument: alice_mw, kind: reset, at: [11]",
+        "instrument: bob_qfc, kind: reboot, at: [11]",
+    )
+    summary = teleport(tmp_path, faults, shots=120)
+    check_complete(summary, tmp_path, 120)
+    handled = summary["faults"]["handled"]
+    assert handled["alice_mw"]["reboots"] == handled["bob_qfc"]["reboots"] == 1
+    assert handled["alice_mw"]["reapplied"] >= 5 and handled["bob_qfc"]["reconnects"] == 1
+    network = opened[0]
+    sim = network.simulated_lab.instruments["alice_mw"]
+    # back at the prepared values, not the power-on ones (1 GHz, the lowest level)
+    assert sim.frequency_hz == pytest.approx(2.88e9) and sim.power_dbm == pytest.approx(0.0)
+    assert unsafe(network) == []

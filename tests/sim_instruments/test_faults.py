@@ -221,3 +221,16 @@ def test_over_tcp_drops_truncations_and_late_replies_are_recovered() -> None:
             assert stats.faults == {"timeout": 3}
         finally:
             mw.close()
+
+
+def test_a_model_without_power_on_flag_is_checked_by_reading_its_settings_back(
+    laser, faulty, sim, monkeypatch
+) -> None:
+    monkeypatch.setattr(SantecTSL570, "power_on_query", property(lambda self: None))
+    laser.power.set(6.0)
+    laser.output.set(True)
+    assert laser.check_health() is False
+    faulty.inject("reset")  # a power glitch: the connection survives, the settings do not
+    assert laser.check_health() is True
+    assert sim.power_dbm == pytest.approx(6.0) and sim.output_on is True
+    assert (laser.resilience.stats.reboots, laser.resilience.stats.reconnects) == (1, 0)
