@@ -47,6 +47,7 @@ class Network:
     stations: dict[str, qcodes.Station]
     simulated_lab: Any = None  # the SimulatedHardware of a simulated run (tests, reports)
     seed: int | None = None  # the simulated lab's seed (None in the lab)
+    faulty: dict[str, Any] = field(default_factory=dict)  # fault injection, by instrument
     _closed: bool = field(default=False, repr=False)
 
     def instrument(self, owner: str, role: str) -> QNodeVisaInstrument:
@@ -95,6 +96,17 @@ class Network:
             return None
         return self.simulated_lab.readout_fidelities(node)
 
+    def fault_report(self) -> dict[str, Any]:
+        """Faults injected by the simulated lab, and what each driver did about its faults
+        (retries, reconnects, reboots; ``drivers.resilience``), by instrument."""
+        injected = {name: f.counts() for name, f in self.faulty.items() if f.log}
+        handled = {
+            name: inst.resilience.stats.as_dict()
+            for name, inst in self.instruments.items()
+            if inst.resilience.stats.faults
+        }
+        return {"injected": injected, "handled": handled}
+
     def safe_state(self) -> dict[str, str]:
         """Every instrument to its safe state; each is tried, failures are returned (by
         instrument name), none is skipped."""
@@ -139,6 +151,7 @@ def open_network(
     only: list[str] | None = None,
     simlab: str | Path | None = None,
     link_overrides: dict[str, Any] | None = None,
+    faults: str | Path | None = None,
 ) -> Network:
     """Validate the network file and its station files, then connect the instruments.
     ``link_overrides`` changes every link of the simulated lab (e.g. a sweep's fibre length).
@@ -147,19 +160,23 @@ def open_network(
     simulated lab's seed (default: the network file's). ``only`` restricts the instruments
     to those of the named nodes / heralding stations (a node process opens its own);
     ``simlab`` is the port map of a simulated lab served by another process, shared by all
-    node processes.
+    node processes. ``faults`` is a fault plan file for a dry run (default: the physics
+    file's ``faults:`` section, if any; ``sim_backend.instruments.faults``).
     """
     loaded = load_network(path)
     chosen = backend or loaded.config.backend
     if chosen not in ("simulated", "lab"):
         raise NetworkConfigError(f"backend={chosen!r}: expected 'simulated' or 'lab'")
     names = _instrument_names(loaded, only)
+    if faults is not None and (chosen == "lab" or simlab is not None):
+        where = "the lab" if chosen == "lab" else "a shared simulated lab (give it to qnode simlab)"
+        raise NetworkConfigError(f"--faults {faults}: fault injection cannot be used on {where}")
     if chosen == "lab":
         return _open_lab(loaded, names)
     if simlab is not None:
         return _open_remote_simulated(loaded, Path(simlab), names)
     seed = loaded.config.seed if seed is None else seed
-    return _open_simulated(loaded, seed, names, link_overrides)
+    return _open_simulated(loaded, seed, names, link_overrides, faults)
 
 
 def _instrument_names(loaded: LoadedNetwork, only: list[str] | None) -> list[str]:
@@ -347,14 +364,21 @@ def _override_links(physics: Any, overrides: dict[str, Any], loaded: LoadedNetwo
 
 
 def _open_simulated(
-    loaded: LoadedNetwork, seed: int, names: list[str], link_overrides: dict[str, Any] | None
+    loaded: LoadedNetwork,
+    seed: int,
+    names: list[str],
+    link_overrides: dict[str, Any] | None,
+    faults: str | Path | None = None,
 ) -> Network:
     from sim_backend.instruments.visa_library import SimulatedVisaLibrary
 
+    from .simlab import faulty_instruments
+
     hardware, simulated = build_simulated_lab(loaded, seed, link_overrides)
+    faulty = faulty_instruments(loaded, simulated, faults)
     library = SimulatedVisaLibrary()
     for inst in loaded.instruments.values():
-        library.attach(inst.address, simulated[inst.name])
+        library.attach(inst.address, faulty.get(inst.name, simulated[inst.name]))
     manager = pyvisa.ResourceManager(library)
     instruments = _connect(
         loaded,
@@ -363,7 +387,14 @@ def _open_simulated(
             inst.name, resource=manager.open_resource(inst.address), **inst.init
         ),
     )
-    return Network(loaded, "simulated", instruments, _stations(loaded, instruments), hardware, seed)
+    for driver in instruments.values():
+        driver.resilience.sleep = _no_sleep  # a dry run backs off in no time (principle 3)
+    stations = _stations(loaded, instruments)
+    return Network(loaded, "simulated", instruments, stations, hardware, seed, faulty)
+
+
+def _no_sleep(seconds: float) -> None:
+    """Back-off in a dry run: recorded by the driver's fault statistics, never slept."""
 
 
 def _open_remote_simulated(loaded: LoadedNetwork, simlab: Path, names: list[str]) -> Network:

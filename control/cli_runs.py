@@ -52,6 +52,14 @@ MaxTimeOption = Annotated[
         "(simulated or lab) time and starts again (default: none).",
     ),
 ]
+FaultsOption = Annotated[
+    Path | None,
+    typer.Option(help="Fault plan for a dry run: seeded faults in the simulated lab."),
+]
+ResumeOption = Annotated[
+    int | None,
+    typer.Option(help="Continue stored run N (not finished) up to its requested shots."),
+]
 
 #: what a sweep of entanglement or swapping runs shows per point
 SWEEP_COLUMNS = [
@@ -69,7 +77,9 @@ def entangle(
         Path, typer.Option("--config", "-c", help="Network file (lab_configs/*.network.yaml).")
     ] = DEFAULT_NETWORK,
     link: Annotated[str | None, typer.Option(help="Link to run, e.g. alice-bob.")] = None,
-    shots: Annotated[int, typer.Option(min=1, max=10_000_000, help="Pairs to deliver.")] = 1000,
+    shots: Annotated[
+        int | None, typer.Option(min=1, max=10_000_000, help="Pairs to deliver [default: 1000].")
+    ] = None,
     seed: SeedOption = None,
     alpha: AlphaOption = 0.1,
     max_attempts: Annotated[
@@ -94,11 +104,15 @@ def entangle(
     dask: Annotated[
         str | None, typer.Option(help="Dask scheduler for a sweep, tcp://host:port.")
     ] = None,
+    faults: FaultsOption = None,
+    resume: ResumeOption = None,
 ) -> None:
     """Heralded entanglement on one link: deliver pairs, measure each in XX, YY or ZZ, and
     summarise rate and fidelity (every shot stored)."""
     from .runs import run_entangle
 
+    if shots is None and resume is None:
+        shots = 1000
     if sweep is not None:
         _sweep(
             run_entangle,
@@ -124,12 +138,14 @@ def entangle(
 
     summary = _run_with_progress(
         "entangle",
-        shots,
+        _resume_total(resume, db) if resume is not None else shots,
         progress,
         as_json,
         lambda tick: run_entangle(
             config,
             shots,
+            faults=faults,
+            resume=resume,
             events_endpoint=events,
             link=link,
             seed=seed,
@@ -199,7 +215,9 @@ def swap(
     config: Annotated[
         Path, typer.Option("--config", "-c", help="Network file of a three-node chain.")
     ] = DEFAULT_CHAIN,
-    shots: Annotated[int, typer.Option(min=1, max=10_000_000, help="Swapped pairs.")] = 300,
+    shots: Annotated[
+        int | None, typer.Option(min=1, max=10_000_000, help="Swapped pairs [default: 300].")
+    ] = None,
     seed: SeedOption = None,
     alpha: AlphaOption = 0.1,
     cutoff: Annotated[
@@ -218,11 +236,15 @@ def swap(
         int | None, typer.Option(min=1, help="Worker processes for a sweep.")
     ] = None,
     dask: Annotated[str | None, typer.Option(help="Dask scheduler for a sweep.")] = None,
+    faults: FaultsOption = None,
+    resume: ResumeOption = None,
 ) -> None:
     """Entanglement swapping at the middle node of a chain: pairs between the end nodes,
     each measured in XX, YY or ZZ; rate and fidelity."""
     from .runs import run_entangle
 
+    if shots is None and resume is None:
+        shots = 300
     if sweep is not None:
         _sweep(
             run_entangle,
@@ -247,12 +269,14 @@ def swap(
 
     summary = _run_with_progress(
         "swap",
-        shots,
+        _resume_total(resume, db) if resume is not None else shots,
         progress,
         as_json,
         lambda tick: run_entangle(
             config,
             shots,
+            faults=faults,
+            resume=resume,
             seed=seed,
             alpha=alpha,
             swap=True,
@@ -272,7 +296,9 @@ def chsh(
         Path, typer.Option("--config", "-c", help="Network file (lab_configs/*.network.yaml).")
     ] = DEFAULT_NETWORK,
     link: Annotated[str | None, typer.Option(help="Link to test, e.g. alice-bob.")] = None,
-    shots: Annotated[int, typer.Option(min=4, max=10_000_000, help="Pairs measured.")] = 2000,
+    shots: Annotated[
+        int | None, typer.Option(min=4, max=10_000_000, help="Pairs measured [default: 2000].")
+    ] = None,
     seed: SeedOption = None,
     alpha: Annotated[
         float, typer.Option(min=1e-6, max=0.5, help="Bright-state population.")
@@ -282,19 +308,25 @@ def chsh(
     store: StoreOption = True,
     as_json: JsonOption = False,
     progress: ProgressOption = True,
+    faults: FaultsOption = None,
+    resume: ResumeOption = None,
 ) -> None:
     """A CHSH test on one link: S from outcomes at the four optimal settings, with its 95%
     interval (a quantum link violates the local bound S <= 2)."""
     from .runs import run_chsh
 
+    if shots is None and resume is None:
+        shots = 2000
     summary = _run_with_progress(
         "chsh",
-        shots,
+        _resume_total(resume, db) if resume is not None else shots,
         progress,
         as_json,
         lambda tick: run_chsh(
             config,
             shots,
+            faults=faults,
+            resume=resume,
             link=link,
             seed=seed,
             alpha=alpha,
@@ -323,7 +355,9 @@ def teleport(
     config: Annotated[
         Path, typer.Option("--config", "-c", help="Network file of a three-node chain.")
     ] = DEFAULT_CHAIN,
-    shots: Annotated[int, typer.Option(min=1, max=10_000_000, help="Teleportations.")] = 300,
+    shots: Annotated[
+        int | None, typer.Option(min=1, max=10_000_000, help="Teleportations [default: 300].")
+    ] = None,
     seed: SeedOption = None,
     alpha: AlphaOption = 0.1,
     max_attempts: Annotated[
@@ -352,6 +386,8 @@ def teleport(
     heartbeat_s: Annotated[
         float, typer.Option(min=0.5, max=60, help="A silent --remote node is lost after (s).")
     ] = 2.0,
+    faults: FaultsOption = None,
+    resume: ResumeOption = None,
 ) -> None:
     """Teleport states from one end of a three-node chain to the other (Charlie's state
     arrives at Alice via a swap at Bob), every shot stored, with a summary at the end."""
@@ -365,14 +401,18 @@ def teleport(
             remote_nodes[name] = endpoint
     from .runs import run_teleport
 
+    if shots is None and resume is None:
+        shots = 300
     summary = _run_with_progress(
         "teleport",
-        shots,
+        _resume_total(resume, db) if resume is not None else shots,
         progress,
         as_json,
         lambda tick: run_teleport(
             config,
             shots,
+            faults=faults,
+            resume=resume,
             events_endpoint=events,
             remote_nodes=remote_nodes,
             simlab=simlab,
@@ -389,6 +429,16 @@ def teleport(
         ),
     )
     _report(summary, as_json, _print_teleport_summary)
+
+
+def _resume_total(run_id: int, db: Path) -> int:
+    """Shots a resumed run still needs (for the progress bar)."""
+    from .storage import resume_info
+
+    try:
+        return resume_info(run_id, db).remaining or 0
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(f"--resume {run_id}: {exc}")
 
 
 def _report(summary: dict[str, Any], as_json: bool, show: Any) -> None:
@@ -434,3 +484,23 @@ def _print_teleport_summary(s: dict[str, Any]) -> None:
         out.print(
             f"[red]instruments that did not reach their safe state:[/] {s['safe_state_failures']}"
         )
+    if s.get("faults"):
+        _print_faults(out, s["faults"])
+
+
+def _print_faults(out: Console, faults: dict[str, Any]) -> None:
+    """Injected faults and what the drivers and the run did about them."""
+    table = Table(title="Faults")
+    for column in ("instrument", "injected", "retries", "reconnects", "reboots", "gave up"):
+        table.add_column(column)
+    names = sorted(set(faults["injected"]) | set(faults["handled"]))
+    for name in names:
+        injected = ", ".join(f"{k} x{v}" for k, v in faults["injected"].get(name, {}).items())
+        h = faults["handled"].get(name, {})
+        table.add_row(
+            name,
+            injected or "-",
+            *(str(h.get(key, 0)) for key in ("retries", "reconnects", "reboots", "gave_up")),
+        )
+    out.print(table)
+    out.print(f"shots abandoned and run again: {faults['abandoned_shots']}")

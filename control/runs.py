@@ -4,7 +4,6 @@ completes, and summarise. Used by the `qnode` command line and from notebooks.""
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -17,10 +16,19 @@ from sequences.attempt_loop import AnyLoop, NodeOptics, entanglement_loop
 
 from .backend import Network, open_network
 from .calibrated import calibrated_optics, calibrated_tagger_delays, store_beside
-from .node import NodeController, NodeError, NodeInstruments, cardinal_states
-from .orchestrator import OrchestrationError, Orchestrator, TeleportShot
-from .rpc import RpcError
-from .storage import ENTANGLEMENT_COLUMNS, Column, ShotStore
+from .node import NodeController, NodeInstruments, cardinal_states
+from .orchestrator import Orchestrator, TeleportShot
+from .recovery import ShotFaults
+from .shot_loop import (
+    collect,
+    elapsed_s,
+    finish,
+    open_store,
+    plan_run_resume,
+    recovering,
+    resumed_totals,
+)
+from .storage import ENTANGLEMENT_COLUMNS, Column
 
 #: What one teleportation over the chain stores.
 TELEPORT_COLUMNS: tuple[Column, ...] = (
@@ -74,11 +82,19 @@ def link_of(network: Network, link: str | None) -> tuple[str, str]:
 
 
 def iter_entanglement(
-    orchestrator: Orchestrator, a: str, b: str, shots: int
+    orchestrator: Orchestrator,
+    a: str,
+    b: str,
+    shots: int,
+    *,
+    start: int = 0,
+    shot_faults: ShotFaults | None = None,
 ) -> Iterator[EntanglementShot]:
-    """Deliver pairs on a-b and measure each in the next of XX, YY, ZZ."""
+    """Deliver pairs on a-b and measure each in the next of XX, YY, ZZ (shots ``start`` ..
+    ``start + shots - 1``; a shot that meets a transient fault is run again)."""
     network = orchestrator.network
-    for shot in range(shots):
+
+    def one(shot: int) -> EntanglementShot:
         pair_id = orchestrator.entangle_until_herald(a, b)
         pair = orchestrator.nodes[a].pair(pair_id)
         qubit_b = orchestrator.nodes[b].pair(pair_id).qubit
@@ -86,7 +102,7 @@ def iter_entanglement(
         basis = VERIFICATION_BASES[shot % 3]
         delivered = orchestrator.nodes[a].now_s()
         out_a, out_b = orchestrator.verify(a, b, pair_id, basis)
-        yield EntanglementShot(
+        return EntanglementShot(
             shot=shot,
             pair_id=pair_id,
             link=f"{a}-{b}",
@@ -100,10 +116,12 @@ def iter_entanglement(
             exact_fidelity=exact,
         )
 
+    yield from recovering(one, orchestrator, shots, start, shot_faults)
+
 
 def run_entangle(
     network_path: str | Path,
-    shots: int,
+    shots: int | None,
     *,
     link: str | None = None,
     seed: int | None = None,
@@ -118,20 +136,29 @@ def run_entangle(
     fibre_length_km: float | None = None,
     scheme: str = "single_click",
     max_time_us: float | None = None,
+    faults: str | Path | None = None,
+    resume: int | None = None,
 ) -> dict[str, Any]:
     """Heralded entanglement on one link (or, with ``swap``, between the ends of a chain via
     entanglement swapping), every pair verified in XX/YY/ZZ and stored. ``scheme`` is the
     AWG program ('single_click' or 'barrett_kok'); an attempt loop ends without a herald
-    after ``max_attempts`` (0: none) or ``max_time_us`` (None: none) and is started again."""
+    after ``max_attempts`` (0: none) or ``max_time_us`` (None: none) and is started again.
+    ``faults`` and ``resume`` as for :func:`run_teleport`."""
     from .summary import entanglement_summary
 
-    if shots < 1:
-        raise ValueError(f"shots={shots!r}: expected a positive integer")
+    name = "swap" if swap else "entangle"
     loop = entanglement_loop(
         scheme, alpha=alpha, max_attempts=max_attempts, max_time_us=max_time_us
     )
+    plan = plan_run_resume(resume, db_path, name, network_path, backend, loop, shots, seed)
+    if plan is not None:
+        shots, seed = plan.remaining, plan.continuation_seed
+    elif shots is None or shots < 1:
+        raise ValueError(f"shots={shots!r}: expected a positive integer")
     overrides = None if fibre_length_km is None else {"fibre_length_km": fibre_length_km}
-    network = open_network(network_path, backend=backend, seed=seed, link_overrides=overrides)
+    network = open_network(
+        network_path, backend=backend, seed=seed, link_overrides=overrides, faults=faults
+    )
     try:
         if swap:
             a, _, b = chain_of(network)
@@ -140,12 +167,13 @@ def run_entangle(
         orchestrator = build_orchestrator(network, loop, events_endpoint=events_endpoint)
         orchestrator.cutoff_s = cutoff_s
         orchestrator.prepare()
-        name = "swap" if swap else "entangle"
-        store = _store(network, db_path, name, ENTANGLEMENT_COLUMNS, loop, shots)
+        store = open_store(plan, network, db_path, name, ENTANGLEMENT_COLUMNS, loop, shots)
+        shot_faults = ShotFaults()
+        first = 0 if plan is None else plan.start_shot
         shot_source = (
-            iter_swapped_pairs(orchestrator, shots)
+            iter_swapped_pairs(orchestrator, shots, start=first, shot_faults=shot_faults)
             if swap
-            else iter_entanglement(orchestrator, a, b, shots)
+            else iter_entanglement(orchestrator, a, b, shots, start=first, shot_faults=shot_faults)
         )
         start = orchestrator.nodes[a].now_s()
 
@@ -157,11 +185,11 @@ def run_entangle(
             values["delivered_time_s"] -= start
             return values
 
-        collected = _collect(shot_source, store, row, progress)
+        collected = collect(shot_source, store, row, progress)
         records = collected.records
         summary = entanglement_summary(
             records,
-            simulated_time_s=orchestrator.nodes[a].now_s() - start,
+            simulated_time_s=elapsed_s(orchestrator.nodes[a], start),
             readout_a=network.readout_calibration(a),
             readout_b=network.readout_calibration(b),
             parameters={
@@ -181,7 +209,8 @@ def run_entangle(
             seed=network.seed,
             wall_s=collected.wall_s,
         )
-        return _finish(summary, collected, store, orchestrator, network)
+        resumed_totals(summary, plan)
+        return finish(summary, collected, store, orchestrator, network, None, shot_faults)
     finally:
         network.close()
 
@@ -196,7 +225,7 @@ CHSH_COLUMNS: tuple[Column, ...] = (
 
 def run_chsh(
     network_path: str | Path,
-    shots: int,
+    shots: int | None,
     *,
     link: str | None = None,
     seed: int | None = None,
@@ -205,18 +234,28 @@ def run_chsh(
     db_path: str | Path | None = Path("runs/qnode.db"),
     progress: Callable[[int], None] | None = None,
     scheme: str = "single_click",
+    faults: str | Path | None = None,
+    resume: int | None = None,
 ) -> dict[str, Any]:
-    """A CHSH test on one link, every shot stored; S with its 95% interval."""
-    if shots < 4:
-        raise ValueError(f"shots={shots!r}: a CHSH test needs at least 4 (one per setting)")
+    """A CHSH test on one link, every shot stored; S with its 95% interval. ``faults`` and
+    ``resume`` as for :func:`run_teleport` (the summary of a resumed run covers this
+    session's shots)."""
     loop = entanglement_loop(scheme, alpha=alpha)
-    network = open_network(network_path, backend=backend, seed=seed)
+    plan = plan_run_resume(resume, db_path, "chsh", network_path, backend, loop, shots, seed)
+    if plan is not None:
+        shots, seed = plan.remaining, plan.continuation_seed
+    elif shots is None or shots < 4:
+        raise ValueError(f"shots={shots!r}: a CHSH test needs at least 4 (one per setting)")
+    network = open_network(network_path, backend=backend, seed=seed, faults=faults)
     try:
         a, b = link_of(network, link)
         orchestrator = build_orchestrator(network, loop)
         orchestrator.prepare()
-        store = _store(network, db_path, "chsh", CHSH_COLUMNS, loop, shots)
-        collected = _collect(iter_chsh(orchestrator, a, b, shots), store, dict, progress)
+        store = open_store(plan, network, db_path, "chsh", CHSH_COLUMNS, loop, shots)
+        shot_faults = ShotFaults()
+        first = 0 if plan is None else plan.start_shot
+        shot_source = iter_chsh(orchestrator, a, b, shots, start=first, shot_faults=shot_faults)
+        collected = collect(shot_source, store, dict, progress)
         summary = chsh_summary(collected.records)
         summary.update(
             requested_shots=shots,
@@ -227,125 +266,25 @@ def run_chsh(
             backend=network.backend,
             seed=network.seed,
         )
-        return _finish(summary, collected, store, orchestrator, network)
+        resumed_totals(summary, plan)
+        return finish(summary, collected, store, orchestrator, network, None, shot_faults)
     finally:
         network.close()
 
 
-@dataclass
-class _Collected:
-    """What a run's shot loop produced and how it ended."""
-
-    records: list[Any]
-    interrupted: bool = False
-    aborted: str | None = None
-    lost_node: str | None = None
-    wall_s: float = 0.0
-
-    @property
-    def stopped_early(self) -> bool:
-        return self.interrupted or self.aborted is not None
-
-
-def _collect(
-    shot_source: Iterator[Any],
-    store: ShotStore | None,
-    row: Callable[[Any], dict[str, Any]],
-    progress: Callable[[int], None] | None,
-    monitor: Any = None,
-) -> _Collected:
-    """Run the shots, storing each as it completes. Ctrl-C/SIGTERM ends the loop as
-    interrupted; a protocol or peer failure as aborted, with the message (and the lost node,
-    when the heartbeat monitor saw one); completed shots are kept either way."""
-    out = _Collected(records=[])
-    started = time.perf_counter()
-    try:
-        for record in shot_source:
-            if monitor is not None:
-                monitor.raise_if_lost()
-            out.records.append(record)
-            if store is not None:
-                store.add_shot(**row(record))
-            if progress is not None:
-                progress(len(out.records))
-    except KeyboardInterrupt:
-        out.interrupted = True
-    except (RpcError, OrchestrationError, NodeError) as exc:
-        out.aborted = f"{type(exc).__name__}: {exc}"
-        if monitor is not None and monitor.lost:
-            out.lost_node, reason = next(iter(monitor.lost.items()))
-            out.aborted = f"node {out.lost_node} lost: {reason}"
-    finally:
-        if monitor is not None:
-            monitor.stop()
-    out.wall_s = time.perf_counter() - started
-    return out
-
-
-def _finish(
-    summary: dict[str, Any],
-    collected: _Collected,
-    store: ShotStore | None,
+def iter_swapped_pairs(
     orchestrator: Orchestrator,
-    network: Network,
-    monitor: Any = None,
-) -> dict[str, Any]:
-    """Record how the run ended, close its stored run, and make every instrument safe (not
-    waiting on a lost node)."""
-    summary.update(interrupted=collected.interrupted, aborted=collected.aborted)
-    _close_store(store, summary, collected.stopped_early)
-    if collected.lost_node is not None:
-        from .heartbeat import make_others_safe
-
-        failures = make_others_safe(orchestrator.nodes, collected.lost_node)
-        failures[collected.lost_node] = f"lost: {monitor.lost[collected.lost_node]}"
-        failures.update(network.safe_state())
-    else:
-        failures = orchestrator.safe_state()
-    summary["safe_state_failures"] = failures
-    return summary
-
-
-def _store(
-    network: Network,
-    db_path: str | Path | None,
-    name: str,
-    columns: Any,
-    loop: AnyLoop,
     shots: int,
-) -> ShotStore | None:
-    if db_path is None:
-        return None
-    return ShotStore(
-        db_path,
-        run_name=name,
-        columns=columns,
-        config=network.loaded.config,
-        seed=network.seed,
-        backend=network.backend,
-        requested_shots=shots,
-        extra_metadata={"attempt_loop": loop.model_dump()},
-    )
-
-
-def _close_store(store: ShotStore | None, summary: dict[str, Any], interrupted: bool) -> None:
-    if store is None:
-        return
-    summary["run_id"] = store.run_id
-    summary["database"] = str(store.db_path)
-    if interrupted:
-        store.close(KeyboardInterrupt())
-    else:
-        store.finish(summary)
-        store.close()
-
-
-def iter_swapped_pairs(orchestrator: Orchestrator, shots: int) -> Iterator[EntanglementShot]:
+    *,
+    start: int = 0,
+    shot_faults: ShotFaults | None = None,
+) -> Iterator[EntanglementShot]:
     """Entanglement swapping over the chain: each a-c pair is corrected to Phi+ at ``a``
     (Pauli frame) and measured in the next of XX, YY, ZZ."""
     a, b, c = chain_of(orchestrator.network)
     network = orchestrator.network
-    for shot in range(shots):
+
+    def one(shot: int) -> EntanglementShot:
         pair_id, _, attempts_ab, attempts_bc = orchestrator.swapped_pair(a, b, c)
         frame = orchestrator.nodes[a].pair(pair_id).frame
         pair = orchestrator.nodes[a].correct(pair_id, frame)
@@ -355,7 +294,7 @@ def iter_swapped_pairs(orchestrator: Orchestrator, shots: int) -> Iterator[Entan
         basis = VERIFICATION_BASES[shot % 3]
         delivered = orchestrator.nodes[a].now_s()
         out_a, out_c = orchestrator.verify(a, c, pair_id, basis)
-        yield EntanglementShot(
+        return EntanglementShot(
             shot=shot,
             pair_id=pair_id,
             link=f"{a}-{c}",
@@ -369,8 +308,18 @@ def iter_swapped_pairs(orchestrator: Orchestrator, shots: int) -> Iterator[Entan
             exact_fidelity=exact,
         )
 
+    yield from recovering(one, orchestrator, shots, start, shot_faults)
 
-def iter_chsh(orchestrator: Orchestrator, a: str, b: str, shots: int) -> Iterator[dict[str, Any]]:
+
+def iter_chsh(
+    orchestrator: Orchestrator,
+    a: str,
+    b: str,
+    shots: int,
+    *,
+    start: int = 0,
+    shot_faults: ShotFaults | None = None,
+) -> Iterator[dict[str, Any]]:
     """CHSH on a link: each pair corrected to Phi+ and measured at one of the four optimal
     settings, a in {Z, X}, b in {(Z+X)/sqrt2, (Z-X)/sqrt2} (Clauser et al., PRL 23, 880
     (1969)); settings cycle shot by shot."""
@@ -380,7 +329,8 @@ def iter_chsh(orchestrator: Orchestrator, a: str, b: str, shots: int) -> Iterato
         (math.pi / 2, math.pi / 4),
         (math.pi / 2, -math.pi / 4),
     ]
-    for shot in range(shots):
+
+    def one(shot: int) -> dict[str, Any]:
         pair_id = orchestrator.entangle_until_herald(a, b)
         frame = orchestrator.nodes[a].pair(pair_id).frame
         pair_a = orchestrator.nodes[a].correct(pair_id, frame)
@@ -390,13 +340,15 @@ def iter_chsh(orchestrator: Orchestrator, a: str, b: str, shots: int) -> Iterato
         out_b = orchestrator.nodes[b].measure_along(qubit_b, theta_b, 0.0)
         orchestrator.nodes[a].discard_pair(pair_id)
         orchestrator.nodes[b].discard_pair(pair_id)
-        yield {
+        return {
             "shot": shot,
             "setting": shot % 4,
             "outcome_a": out_a,
             "outcome_b": out_b,
             "attempts": pair_a.attempts,
         }
+
+    yield from recovering(one, orchestrator, shots, start, shot_faults)
 
 
 def chsh_summary(records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -476,12 +428,24 @@ def build_orchestrator(
     return Orchestrator(network, nodes, loop, events=events, tagger_delays_ps=delays)
 
 
-def iter_teleportations(orchestrator: Orchestrator, shots: int) -> Iterator[TeleportShot]:
-    """Teleport the six cardinal states in turn from one end of the chain to the other."""
+def iter_teleportations(
+    orchestrator: Orchestrator,
+    shots: int,
+    *,
+    start: int = 0,
+    shot_faults: ShotFaults | None = None,
+) -> Iterator[TeleportShot]:
+    """Teleport the six cardinal states in turn from one end of the chain to the other
+    (shots ``start`` .. ``start + shots - 1``); a shot that meets a transient instrument
+    fault is abandoned and run again (``control.recovery.attempt_shot``)."""
     a, b, c = chain_of(orchestrator.network)
     states = cardinal_states()
-    for shot in range(shots):
-        yield orchestrator.teleport_over_chain(a, b, c, shot, states[shot % len(states)])
+
+    def one(shot: int) -> TeleportShot:
+        state = states[shot % len(states)]
+        return orchestrator.teleport_over_chain(a, b, c, shot, state)
+
+    yield from recovering(one, orchestrator, shots, start, shot_faults)
 
 
 def teleport_summary(
@@ -513,7 +477,7 @@ def teleport_summary(
 
 def run_teleport(
     network_path: str | Path,
-    shots: int,
+    shots: int | None,
     *,
     seed: int | None = None,
     alpha: float = 0.1,
@@ -529,25 +493,34 @@ def run_teleport(
     heartbeat_s: float = 2.0,
     scheme: str = "single_click",
     max_time_us: float | None = None,
+    faults: str | Path | None = None,
+    resume: int | None = None,
 ) -> dict[str, Any]:
     """Teleportation over a three-node chain, every shot stored as it completes. With
     ``remote_nodes`` the node controllers run in their own processes (``qnode serve``) and
     this process opens only the heralding stations (``simlab``: the shared simulated lab).
+    ``faults``: a fault plan file for a dry run; ``resume``: the id of a stored run that did
+    not finish, continued to its requested shot count (``shots`` may then be None).
 
     Stops cleanly on KeyboardInterrupt: the instruments go to their safe state, the shots so
     far are kept (the stored run is marked interrupted) and summarised.
     """
-    if shots < 1:
-        raise ValueError(f"shots={shots!r}: expected a positive integer")
     loop = entanglement_loop(
         scheme, alpha=alpha, max_attempts=max_attempts, max_time_us=max_time_us
     )
+    plan = plan_run_resume(resume, db_path, "teleport", network_path, backend, loop, shots, seed)
+    if plan is not None:
+        shots, seed = plan.remaining, plan.continuation_seed
+    elif shots is None or shots < 1:
+        raise ValueError(f"shots={shots!r}: expected a positive integer")
     only = None
     if remote_nodes:
         from .network_config import load_network
 
         only = list(load_network(network_path).config.heralding_stations)
-    network = open_network(network_path, backend=backend, seed=seed, only=only, simlab=simlab)
+    network = open_network(
+        network_path, backend=backend, seed=seed, only=only, simlab=simlab, faults=faults
+    )
     try:
         orchestrator = build_orchestrator(
             network,
@@ -558,21 +531,20 @@ def run_teleport(
             plaintext=plaintext,
         )
         orchestrator.prepare()
-        store = _store(network, db_path, "teleport", TELEPORT_COLUMNS, loop, shots)
+        store = open_store(plan, network, db_path, "teleport", TELEPORT_COLUMNS, loop, shots)
         first = chain_of(network)[0]
         started_sim = orchestrator.nodes[first].now_s()
         monitor = _heartbeat(network, remote_nodes, plaintext, heartbeat_s)
-        collected = _collect(
-            iter_teleportations(orchestrator, shots),
+        shot_faults = ShotFaults()
+        start = 0 if plan is None else plan.start_shot
+        collected = collect(
+            iter_teleportations(orchestrator, shots, start=start, shot_faults=shot_faults),
             store,
             lambda record: _columns(record, started_sim),
             progress,
             monitor,
         )
-        try:
-            simulated = orchestrator.nodes[first].now_s() - started_sim
-        except RpcError:  # the first node is the one that was lost
-            simulated = float("nan")
+        simulated = elapsed_s(orchestrator.nodes[first], started_sim)
         summary = teleport_summary(collected.records, simulated, collected.wall_s, shots)
         summary.update(
             network=str(network_path),
@@ -580,7 +552,8 @@ def run_teleport(
             seed=network.seed,
             attempt_loop=loop.model_dump(),
         )
-        return _finish(summary, collected, store, orchestrator, network, monitor)
+        resumed_totals(summary, plan)
+        return finish(summary, collected, store, orchestrator, network, monitor, shot_faults)
     finally:
         network.close()
 

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from .backend import build_simulated_lab
-from .network_config import load_network
+from .network_config import LoadedNetwork, NetworkConfigError, load_network
 from .rpc import RpcServer
 
 
@@ -51,6 +51,27 @@ class NodeArgs(_Args):
     node: str
 
 
+def faulty_instruments(
+    loaded: LoadedNetwork, simulated: dict[str, Any], faults: str | Path | None
+) -> dict[str, Any]:
+    """The simulated instruments that inject faults: from the plan file ``faults``, else
+    from the physics file's ``faults:`` section (none if it has none)."""
+    from sim_backend.config import ConfigError, load_fault_file
+    from sim_backend.instruments.faults import from_plan
+
+    from .backend import validate_lab_file
+
+    try:
+        if faults is not None:
+            plan, source = load_fault_file(faults), str(faults)
+        else:
+            plan = validate_lab_file(loaded.simulated_lab_path).faults
+            source = f"{loaded.simulated_lab_path}: faults"
+        return {} if plan is None else from_plan(plan, simulated, source)
+    except (ConfigError, ValueError) as exc:
+        raise NetworkConfigError(str(exc)) from None
+
+
 @dataclass
 class SimulatedLabServer:
     """A running shared simulated lab: instrument servers, oracle, and its port map."""
@@ -69,15 +90,19 @@ def serve_simulated_lab(
     port_map_path: str | Path,
     seed: int | None = None,
     base_port: int = 0,
+    faults: str | Path | None = None,
 ) -> SimulatedLabServer:
-    """Start serving the simulated lab of a network; write the port map; return the server."""
+    """Start serving the simulated lab of a network; write the port map; return the server.
+    ``faults``: a fault plan file (default: the physics file's ``faults:`` section)."""
     from sim_backend.instruments.tcp_server import InstrumentServer
 
     loaded = load_network(network_path)
     run_seed = loaded.config.seed if seed is None else seed
     hardware, simulated = build_simulated_lab(loaded, run_seed)
+    faulty = faulty_instruments(loaded, simulated, faults)
+    served = {name: faulty.get(name, handler) for name, handler in simulated.items()}
     lock = threading.Lock()
-    instruments = InstrumentServer(simulated, lock=lock, base_port=base_port)
+    instruments = InstrumentServer(served, lock=lock, base_port=base_port)
     instruments.start()
 
     def locked(fn):

@@ -372,8 +372,10 @@ class ShotStore:
         durability: Durability = "shot",
         batch_size: int = 1000,
         batch_seconds: float = 1.0,
+        note: Mapping[str, Any] | None = None,
     ) -> ShotStore:
-        """Reopen an interrupted (unfinished) run to append shots to it."""
+        """Reopen an interrupted (unfinished) run to append shots to it; ``note`` is added to
+        this resume's entry in the ``resumes`` metadata (e.g. the continuation's seed)."""
         self = cls.__new__(cls)
         self._configure(durability, batch_size, batch_seconds)
         self.conn = open_database(db_path, create=False)
@@ -389,6 +391,7 @@ class ShotStore:
                     "at": datetime.now(UTC).isoformat(),
                     "shots_before": count,
                     "command_line": shlex.join(sys.argv),
+                    **dict(note or {}),
                 }
             )
             ds.add_metadata(METADATA_PREFIX + "resumes", _dumps(resumes))

@@ -10,7 +10,12 @@
   it reports no error) or, for models that answer every command, a reply check
   (:meth:`_check_reply`); either raises a :class:`~drivers.errors.InstrumentReplyError`;
 * :meth:`safe_state` (abstract): lasers off/blocked, outputs off, bias to a safe value.
-  It is *not* :meth:`close`: closing only releases the connection.
+  It is *not* :meth:`close`: closing only releases the connection;
+* fault tolerance (:mod:`drivers.resilience`): a reply damaged on the wire (non-ASCII bytes,
+  or no terminator) is an :class:`~drivers.errors.InstrumentGarbledReplyError`; a timeout, a
+  lost connection or a damaged reply clears or reopens the session, re-applies the last set
+  values after a reboot, and retries the command with back-off unless it is listed in
+  ``NOT_REPEATABLE``.
 
 Parameters created on the instrument or on a :class:`QNodeChannel` are
 :class:`CheckedParameter`: a value outside its validator raises
@@ -30,19 +35,25 @@ import pyvisa.errors
 import qcodes.validators as vals
 from qcodes.instrument import InstrumentChannel, VisaInstrument
 from qcodes.parameters import Parameter
+from qcodes.utils import DelayedKeyboardInterrupt
 
 from drivers.errors import (
+    TRANSIENT_ERRORS,
     InstrumentCommunicationError,
     InstrumentError,
     InstrumentErrorQueueError,
+    InstrumentGarbledReplyError,
     InstrumentIdentityError,
     InstrumentReplyError,
     InstrumentTimeoutError,
     InstrumentValueError,
 )
+from drivers.resilience import RecoveryMixin, Resilience
 
 #: Maximum number of error-queue entries read after one write (guards against a stuck queue).
 MAX_ERROR_ENTRIES = 16
+#: White space a text reply may hold (anything else below 0x20, or above 0x7E, is line noise).
+_WHITESPACE = str.maketrans("", "", "\t\r\n")
 
 
 def on_off(on: str = "1", off: str = "0") -> dict[bool, str]:
@@ -65,6 +76,20 @@ class CheckedParameter(Parameter):
         self._set_cmd_text = set_cmd if isinstance(set_cmd, str) else None
         self.lab_limit: tuple[float, float, str] | None = None
         super().__init__(name, *args, **kwargs)
+        if self.settable:
+            self.set = self._remembering(self.set)
+
+    def _remembering(self, plain_set: Any) -> Any:
+        """``set`` that also tells the instrument the value was applied (re-applied after a
+        reboot, see :meth:`QNodeVisaInstrument.restore_settings`)."""
+
+        def set_and_remember(value: Any, **kwargs: Any) -> None:
+            plain_set(value, **kwargs)
+            remember = getattr(self.root_instrument, "remember_setting", None)
+            if remember is not None:
+                remember(self, value)
+
+        return set_and_remember
 
     def set_lab_limit(self, low: float, high: float, source: str) -> None:
         """A configured safety limit (e.g. a laser power a sample tolerates): no set through
@@ -130,7 +155,7 @@ class QNodeChannel(_CheckedParameters, InstrumentChannel):
     """Base class for instrument channels (writes and queries go through the parent)."""
 
 
-class QNodeVisaInstrument(_CheckedParameters, VisaInstrument):
+class QNodeVisaInstrument(RecoveryMixin, _CheckedParameters, VisaInstrument):
     """Base class of all qnode VISA drivers; see the module docstring."""
 
     #: Human-readable model used in every message, e.g. ``"Santec TSL-570"``.
@@ -141,11 +166,22 @@ class QNodeVisaInstrument(_CheckedParameters, VisaInstrument):
     IDN_MODEL: ClassVar[str] = ""
     #: Error-queue query read after each write; ``None`` when the model has none.
     ERROR_QUERY: ClassVar[str | None] = None
+    #: Commands (prefixes, as the driver spells them) that must never be sent twice: they
+    #: start something or consume something (a sequence start, a gate, a qubit readout).
+    NOT_REPEATABLE: ClassVar[tuple[str, ...]] = ("*TRG",)
+    #: What a reboot loses that re-applying settings cannot restore (e.g. "qubit states");
+    #: ``None``: the settings are the whole state.
+    VOLATILE_STATE: ClassVar[str | None] = None
+    #: Replies end with the read terminator (a reply without it was cut short); ``False``
+    #: for models that end replies with EOI only.
+    REPLIES_TERMINATED: ClassVar[bool] = True
 
     default_terminator = "\n"
     default_timeout = 5.0
 
     def __init__(self, name: str, address: str | None = None, **kwargs: Any) -> None:
+        self.resilience = Resilience()
+        self._applied: dict[str, tuple[CheckedParameter, Any]] = {}
         super().__init__(name, address, **kwargs)
         with self.closing_on_error():
             self.check_identity()
@@ -202,8 +238,18 @@ class QNodeVisaInstrument(_CheckedParameters, VisaInstrument):
         return reply
 
     def _transact(self, cmd: str, call: Any) -> Any:
+        """``call(cmd)``; a transient fault goes to :attr:`resilience` (retry, reconnect)."""
         try:
-            return call(cmd)
+            return self._attempt(cmd, call)
+        except TRANSIENT_ERRORS as exc:
+            if self.resilience.busy:
+                raise
+            return self.resilience.recover(self, cmd, call, exc)
+
+    def _attempt(self, cmd: str, call: Any) -> Any:
+        """One try of ``call(cmd)``, VISA errors and damaged replies turned into ours."""
+        try:
+            result = call(cmd)
         except pyvisa.errors.VisaIOError as exc:
             if exc.error_code == pyvisa.constants.StatusCode.error_timeout:
                 timeout = self.visa_handle.timeout
@@ -218,6 +264,45 @@ class QNodeVisaInstrument(_CheckedParameters, VisaInstrument):
             raise InstrumentCommunicationError(
                 self.display_name, f"failed: connection lost ({exc})", command=cmd
             ) from exc
+        except pyvisa.errors.InvalidSession as exc:  # a reconnect that failed left none
+            raise InstrumentCommunicationError(
+                self.display_name, "failed: no open session (reconnecting failed)", command=cmd
+            ) from exc
+        if type(result) is str and not (result.isascii() and result.isprintable()):
+            bare = result.translate(_WHITESPACE)
+            if not (bare.isascii() and bare.isprintable()):
+                raise InstrumentGarbledReplyError(
+                    self.display_name, f"gave a garbled reply {result[:40]!r}", command=cmd
+                )
+        return result
+
+    def ask_raw(self, cmd: str) -> str:
+        """Query; a reply without the read terminator was cut short on the wire."""
+        handle = self.visa_handle
+        with DelayedKeyboardInterrupt(context={"instrument": self.name, "reason": "ask"}):
+            handle.write(cmd)
+            raw = handle.read_raw()
+        return self._decoded_reply(cmd, raw)
+
+    def _decoded_reply(self, cmd: str, raw: bytes) -> str:
+        """A raw reply as text without its terminator; one without the terminator was cut
+        short on the wire (undecodable bytes are kept visible, for the garbled-reply check)."""
+        handle = self.visa_handle
+        reply = raw.decode(handle.encoding, errors="replace")
+        term = handle.read_termination
+        if not term:
+            return reply
+        if not self.REPLIES_TERMINATED:
+            return reply.removesuffix(term)
+        if not reply.endswith(term):
+            error = InstrumentGarbledReplyError(
+                self.display_name,
+                f"gave a truncated reply {reply[:40]!r} (no terminator)",
+                command=cmd,
+            )
+            error.fault = "truncated reply"
+            raise error
+        return reply[: -len(term)]
 
     def _check_reply(self, cmd: str, reply: str) -> None:
         """Hook for models that report errors inline in replies; default: accept."""

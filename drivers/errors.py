@@ -14,7 +14,10 @@ from __future__ import annotations
 
 
 class InstrumentError(Exception):
-    """Base class: something went wrong talking to one instrument."""
+    """Base class: something went wrong talking to one instrument. ``fault`` names the kind
+    of fault in a word or two (counted by ``drivers.resilience``)."""
+
+    fault: str = "error"
 
     def __init__(self, instrument: str, detail: str, command: str | None = None) -> None:
         self.instrument = instrument
@@ -35,13 +38,19 @@ class InstrumentIdentityError(InstrumentError):
 class InstrumentTimeoutError(InstrumentError, TimeoutError):
     """The instrument did not answer (or accept a command) within the VISA timeout."""
 
+    fault = "timeout"
+
 
 class InstrumentCommunicationError(InstrumentError, ConnectionError):
     """Any other VISA I/O failure (disconnected cable, closed session, ...)."""
 
+    fault = "connection lost"
+
 
 class InstrumentReplyError(InstrumentError):
     """The instrument answered a command with an error reply (or an unparsable one)."""
+
+    fault = "refused"
 
 
 class InstrumentErrorQueueError(InstrumentReplyError):
@@ -50,3 +59,27 @@ class InstrumentErrorQueueError(InstrumentReplyError):
 
 class InstrumentValueError(InstrumentError, ValueError):
     """A value was refused before it was sent: outside the validated physical range."""
+
+    fault = "value refused"
+
+
+class InstrumentGarbledReplyError(InstrumentReplyError):
+    """A reply that was damaged on the wire: bytes no text reply holds (line noise), or a
+    reply cut short (no terminator). Unlike a refusal, sending the command again may work."""
+
+    fault = "garbled reply"
+
+
+class InstrumentRebootedError(InstrumentCommunicationError):
+    """The instrument rebooted (power-on flag set after a reconnect): its settings were
+    re-applied, but state that settings cannot restore (e.g. qubits) is lost."""
+
+    fault = "reboot"
+
+
+#: Faults that may pass: a retry, a reconnect or a new shot can succeed after them.
+TRANSIENT_ERRORS: tuple[type[InstrumentError], ...] = (
+    InstrumentTimeoutError,
+    InstrumentCommunicationError,
+    InstrumentGarbledReplyError,
+)

@@ -97,6 +97,8 @@ class RealTimeQubitController(QNodeVisaInstrument):
     IDN_VENDOR = "QNODE"
     IDN_MODEL = "RTC1"
     ERROR_QUERY = "SYST:ERR?"
+    NOT_REPEATABLE = ("QUB:PROG?", "QUB:ROT", "QUB:GATE", "QUB:MEAS?", "QUB:WAIT", "*TRG")
+    VOLATILE_STATE = "qubit states"
 
     def __init__(self, name: str, address: str | None = None, **kwargs: Any) -> None:
         super().__init__(name, address, **kwargs)
@@ -278,13 +280,23 @@ class RealTimeQubitController(QNodeVisaInstrument):
         handle = self.visa_handle
         try:
             handle.write(command)
-            reply = handle.read()
+            raw = handle.read_raw()
         except KeyboardInterrupt:
             self._drain_reply()
             raise
+        reply = self._decoded_reply(command, raw)
         if self.visa_log.isEnabledFor(logging.DEBUG):
             self.visa_log.debug("Response: %s", reply)
         return reply
+
+    def is_repeatable(self, cmd: str) -> bool:
+        """A program is safe to send again only when every operation is an initialisation
+        (re-initialising a qubit gives the same state); gates, waits and readouts are not."""
+        text = cmd.strip()
+        if text.upper().startswith("QUB:PROG?"):
+            body = text[len("QUB:PROG?") :].strip().strip('"')
+            return bool(body) and all(op.strip().startswith("INIT ") for op in body.split("|"))
+        return super().is_repeatable(cmd)
 
     def _drain_reply(self) -> None:
         # nothing pending (interrupted before the write): nothing to drop

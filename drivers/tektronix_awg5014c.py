@@ -123,8 +123,10 @@ class TektronixAWG5014C(QNodeVisaInstrument):
     IDN_VENDOR = "TEKTRONIX"
     IDN_MODEL = "AWG5014C"
     ERROR_QUERY = "SYST:ERR?"
+    NOT_REPEATABLE = ("AWGC:RUN", "WLIS:WAV:NEW", "*TRG")  # starts; creates (twice: refused)
 
     def __init__(self, name: str, address: str | None = None, **kwargs: Any) -> None:
+        self._sequence: AwgSequence | None = None
         super().__init__(name, address, **kwargs)
         channels = ChannelList(self, "channels", AWG5014CChannel)
         for n in CHANNELS:
@@ -220,6 +222,14 @@ class TektronixAWG5014C(QNodeVisaInstrument):
             if ch in sequence.amplitudes_vpp:
                 channel.amplitude.set(sequence.amplitudes_vpp[ch])
             channel.output.set(True)
+        self._sequence = sequence
+
+    def restore_settings(self) -> int:
+        """After a reboot the waveform list and sequence are gone too: upload the last
+        sequence again, then re-apply the settings."""
+        if self._sequence is not None:
+            self.upload_sequence(self._sequence)
+        return super().restore_settings()
 
     def _write_step(self, i: int, step: AwgSequenceStep) -> None:
         prefix = f"SEQ:ELEM{i}"

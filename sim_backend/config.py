@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .params import LabParams
+from .params import FaultPlan, LabParams
 
 
 class ConfigError(ValueError):
@@ -28,6 +28,7 @@ class LabFile(BaseModel):
     description: str = ""
     seed: int = Field(0, ge=0, le=2**63 - 1)
     simulated_lab: LabParams
+    faults: FaultPlan | None = None
 
 
 def format_validation_error(source: str, error: ValidationError) -> str:
@@ -56,6 +57,24 @@ def parse_lab_file(data: Any, source: str = "<config>") -> LabFile:
 
 def load_lab_file(path: str | Path) -> LabFile:
     """Read and validate a lab config file."""
+    return parse_lab_file(_read_yaml(path), str(path))
+
+
+def load_fault_file(path: str | Path) -> FaultPlan:
+    """Read and validate a fault plan: a YAML file whose top level is the ``faults:``
+    section of a lab file (``seed`` and the list ``faults``)."""
+    data = _read_yaml(path)
+    if isinstance(data, dict) and set(data) == {"faults"} and isinstance(data["faults"], dict):
+        data = data["faults"]  # a file holding the section under its own key
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping with 'seed' and 'faults'")
+    try:
+        return FaultPlan.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(str(path), exc)) from None
+
+
+def _read_yaml(path: str | Path) -> Any:
     path = Path(path)
     try:
         text = path.read_text()
@@ -67,4 +86,4 @@ def load_lab_file(path: str | Path) -> LabFile:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    return parse_lab_file(data, str(path))
+    return data

@@ -233,3 +233,36 @@ class LabParams(_Strict):
                 return link
         known = [lk.name for lk in self.links]
         raise KeyError(f"no link between {a!r} and {b!r}; configured links: {known}")
+
+
+FaultKind = Literal["timeout", "drop", "garble", "truncate", "reboot", "reset", "slow"]
+
+
+class FaultParams(_Strict):
+    """One fault rule of a dry run (``sim_backend.instruments.faults``): which instrument,
+    which kind, and when - at given message numbers, or at random per message."""
+
+    instrument: str = Field(min_length=1, description="station name, e.g. alice_laser")
+    kind: FaultKind
+    probability: Probability = Field(0.0, description="chance per message to the instrument")
+    at: tuple[Annotated[int, Field(ge=1)], ...] = Field(
+        (), description="message numbers (1-based, per instrument) that fail"
+    )
+    after: int = Field(0, ge=0, description="no fault before this many messages (set-up)")
+    delay_s: float = Field(30.0, gt=0, le=3600, description="how late a 'slow' reply comes")
+
+    @model_validator(mode="after")
+    def _one_trigger(self) -> FaultParams:
+        if (self.probability > 0) == bool(self.at):
+            raise ValueError(
+                f"fault {self.kind!r} on {self.instrument!r}: give either a probability > 0 "
+                "or message numbers 'at', not both and not neither"
+            )
+        return self
+
+
+class FaultPlan(_Strict):
+    """The ``faults:`` section: seeded fault injection for dry runs (simulated lab only)."""
+
+    seed: int = Field(0, ge=0, le=2**63 - 1, description="seed of the random faults")
+    faults: list[FaultParams] = []

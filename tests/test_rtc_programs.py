@@ -238,3 +238,11 @@ def test_a_deferred_wait_survives_a_step_refused_before_sending(lab) -> None:
     with pytest.raises(InstrumentValueError, match="qubit 9 out of range"):
         node.measure_along(9, 0.0, 0.0)
     assert node.now_s() == pytest.approx(before + 1e-3, abs=1e-12)  # run when next asked
+
+
+def test_only_initialisation_programs_are_sent_again_after_a_fault(lab) -> None:
+    rtc = lab.instrument("alice", "qubit_controller")
+    assert rtc.is_repeatable('QUB:PROG? "INIT 0|INIT 1"')
+    for acts in ('QUB:PROG? "INIT 0|MEAS 0,Z"', 'QUB:PROG? "WAIT 1e-06"', 'QUB:PROG? ""'):
+        assert not rtc.is_repeatable(acts)
+    assert rtc.is_repeatable("ENT:RES? bob") and not rtc.is_repeatable("QUB:GATE H,0")

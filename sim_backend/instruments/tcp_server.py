@@ -53,6 +53,10 @@ Fault injection (for tests of lost connections and timeouts)
   accepted at once, and the instrument keeps its state (a re-plugged network cable).
 * :meth:`InstrumentServer.set_unresponsive` ``(name, on)``: while on, the instrument
   swallows every message (not executed, no reply), so each query of the client times out.
+* A :class:`~sim_backend.instruments.faults.FaultyInstrument` served in place of an
+  instrument drives the rest (``faults.py``): its ``DroppedConnectionError`` resets every
+  connection of the instrument, a ``Truncated`` reply is sent without its termination, and a
+  ``Late`` reply is sent after sleeping its delay (outside the lab lock).
 
 Per message, the overhead is one ``recv``, a ``find`` of the terminator (and of ``#``) and one
 ``sendall``; accepted sockets have ``TCP_NODELAY``, and on Linux ``TCP_QUICKACK`` is re-armed
@@ -69,11 +73,13 @@ import selectors
 import socket
 import struct
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
+from .faults import DroppedConnectionError, Late, Truncated
 from .protocols import MessageHandler
 
 log = logging.getLogger(__name__)
@@ -496,6 +502,10 @@ class InstrumentServer:
                     try:
                         with lock:
                             reply = handler.handle(message)
+                    except DroppedConnectionError as dropped:
+                        log.info("%s", dropped)
+                        self._close_connections(served, reset=True)
+                        return
                     except Exception:
                         log.exception(
                             "simulated instrument %s raised on %r (no reply sent)",
@@ -505,6 +515,15 @@ class InstrumentServer:
                         continue
                     if reply is None:
                         continue
+                    if isinstance(reply, Truncated):
+                        replies.append(reply.data)
+                        continue
+                    if isinstance(reply, Late):
+                        if replies:
+                            sendall(b"".join(replies))
+                            replies = []
+                        time.sleep(reply.delay_s)
+                        reply = reply.reply
                     if isinstance(reply, str):
                         try:
                             reply = reply.encode("latin-1")

@@ -48,6 +48,12 @@ Fault injection (for tests of timeouts and lost connections)
   kept its state, like an instrument whose network cable was re-plugged).
 * :meth:`SimulatedVisaLibrary.clear_faults` ``(name=None)``: cancel pending timeouts and
   restore connections (of one resource, or all).
+* A :class:`~sim_backend.instruments.faults.FaultyInstrument` attached in place of an
+  instrument drives the rest (``faults.py``): its ``DroppedConnectionError`` breaks every session
+  of the resource (reopening works at once), a ``Truncated`` reply is queued without the
+  termination (read back with END, so the driver sees a reply without terminator), and a
+  ``Late`` reply later than the session's timeout makes the next read time out while the
+  reply stays queued (a device clear discards it).
 
 A handler that raises (a bug of the simulator, not bad input: see ``MessageHandler``) raises
 through ``write`` unchanged.
@@ -69,6 +75,7 @@ from pyvisa import constants, errors, highlevel, rname
 from pyvisa.constants import StatusCode
 from pyvisa.util import LibraryPath
 
+from .faults import DroppedConnectionError, Late, Truncated
 from .protocols import MessageHandler
 
 RA = constants.ResourceAttribute
@@ -122,10 +129,12 @@ class _Session:
     replies: deque[bytes] = field(default_factory=deque)
     position: int = 0  # bytes of replies[0] already read
     broken: bool = False
+    stalled: int = 0  # reads that time out before a late reply can be read
 
     def discard_replies(self) -> None:
         self.replies.clear()
         self.position = 0
+        self.stalled = 0
 
 
 def _canonical(resource_name: str) -> tuple[str, rname.ResourceName]:
@@ -398,9 +407,16 @@ class SimulatedVisaLibrary(highlevel.VisaLibraryBase):
             "close and reopen the resource",
         )
 
-    def _queue_reply(self, sess: _Session, reply: str | bytes | None) -> None:
+    def _queue_reply(self, sess: _Session, reply: str | bytes | Truncated | Late | None) -> None:
         if reply is None:
             return
+        if isinstance(reply, Truncated):
+            sess.replies.append(reply.data)
+            return
+        if isinstance(reply, Late):
+            if reply.delay_s * 1000 > sess.attrs[RA.timeout_value]:
+                sess.stalled += 1
+            reply = reply.reply
         if isinstance(reply, str):
             try:
                 reply = reply.encode("latin-1")
@@ -473,7 +489,15 @@ class SimulatedVisaLibrary(highlevel.VisaLibraryBase):
                 stop -= len(term)
             while stop > floor and data[stop - 1] in _CRLF:
                 stop -= 1
-            reply = attached.handler.handle(data[:stop].decode("latin-1"))
+            try:
+                reply = attached.handler.handle(data[:stop].decode("latin-1"))
+            except DroppedConnectionError as dropped:
+                for other in list(self._sessions.values()):
+                    if other.attached is attached:
+                        other.broken = True
+                raise self._fail(
+                    session, StatusCode.error_connection_lost, f"{dropped}; reopen the resource"
+                ) from None
             self._queue_reply(sess, reply)
         return len(data), self._status(session, StatusCode.success)
 
@@ -491,6 +515,14 @@ class SimulatedVisaLibrary(highlevel.VisaLibraryBase):
                     StatusCode.error_timeout,
                     f"{attached.handler.name} at {attached.name!r}: injected timeout, "
                     "the reply never arrived",
+                )
+            if sess.stalled:
+                sess.stalled -= 1
+                raise self._fail(
+                    session,
+                    StatusCode.error_timeout,
+                    f"{attached.handler.name} at {attached.name!r}: the reply is late "
+                    "(slow instrument, fault injection)",
                 )
             if not sess.replies:
                 raise self._fail(

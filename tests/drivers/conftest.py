@@ -33,6 +33,7 @@ def make_sim() -> Iterator[Callable[..., QNodeVisaInstrument]]:
         inst = lookup(driver).create(
             name or f"sim_{driver}", address=GOOD_ADDRESS, simulated=True, **kwargs
         )
+        inst.resilience.sleep = lambda seconds: None  # retries back off without sleeping
         created.append(inst)
         return inst
 

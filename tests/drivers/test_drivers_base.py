@@ -69,7 +69,7 @@ def test_loads_from_a_qcodes_station_config(tmp_path: Path) -> None:
 
 def test_timeout_during_identity_check_closes_and_reports(mocker) -> None:
     mocker.patch.object(
-        MessageBasedResource, "read", side_effect=VisaIOError(StatusCode.error_timeout)
+        MessageBasedResource, "read_raw", side_effect=VisaIOError(StatusCode.error_timeout)
     )
     with pytest.raises(InstrumentTimeoutError) as info:
         SantecTSL570("laser_f", address="GPIB::1::INSTR", pyvisa_sim_file=SIM)
@@ -80,12 +80,14 @@ def test_timeout_during_identity_check_closes_and_reports(mocker) -> None:
 def test_timeout_in_parameter_get_keeps_a_clean_message(make_sim, mocker) -> None:
     laser = make_sim("santec_tsl570", name="laser_g")
     mocker.patch.object(
-        laser.visa_handle, "read", side_effect=VisaIOError(StatusCode.error_timeout)
+        laser.visa_handle, "read_raw", side_effect=VisaIOError(StatusCode.error_timeout)
     )
+    laser.resilience.sleep = lambda s: None
     with pytest.raises(InstrumentTimeoutError) as info:
         laser.power.get()
     assert str(info.value) == (
-        "laser_g (Santec TSL-570): command ':POW?' timed out: no answer within 5 s"
+        "laser_g (Santec TSL-570): command ':POW?' timed out: no answer within 5 s; "
+        "gave up after 3 retries (0.35 s of back-off)"
     )
 
 

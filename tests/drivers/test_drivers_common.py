@@ -81,7 +81,10 @@ def test_wrong_identity_is_refused(driver: str) -> None:
 @pytest.mark.parametrize("driver", ALL)
 def test_timeout_names_instrument_and_command(make_sim, mocker, driver: str) -> None:
     inst = make_sim(driver, name="slow")
-    mocker.patch.object(inst.visa_handle, "read", side_effect=VisaIOError(StatusCode.error_timeout))
+    mocker.patch.object(
+        inst.visa_handle, "read_raw", side_effect=VisaIOError(StatusCode.error_timeout)
+    )
+    inst.resilience.sleep = lambda s: None
     with pytest.raises(InstrumentTimeoutError) as info:
         inst.ask(inst.IDN_QUERY)
     message = str(info.value)

@@ -299,7 +299,8 @@ def test_safe_state_turns_the_diode_off(laser: NewFocusTLB6700, sim: SimNewFocus
 def test_timeout_names_instrument_and_command(
     laser: NewFocusTLB6700, library: SimulatedVisaLibrary, sim: SimNewFocusTLB6700
 ) -> None:
-    library.inject_timeout(ADDRESS)
+    library.inject_timeout(ADDRESS, reads=4)  # the first try and its 3 retries
+    laser.resilience.sleep = lambda seconds: None
     with pytest.raises(InstrumentTimeoutError, match=r"laser_nv .*'OUTPut:STATe 1' timed out"):
         laser.output.set(True)
     assert sim.output_on is True  # the command reached the instrument; its OK was lost
@@ -310,7 +311,8 @@ def test_timeout_names_instrument_and_command(
 def test_lost_connection_is_a_communication_error(
     laser: NewFocusTLB6700, library: SimulatedVisaLibrary
 ) -> None:
-    library.drop_connection(ADDRESS)
+    library.drop_connection(ADDRESS)  # and reconnecting fails until restored
+    laser.resilience.sleep = lambda seconds: None
     with pytest.raises(ConnectionError, match=r"laser_nv .*'SOURce:WAVElength\?' failed"):
         laser.wavelength.get()
     library.restore_connection(ADDRESS)
