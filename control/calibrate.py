@@ -42,12 +42,15 @@ from sequences.calibrations.converter_phase_matching import sinc2
 from sequences.calibrations.laser_resonance import lorentzian
 
 from .backend import Network, open_network
+from .calibrate_qubit import alpha_step, plot_qubit_step, rabi_step, ramsey_step
 from .calibration_store import CalibrationStore
 from .network_config import NetworkConfig, load_network
 
 log = logging.getLogger(__name__)
 
-StepKind = Literal["detectors", "laser_resonance", "phase_matching", "readout"]
+StepKind = Literal[
+    "detectors", "laser_resonance", "phase_matching", "readout", "rabi", "ramsey", "alpha"
+]
 Status = Literal["passed", "failed", "skipped"]
 
 
@@ -75,6 +78,64 @@ class CalibrationSettings:
     readout_shots: int = 2000
     #: how often a failed step is tried again
     retries: int = 1
+    #: spin control (Rabi, Ramsey): nominal MW carrier and pi amplitude until calibrated
+    nominal_microwave_hz: float = 2.88e9
+    nominal_pi_pulse_amplitude_v: float = 0.5
+    microwave_power_dbm: float = 0.0
+    spin_pulse_ns: float = 50.0
+    spin_awg_amplitude_vpp: float = 4.5
+    rabi_max_amplitude_v: float = 1.25
+    rabi_points: int = 26
+    rabi_shots_per_point: int = 100
+    ramsey_detuning_hz: float = 2.0e6
+    ramsey_max_wait_us: float = 8.0
+    ramsey_step_us: float = 0.1
+    ramsey_shots_per_point: int = 100
+    #: the single-click trade-off: alphas swept, pairs per alpha, target fidelity
+    alpha_values: tuple[float, ...] = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3)
+    alpha_pairs_per_point: int = 600
+    target_fidelity: float = 0.8
+
+    def __post_init__(self) -> None:
+        """Reject a bad setting of the qubit steps, naming field, value and expectation."""
+        checks = [
+            ("nominal_microwave_hz", 0 < self.nominal_microwave_hz <= 1e11, "in (0, 1e11]"),
+            (
+                "nominal_pi_pulse_amplitude_v",
+                0 < self.nominal_pi_pulse_amplitude_v <= self.spin_awg_amplitude_vpp / 2,
+                "in (0, spin_awg_amplitude_vpp/2]",
+            ),
+            ("microwave_power_dbm", -150 <= self.microwave_power_dbm <= 40, "in [-150, 40]"),
+            ("spin_pulse_ns", 1 <= self.spin_pulse_ns <= 10_000, "in [1, 10000]"),
+            (
+                "spin_awg_amplitude_vpp",
+                0.02 <= self.spin_awg_amplitude_vpp <= 4.5,
+                "in [0.02, 4.5]",
+            ),
+            (
+                "rabi_max_amplitude_v",
+                0 < self.rabi_max_amplitude_v <= self.spin_awg_amplitude_vpp / 2,
+                "in (0, spin_awg_amplitude_vpp/2]",
+            ),
+            ("rabi_points", self.rabi_points >= 6, ">= 6"),
+            ("rabi_shots_per_point", self.rabi_shots_per_point >= 1, ">= 1"),
+            ("ramsey_detuning_hz", 0 < self.ramsey_detuning_hz <= 1e8, "in (0, 1e8]"),
+            ("ramsey_step_us", self.ramsey_step_us > 0, "> 0"),
+            ("ramsey_max_wait_us", self.ramsey_max_wait_us > 5 * self.ramsey_step_us, "> 5 steps"),
+            ("ramsey_shots_per_point", self.ramsey_shots_per_point >= 1, ">= 1"),
+            (
+                "alpha_values",
+                len(self.alpha_values) >= 3 and all(0 < a <= 0.5 for a in self.alpha_values),
+                "at least 3 values in (0, 0.5]",
+            ),
+            ("alpha_pairs_per_point", self.alpha_pairs_per_point >= 3, ">= 3"),
+            ("target_fidelity", 0.5 < self.target_fidelity < 1, "in (0.5, 1)"),
+        ]
+        for name, ok, expected in checks:
+            if not ok:
+                raise ValueError(
+                    f"CalibrationSettings.{name}={getattr(self, name)!r}: expected {expected}"
+                )
 
 
 @dataclass(frozen=True)
@@ -208,7 +269,27 @@ def plan_calibrations(config: NetworkConfig, nodes: Iterable[str] | None = None)
                     store_prefix=f"{node}.qubit_controller",
                 )
             )
+        if {"qubit_controller", "awg", "microwave", "laser"} <= set(roles):
+            steps.append(Step(f"{node}.rabi", "rabi", node, f"{node}.spin"))
+            steps.append(Step(f"{node}.ramsey", "ramsey", node, f"{node}.spin", (f"{node}.rabi",)))
+    steps.extend(_alpha_steps(config, selected, {s.name for s in steps}))
     return order_steps(steps)
+
+
+def _alpha_steps(config: NetworkConfig, selected: list[str], planned: set[str]) -> list[Step]:
+    """One alpha trade-off per single-click link whose two nodes are both selected; it
+    needs both nodes' lasers (and converters), spin (Ramsey, after Rabi) and readout."""
+    steps = []
+    for station, hs in config.heralding_stations.items():
+        a, b = hs.link
+        if a not in selected or b not in selected:
+            continue
+        kinds = ("laser_resonance", "phase_matching", "ramsey", "readout")
+        deps = tuple(f"{n}.{k}" for n in (a, b) for k in kinds if f"{n}.{k}" in planned)
+        if not all(f"{n}.laser_resonance" in deps for n in (a, b)):
+            continue  # no optical calibration of the link: nothing to trade off
+        steps.append(Step(f"{a}-{b}.alpha", "alpha", f"{a}-{b}", f"{a}-{b}", deps, station, (a, b)))
+    return steps
 
 
 def order_steps(steps: Sequence[Step]) -> list[Step]:
@@ -286,6 +367,9 @@ class _Runner:
             "laser_resonance": self._laser_resonance,
             "phase_matching": self._phase_matching,
             "readout": self._readout,
+            "rabi": lambda step: rabi_step(self, step),
+            "ramsey": lambda step: ramsey_step(self, step),
+            "alpha": lambda step: alpha_step(self, step),
         }
 
     def run_step(self, step: Step, done: dict[str, StepOutcome]) -> StepOutcome:
@@ -503,6 +587,8 @@ def _fitted_curve(kind: str, result: CalibrationResult) -> Callable[[Any], Any] 
 def _plot(outcome: StepOutcome, folder: Path) -> Path | None:
     """Scan points (clicks vs the scanned setting) with the fitted curve when there is one."""
     kind, result = outcome.step.kind, outcome.result
+    if kind in ("rabi", "ramsey", "alpha"):
+        return plot_qubit_step(outcome, folder)
     if kind not in _SCAN_X or result is None:
         return None
     column, xlabel = _SCAN_X[kind]

@@ -46,7 +46,7 @@ def entangle(
     link: Annotated[str | None, typer.Option(help="Link to run, e.g. alice-bob.")] = None,
     shots: Annotated[int, typer.Option(min=1, max=10_000_000, help="Pairs to deliver.")] = 1000,
     seed: SeedOption = None,
-    alpha: AlphaOption = 0.1,
+    alpha: AlphaOption = None,
     max_attempts: Annotated[
         int, typer.Option(min=0, help="Attempts before giving up (0: no cut-off).")
     ] = 0,
@@ -168,7 +168,7 @@ def swap(
     ] = DEFAULT_CHAIN,
     shots: Annotated[int, typer.Option(min=1, max=10_000_000, help="Swapped pairs.")] = 300,
     seed: SeedOption = None,
-    alpha: AlphaOption = 0.1,
+    alpha: AlphaOption = None,
     cutoff: Annotated[
         float | None, typer.Option(min=0, help="Discard a stored pair older than this (s).")
     ] = None,
@@ -235,9 +235,7 @@ def chsh(
     link: Annotated[str | None, typer.Option(help="Link to test, e.g. alice-bob.")] = None,
     shots: Annotated[int, typer.Option(min=4, max=10_000_000, help="Pairs measured.")] = 2000,
     seed: SeedOption = None,
-    alpha: Annotated[
-        float, typer.Option(min=1e-6, max=0.5, help="Bright-state population.")
-    ] = 0.05,
+    alpha: AlphaOption = None,
     db: DbOption = Path("runs/qnode.db"),
     store: StoreOption = True,
     as_json: JsonOption = False,
@@ -284,7 +282,7 @@ def teleport(
     ] = DEFAULT_CHAIN,
     shots: Annotated[int, typer.Option(min=1, max=10_000_000, help="Teleportations.")] = 300,
     seed: SeedOption = None,
-    alpha: AlphaOption = 0.1,
+    alpha: AlphaOption = None,
     max_attempts: Annotated[
         int, typer.Option(min=0, help="Attempts per link before giving up (0: no cut-off).")
     ] = 0,

@@ -16,6 +16,7 @@ from sequences.analysis import wilson_interval
 from sequences.attempt_loop import AttemptLoop, NodeOptics
 
 from .backend import Network, open_network
+from .calibration_store import CalibrationStore
 from .node import NodeController, NodeError, NodeInstruments, cardinal_states
 from .orchestrator import OrchestrationError, Orchestrator, TeleportShot
 from .rpc import RpcError
@@ -106,7 +107,7 @@ def run_entangle(
     *,
     link: str | None = None,
     seed: int | None = None,
-    alpha: float = 0.1,
+    alpha: float | None = None,
     max_attempts: int = 0,
     backend: str | None = None,
     db_path: str | Path | None = Path("runs/qnode.db"),
@@ -117,24 +118,32 @@ def run_entangle(
     fibre_length_km: float | None = None,
 ) -> dict[str, Any]:
     """Heralded entanglement on one link (or, with ``swap``, between the ends of a chain via
-    entanglement swapping), every pair verified in XX/YY/ZZ and stored."""
+    entanglement swapping), every pair verified in XX/YY/ZZ and stored. The calibration
+    store beside the network file supplies the operating point (``calibration_in_force``);
+    ``alpha`` None takes the link's calibrated alpha (else 0.1)."""
     from .summary import entanglement_summary
 
     if shots < 1:
         raise ValueError(f"shots={shots!r}: expected a positive integer")
-    loop = AttemptLoop(alpha=alpha, max_attempts=max_attempts, stop_at_herald=True)
+    calibration = CalibrationStore.beside(network_path)
     overrides = None if fibre_length_km is None else {"fibre_length_km": fibre_length_km}
     network = open_network(network_path, backend=backend, seed=seed, link_overrides=overrides)
     try:
         if swap:
-            a, _, b = chain_of(network)
+            a, mid, b = chain_of(network)
+            links = [(a, mid), (mid, b)]
         else:
             a, b = link_of(network, link)
-        orchestrator = build_orchestrator(network, loop, events_endpoint=events_endpoint)
+            links = [(a, b)]
+        alpha = _alpha(alpha, calibration, links, 0.1)
+        loop = AttemptLoop(alpha=alpha, max_attempts=max_attempts, stop_at_herald=True)
+        orchestrator = build_orchestrator(
+            network, loop, events_endpoint=events_endpoint, calibration=calibration
+        )
         orchestrator.cutoff_s = cutoff_s
         orchestrator.prepare()
         name = "swap" if swap else "entangle"
-        store = _store(network, db_path, name, ENTANGLEMENT_COLUMNS, loop, shots)
+        store = _store(network, db_path, name, ENTANGLEMENT_COLUMNS, loop, shots, calibration)
         shot_source = (
             iter_swapped_pairs(orchestrator, shots)
             if swap
@@ -171,6 +180,7 @@ def run_entangle(
             backend=network.backend,
             seed=network.seed,
             wall_s=collected.wall_s,
+            calibration_in_force=_versions(calibration),
         )
         return _finish(summary, collected, store, orchestrator, network)
     finally:
@@ -191,21 +201,24 @@ def run_chsh(
     *,
     link: str | None = None,
     seed: int | None = None,
-    alpha: float = 0.05,
+    alpha: float | None = None,
     backend: str | None = None,
     db_path: str | Path | None = Path("runs/qnode.db"),
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
-    """A CHSH test on one link, every shot stored; S with its 95% interval."""
+    """A CHSH test on one link, every shot stored; S with its 95% interval (``alpha`` None:
+    the link's calibrated alpha, else 0.05)."""
     if shots < 4:
         raise ValueError(f"shots={shots!r}: a CHSH test needs at least 4 (one per setting)")
-    loop = AttemptLoop(alpha=alpha, max_attempts=0, stop_at_herald=True)
+    calibration = CalibrationStore.beside(network_path)
     network = open_network(network_path, backend=backend, seed=seed)
     try:
         a, b = link_of(network, link)
-        orchestrator = build_orchestrator(network, loop)
+        alpha = _alpha(alpha, calibration, [(a, b)], 0.05)
+        loop = AttemptLoop(alpha=alpha, max_attempts=0, stop_at_herald=True)
+        orchestrator = build_orchestrator(network, loop, calibration=calibration)
         orchestrator.prepare()
-        store = _store(network, db_path, "chsh", CHSH_COLUMNS, loop, shots)
+        store = _store(network, db_path, "chsh", CHSH_COLUMNS, loop, shots, calibration)
         collected = _collect(iter_chsh(orchestrator, a, b, shots), store, dict, progress)
         summary = chsh_summary(collected.records)
         summary.update(
@@ -215,6 +228,7 @@ def run_chsh(
             network=str(network_path),
             backend=network.backend,
             seed=network.seed,
+            calibration_in_force=_versions(calibration),
         )
         return _finish(summary, collected, store, orchestrator, network)
     finally:
@@ -302,6 +316,7 @@ def _store(
     columns: Any,
     loop: AttemptLoop,
     shots: int,
+    calibration: CalibrationStore | None = None,
 ) -> ShotStore | None:
     if db_path is None:
         return None
@@ -313,8 +328,27 @@ def _store(
         seed=network.seed,
         backend=network.backend,
         requested_shots=shots,
+        calibration=calibration.snapshot() if calibration is not None else None,
         extra_metadata={"attempt_loop": loop.model_dump()},
     )
+
+
+def _alpha(
+    alpha: float | None, calibration: CalibrationStore, links: list[tuple[str, str]], default: float
+) -> float:
+    """The given alpha, else the calibrated one of the links (``CalibrationStore.alpha``),
+    else ``default``."""
+    if alpha is not None:
+        return alpha
+    calibrated = calibration.alpha(links)
+    return calibrated if calibrated is not None else default
+
+
+def _versions(calibration: CalibrationStore | None) -> dict[str, int]:
+    """Which calibration a run used: key -> version of the value in force."""
+    if calibration is None:
+        return {}
+    return {key: record["version"] for key, record in calibration.snapshot().items()}
 
 
 def _close_store(store: ShotStore | None, summary: dict[str, Any], interrupted: bool) -> None:
@@ -435,10 +469,13 @@ def build_orchestrator(
     remote_nodes: dict[str, str] | None = None,
     node_timeout_s: float = 10.0,
     plaintext: bool = False,
+    calibration: CalibrationStore | None = None,
 ) -> Orchestrator:
     """Node controllers for every node of ``network`` and their orchestrator; with
     ``remote_nodes`` (name -> endpoint) the nodes are processes of their own, reached over
-    RPC; with ``events_endpoint`` the orchestrator publishes heralds, swaps and shots."""
+    RPC; with ``events_endpoint`` the orchestrator publishes heralds, swaps and shots. With
+    ``calibration`` each in-process node runs at its calibrated values in force (laser,
+    converter, MW frequency, pi-pulse amplitude; ``CalibrationStore.node_optics``)."""
     optics = optics or NodeOptics(converter_pump_mw=500.0, converter_temperature_c=55.0)
     nodes: dict[str, Any] = {}
     for name in network.loaded.config.nodes:
@@ -451,7 +488,14 @@ def build_orchestrator(
                 name, remote_nodes[name], timeout_s=node_timeout_s, security=security
             )
         else:
-            nodes[name] = NodeController(name, NodeInstruments.of(network, name), optics)
+            nodes[name] = NodeController(
+                name,
+                NodeInstruments.of(network, name),
+                calibration.node_optics(name, optics) if calibration is not None else optics,
+                pi_pulse_amplitude_v=(
+                    calibration.pi_pulse_amplitude_v(name) if calibration is not None else None
+                ),
+            )
     events = None
     if events_endpoint is not None:
         from .events import EventPublisher
@@ -500,7 +544,7 @@ def run_teleport(
     shots: int,
     *,
     seed: int | None = None,
-    alpha: float = 0.1,
+    alpha: float | None = None,
     max_attempts: int = 0,
     backend: str | None = None,
     db_path: str | Path | None = Path("runs/qnode.db"),
@@ -521,7 +565,7 @@ def run_teleport(
     """
     if shots < 1:
         raise ValueError(f"shots={shots!r}: expected a positive integer")
-    loop = AttemptLoop(alpha=alpha, max_attempts=max_attempts, stop_at_herald=True)
+    calibration = CalibrationStore.beside(network_path)
     only = None
     if remote_nodes:
         from .network_config import load_network
@@ -529,6 +573,9 @@ def run_teleport(
         only = list(load_network(network_path).config.heralding_stations)
     network = open_network(network_path, backend=backend, seed=seed, only=only, simlab=simlab)
     try:
+        a, b, c = chain_of(network)
+        alpha = _alpha(alpha, calibration, [(a, b), (b, c)], 0.1)
+        loop = AttemptLoop(alpha=alpha, max_attempts=max_attempts, stop_at_herald=True)
         orchestrator = build_orchestrator(
             network,
             loop,
@@ -536,9 +583,10 @@ def run_teleport(
             remote_nodes=remote_nodes,
             node_timeout_s=node_timeout_s,
             plaintext=plaintext,
+            calibration=calibration,
         )
         orchestrator.prepare()
-        store = _store(network, db_path, "teleport", TELEPORT_COLUMNS, loop, shots)
+        store = _store(network, db_path, "teleport", TELEPORT_COLUMNS, loop, shots, calibration)
         first = chain_of(network)[0]
         started_sim = orchestrator.nodes[first].now_s()
         monitor = _heartbeat(network, remote_nodes, plaintext, heartbeat_s)
@@ -559,6 +607,7 @@ def run_teleport(
             backend=network.backend,
             seed=network.seed,
             attempt_loop=loop.model_dump(),
+            calibration_in_force=_versions(calibration),
         )
         return _finish(summary, collected, store, orchestrator, network, monitor)
     finally:
