@@ -27,6 +27,7 @@ attempts and the dark counts outside detection windows become time tags.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,6 +53,7 @@ from .physics.operators import H, S, X, Y, Z
 from .physics.states import BELL_STATES, bloch_ket, fidelity_to_pure
 
 PS = 1e12  # picoseconds per second
+DRIFT_STEP_S = 60.0  # simulated seconds per step of the lab's drift
 
 _SINGLE_GATES = {"H": H, "X": X, "Y": Y, "Z": Z, "S": S}
 
@@ -449,9 +451,11 @@ class SimulatedHardware:
     # ------------------------------------------------------------------ spin drive, drift
     def _node_physics(self, node: str) -> NodeParams:
         """The node's hidden physics now: drifted over the lab time (``lab_time_h`` plus the
-        simulated time, ``NodeParams.at_lab_time``)."""
-        hours = self.lab.params.lab_time_h + self.lab.clock.now / 3600.0
-        return self.lab.params.nodes[node].at_lab_time(hours)
+        simulated time, ``NodeParams.at_lab_time``). The drift advances in steps of
+        ``DRIFT_STEP_S`` of simulated time (slow drifts change nothing within a step), so
+        the link's outcome table is recomputed once per step, not per attempt loop."""
+        elapsed = math.floor(self.lab.clock.now / DRIFT_STEP_S) * DRIFT_STEP_S
+        return self.lab.params.nodes[node].at_lab_time(self.lab.params.lab_time_h + elapsed / 3600)
 
     def _play_spin_drive(self, awg_name: str) -> bool:
         """An AWG sequence without an optical pulse (no marker 1) is a spin-control program:

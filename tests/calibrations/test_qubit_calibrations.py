@@ -15,6 +15,10 @@ import yaml
 from qcodes.instrument import Instrument
 
 from control.backend import Network, open_network
+from control.calibrate import CalibrationSettings, run_calibrations, summary_lines
+from control.calibration_store import CalibrationStore
+from control.runs import run_entangle
+from control.storage import load_run, open_database, read_metadata
 from sequences.calibrations._spin import SpinDrive
 from sequences.calibrations.alpha_tradeoff import PairBatch, alpha_tradeoff
 from sequences.calibrations.rabi import rabi_amplitude_sweep
@@ -188,3 +192,96 @@ def test_drift_settings_are_validated(
     with pytest.raises(ConfigError) as info:
         load_lab_file(path)
     assert problem in str(info.value)
+
+
+# ------------------------------------------------------------------ drift and recovery
+#: alice's optical transition drifts +0.5 pm/h (1 pm, one laser setpoint, in 2 h), both
+#: converters' optima and both spin resonances drift too.
+DRIFT = {
+    "alice": {
+        "transition_wavelength_nm_per_h": 5e-4,
+        "converter_optimal_temperature_c_per_h": 0.3,
+        "spin_resonance_hz_per_h": 2.5e5,
+    },
+    "bob": {"converter_optimal_temperature_c_per_h": -0.1, "spin_resonance_hz_per_h": -1e5},
+}
+
+#: Unattended settings for a lab collecting 0.05 photons per excitation (test-sized).
+DRIFT_SETTINGS = CalibrationSettings(
+    laser_attempts_per_point=200_000,
+    converter_attempts_per_point=100_000,
+    detector_attempts=8_000_000,
+    readout_shots=300,
+    rabi_points=16,
+    rabi_shots_per_point=30,
+    ramsey_max_wait_us=3.0,
+    ramsey_step_us=0.1,
+    ramsey_shots_per_point=20,
+    alpha_values=(0.05, 0.15, 0.25, 0.35),
+    alpha_pairs_per_point=250,
+    target_fidelity=0.75,
+)
+
+
+def _entangle(config: Path, db: Path) -> dict:
+    return run_entangle(config, 600, db_path=db)
+
+
+def test_fidelity_falls_as_the_lab_drifts_and_recovers_after_recalibration(
+    tmp_path: Path,
+) -> None:
+    """Calibrate at lab time 0, run (the run takes the store's values); 2 h later the lab has
+    drifted (alice's transition by 1 pm: her photons dim, the heralded state unbalances) and
+    the same calibration gives a worse pair; the unattended script recalibrates and the next
+    run is back. Each run records the calibration versions it used."""
+    config = spin_lab(tmp_path, drift=DRIFT)
+    db = tmp_path / "runs.db"
+    physics_file = tmp_path / "nv_delft_link.yaml"
+    try:
+        first = run_calibrations(config, report_dir=tmp_path / "r1", settings=DRIFT_SETTINGS)
+        assert first.passed, summary_lines(first)
+        before = _entangle(config, db)
+
+        physics = yaml.safe_load(physics_file.read_text())
+        physics["simulated_lab"]["lab_time_h"] = 2.0
+        physics_file.write_text(yaml.safe_dump(physics))
+        drifted = _entangle(config, db)
+
+        second = run_calibrations(config, report_dir=tmp_path / "r2", settings=DRIFT_SETTINGS)
+        assert second.passed, summary_lines(second)
+        after = _entangle(config, db)
+    finally:
+        Instrument.close_all()
+
+    target = DRIFT_SETTINGS.target_fidelity
+    f = {
+        k: (r["fidelity_estimate"], r["exact_fidelity_mean"])
+        for k, r in (("before", before), ("drifted", drifted), ("after", after))
+    }
+    # the simulated state's fidelity (noise-free) and the estimate from XX/YY/ZZ agree in trend
+    assert f["drifted"][1] < f["before"][1] - 0.1, f
+    assert f["after"][1] > f["drifted"][1] + 0.1, f
+    assert f["after"][1] >= target - 0.03, f
+    assert f["drifted"][0] < f["before"][0] - 0.08 and f["after"][0] > f["drifted"][0] + 0.08, f
+    assert after["fidelity_ci95"][1] >= target  # the chosen alpha meets the target
+    assert drifted["heralded_rate_per_s"] < 0.8 * before["heralded_rate_per_s"]
+
+    store = CalibrationStore.beside(config)
+    wavelength = store.history("alice.laser.resonance_wavelength_nm")
+    assert [r.passed for r in wavelength] == [True, True]
+    assert wavelength[1].value - wavelength[0].value == pytest.approx(1e-3, abs=2e-4)
+    resonance = store.history("alice.spin.resonance_frequency_hz")
+    assert resonance[1].value - resonance[0].value == pytest.approx(5e5, abs=6e4)
+    # the runs used the store's values in force: alpha, and the versions are recorded
+    assert before["parameters"]["alpha"] == store.history("alice-bob.alpha")[0].value
+    assert after["parameters"]["alpha"] == store.value("alice-bob.alpha")
+    assert drifted["calibration_in_force"]["alice.laser.resonance_wavelength_nm"] == 1
+    assert after["calibration_in_force"]["alice.laser.resonance_wavelength_nm"] == 2
+    conn = open_database(db, create=False, writer=False)
+    try:
+        meta = read_metadata(load_run(conn, after["run_id"]))
+    finally:
+        conn.close()
+    used = meta["calibration"]["alice.spin.pi_pulse_amplitude_v"]
+    assert used["version"] == 2 and used["value"] == store.value("alice.spin.pi_pulse_amplitude_v")
+    assert meta["attempt_loop"]["alpha"] == after["parameters"]["alpha"]
