@@ -121,9 +121,9 @@ def calibrate(
     lab: LabOption = False,
 ) -> None:
     """Run the calibrations unattended in dependency order (detectors, laser resonance,
-    converter phase matching; readout), retry a failure once, skip what depends on it, end
-    safe, write a report with plots, and exit non-zero if anything failed (for cron or a
-    systemd timer)."""
+    converter phase matching; readout; spin Rabi and Ramsey; each link's alpha), retry a
+    failure once, skip what depends on it, end safe, write a report with plots, and exit
+    non-zero if anything failed (for cron or a systemd timer). Later runs use the values."""
     from .calibrate import run_calibrations
     from .calibration_store import CalibrationStoreError
     from .network_config import NetworkConfigError

@@ -56,7 +56,7 @@ def alpha_tradeoff(
     pairs_per_point: int = 600,
     readout_a: tuple[float, float] | None = None,
     readout_b: tuple[float, float] | None = None,
-    min_slope_significance: float = 3.0,
+    min_slope_significance: float = 2.0,
     max_reduced_chi2: float = 4.0,
     margin_sigmas: float = 2.0,
 ) -> CalibrationResult:
