@@ -42,7 +42,13 @@ from sequences.calibrations.converter_phase_matching import sinc2
 from sequences.calibrations.laser_resonance import lorentzian
 
 from .backend import Network, open_network
-from .calibrate_qubit import alpha_step, plot_qubit_step, rabi_step, ramsey_step
+from .calibrate_qubit import (
+    alpha_step,
+    check_qubit_settings,
+    plot_qubit_step,
+    rabi_step,
+    ramsey_step,
+)
 from .calibration_store import CalibrationStore
 from .network_config import NetworkConfig, load_network
 
@@ -99,45 +105,7 @@ class CalibrationSettings:
     target_fidelity: float = 0.75
 
     def __post_init__(self) -> None:
-        """Reject a bad setting of the qubit steps, naming field, value and expectation."""
-        checks = [
-            ("nominal_microwave_hz", 0 < self.nominal_microwave_hz <= 1e11, "in (0, 1e11]"),
-            (
-                "nominal_pi_pulse_amplitude_v",
-                0 < self.nominal_pi_pulse_amplitude_v <= self.spin_awg_amplitude_vpp / 2,
-                "in (0, spin_awg_amplitude_vpp/2]",
-            ),
-            ("microwave_power_dbm", -150 <= self.microwave_power_dbm <= 40, "in [-150, 40]"),
-            ("spin_pulse_ns", 1 <= self.spin_pulse_ns <= 10_000, "in [1, 10000]"),
-            (
-                "spin_awg_amplitude_vpp",
-                0.02 <= self.spin_awg_amplitude_vpp <= 4.5,
-                "in [0.02, 4.5]",
-            ),
-            (
-                "rabi_max_amplitude_v",
-                0 < self.rabi_max_amplitude_v <= self.spin_awg_amplitude_vpp / 2,
-                "in (0, spin_awg_amplitude_vpp/2]",
-            ),
-            ("rabi_points", self.rabi_points >= 6, ">= 6"),
-            ("rabi_shots_per_point", self.rabi_shots_per_point >= 1, ">= 1"),
-            ("ramsey_detuning_hz", 0 < self.ramsey_detuning_hz <= 1e8, "in (0, 1e8]"),
-            ("ramsey_step_us", self.ramsey_step_us > 0, "> 0"),
-            ("ramsey_max_wait_us", self.ramsey_max_wait_us > 5 * self.ramsey_step_us, "> 5 steps"),
-            ("ramsey_shots_per_point", self.ramsey_shots_per_point >= 1, ">= 1"),
-            (
-                "alpha_values",
-                len(self.alpha_values) >= 3 and all(0 < a <= 0.5 for a in self.alpha_values),
-                "at least 3 values in (0, 0.5]",
-            ),
-            ("alpha_pairs_per_point", self.alpha_pairs_per_point >= 3, ">= 3"),
-            ("target_fidelity", 0.5 < self.target_fidelity < 1, "in (0.5, 1)"),
-        ]
-        for name, ok, expected in checks:
-            if not ok:
-                raise ValueError(
-                    f"CalibrationSettings.{name}={getattr(self, name)!r}: expected {expected}"
-                )
+        check_qubit_settings(self)
 
 
 @dataclass(frozen=True)

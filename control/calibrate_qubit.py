@@ -23,7 +23,54 @@ from .calibration_store import PI_PULSE_AMPLITUDE, SPIN_RESONANCE
 if TYPE_CHECKING:
     from sequences.calibrations import CalibrationResult
 
-    from .calibrate import Step, StepOutcome, _Runner
+    from .calibrate import CalibrationSettings, Step, StepOutcome, _Runner
+
+
+def check_qubit_settings(settings: CalibrationSettings) -> None:
+    """Reject a bad setting of the qubit steps (``CalibrationSettings``), naming the field,
+    the value and the expectation."""
+    checks = [
+        ("nominal_microwave_hz", 0 < settings.nominal_microwave_hz <= 1e11, "in (0, 1e11]"),
+        (
+            "nominal_pi_pulse_amplitude_v",
+            0 < settings.nominal_pi_pulse_amplitude_v <= settings.spin_awg_amplitude_vpp / 2,
+            "in (0, spin_awg_amplitude_vpp/2]",
+        ),
+        ("microwave_power_dbm", -150 <= settings.microwave_power_dbm <= 40, "in [-150, 40]"),
+        ("spin_pulse_ns", 1 <= settings.spin_pulse_ns <= 10_000, "in [1, 10000]"),
+        (
+            "spin_awg_amplitude_vpp",
+            0.02 <= settings.spin_awg_amplitude_vpp <= 4.5,
+            "in [0.02, 4.5]",
+        ),
+        (
+            "rabi_max_amplitude_v",
+            0 < settings.rabi_max_amplitude_v <= settings.spin_awg_amplitude_vpp / 2,
+            "in (0, spin_awg_amplitude_vpp/2]",
+        ),
+        ("rabi_points", settings.rabi_points >= 6, ">= 6"),
+        ("rabi_shots_per_point", settings.rabi_shots_per_point >= 1, ">= 1"),
+        ("ramsey_detuning_hz", 0 < settings.ramsey_detuning_hz <= 1e8, "in (0, 1e8]"),
+        ("ramsey_step_us", settings.ramsey_step_us > 0, "> 0"),
+        (
+            "ramsey_max_wait_us",
+            settings.ramsey_max_wait_us > 5 * settings.ramsey_step_us,
+            "> 5 steps",
+        ),
+        ("ramsey_shots_per_point", settings.ramsey_shots_per_point >= 1, ">= 1"),
+        (
+            "alpha_values",
+            len(settings.alpha_values) >= 3 and all(0 < a <= 0.5 for a in settings.alpha_values),
+            "at least 3 values in (0, 0.5]",
+        ),
+        ("alpha_pairs_per_point", settings.alpha_pairs_per_point >= 3, ">= 3"),
+        ("target_fidelity", 0.5 < settings.target_fidelity < 1, "in (0.5, 1)"),
+    ]
+    for name, ok, expected in checks:
+        if not ok:
+            raise ValueError(
+                f"CalibrationSettings.{name}={getattr(settings, name)!r}: expected {expected}"
+            )
 
 
 def _drive(runner: _Runner, node: str) -> SpinDrive:

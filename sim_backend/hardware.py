@@ -38,10 +38,7 @@ from .lab import SimulatedLab
 from .optics import (
     bright_population,
     conversion_efficiency,
-    drive_segments,
-    driven_spin_unitary,
     excitation_probability,
-    rabi_frequency_rad_s,
     rotation_angle,
     snspd_dark_count_rate_hz,
     snspd_efficiency,
@@ -51,6 +48,7 @@ from .params import SPEED_OF_LIGHT_IN_FIBRE_M_PER_S, NodeParams
 from .physics.link import HeraldedLink, LinkModel, OperatingPoint
 from .physics.operators import H, S, X, Y, Z
 from .physics.states import BELL_STATES, bloch_ket, fidelity_to_pure
+from .spin_drive import play_spin_program
 
 PS = 1e12  # picoseconds per second
 DRIFT_STEP_S = 60.0  # simulated seconds per step of the lab's drift
@@ -148,7 +146,7 @@ class SimulatedHardware:
         it is needed (cheap next to an attempt loop)."""
 
     def awg_started(self, instrument: str) -> None:
-        if self._play_spin_drive(instrument):
+        if play_spin_program(self, instrument):
             return
         for station in self.stations.values():
             a, b = station.link
@@ -448,7 +446,7 @@ class SimulatedHardware:
         # nothing leaves the spin dark (no photon can be emitted)
         return float(min(max(bright_population(angle, factor), 1e-12), 0.5))
 
-    # ------------------------------------------------------------------ spin drive, drift
+    # ------------------------------------------------------------------ drift
     def _node_physics(self, node: str) -> NodeParams:
         """The node's hidden physics now: drifted over the lab time (``lab_time_h`` plus the
         simulated time, ``NodeParams.at_lab_time``). The drift advances in steps of
@@ -456,57 +454,6 @@ class SimulatedHardware:
         the link's outcome table is recomputed once per step, not per attempt loop."""
         elapsed = math.floor(self.lab.clock.now / DRIFT_STEP_S) * DRIFT_STEP_S
         return self.lab.params.nodes[node].at_lab_time(self.lab.params.lab_time_h + elapsed / 3600)
-
-    def _play_spin_drive(self, awg_name: str) -> bool:
-        """An AWG sequence without an optical pulse (no marker 1) is a spin-control program:
-        its channel-1 waveform drives the node's communication spin through the MW source's
-        IQ input, step by step, in simulated time; the sequence then ends. Returns False
-        (nothing played) for attempt loops or when the node has no spin to drive.
-
-        Each constant run of the waveform evolves the spin under the rotating-frame
-        Hamiltonian (``optics.driven_spin_unitary``) with Omega from the level and Delta from
-        the MW detuning plus a quasi-static offset drawn once per play (std sqrt(2)/T2*: a
-        Gaussian free-induction decay exp(-(t/T2*)^2) over many plays, e.g. Childress et al.,
-        Science 314, 281 (2006)); free precession between pulses is folded into the next
-        pulse, and the qubit's idle T1/T2 act over the gaps.
-        """
-        wiring = next((w for w in self.nodes.values() if w.awg == awg_name), None)
-        if wiring is None or wiring.qubit_controller is None or wiring.microwave is None:
-            return False
-        if self._attempt_step(wiring.node) is not None:
-            return False
-        awg = self._instrument(awg_name)
-        channel = awg.channels[1]
-        waves = []
-        for step in awg.sequence:
-            wave = awg.waveforms.get(step.waveforms.get(1) or "")
-            if wave is not None:
-                waves.extend([wave] * max(step.repetitions, 1))
-        if not waves:
-            return False
-        mw = self._instrument(wiring.microwave)
-        physics = self._node_physics(wiring.node).spin_control
-        drive_on = channel.output_on and mw.output_on and mw.iq_on
-        detuning = 2 * np.pi * (mw.frequency_hz - physics.resonance_frequency_hz)
-        if physics.t2_star_s is not None:
-            detuning += self._rng.normal(0.0, np.sqrt(2) / physics.t2_star_s)
-        node = self.lab.node(wiring.node)
-        qubit = node.qubit(0)
-        clock = self.lab.clock
-        free = np.eye(2, dtype=complex)
-        for wave in waves:
-            levels = np.asarray(wave.samples, dtype=float) * channel.amplitude_vpp / 2
-            for level, duration in drive_segments(levels, awg.sample_rate_hz):
-                if level == 0 or not drive_on:
-                    free = driven_spin_unitary(0.0, detuning, duration) @ free
-                    clock.advance(duration)
-                    continue
-                omega = rabi_frequency_rad_s(level, mw.power_dbm, physics)
-                node.apply_gate(driven_spin_unitary(omega, detuning, duration) @ free, qubit)
-                free = np.eye(2, dtype=complex)
-                clock.advance(duration)
-        awg.running = False  # the sequence ran to its end
-        return True
 
     def _link_of(self, node: str) -> tuple[str, str]:
         for station in self.stations.values():

@@ -314,3 +314,19 @@ def test_the_attempt_pulse_uses_the_calibrated_pi_amplitude(tmp_path: Path) -> N
         np.sin(0.5 / 0.37 * np.arcsin(np.sqrt(0.1))) ** 2, rel=0.02
     )
     assert populations[1] == pytest.approx(0.1, rel=0.01)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("target_fidelity", 1.2, "in (0.5, 1)"),
+        ("alpha_values", (0.1, 0.2), "at least 3 values"),
+        ("rabi_max_amplitude_v", 3.0, "spin_awg_amplitude_vpp/2"),
+        ("ramsey_max_wait_us", 0.2, "> 5 steps"),
+    ],
+)
+def test_qubit_settings_are_validated(field: str, value: object, expected: str) -> None:
+    with pytest.raises(ValueError) as info:
+        CalibrationSettings(**{field: value})
+    message = str(info.value)
+    assert f"CalibrationSettings.{field}={value!r}" in message and expected in message
