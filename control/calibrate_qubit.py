@@ -235,6 +235,10 @@ def _alpha(ax: Any, scan: dict[str, list[float]], fit: dict[str, float]) -> bool
         xs = np.linspace(0, max(x) * 1.05, 100)
         ax.plot(xs, fit["intercept"] + fit["slope"] * xs, "-", label="linear fit")
         ax.axhline(fit["target_fidelity"], ls=":", color="grey", label="target")
+    if "chosen_alpha" in fit:
+        ax.axvline(
+            fit["chosen_alpha"], ls="--", color="C2", label=f"chosen {fit['chosen_alpha']:.3f}"
+        )
     ax.set_xlabel("alpha (bright-state population)")
     ax.set_ylabel("fidelity")
     twin = ax.twinx()

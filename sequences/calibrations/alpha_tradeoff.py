@@ -157,6 +157,7 @@ def alpha_tradeoff(
         )
     i = int(np.flatnonzero(meets)[-1])
     chosen = float(grid[i])
+    fit["chosen_alpha"] = chosen
     if passed and i == len(grid) - 1:
         reason = f"target met over the whole sweep: chose its largest alpha {chosen:g}"
     alpha_err = float(band[i] / abs(slope)) if slope else float("inf")
