@@ -143,18 +143,13 @@ def alpha_step(runner: _Runner, step: Step) -> CalibrationResult:
             elapsed_s=orchestrator.nodes[a].now_s() - start,
         )
 
-    def readout(node: str) -> tuple[float, float] | None:
-        f0 = runner.store.latest(f"{node}.qubit_controller.f0")
-        f1 = runner.store.latest(f"{node}.qubit_controller.f1")
-        return (f0.value, f1.value) if f0 is not None and f1 is not None else None
-
     return alpha_tradeoff(
         source,
         target_fidelity=s.target_fidelity,
         alphas=s.alpha_values,
         pairs_per_point=s.alpha_pairs_per_point,
-        readout_a=readout(a),
-        readout_b=readout(b),
+        readout_a=runner.store.readout(a),
+        readout_b=runner.store.readout(b),
     )
 
 

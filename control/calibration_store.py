@@ -38,6 +38,8 @@ CONVERTER_TEMPERATURE = "frequency_converter.optimal_temperature_c"
 SPIN_RESONANCE = "spin.resonance_frequency_hz"
 PI_PULSE_AMPLITUDE = "spin.pi_pulse_amplitude_v"
 ALPHA = "alpha"
+READOUT_F0 = "qubit_controller.f0"
+READOUT_F1 = "qubit_controller.f1"
 
 
 class CalibrationStoreError(ValueError):
@@ -222,6 +224,13 @@ class CalibrationStore:
         """The node's calibrated pi-pulse amplitude (``<node>.spin.pi_pulse_amplitude_v``)."""
         record = self.latest(f"{node}.{PI_PULSE_AMPLITUDE}")
         return None if record is None else record.value
+
+    def readout(self, node: str) -> tuple[float, float] | None:
+        """The node's calibrated readout (F0, F1) (``<node>.qubit_controller.f0``/``f1``), or
+        None unless both passed."""
+        f0 = self.latest(f"{node}.{READOUT_F0}")
+        f1 = self.latest(f"{node}.{READOUT_F1}")
+        return (f0.value, f1.value) if f0 is not None and f1 is not None else None
 
     def alpha(self, links: list[tuple[str, str]]) -> float | None:
         """The calibrated alpha for attempts on ``links`` (``<a>-<b>.alpha``, either order):

@@ -164,8 +164,8 @@ def run_entangle(
         summary = entanglement_summary(
             records,
             simulated_time_s=orchestrator.nodes[a].now_s() - start,
-            readout_a=network.readout_calibration(a),
-            readout_b=network.readout_calibration(b),
+            readout_a=network.readout_calibration(a) or calibration.readout(a),
+            readout_b=network.readout_calibration(b) or calibration.readout(b),
             parameters={
                 "link": f"{a}-{b}",
                 "alpha": alpha,

@@ -110,3 +110,7 @@ def test_runs_take_the_passed_values_in_force(tmp_path: Path) -> None:
     assert store.alpha([("bob", "alice")]) == 0.12  # either order
     assert store.alpha([("alice", "bob"), ("bob", "charlie")]) == 0.09
     assert store.alpha([("alice", "bob"), ("bob", "dave")]) is None
+    store.record("alice.qubit_controller.f0", 0.94, 0.01, "", True)
+    assert store.readout("alice") is None  # F1 not calibrated yet
+    store.record("alice.qubit_controller.f1", 0.98, 0.01, "", True)
+    assert store.readout("alice") == (0.94, 0.98)
