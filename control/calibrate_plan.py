@@ -63,6 +63,30 @@ class CalibrationSettings:
     phase_alpha: float = 0.1
     #: how often a failed step is tried again
     retries: int = 1
+    #: spin control (Rabi, Ramsey): nominal MW carrier and pi amplitude until calibrated
+    nominal_microwave_hz: float = 2.88e9
+    nominal_pi_pulse_amplitude_v: float = 0.5
+    microwave_power_dbm: float = 0.0
+    spin_pulse_ns: float = 50.0
+    spin_awg_amplitude_vpp: float = 4.5
+    rabi_max_amplitude_v: float = 1.25
+    rabi_points: int = 26
+    rabi_shots_per_point: int = 100
+    ramsey_detuning_hz: float = 2.0e6
+    ramsey_max_wait_us: float = 8.0
+    ramsey_step_us: float = 0.1
+    ramsey_shots_per_point: int = 100
+    #: the single-click trade-off: alphas swept, pairs per alpha, target fidelity
+    alpha_values: tuple[float, ...] = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3)
+    alpha_pairs_per_point: int = 1000
+    #: readout-corrected fidelity the chosen alpha must give (the shipped NV lab reaches
+    #: about 0.8 at small alpha)
+    target_fidelity: float = 0.75
+
+    def __post_init__(self) -> None:
+        from .calibrate_qubit import check_qubit_settings
+
+        check_qubit_settings(self)
 
 
 @dataclass(frozen=True)
@@ -157,6 +181,9 @@ def plan_calibrations(config: NetworkConfig, nodes: Iterable[str] | None = None)
                     store_prefix=f"{node}.qubit_controller",
                 )
             )
+        if {"qubit_controller", "awg", "microwave", "laser"} <= set(roles):
+            steps.append(Step(f"{node}.rabi", "rabi", node, f"{node}.spin"))
+            steps.append(Step(f"{node}.ramsey", "ramsey", node, f"{node}.spin", (f"{node}.rabi",)))
     for station, link in both_lit:
         if not all(n in optical_of for n in link):
             continue
@@ -168,7 +195,27 @@ def plan_calibrations(config: NetworkConfig, nodes: Iterable[str] | None = None)
         roles = [config.nodes[n].instruments for n in link]
         if all("qubit_controller" in r for r in roles):
             steps.append(_station_step("interferometer_phase", station, link, optics))
+    steps.extend(_alpha_steps(config, selected, {s.name for s in steps}))
     return order_steps(steps)
+
+
+def _alpha_steps(config: NetworkConfig, selected: list[str], planned: set[str]) -> list[Step]:
+    """One alpha trade-off per single-click link whose two nodes are both selected; it
+    needs both nodes' lasers (and converters), spin (Ramsey, after Rabi) and readout, and
+    the link's interferometer phase when that is planned."""
+    steps = []
+    for station, hs in config.heralding_stations.items():
+        a, b = hs.link
+        if a not in selected or b not in selected:
+            continue
+        kinds = ("laser_resonance", "phase_matching", "ramsey", "readout")
+        deps = tuple(f"{n}.{k}" for n in (a, b) for k in kinds if f"{n}.{k}" in planned)
+        if not all(f"{n}.laser_resonance" in deps for n in (a, b)):
+            continue  # no optical calibration of the link: nothing to trade off
+        if f"{station}.interferometer_phase" in planned:
+            deps += (f"{station}.interferometer_phase",)
+        steps.append(Step(f"{a}-{b}.alpha", "alpha", f"{a}-{b}", f"{a}-{b}", deps, station, (a, b)))
+    return steps
 
 
 def order_steps(steps: Sequence[Step]) -> list[Step]:

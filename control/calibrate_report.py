@@ -20,6 +20,7 @@ from sequences.calibrations.hom_visibility import hom_dip
 from sequences.calibrations.laser_resonance import lorentzian
 
 from .calibrate_plan import Step
+from .calibrate_qubit import QUBIT_KINDS, plot_qubit_step
 
 log = logging.getLogger(__name__)
 
@@ -221,6 +222,8 @@ PLOTS: dict[str, ScanPlot] = {
 
 def _plot(outcome: StepOutcome, folder: Path) -> Path | None:
     """Scan points with their error bars and the fitted curve, when the kind has a plot."""
+    if outcome.step.kind in QUBIT_KINDS:
+        return plot_qubit_step(outcome, folder)
     spec, result = PLOTS.get(outcome.step.kind), outcome.result
     if spec is None or result is None:
         return None

@@ -30,6 +30,7 @@ from sequences.calibrations import (
 
 from .backend import Network
 from .calibrate_plan import CalibrationSettings, Step
+from .calibrate_qubit import alpha_step, rabi_step, ramsey_step
 from .calibrate_report import StepOutcome
 from .calibrated import calibrated_optics, calibrated_tagger_delays, phase_actuator
 from .calibration_store import CalibrationStore
@@ -81,6 +82,11 @@ class Runner:
         return outcome
 
     # ------------------------------------------------------------ operating point
+    def latest(self, key: str, default: float) -> float:
+        """The store's value in force for ``key``, else ``default``."""
+        record = self.store.latest(key)
+        return record.value if record is not None else default
+
     def optics(self, node: str) -> NodeOptics:
         """The node's best known operating point (store, else nominal)."""
         s = self.settings
@@ -251,6 +257,9 @@ ROUTINES: dict[str, Callable[[Runner, Step], CalibrationResult]] = {
     "channel_delays": _channel_delays,
     "hom_visibility": _hom_visibility,
     "interferometer_phase": _interferometer_phase,
+    "rabi": rabi_step,
+    "ramsey": ramsey_step,
+    "alpha": alpha_step,
 }
 
 

@@ -5,6 +5,9 @@ calibrated falls back to the nominal one given by the caller. Keys (see ``contro
 
 * ``<node>.laser.resonance_wavelength_nm`` -> the node's excitation wavelength;
 * ``<node>.frequency_converter.optimal_temperature_c`` -> its converter's crystal temperature;
+* ``<node>.spin.resonance_frequency_hz`` -> its microwave carrier (with the pi-pulse
+  amplitude, ``<node>.spin.pi_pulse_amplitude_v``, and each link's alpha: see
+  ``CalibrationStore``);
 * ``<station>.interferometer.aom_phase_deg`` -> the RF phase of the *phase actuator* node's
   excitation AOM (:func:`phase_actuator`); the other node of the link is held at 0 deg, the
   reference the calibration was made against;
@@ -47,14 +50,12 @@ def _latest(store: CalibrationStore | None, key: str) -> float | None:
 def calibrated_optics(
     store: CalibrationStore | None, config: NetworkConfig, node: str, nominal: NodeOptics
 ) -> NodeOptics:
-    """``nominal`` with every value the store holds for ``node`` put in."""
+    """``nominal`` with every value the store holds for ``node`` put in: laser wavelength,
+    converter temperature and MW frequency (``CalibrationStore.node_optics``), and the AOM
+    phase of each of its links."""
+    if store is not None:
+        nominal = store.node_optics(node, nominal)
     update: dict[str, float] = {}
-    wavelength = _latest(store, f"{node}.laser.resonance_wavelength_nm")
-    if wavelength is not None:
-        update["laser_wavelength_nm"] = wavelength
-    temperature = _latest(store, f"{node}.frequency_converter.optimal_temperature_c")
-    if temperature is not None and nominal.converter_pump_mw is not None:
-        update["converter_temperature_c"] = temperature
     for station, hs in config.heralding_stations.items():
         if node not in hs.link:
             continue

@@ -24,10 +24,22 @@ from typing import Any, Protocol
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from sequences.attempt_loop import NodeOptics
+
 from .network_config import format_validation_error
 
 #: Version of the file layout; a file with another version is rejected.
 SCHEMA_VERSION = 1
+
+#: Keys (after ``<node>.`` or ``<a>-<b>.``) that runs read; the unattended plan
+#: (``control.calibrate``) writes them.
+LASER_WAVELENGTH = "laser.resonance_wavelength_nm"
+CONVERTER_TEMPERATURE = "frequency_converter.optimal_temperature_c"
+SPIN_RESONANCE = "spin.resonance_frequency_hz"
+PI_PULSE_AMPLITUDE = "spin.pi_pulse_amplitude_v"
+ALPHA = "alpha"
+READOUT_F0 = "qubit_controller.f0"
+READOUT_F1 = "qubit_controller.f1"
 
 
 class CalibrationStoreError(ValueError):
@@ -187,6 +199,50 @@ class CalibrationStore:
                     "timestamp": record.timestamp.isoformat(),
                 }
         return out
+
+    # ------------------------------------------------- what runs take from the store
+    def node_optics(self, node: str, base: NodeOptics) -> NodeOptics:
+        """``base`` with the node's calibrated values in force: laser on the transition
+        (``<node>.laser.resonance_wavelength_nm``), crystal at its phase-matching optimum
+        (``<node>.frequency_converter.optimal_temperature_c``, when the run pumps the
+        converter) and the MW carrier on the spin resonance
+        (``<node>.spin.resonance_frequency_hz``). Keys without a passed value keep ``base``."""
+        update: dict[str, float] = {}
+        for key, name in (
+            (f"{node}.{LASER_WAVELENGTH}", "laser_wavelength_nm"),
+            (f"{node}.{SPIN_RESONANCE}", "microwave_frequency_hz"),
+        ):
+            record = self.latest(key)
+            if record is not None:
+                update[name] = record.value
+        converter = self.latest(f"{node}.{CONVERTER_TEMPERATURE}")
+        if converter is not None and base.converter_pump_mw is not None:
+            update["converter_temperature_c"] = converter.value
+        return base.model_copy(update=update) if update else base
+
+    def pi_pulse_amplitude_v(self, node: str) -> float | None:
+        """The node's calibrated pi-pulse amplitude (``<node>.spin.pi_pulse_amplitude_v``)."""
+        record = self.latest(f"{node}.{PI_PULSE_AMPLITUDE}")
+        return None if record is None else record.value
+
+    def readout(self, node: str) -> tuple[float, float] | None:
+        """The node's calibrated readout (F0, F1) (``<node>.qubit_controller.f0``/``f1``), or
+        None unless both passed."""
+        f0 = self.latest(f"{node}.{READOUT_F0}")
+        f1 = self.latest(f"{node}.{READOUT_F1}")
+        return (f0.value, f1.value) if f0 is not None and f1 is not None else None
+
+    def alpha(self, links: list[tuple[str, str]]) -> float | None:
+        """The calibrated alpha for attempts on ``links`` (``<a>-<b>.alpha``, either order):
+        the smallest over the links, so each meets its target fidelity; None unless every
+        link has one."""
+        values = []
+        for a, b in links:
+            record = self.latest(f"{a}-{b}.{ALPHA}") or self.latest(f"{b}-{a}.{ALPHA}")
+            if record is None:
+                return None
+            values.append(record.value)
+        return min(values) if values else None
 
     # ------------------------------------------------------------------ writing
     def record(

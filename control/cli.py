@@ -42,7 +42,15 @@ DbOption = Annotated[Path, typer.Option(help="QCoDeS database for the shots.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Summary as JSON on stdout.")]
 ProgressOption = Annotated[bool, typer.Option(help="Show a progress bar on stderr.")]
 LabOption = Annotated[bool, typer.Option("--lab/--sim", help="Real instruments or simulated lab.")]
-AlphaOption = Annotated[float, typer.Option(min=1e-6, max=0.5, help="Bright-state population.")]
+AlphaOption = Annotated[
+    float | None,
+    typer.Option(
+        min=1e-6,
+        max=0.5,
+        help="Bright-state population (default: the link's calibrated alpha from qnode "
+        "calibrate, else 0.1; 0.05 for chsh).",
+    ),
+]
 
 DEFAULT_NETWORK = Path("lab_configs/two_node.network.yaml")
 DEFAULT_CHAIN = Path("lab_configs/three_node_chain.network.yaml")

@@ -121,10 +121,10 @@ def calibrate(
     lab: LabOption = False,
 ) -> None:
     """Run the calibrations unattended in dependency order (detectors, laser resonance,
-    converter phase matching, readout; per link: time-tagger channel delays, two-photon
-    visibility, interferometer phase), retry a failure once, skip what depends on it, end
-    safe, write a report with plots, and exit non-zero if anything failed (for cron or a
-    systemd timer). Runs use the values in force afterwards."""
+    converter phase matching, readout, spin Rabi and Ramsey; per link: time-tagger channel
+    delays, two-photon visibility, interferometer phase, alpha), retry a failure once, skip
+    what depends on it, end safe, write a report with plots, and exit non-zero if anything
+    failed (for cron or a systemd timer). Runs use the values in force afterwards."""
     from .calibrate import run_calibrations
     from .calibration_store import CalibrationStoreError
     from .network_config import NetworkConfigError

@@ -81,7 +81,7 @@ def entangle(
         int | None, typer.Option(min=1, max=10_000_000, help="Pairs to deliver [default: 1000].")
     ] = None,
     seed: SeedOption = None,
-    alpha: AlphaOption = 0.1,
+    alpha: AlphaOption = None,
     max_attempts: Annotated[
         int, typer.Option(min=0, help="Attempts before giving up (0: no cut-off).")
     ] = 0,
@@ -219,7 +219,7 @@ def swap(
         int | None, typer.Option(min=1, max=10_000_000, help="Swapped pairs [default: 300].")
     ] = None,
     seed: SeedOption = None,
-    alpha: AlphaOption = 0.1,
+    alpha: AlphaOption = None,
     cutoff: Annotated[
         float | None, typer.Option(min=0, help="Discard a stored pair older than this (s).")
     ] = None,
@@ -300,9 +300,7 @@ def chsh(
         int | None, typer.Option(min=4, max=10_000_000, help="Pairs measured [default: 2000].")
     ] = None,
     seed: SeedOption = None,
-    alpha: Annotated[
-        float, typer.Option(min=1e-6, max=0.5, help="Bright-state population.")
-    ] = 0.05,
+    alpha: AlphaOption = None,
     scheme: SchemeOption = Scheme.single_click,
     db: DbOption = Path("runs/qnode.db"),
     store: StoreOption = True,
@@ -359,7 +357,7 @@ def teleport(
         int | None, typer.Option(min=1, max=10_000_000, help="Teleportations [default: 300].")
     ] = None,
     seed: SeedOption = None,
-    alpha: AlphaOption = 0.1,
+    alpha: AlphaOption = None,
     max_attempts: Annotated[
         int, typer.Option(min=0, help="Attempts per link before giving up (0: no cut-off).")
     ] = 0,

@@ -84,6 +84,8 @@ class NodeController:
     instruments: NodeInstruments
     optics: NodeOptics = field(default_factory=NodeOptics)
     cutoff_s: float | None = None  # pairs older than this are discarded
+    #: calibrated AWG amplitude of this node's pi pulse (Rabi); None: the loop's own
+    pi_pulse_amplitude_v: float | None = None
     pairs: dict[str, Pair] = field(default_factory=dict)
     _uploaded: AnyLoop | None = field(default=None, repr=False)
     _unheralded_attempts: dict[str, int] = field(default_factory=dict, repr=False)
@@ -124,6 +126,8 @@ class NodeController:
                 f"{self.pair_on(COMMUNICATION).pair_id}; move or release it first"
             )
         self._flush_wait()
+        if self.pi_pulse_amplitude_v is not None:
+            loop = loop.model_copy(update={"pi_pulse_amplitude_v": self.pi_pulse_amplitude_v})
         if self._uploaded != loop:
             self.instruments.awg.upload_sequence(compile_attempt_loop(loop))
             self.instruments.qubits.set_herald_timeout_s(loop.herald_timeout_s)

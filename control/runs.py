@@ -15,7 +15,9 @@ from sequences.analysis import wilson_interval
 from sequences.attempt_loop import AnyLoop, NodeOptics, entanglement_loop
 
 from .backend import Network, open_network
-from .calibrated import calibrated_optics, calibrated_tagger_delays, store_beside
+from .calibrated import calibrated_optics, calibrated_tagger_delays
+from .calibration_store import CalibrationStore
+from .network_config import load_network
 from .node import NodeController, NodeInstruments, cardinal_states
 from .orchestrator import Orchestrator, TeleportShot
 from .recovery import ShotFaults
@@ -66,9 +68,10 @@ class EntanglementShot:
 VERIFICATION_BASES = ("XX", "YY", "ZZ")
 
 
-def link_of(network: Network, link: str | None) -> tuple[str, str]:
-    """The link named 'a-b' (or the only link of the network)."""
-    links = network.loaded.links
+def link_of(network: Any, link: str | None) -> tuple[str, str]:
+    """The link named 'a-b' (or the only link of the network); ``network``: an open
+    ``Network`` or a loaded network file."""
+    links = getattr(network, "loaded", network).links
     names = [f"{a}-{b}" for a, b in links]
     if link is None:
         if len(links) != 1:
@@ -125,7 +128,7 @@ def run_entangle(
     *,
     link: str | None = None,
     seed: int | None = None,
-    alpha: float = 0.1,
+    alpha: float | None = None,
     max_attempts: int = 0,
     backend: str | None = None,
     db_path: str | Path | None = Path("runs/qnode.db"),
@@ -143,10 +146,20 @@ def run_entangle(
     entanglement swapping), every pair verified in XX/YY/ZZ and stored. ``scheme`` is the
     AWG program ('single_click' or 'barrett_kok'); an attempt loop ends without a herald
     after ``max_attempts`` (0: none) or ``max_time_us`` (None: none) and is started again.
+    The calibration store beside the network file supplies the operating point
+    (``calibration_in_force``); ``alpha`` None takes the link's calibrated alpha (else 0.1).
     ``faults`` and ``resume`` as for :func:`run_teleport`."""
     from .summary import entanglement_summary
 
     name = "swap" if swap else "entangle"
+    calibration = CalibrationStore.beside(network_path)
+    loaded = load_network(network_path)
+    if swap:
+        a, mid, b = chain_of(loaded)
+        links = [(a, mid), (mid, b)]
+    else:
+        links = [link_of(loaded, link)]
+    alpha = calibrated_alpha(alpha, calibration, links, 0.1)
     loop = entanglement_loop(
         scheme, alpha=alpha, max_attempts=max_attempts, max_time_us=max_time_us
     )
@@ -164,10 +177,14 @@ def run_entangle(
             a, _, b = chain_of(network)
         else:
             a, b = link_of(network, link)
-        orchestrator = build_orchestrator(network, loop, events_endpoint=events_endpoint)
+        orchestrator = build_orchestrator(
+            network, loop, events_endpoint=events_endpoint, calibration=calibration
+        )
         orchestrator.cutoff_s = cutoff_s
         orchestrator.prepare()
-        store = open_store(plan, network, db_path, name, ENTANGLEMENT_COLUMNS, loop, shots)
+        store = open_store(
+            plan, network, db_path, name, ENTANGLEMENT_COLUMNS, loop, shots, calibration.snapshot()
+        )
         shot_faults = ShotFaults()
         first = 0 if plan is None else plan.start_shot
         shot_source = (
@@ -190,8 +207,8 @@ def run_entangle(
         summary = entanglement_summary(
             records,
             simulated_time_s=elapsed_s(orchestrator.nodes[a], start),
-            readout_a=network.readout_calibration(a),
-            readout_b=network.readout_calibration(b),
+            readout_a=network.readout_calibration(a) or calibration.readout(a),
+            readout_b=network.readout_calibration(b) or calibration.readout(b),
             parameters={
                 "link": f"{a}-{b}",
                 "scheme": loop.scheme,
@@ -208,6 +225,7 @@ def run_entangle(
             backend=network.backend,
             seed=network.seed,
             wall_s=collected.wall_s,
+            calibration_in_force=calibration_versions(calibration),
         )
         resumed_totals(summary, plan)
         return finish(summary, collected, store, orchestrator, network, None, shot_faults)
@@ -229,7 +247,7 @@ def run_chsh(
     *,
     link: str | None = None,
     seed: int | None = None,
-    alpha: float = 0.05,
+    alpha: float | None = None,
     backend: str | None = None,
     db_path: str | Path | None = Path("runs/qnode.db"),
     progress: Callable[[int], None] | None = None,
@@ -240,6 +258,9 @@ def run_chsh(
     """A CHSH test on one link, every shot stored; S with its 95% interval. ``faults`` and
     ``resume`` as for :func:`run_teleport` (the summary of a resumed run covers this
     session's shots)."""
+    calibration = CalibrationStore.beside(network_path)
+    links = [link_of(load_network(network_path), link)]
+    alpha = calibrated_alpha(alpha, calibration, links, 0.05)
     loop = entanglement_loop(scheme, alpha=alpha)
     plan = plan_run_resume(resume, db_path, "chsh", network_path, backend, loop, shots, seed)
     if plan is not None:
@@ -249,9 +270,11 @@ def run_chsh(
     network = open_network(network_path, backend=backend, seed=seed, faults=faults)
     try:
         a, b = link_of(network, link)
-        orchestrator = build_orchestrator(network, loop)
+        orchestrator = build_orchestrator(network, loop, calibration=calibration)
         orchestrator.prepare()
-        store = open_store(plan, network, db_path, "chsh", CHSH_COLUMNS, loop, shots)
+        store = open_store(
+            plan, network, db_path, "chsh", CHSH_COLUMNS, loop, shots, calibration.snapshot()
+        )
         shot_faults = ShotFaults()
         first = 0 if plan is None else plan.start_shot
         shot_source = iter_chsh(orchestrator, a, b, shots, start=first, shot_faults=shot_faults)
@@ -265,6 +288,7 @@ def run_chsh(
             network=str(network_path),
             backend=network.backend,
             seed=network.seed,
+            calibration_in_force=calibration_versions(calibration),
         )
         resumed_totals(summary, plan)
         return finish(summary, collected, store, orchestrator, network, None, shot_faults)
@@ -375,17 +399,19 @@ def chsh_summary(records: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def chain_of(network: Network) -> tuple[str, str, str]:
-    """(end, middle, end) of a three-node chain network, from its heralding stations."""
-    links = network.loaded.links
+def chain_of(network: Any) -> tuple[str, str, str]:
+    """(end, middle, end) of a three-node chain network, from its heralding stations;
+    ``network``: an open ``Network`` or a loaded network file."""
+    loaded = getattr(network, "loaded", network)
+    links = loaded.links
     if len(links) != 2:
         raise ValueError(
-            f"{network.loaded.path}: teleportation over a chain needs two links, found {links}"
+            f"{loaded.path}: teleportation over a chain needs two links, found {links}"
         )
     (a, b), (c, d) = links
     middle = ({a, b} & {c, d}).pop() if {a, b} & {c, d} else None
     if middle is None:
-        raise ValueError(f"{network.loaded.path}: links {links} do not share a middle node")
+        raise ValueError(f"{loaded.path}: links {links} do not share a middle node")
     ends = [n for n in (a, b, c, d) if n != middle]
     return ends[0], middle, ends[1]
 
@@ -398,14 +424,17 @@ def build_orchestrator(
     remote_nodes: dict[str, str] | None = None,
     node_timeout_s: float = 10.0,
     plaintext: bool = False,
+    calibration: CalibrationStore | None = None,
 ) -> Orchestrator:
     """Node controllers for every node of ``network`` and their orchestrator; with
     ``remote_nodes`` (name -> endpoint) the nodes are processes of their own, reached over
-    RPC; with ``events_endpoint`` the orchestrator publishes heralds, swaps and shots."""
+    RPC; with ``events_endpoint`` the orchestrator publishes heralds, swaps and shots. Each
+    in-process node runs at the calibrated values in force (``control.calibrated``) of
+    ``calibration``, by default the store beside the network file (nominal values where
+    nothing was calibrated)."""
     optics = optics or NodeOptics(converter_pump_mw=500.0, converter_temperature_c=55.0)
     config = network.loaded.config
-    # the latest passed calibrations (beside the network file) override the nominal values
-    store = store_beside(network.loaded.path)
+    store = calibration if calibration is not None else CalibrationStore.beside(network.loaded.path)
     nodes: dict[str, Any] = {}
     for name in network.loaded.config.nodes:
         if remote_nodes and name in remote_nodes:
@@ -417,8 +446,12 @@ def build_orchestrator(
                 name, remote_nodes[name], timeout_s=node_timeout_s, security=security
             )
         else:
-            node_optics = calibrated_optics(store, config, name, optics) if store else optics
-            nodes[name] = NodeController(name, NodeInstruments.of(network, name), node_optics)
+            nodes[name] = NodeController(
+                name,
+                NodeInstruments.of(network, name),
+                calibrated_optics(store, config, name, optics),
+                pi_pulse_amplitude_v=store.pi_pulse_amplitude_v(name),
+            )
     events = None
     if events_endpoint is not None:
         from .events import EventPublisher
@@ -480,7 +513,7 @@ def run_teleport(
     shots: int | None,
     *,
     seed: int | None = None,
-    alpha: float = 0.1,
+    alpha: float | None = None,
     max_attempts: int = 0,
     backend: str | None = None,
     db_path: str | Path | None = Path("runs/qnode.db"),
@@ -503,8 +536,12 @@ def run_teleport(
     not finish, continued to its requested shot count (``shots`` may then be None).
 
     Stops cleanly on KeyboardInterrupt: the instruments go to their safe state, the shots so
-    far are kept (the stored run is marked interrupted) and summarised.
+    far are kept (the stored run is marked interrupted) and summarised. ``alpha`` None takes
+    the links' calibrated alpha (else 0.1); the run records the calibration in force.
     """
+    calibration = CalibrationStore.beside(network_path)
+    a, b, c = chain_of(load_network(network_path))
+    alpha = calibrated_alpha(alpha, calibration, [(a, b), (b, c)], 0.1)
     loop = entanglement_loop(
         scheme, alpha=alpha, max_attempts=max_attempts, max_time_us=max_time_us
     )
@@ -515,8 +552,6 @@ def run_teleport(
         raise ValueError(f"shots={shots!r}: expected a positive integer")
     only = None
     if remote_nodes:
-        from .network_config import load_network
-
         only = list(load_network(network_path).config.heralding_stations)
     network = open_network(
         network_path, backend=backend, seed=seed, only=only, simlab=simlab, faults=faults
@@ -529,9 +564,19 @@ def run_teleport(
             remote_nodes=remote_nodes,
             node_timeout_s=node_timeout_s,
             plaintext=plaintext,
+            calibration=calibration,
         )
         orchestrator.prepare()
-        store = open_store(plan, network, db_path, "teleport", TELEPORT_COLUMNS, loop, shots)
+        store = open_store(
+            plan,
+            network,
+            db_path,
+            "teleport",
+            TELEPORT_COLUMNS,
+            loop,
+            shots,
+            calibration.snapshot(),
+        )
         first = chain_of(network)[0]
         started_sim = orchestrator.nodes[first].now_s()
         monitor = _heartbeat(network, remote_nodes, plaintext, heartbeat_s)
@@ -551,6 +596,7 @@ def run_teleport(
             backend=network.backend,
             seed=network.seed,
             attempt_loop=loop.model_dump(),
+            calibration_in_force=calibration_versions(calibration),
         )
         resumed_totals(summary, plan)
         return finish(summary, collected, store, orchestrator, network, monitor, shot_faults)
@@ -593,3 +639,19 @@ def _columns(record: TeleportShot, start_s: float) -> dict[str, Any]:
         "delivered_time_s": d["delivered_time_s"] - start_s,
         "fidelity_exact": math.nan if d["exact_fidelity"] is None else d["exact_fidelity"],
     }
+
+
+def calibrated_alpha(
+    alpha: float | None, calibration: CalibrationStore, links: list[tuple[str, str]], default: float
+) -> float:
+    """The given alpha, else the calibrated one of the links (``CalibrationStore.alpha``),
+    else ``default``."""
+    if alpha is not None:
+        return alpha
+    calibrated = calibration.alpha(links)
+    return calibrated if calibrated is not None else default
+
+
+def calibration_versions(calibration: CalibrationStore) -> dict[str, int]:
+    """Which calibration a run used: key -> version of the value in force."""
+    return {key: record["version"] for key, record in calibration.snapshot().items()}

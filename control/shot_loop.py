@@ -6,7 +6,7 @@ opening a new stored run or resuming one (``control.recovery``)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -146,7 +146,9 @@ def new_store(
     columns: Any,
     loop: AnyLoop,
     shots: int,
+    calibration: Mapping[str, Any] | None = None,
 ) -> ShotStore | None:
+    """A new stored run; ``calibration``: the calibration values in force (its metadata)."""
     if db_path is None:
         return None
     return ShotStore(
@@ -157,6 +159,7 @@ def new_store(
         seed=network.seed,
         backend=network.backend,
         requested_shots=shots,
+        calibration=calibration,
         extra_metadata={"attempt_loop": loop.model_dump()},
     )
 
@@ -215,10 +218,11 @@ def open_store(
     columns: Any,
     loop: AnyLoop,
     shots: int,
+    calibration: Mapping[str, Any] | None = None,
 ) -> ShotStore | None:
     """A new stored run, or the resumed one (its entry notes the continuation's seed)."""
     if plan is None:
-        return new_store(network, db_path, name, columns, loop, shots)
+        return new_store(network, db_path, name, columns, loop, shots, calibration)
     return ShotStore.resume(
         plan.run_id, plan.db_path, note={"continuation_seed": plan.continuation_seed}
     )

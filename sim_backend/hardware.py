@@ -34,6 +34,7 @@ period) attempts.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,12 +56,14 @@ from .optics import (
     temporal_overlap,
     wrap_phase,
 )
-from .params import SPEED_OF_LIGHT_IN_FIBRE_M_PER_S
+from .params import SPEED_OF_LIGHT_IN_FIBRE_M_PER_S, NodeParams
 from .physics.link import HeraldedLink, LinkModel, OperatingPoint
 from .physics.operators import H, S, X, Y, Z
 from .physics.states import BELL_STATES, bloch_ket, fidelity_to_pure
+from .spin_drive import play_spin_program
 
 PS = 1e12  # picoseconds per second
+DRIFT_STEP_S = 60.0  # simulated seconds per step of the lab's drift
 
 _SINGLE_GATES = {"H": H, "X": X, "Y": Y, "Z": Z, "S": S}
 
@@ -165,6 +168,8 @@ class SimulatedHardware:
         self._click_timing.clear()
 
     def awg_started(self, instrument: str) -> None:
+        if play_spin_program(self, instrument):
+            return
         for station in self.stations.values():
             a, b = station.link
             awgs = [
@@ -476,7 +481,7 @@ class SimulatedHardware:
         light_on = laser.output_on and (
             switch is None or switch.is_open(wiring.optical_switch_channel)
         )
-        physics = self.lab.params.nodes[node].excitation
+        physics = self._node_physics(node).excitation
         return excitation_probability(laser.power_mw, laser.wavelength_nm, light_on, physics)
 
     def _conversion_efficiency(self, node: str) -> float | None:
@@ -484,7 +489,7 @@ class SimulatedHardware:
         if wiring is None or wiring.frequency_converter is None:
             return None
         qfc = self._instrument(wiring.frequency_converter)
-        physics = self.lab.params.nodes[node].converter
+        physics = self._node_physics(node).converter
         # the crystal is at the temperature the TEC holds (ambient when it is off)
         temperature = getattr(qfc, "crystal_temperature_measured_c", qfc.crystal_temperature_c)
         return conversion_efficiency(qfc.pump_on, qfc.pump_power_mw, temperature, physics)
@@ -509,7 +514,7 @@ class SimulatedHardware:
             mw.frequency_hz,
             mw.power_dbm,
             drive.duration_s,
-            self.lab.params.nodes[node].spin_control,
+            self._node_physics(node).spin_control,
         )
 
     def _bright_population(self, node: str, program: AttemptProgram) -> float | None:
@@ -522,6 +527,15 @@ class SimulatedHardware:
         # nothing leaves the spin dark (no photon can be emitted)
         upper = 0.5 if program.scheme == "single_click" else 1.0 - 1e-12
         return float(min(max(bright_population(angle, factor), 1e-12), upper))
+
+    # ------------------------------------------------------------------ drift
+    def _node_physics(self, node: str) -> NodeParams:
+        """The node's hidden physics now: drifted over the lab time (``lab_time_h`` plus the
+        simulated time, ``NodeParams.at_lab_time``). The drift advances in steps of
+        ``DRIFT_STEP_S`` of simulated time (slow drifts change nothing within a step), so
+        the link's outcome table is recomputed once per step, not per attempt loop."""
+        elapsed = math.floor(self.lab.clock.now / DRIFT_STEP_S) * DRIFT_STEP_S
+        return self.lab.params.nodes[node].at_lab_time(self.lab.params.lab_time_h + elapsed / 3600)
 
     def _station_params(self, detectors: str):
         for station in self.stations.values():

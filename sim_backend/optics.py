@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from .params import ConverterPhysics, DetectorParams, ExcitationPhysics, SpinControlPhysics
 
 SPEED_OF_LIGHT_M_PER_S = 299_792_458.0
@@ -94,7 +96,8 @@ def rotation_angle(
 
     The Rabi frequency scales with the drive amplitude, i.e. with the AWG amplitude and the
     square root of the MW power; a pulse of ``pi_pulse_amplitude_v`` at the reference power
-    is a pi rotation. With detuning Delta the rotation is about a tilted axis with
+    is a pi rotation when it lasts ``pi_pulse_duration_ns`` (the angle is the pulse area,
+    Omega t). With detuning Delta the rotation is about a tilted axis with
     generalised Rabi frequency sqrt(Omega^2 + Delta^2) (Rabi formula; Foot eq. 7.24).
     Returns (rotation angle, probability amplitude factor Omega^2/(Omega^2+Delta^2)).
     """
@@ -104,6 +107,7 @@ def rotation_angle(
     angle = math.pi * abs(awg_amplitude_v) / physics.pi_pulse_amplitude_v * power_factor
     if pulse_duration_s <= 0:
         return angle, 1.0
+    angle *= pulse_duration_s / (physics.pi_pulse_duration_ns * 1e-9)  # pulse area
     omega = angle / pulse_duration_s
     delta = 2 * math.pi * (mw_frequency_hz - physics.resonance_frequency_hz)
     general = math.hypot(omega, delta)
@@ -136,3 +140,43 @@ def aom_optical_phase_rad(rf_phase_deg: float) -> float:
 def wrap_phase(phase_rad: float) -> float:
     """The phase in [-pi, pi)."""
     return (phase_rad + math.pi) % (2 * math.pi) - math.pi
+
+
+def rabi_frequency_rad_s(drive_v: float, mw_power_dbm: float, physics: SpinControlPhysics) -> float:
+    """Rabi frequency Omega (rad/s, signed with the drive) of an AWG level ``drive_v`` through
+    the MW source: linear in the field amplitude, so in the AWG voltage and in
+    10^(dP/20); a pulse of ``pi_pulse_amplitude_v`` lasting ``pi_pulse_duration_ns`` at the
+    reference power has Omega t = pi."""
+    power_factor = 10 ** ((mw_power_dbm - physics.reference_power_dbm) / 20)
+    return (
+        math.pi
+        * drive_v
+        / physics.pi_pulse_amplitude_v
+        * power_factor
+        / (physics.pi_pulse_duration_ns * 1e-9)
+    )
+
+
+def drive_segments(drive_v: np.ndarray, sample_rate_hz: float) -> list[tuple[float, float]]:
+    """A piecewise-constant AWG waveform (volts per sample) as (level V, duration s) runs."""
+    v = np.asarray(drive_v, dtype=float)
+    if v.size == 0:
+        return []
+    edges = np.flatnonzero(np.diff(v)) + 1
+    starts = np.concatenate(([0], edges))
+    ends = np.concatenate((edges, [v.size]))
+    return [(float(v[a]), (b - a) / sample_rate_hz) for a, b in zip(starts, ends, strict=True)]
+
+
+def driven_spin_unitary(omega_rad_s: float, detuning_rad_s: float, duration_s: float) -> np.ndarray:
+    """exp(-i H t) of a spin driven at Rabi frequency Omega with detuning Delta = w_mw - w_0,
+    in the frame rotating at the MW frequency: H = (Omega sigma_x - Delta sigma_z) / 2
+    (rotating-wave approximation; Foot, Atomic Physics, sec. 7.3). With Omega = 0 it is the
+    free precession of a Ramsey gap, exp(+i Delta t sigma_z / 2)."""
+    from .physics.operators import rotation
+
+    rate = math.hypot(omega_rad_s, detuning_rad_s)
+    if rate == 0 or duration_s <= 0:
+        return np.eye(2, dtype=complex)
+    axis = (omega_rad_s / rate, 0.0, -detuning_rad_s / rate)
+    return rotation(axis, rate * duration_s)

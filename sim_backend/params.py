@@ -80,6 +80,46 @@ class SpinControlPhysics(_Strict):
         0.5, gt=0, le=10, description="AWG amplitude (V) of a pi rotation at 0 dBm"
     )
     reference_power_dbm: float = Field(0.0, ge=-150, le=40)
+    pi_pulse_duration_ns: float = Field(
+        50.0,
+        gt=0,
+        le=1e6,
+        description="duration of the pi pulse at pi_pulse_amplitude_v: sets the Rabi frequency",
+    )
+    t2_star_s: float | None = Field(
+        None,
+        gt=0,
+        le=10,
+        description="inhomogeneous dephasing time T2* of the driven spin: quasi-static detuning "
+        "noise of std sqrt(2)/T2* (rad/s), drawn once per AWG play (null: none)",
+    )
+
+
+class NodeDrift(_Strict):
+    """How a node's hidden truths drift with lab time (linear; rates per hour of lab time).
+
+    NV optical transitions wander with strain and charge environment, a crystal's phase
+    matching with the oven's calibration, the spin resonance with the magnet's field; the
+    lab is recalibrated because of these.
+    """
+
+    transition_wavelength_nm_per_h: float = Field(
+        0.0, ge=-0.1, le=0.1, description="drift of excitation.transition_wavelength_nm"
+    )
+    converter_optimal_temperature_c_per_h: float = Field(
+        0.0, ge=-10, le=10, description="drift of converter.optimal_temperature_c"
+    )
+    spin_resonance_hz_per_h: float = Field(
+        0.0, ge=-1e8, le=1e8, description="drift of spin_control.resonance_frequency_hz"
+    )
+
+    @property
+    def any(self) -> bool:
+        return bool(
+            self.transition_wavelength_nm_per_h
+            or self.converter_optimal_temperature_c_per_h
+            or self.spin_resonance_hz_per_h
+        )
 
 
 class ConverterPhysics(_Strict):
@@ -123,6 +163,35 @@ class NodeParams(_Strict):
     excitation: ExcitationPhysics = ExcitationPhysics()
     spin_control: SpinControlPhysics = SpinControlPhysics()
     converter: ConverterPhysics = ConverterPhysics()
+    drift: NodeDrift = NodeDrift()
+
+    def at_lab_time(self, hours: float) -> NodeParams:
+        """The node's physics after ``hours`` of lab time under its drift (itself if none)."""
+        d = self.drift
+        if not d.any or hours == 0:
+            return self
+        return self.model_copy(
+            update={
+                "excitation": self.excitation.model_copy(
+                    update={
+                        "transition_wavelength_nm": self.excitation.transition_wavelength_nm
+                        + d.transition_wavelength_nm_per_h * hours
+                    }
+                ),
+                "converter": self.converter.model_copy(
+                    update={
+                        "optimal_temperature_c": self.converter.optimal_temperature_c
+                        + d.converter_optimal_temperature_c_per_h * hours
+                    }
+                ),
+                "spin_control": self.spin_control.model_copy(
+                    update={
+                        "resonance_frequency_hz": self.spin_control.resonance_frequency_hz
+                        + d.spin_resonance_hz_per_h * hours
+                    }
+                ),
+            }
+        )
 
 
 class DetectorParams(_Strict):
@@ -210,6 +279,13 @@ class LabParams(_Strict):
     classical_latency_us: float = Field(
         10.0, ge=0, le=1e6, description="processing latency added to each classical message, us"
     )
+    lab_time_h: float = Field(
+        0.0,
+        ge=0,
+        le=1e4,
+        description="hours of lab time when the simulation starts: each node's drift acts over "
+        "lab_time_h plus the simulated time",
+    )
 
     @model_validator(mode="after")
     def _links_join_known_nodes(self) -> LabParams:
@@ -225,6 +301,34 @@ class LabParams(_Strict):
             if key in seen:
                 raise ValueError(f"links[{i}]: duplicate link between {sorted(key)}")
             seen.add(key)
+        for name, node in self.nodes.items():
+            drifted = node.at_lab_time(self.lab_time_h)
+            checks = (
+                (
+                    "excitation.transition_wavelength_nm",
+                    drifted.excitation.transition_wavelength_nm,
+                    100 < drifted.excitation.transition_wavelength_nm <= 5000,
+                    "in (100, 5000]",
+                ),
+                (
+                    "converter.optimal_temperature_c",
+                    drifted.converter.optimal_temperature_c,
+                    -50 <= drifted.converter.optimal_temperature_c <= 250,
+                    "in [-50, 250]",
+                ),
+                (
+                    "spin_control.resonance_frequency_hz",
+                    drifted.spin_control.resonance_frequency_hz,
+                    0 < drifted.spin_control.resonance_frequency_hz <= 1e11,
+                    "in (0, 1e11]",
+                ),
+            )
+            for field, value, ok, expected in checks:
+                if not ok:
+                    raise ValueError(
+                        f"nodes.{name}.drift: at lab_time_h={self.lab_time_h} {field} drifts to "
+                        f"{value:g}, expected {expected}"
+                    )
         return self
 
     def link(self, a: str, b: str) -> LinkParams:

@@ -82,3 +82,35 @@ def test_corrupt_file_error_names_the_file_and_problem(
         CalibrationStore(path)
     assert str(path) in str(info.value)
     assert problem in str(info.value)
+
+
+def test_runs_take_the_passed_values_in_force(tmp_path: Path) -> None:
+    """What runs read: laser, converter (only when pumped) and MW carrier per node, the pi
+    amplitude, and the smallest calibrated alpha of the links used; failed values never."""
+    from sequences.attempt_loop import NodeOptics
+
+    store = CalibrationStore(tmp_path / "cal.yaml")
+    store.record("alice.laser.resonance_wavelength_nm", 637.002, 3e-5, "nm", True)
+    store.record("alice.laser.resonance_wavelength_nm", 636.9, 3e-5, "nm", False, "edge")
+    store.record("alice.frequency_converter.optimal_temperature_c", 56.1, 0.01, "C", True)
+    store.record("alice.spin.resonance_frequency_hz", 2.8803e9, 1e4, "Hz", True)
+    store.record("alice.spin.pi_pulse_amplitude_v", 0.37, 0.003, "V", True)
+    store.record("alice-bob.alpha", 0.12, 0.02, "", True)
+    store.record("charlie-bob.alpha", 0.09, 0.02, "", True)
+
+    pumped = store.node_optics("alice", NodeOptics(converter_pump_mw=500.0))
+    assert pumped.laser_wavelength_nm == 637.002  # the failed 636.9 is not in force
+    assert pumped.converter_temperature_c == 56.1
+    assert pumped.microwave_frequency_hz == 2.8803e9
+    assert pumped.converter_pump_mw == 500.0  # the rest of the base is kept
+    assert store.node_optics("alice", NodeOptics()).converter_temperature_c is None
+    assert store.node_optics("bob", NodeOptics()) == NodeOptics()  # nothing calibrated
+    assert store.pi_pulse_amplitude_v("alice") == 0.37
+    assert store.pi_pulse_amplitude_v("bob") is None
+    assert store.alpha([("bob", "alice")]) == 0.12  # either order
+    assert store.alpha([("alice", "bob"), ("bob", "charlie")]) == 0.09
+    assert store.alpha([("alice", "bob"), ("bob", "dave")]) is None
+    store.record("alice.qubit_controller.f0", 0.94, 0.01, "", True)
+    assert store.readout("alice") is None  # F1 not calibrated yet
+    store.record("alice.qubit_controller.f1", 0.98, 0.01, "", True)
+    assert store.readout("alice") == (0.94, 0.98)

@@ -24,6 +24,7 @@ CONFIGS = Path(__file__).parents[2] / "lab_configs"
 
 TRUE_TRANSITION_NM = 637.003
 TRUE_OPTIMUM_C = 56.3
+TRUE_T2_STAR_S = 2e-6
 
 #: The tmp lab collects 0.1 photons per excitation (shipped: 1.5e-3), so fewer attempts do.
 FAST = CalibrationSettings(
@@ -35,6 +36,14 @@ FAST = CalibrationSettings(
     hom_offsets_ns=(-100.0, -12.0, -4.0, 0.0, 4.0, 12.0, 100.0),
     hom_attempts_per_point=800_000,
     phase_pairs_per_point=40,
+    rabi_points=16,
+    rabi_shots_per_point=30,
+    ramsey_max_wait_us=2.5,
+    ramsey_step_us=0.1,
+    ramsey_shots_per_point=20,
+    alpha_values=(0.05, 0.15, 0.25, 0.35, 0.45),
+    alpha_pairs_per_point=300,
+    target_fidelity=0.7,  # F(alpha=0.05) ~ 0.8 here: reachable with 300 pairs and the margin
 )
 TRUE_CABLE_PS = (10_000.0, 11_234.0)
 TRUE_PHASE_RAD = -1.2
@@ -44,8 +53,8 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 def _lab(tmp_path: Path, dark_count_rate_hz: float | None = None) -> Path:
     """A copy of the two-node configs with shifted truths (transition 637.003 nm, converter
-    optimum 56.3 C, cable delays, interferometer phase) and brighter photon collection; the
-    network file's HOM threshold is 0.7 (shipped truth 0.90)."""
+    optimum 56.3 C, cable delays, interferometer phase), spin T2* 2 us and brighter photon
+    collection; the network file's HOM threshold is 0.7 (shipped truth 0.90)."""
     for f in CONFIGS.glob("*.yaml"):
         if not f.name.endswith(".calibration.yaml"):
             shutil.copy(f, tmp_path / f.name)
@@ -55,6 +64,7 @@ def _lab(tmp_path: Path, dark_count_rate_hz: float | None = None) -> Path:
         node["collection_efficiency"] = 0.1
         node["excitation"] = {"transition_wavelength_nm": TRUE_TRANSITION_NM}
         node["converter"] = {"optimal_temperature_c": TRUE_OPTIMUM_C}
+        node["spin_control"]["t2_star_s"] = TRUE_T2_STAR_S  # a short sweep resolves it
     link = lab["links"][0]
     if dark_count_rate_hz is not None:
         link["detectors"]["dark_count_rate_hz"] = dark_count_rate_hz
@@ -118,6 +128,17 @@ def test_the_plan_orders_detectors_lasers_converters_and_names_dependencies() ->
     assert deps["h_bc.channel_delays"] == ("h_bc.detectors", *optics)
     assert deps["h_bc.hom_visibility"] == ("h_bc.channel_delays", *optics)
     assert deps["h_bc.interferometer_phase"] == optics
+    assert deps["alice.rabi"] == ()
+    assert deps["alice.ramsey"] == ("alice.rabi",)
+    assert set(deps["alice-bob.alpha"]) >= {
+        "alice.laser_resonance",
+        "bob.laser_resonance",
+        "alice.ramsey",
+        "bob.ramsey",
+        "alice.readout",
+        "bob.readout",
+    }
+    assert "bob-charlie.alpha" in deps
     for step in plan:
         for dep in step.depends_on:
             assert names.index(dep) < names.index(step.name)
@@ -127,7 +148,9 @@ def test_the_plan_orders_detectors_lasers_converters_and_names_dependencies() ->
         "alice.laser_resonance",
         "alice.phase_matching",
         "alice.readout",
-    ]
+        "alice.rabi",
+        "alice.ramsey",
+    ]  # no alpha trade-off: bob is not calibrated
     with pytest.raises(KeyError, match="dave"):
         plan_calibrations(config, ["dave"])
 
@@ -144,11 +167,13 @@ def test_everything_passes_on_shifted_truths(tmp_path: Path, opened: list[Networ
 
     report = run_calibrations(config, report_dir=report_dir, settings=FAST)
 
-    assert [s.status for s in report.steps] == ["passed"] * 10, calibrate.summary_lines(report)
+    assert [s.status for s in report.steps] == ["passed"] * 15, calibrate.summary_lines(report)
     assert report.passed and report.exit_code == 0
     names = [s.name for s in report.steps]
     assert names.index("h_ab.detectors") < names.index("alice.laser_resonance")
     assert names.index("alice.laser_resonance") < names.index("alice.phase_matching")
+    assert names.index("alice.rabi") < names.index("alice.ramsey")
+    assert names[-1] == "alice-bob.alpha"  # after every laser, spin and readout step
     store = CalibrationStore.beside(config)  # re-read from the file
     assert report.store_path == store.path
     for node in ("alice", "bob"):
@@ -169,6 +194,14 @@ def test_everything_passes_on_shifted_truths(tmp_path: Path, opened: list[Networ
     assert abs(visibility.value - 0.90) <= 3 * visibility.uncertainty
     phase = store.latest("h_ab.interferometer.phase_offset_rad").value
     assert abs((phase - TRUE_PHASE_RAD + math.pi) % (2 * math.pi) - math.pi) <= 0.35
+    for node in ("alice", "bob"):  # the shipped spin truths: 0.5 V, 2.88 GHz
+        pi = store.latest(f"{node}.spin.pi_pulse_amplitude_v")
+        assert abs(pi.value - 0.5) <= max(4 * pi.uncertainty, 0.01), node
+        resonance = store.latest(f"{node}.spin.resonance_frequency_hz")
+        assert abs(resonance.value - 2.88e9) <= max(4 * resonance.uncertainty, 3e4), node
+    alpha = store.latest("alice-bob.alpha")
+    assert FAST.alpha_values[0] <= alpha.value <= FAST.alpha_values[-1]
+    assert store.latest("alice-bob.fidelity").value >= FAST.target_fidelity
 
     summary = (report_dir / "summary.txt").read_text()
     assert report.summary_path == report_dir / "summary.txt"
@@ -178,13 +211,14 @@ def test_everything_passes_on_shifted_truths(tmp_path: Path, opened: list[Networ
     assert "overall: passed (exit 0)" in summary
     plots = {p.name for p in report.plot_paths}
     assert plots == {
-        "alice.laser_resonance.png",
-        "alice.phase_matching.png",
-        "bob.laser_resonance.png",
-        "bob.phase_matching.png",
+        f"{node}.{kind}.png"
+        for node in ("alice", "bob")
+        for kind in ("laser_resonance", "phase_matching", "rabi", "ramsey")
+    } | {
         "h_ab.channel_delays.png",
         "h_ab.hom_visibility.png",
         "h_ab.interferometer_phase.png",
+        "alice-bob.alpha.png",
     }
     for path in report.plot_paths:
         assert path.parent == report_dir
@@ -234,7 +268,7 @@ def test_a_failing_step_is_retried_and_its_dependents_skipped(
     summary = report.summary_path.read_text()
     assert "alice.laser_resonance" in summary and "skipped: h_ab.detectors failed" in summary
     assert "overall: FAILED (exit 1)" in summary
-    assert report.plot_paths == []
+    assert {p.name for p in report.plot_paths} == {"alice.rabi.png", "alice.ramsey.png"}
     [network] = opened
     _assert_all_safe(network)
 
@@ -300,9 +334,13 @@ def test_a_converter_whose_tec_will_not_regulate_keeps_the_previous_optimum(
     converter = report.step("alice.phase_matching")
     assert converter.status == "failed" and converter.attempts == 2
     assert "regulating" in converter.reason
-    assert [s.status for s in report.steps if s is not converter] == ["passed"] * 3
+    assert [s.status for s in report.steps if s is not converter] == ["passed"] * 5
     assert report.exit_code == 1
     store = CalibrationStore.beside(config)
     assert store.value("alice.frequency_converter.optimal_temperature_c") == 56.0
-    assert {p.name for p in report.plot_paths} == {"alice.laser_resonance.png"}
+    assert {p.name for p in report.plot_paths} == {
+        "alice.laser_resonance.png",
+        "alice.rabi.png",
+        "alice.ramsey.png",
+    }
     _assert_all_safe(opened[0])
