@@ -20,7 +20,14 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .backend import open_network
-from .calibrate_plan import CalibrationSettings, Step, order_steps, plan_calibrations
+from .calibrate_plan import (
+    CalibrationSettings,
+    Plan,
+    Step,
+    calibration_plan,
+    order_steps,
+    plan_calibrations,
+)
 from .calibrate_report import CalibrationReport, StepOutcome, summary_lines, write_report
 from .calibrate_runner import Runner
 from .calibration_store import CalibrationStore
@@ -49,14 +56,16 @@ def run_calibrations(
     settings = settings or CalibrationSettings()
     network_path = Path(network_path)
     loaded = load_network(network_path)
-    plan = plan_calibrations(loaded.config, nodes)
+    plan = calibration_plan(loaded.config, nodes)
     store = CalibrationStore(store_path) if store_path else CalibrationStore.beside(network_path)
-    report = CalibrationReport(network=network_path, steps=[], store_path=store.path)
+    report = CalibrationReport(
+        network=network_path, steps=[], store_path=store.path, not_planned=plan.not_planned
+    )
     network = open_network(network_path, backend=backend, seed=seed)
     try:
         runner = Runner(network, store, settings)
         outcomes: dict[str, StepOutcome] = {}
-        for step in plan:
+        for step in plan.steps:
             outcome = runner.run_step(step, outcomes)
             outcomes[step.name] = outcome
             report.steps.append(outcome)
@@ -73,8 +82,10 @@ def run_calibrations(
 __all__ = [
     "CalibrationReport",
     "CalibrationSettings",
+    "Plan",
     "Step",
     "StepOutcome",
+    "calibration_plan",
     "order_steps",
     "plan_calibrations",
     "run_calibrations",

@@ -10,6 +10,11 @@ decided by the station, whatever the tagger's delays). Per node: its laser reson
 the detectors of its stations), its converter's phase matching (after its laser) and its
 qubit readout (independent).
 
+The network file's ``calibration:`` section can switch the channel-delay and HOM steps off
+(``channel_delays: {enabled: false}``, ``hom: {enabled: false}``): :func:`calibration_plan`
+then names them, with the reason, as *not planned* (the summary lists them; they are neither
+run nor failed). The interferometer phase does not depend on them.
+
 A step kind is a name; ``control.calibrate_runner.ROUTINES`` maps it to the routine that runs
 it and ``control.calibrate_report.PLOTS`` to its plot. A new kind adds a row to each table and
 its steps to :func:`plan_calibrations`.
@@ -54,8 +59,11 @@ class CalibrationSettings:
     detector_dark_time_s: float = 100.0
     detector_attempts: int = 20_000_000
     readout_shots: int = 2000
-    #: two-photon coincidences are rare (both nodes' photons detected): many attempts
-    channel_delay_attempts: int = 20_000_000
+    #: single clicks of one node folded on the attempt period (~1e-4 per attempt and
+    #: channel on the shipped lab: ~400 clicks per channel, centres to ~2 ps)
+    channel_delay_attempts: int = 4_000_000
+    #: two-photon coincidences are rare (both nodes' photons detected, ~3e-8 per attempt on
+    #: the shipped lab): the network file's ``calibration.hom`` says whether the step runs
     hom_offsets_ns: tuple[float, ...] = (-100.0, -24.0, -12.0, -4.0, 0.0, 4.0, 12.0, 24.0, 100.0)
     hom_attempts_per_point: int = 20_000_000
     phase_points: int = 8
@@ -121,13 +129,38 @@ def _station_step(
     )
 
 
+@dataclass(frozen=True)
+class Plan:
+    """The ordered steps, and the steps the network file switched off (name -> why)."""
+
+    steps: list[Step]
+    not_planned: dict[str, str]
+
+
 def plan_calibrations(config: NetworkConfig, nodes: Iterable[str] | None = None) -> list[Step]:
     """The steps calibrating ``nodes`` (default: all) of a network, in dependency order."""
+    return calibration_plan(config, nodes).steps
+
+
+def _switched_off(config: NetworkConfig, kind: str) -> str | None:
+    """Why the network file's ``calibration:`` section switches a link step off, or None."""
+    field = {"channel_delays": "channel_delays", "hom_visibility": "hom"}[kind]
+    entry = getattr(config.calibration, field)
+    if entry.enabled:
+        return None
+    why = f"calibration.{field}.enabled is false in the network file"
+    return f"{why}: {entry.note}" if entry.note else why
+
+
+def calibration_plan(config: NetworkConfig, nodes: Iterable[str] | None = None) -> Plan:
+    """The steps calibrating ``nodes`` (default: all) of a network, in dependency order, and
+    the link steps the network file's ``calibration:`` section switched off."""
     selected = list(config.nodes) if nodes is None else list(dict.fromkeys(nodes))
     unknown = [n for n in selected if n not in config.nodes]
     if unknown:
         raise KeyError(f"no node {unknown} in network {config.name!r}; nodes: {list(config.nodes)}")
     steps: list[Step] = []
+    not_planned: dict[str, str] = {}
     stations_of: dict[str, list[str]] = {n: [] for n in selected}
     both_lit: list[tuple[str, tuple[str, str]]] = []
     for station, hs in config.heralding_stations.items():
@@ -189,14 +222,23 @@ def plan_calibrations(config: NetworkConfig, nodes: Iterable[str] | None = None)
             continue
         optics = tuple(name for n in link for name in optical_of[n])
         detectors = (f"{station}.detectors",)
-        steps.append(_station_step("channel_delays", station, link, detectors + optics))
-        delays = (f"{station}.channel_delays",)
-        steps.append(_station_step("hom_visibility", station, link, delays + optics))
+        delays: tuple[str, ...] = ()
+        off = _switched_off(config, "channel_delays")
+        if off is None:
+            steps.append(_station_step("channel_delays", station, link, detectors + optics))
+            delays = (f"{station}.channel_delays",)
+        else:
+            not_planned[f"{station}.channel_delays"] = off
+        off = _switched_off(config, "hom_visibility")
+        if off is None:  # after the delays when they run (else with the delays in force)
+            steps.append(_station_step("hom_visibility", station, link, delays + optics))
+        else:
+            not_planned[f"{station}.hom_visibility"] = off
         roles = [config.nodes[n].instruments for n in link]
         if all("qubit_controller" in r for r in roles):
             steps.append(_station_step("interferometer_phase", station, link, optics))
     steps.extend(_alpha_steps(config, selected, {s.name for s in steps}))
-    return order_steps(steps)
+    return Plan(order_steps(steps), not_planned)
 
 
 def _alpha_steps(config: NetworkConfig, selected: list[str], planned: set[str]) -> list[Step]:

@@ -55,6 +55,8 @@ class CalibrationReport:
     summary_path: Path | None = None
     plot_paths: list[Path] = field(default_factory=list)
     safe_state_failures: dict[str, str] = field(default_factory=dict)
+    #: steps the network file switched off (name -> why): neither run nor failed
+    not_planned: dict[str, str] = field(default_factory=dict)
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
@@ -102,6 +104,8 @@ def summary_lines(report: CalibrationReport) -> list[str]:
         )
         tries = f" [{s.attempts} attempts]" if s.attempts > 1 else ""
         lines.append(f"{s.name:<{width}}  {s.status:<7}  {values}  | {s.reason}{tries}")
+    for name, why in report.not_planned.items():
+        lines.append(f"{name:<{width}}  not planned  | {why}")
     lines.append("")
     if report.safe_state_failures:
         lines.append(f"safe state FAILED for: {report.safe_state_failures}")
@@ -169,7 +173,7 @@ def _delay_curve(result: CalibrationResult) -> Callable[[Any], Any] | None:
         return None
     sigma = fit["sigma_ps"]
     width = scan["delay_ps"][1] - scan["delay_ps"][0]
-    amplitude = sum(scan["coincidences"]) * width / (math.sqrt(2 * math.pi) * sigma)
+    amplitude = sum(scan["clicks"]) * width / (math.sqrt(2 * math.pi) * sigma)
     return lambda x: gaussian(x, amplitude, fit["relative_delay_ps"], sigma, 0.0)
 
 
@@ -197,9 +201,9 @@ PLOTS: dict[str, ScanPlot] = {
     ),
     "channel_delays": ScanPlot(
         "delay_ps",
-        "coincidences",
-        "t(-) - t(+) before compensation, both peaks folded (ps)",
-        lambda r: _per_attempts(r, "coincidences"),
+        "clicks",
+        "channel '-' arrival after channel '+''s peak, folded on the attempt period (ps)",
+        lambda r: _per_attempts(r, "channel '-' clicks"),
         _delay_curve,
     ),
     "hom_visibility": ScanPlot(

@@ -140,10 +140,11 @@ class Runner:
         tagger = self.network.instrument(step.station, "time_tagger")
         return LinkProbe(awgs, tagger, channels=self.channels(step))
 
-    def source(self, step: Step) -> TwoNodeSource:
-        """Both nodes lit, in the station's link order (node B's pulse is the one delayed)."""
+    def source(self, step: Step, both: bool = True) -> TwoNodeSource:
+        """Attempt loops on both nodes in the station's link order (node B's pulse is the one
+        delayed); both nodes lit, or only the step's first node unless ``both``."""
         assert step.link is not None and step.station is not None
-        self.light(step, both=True)
+        self.light(step, both=both)
         link = self.config.heralding_stations[step.station].link
         return TwoNodeSource(
             [self.network.instrument(n, "awg") for n in link],
@@ -201,10 +202,10 @@ def _readout(run: Runner, step: Step) -> CalibrationResult:
 
 def _channel_delays(run: Runner, step: Step) -> CalibrationResult:
     assert step.station is not None
-    source = run.source(step)
+    source = run.source(step, both=False)  # single clicks of one node (docs/calibrations.md)
     return calibrate_channel_delays(
         source,
-        attempts=run.settings.channel_delay_attempts,
+        attempts=run.thresholds.channel_delays.attempts or run.settings.channel_delay_attempts,
         base_delays_ps=calibrated_tagger_delays(run.store, run.config, step.station),
         max_residual_ps=run.thresholds.max_channel_delay_residual_ps,
     )
@@ -214,7 +215,7 @@ def _hom_visibility(run: Runner, step: Step) -> CalibrationResult:
     return measure_hom_visibility(
         run.source(step),
         offsets_ns=run.settings.hom_offsets_ns,
-        attempts_per_point=run.settings.hom_attempts_per_point,
+        attempts_per_point=run.thresholds.hom.attempts or run.settings.hom_attempts_per_point,
         min_visibility=run.thresholds.min_hom_visibility,
     )
 

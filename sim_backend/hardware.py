@@ -26,10 +26,15 @@ window) are refused with a settings-conflict error on the AWG that starts the lo
 
 When the AWGs of both nodes of a link are running, the attempt loop runs in simulated time
 in closed form (``HeraldedLink.generate``): the herald's clicks, the clicks of failed
-attempts and the dark counts outside detection windows become time tags. A loop that stops
-at the herald ends after its attempts, or when the earlier of the two nodes' real-time
+attempts and the dark counts outside detection windows become time tags. A click of attempt
+k is tagged on the AWG's attempt grid: loop start + k T + the optical pulse's start within
+the attempt (marker 1) + the photon's fibre flight to the station + the channel's cable delay
++ Gaussian jitter (the spontaneous-emission delay of the photon is not sampled). A loop that
+stops at the herald ends after its attempts, or when the earlier of the two nodes' real-time
 controllers gives up waiting (its herald timeout, ``ENT:TIM``): floor(timeout / attempt
-period) attempts.
+period) attempts, the period including the herald's return when the link waits for it
+(``LinkParams.wait_for_herald``). A loop without the herald's event jump runs free: its
+period is the attempt waveform's length.
 """
 
 from __future__ import annotations
@@ -450,7 +455,10 @@ class SimulatedHardware:
         op = self.operating_point(link, program)
         scheme = program.scheme if program and program.scheme != "unsupported" else None
         separation = program.round_separation_s if program else None
-        key = (frozenset(link), op, scheme, separation)
+        # a loop without the herald's event jump runs free: its attempts follow one another
+        # at the attempt waveform's length, nothing waits for the station's reply
+        free_running = program is not None and not program.stop_at_herald
+        key = (frozenset(link), op, scheme, separation, free_running)
         model = self._models.get(key)
         if model is None:
             params = self.lab.params
@@ -459,6 +467,8 @@ class SimulatedHardware:
                 update: dict[str, Any] = {"scheme": scheme}
                 if separation is not None:
                     update["bk_round_separation_us"] = separation * 1e6
+                if free_running:
+                    update["wait_for_herald"] = False
                 link_params = link_params.model_copy(update=update)
             model = LinkModel(
                 link_params,
@@ -594,17 +604,24 @@ class SimulatedHardware:
         attempts_before = link.attempts_made
         remaining = limit
         heralds: list[Any] = []
+        # the AWG's attempt grid: attempt i starts at started + i * period. The engine
+        # delivers each herald before the next attempt (its clock then runs on by the herald's
+        # return in a free-running loop), but the AWG does not pause: tags follow the grid
+        period = link.model.timing.attempt_period_s
+        grid = (self._arrival_offset_s(station, programs), period)
+        index = 0
         while remaining > 0:
-            t0 = self.lab.clock.now
             before = link.attempts_made
             pair = link.generate(max_attempts=remaining)
             spent = link.attempts_made - before
             remaining -= spent
-            self._failed_attempt_clicks(station, link, t0, spent - (pair is not None))
+            first = started + index * period
+            self._failed_attempt_clicks(station, link, grid, first, spent - (pair is not None))
+            index += spent
             if pair is None:
                 break
             heralds.append(pair)
-            self._herald_tags(station, link, pair.emitted_at_s, pair.clicks)
+            self._attempt_clicks(station, link, grid, started + (index - 1) * period, pair.clicks)
             if stop_at_herald:
                 break
         last = heralds[-1] if heralds else None
@@ -659,22 +676,46 @@ class SimulatedHardware:
         except ValueError as exc:
             raise ScpiError(-221, str(exc)) from None
 
-    def _herald_tags(
-        self, station: StationWiring, link: HeraldedLink, emitted_at: float, clicks: tuple[str, ...]
+    def _arrival_offset_s(
+        self, station: StationWiring, programs: list[AttemptProgram | None]
+    ) -> float:
+        """From an attempt's start to its photons' arrival at the detectors: the earlier
+        node's optical pulse within the attempt (marker 1 of its attempt waveform; the later
+        node's extra delay is added per click, ``_add_clicks``) plus the photon's flight
+        through the fibre to the station (fibre lengths taken as matched)."""
+        starts = [p.optical_start_s for p in programs if p is not None]
+        pulse = min(starts, default=0.0)
+        length_km = max(self.lab.params.link(*station.link).fibre_length_km)
+        return pulse + length_km * 1e3 / SPEED_OF_LIGHT_IN_FIBRE_M_PER_S
+
+    def _attempt_clicks(
+        self,
+        station: StationWiring,
+        link: HeraldedLink,
+        grid: tuple[float, float],
+        attempt_start_s: float,
+        clicks: tuple[str, ...],
     ) -> None:
-        """Time tags of a herald: one click per round at the photon arrival time."""
-        model = link.model
-        separation = model.params.bk_round_separation_us * 1e-6
-        arrival = emitted_at + model.timing.herald_delay_s / 2
-        rounds = len(clicks)
+        """Time tags of one attempt's clicks (a herald's or a failure's): one entry per
+        round, the first at the attempt's start plus the photons' arrival offset, a
+        Barrett-Kok second round one round separation later. ``grid``: (arrival offset,
+        attempt period) of the running loop."""
+        separation = link.model.params.bk_round_separation_us * 1e-6
+        arrival = attempt_start_s + grid[0]
         for r, c in enumerate(clicks):
-            self._add_clicks(station, c, arrival - (rounds - 1 - r) * separation)
+            self._add_clicks(station, c, arrival + r * separation)
 
     def _failed_attempt_clicks(
-        self, station: StationWiring, link: HeraldedLink, t0: float, failures: int
+        self,
+        station: StationWiring,
+        link: HeraldedLink,
+        grid: tuple[float, float],
+        first_s: float,
+        failures: int,
     ) -> None:
-        """Clicks of failed attempts: how many attempts clicked is binomial, which pattern
-        each had follows the pattern probabilities, and when is uniform over the attempts."""
+        """Clicks of failed attempts (the first starting at ``first_s``): how many attempts
+        clicked is binomial, which pattern each had follows the pattern probabilities, and
+        which attempts is uniform; each is tagged on the attempt grid (``_attempt_clicks``)."""
         if failures <= 0 or not link.model.failure_clicks:
             return
         model = link.model
@@ -686,14 +727,9 @@ class SimulatedHardware:
             return
         which = self._rng.choice(len(probs), size=n_clicking, p=probs / probs.sum())
         slots = self._rng.integers(0, failures, size=n_clicking)
-        period = model.timing.attempt_period_s
-        offset = model.timing.emission_offset_s + model.timing.herald_delay_s / 2
-        separation = model.params.bk_round_separation_us * 1e-6
         for w, slot in zip(which, slots, strict=True):
             clicks = model.failure_clicks[w][0].clicks
-            base = t0 + slot * period + offset
-            for r, c in enumerate(clicks):
-                self._add_clicks(station, c, base - (len(clicks) - 1 - r) * separation)
+            self._attempt_clicks(station, link, grid, first_s + slot * grid[1], clicks)
 
     def _add_clicks(self, station: StationWiring, outcome: str, time_s: float) -> None:
         """The clicks of one round at the photons' arrival time. When the nodes emit at

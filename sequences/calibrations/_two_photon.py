@@ -1,14 +1,17 @@
-"""Both nodes of a link emitting at once: the light source of the channel-delay and
-Hong-Ou-Mandel calibrations, and the coincidence histogram they share.
+"""The light source of the optical link calibrations: attempt loops on both nodes of a link,
+and the coincidence histogram of the Hong-Ou-Mandel measurement.
 
 Each node's AWG plays the single-click attempt loop (``sequences.attempt_loop``) at
-alpha = 1/2 without stopping at heralds, so in a quarter of the attempts both spins are bright
-and both nodes emit a photon; the station's beam splitter sends the two photons to the two
-detectors, which then click within one attempt (a *coincidence*). A node's optical pulse can
-be delayed (``optical_delay_ns``), which shifts its photon in time: by more than a few
-excited-state lifetimes the two photons no longer overlap and become distinguishable.
-Coincidences are pairs of tags on the two channels closer than a window; clicks of
-different attempts are an attempt period (microseconds) apart, so they never pair up.
+alpha = 1/2 without stopping at heralds; which node emits is decided by the nodes' lasers
+(the caller lights one node or both). The loop runs free at the attempt waveform's length, so
+the clicks of one run lie on a grid of that period (the channel-delay calibration folds them
+on it). With both nodes lit, in a quarter of the attempts both spins are bright and both emit
+a photon; the station's beam splitter sends the two photons to the two detectors, which then
+click within one attempt (a *coincidence*). A node's optical pulse can be delayed
+(``optical_delay_ns``), which shifts its photon in time: by more than a few excited-state
+lifetimes the two photons no longer overlap and become distinguishable. Coincidences are pairs
+of tags on the two channels closer than a window; clicks of different attempts are an attempt
+period (microseconds) apart, so they never pair up.
 """
 
 from __future__ import annotations
@@ -26,11 +29,14 @@ from sequences.time_tags import counts_per_channel
 
 @dataclass
 class TwoNodeSource:
-    """Runs attempt loops on both nodes of a link and returns the station's time tags.
+    """Runs attempt loops on both nodes of a link and returns the station's time tags (the
+    nodes' lasers, set by the caller, decide which node emits).
 
     ``awgs`` are the two nodes' AWGs (in link order), ``tagger`` the station's time tagger,
     ``channels`` its '+' and '-' inputs. Runs are split into chunks of at most
-    ``chunk_attempts`` so the tagger's buffers never overflow.
+    ``chunk_attempts`` so the tagger's buffers never overflow (the ID900 keeps 10^6 tags per
+    input; at the shipped lab's ~1e-4 clicks per attempt and channel, 20 million attempts
+    leave ample room).
     """
 
     awgs: Sequence[AWG]
@@ -38,12 +44,23 @@ class TwoNodeSource:
     channels: tuple[int, int] = (1, 2)
     alpha: float = 0.5
     attempt_duration_us: float = 3.8
-    chunk_attempts: int = 2_000_000
+    chunk_attempts: int = 20_000_000
     run_timeout_s: float = 600.0
 
     def tags(self, attempts: int, delays_ns: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
         """Time tags of ``attempts`` attempts with each node's optical pulse delayed by
-        ``delays_ns`` (link order)."""
+        ``delays_ns`` (link order), all runs together."""
+        parts = self.runs(attempts, delays_ns)
+        return np.concatenate(parts) if parts else self.tagger.read_tags()[:0]
+
+    @property
+    def period_s(self) -> float:
+        """The loop's repetition period: one attempt waveform (the loop runs free)."""
+        return self.attempt_duration_us * 1e-6
+
+    def runs(self, attempts: int, delays_ns: tuple[float, float] = (0.0, 0.0)) -> list[np.ndarray]:
+        """The time tags of each run of the loop (at most ``chunk_attempts`` attempts each;
+        runs start at unrelated times) for ``attempts`` attempts in all."""
         self.tagger.read_tags()  # discard whatever came before
         parts = []
         remaining = attempts
@@ -69,7 +86,7 @@ class TwoNodeSource:
                 time.sleep(0.01)
             parts.append(self.tagger.read_tags())
             remaining -= n
-        return np.concatenate(parts) if parts else self.tagger.read_tags()[:0]
+        return parts
 
     def singles(self, tags: np.ndarray) -> tuple[int, int]:
         counts = counts_per_channel(tags)

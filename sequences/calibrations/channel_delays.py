@@ -1,39 +1,48 @@
-"""Relative delay of the two detector channels of a heralding station, from a coincidence
-histogram, compensated with the time tagger's input delays.
+"""Relative delay of the two detector channels of a heralding station, from each channel's
+single clicks folded on the attempt period, compensated with the time tagger's input delays.
 
 Physics: a click reaches its time-tagger input after the detector's latency and its cable;
-the two channels' difference shifts every coincidence, so a herald decision ("one detector
-clicked, the other not, within the window") and a two-photon coincidence count need it
-compensated to well within the detectors' timing jitter (tens of ps for SNSPDs: Korzh et al.,
-Nat. Photon. 14, 250 (2020)).
+the two channels' difference shifts every herald decision ("one detector clicked, the other
+not, within the window") and every two-photon coincidence, so it must be compensated to well
+within the detectors' timing jitter (tens of ps for SNSPDs: Korzh et al., Nat. Photon. 14,
+250 (2020)).
 
-Correlated clicks on both channels come from the two nodes emitting at once
-(:class:`~._two_photon.TwoNodeSource`): when both spins are bright, both photons leave the beam
-splitter and, when they are distinguishable, split between the detectors in half of the cases
-(Hong, Ou & Mandel, PRL 59, 2044 (1987)). The routine makes them distinguishable by delaying
-node B's optical pulse by ``separation_ns`` (many excited-state lifetimes), so coincidences are
-plentiful: node A's photon on channel '+' and B's on '-' gives t_- - t_+ = delta + D, the
-reverse gives delta - D. The histogram of t_- - t_+ has two Gaussian peaks (width: the two
-channels' jitters in quadrature); each is fitted (Gaussian on a flat background, Poisson
-weights) and its centre refined as the mean of the coincidences within +-4 sigma of it
-(unbinned: no bias at a few counts per bin); the mean of the two centres is the relative
-delay delta, independent of the exact D. The
-tagger's delay of the earlier channel is then raised by delta (its delays are non-negative)
-and a second histogram verifies the residual.
+Measurement, as with any pulsed source: one node runs its attempt loop (the other node's laser
+off) and its photons, split 50:50 by the station's beam splitter, click on both detectors.
+Every photon leaves at the same point of its attempt (the optical pulse, marker 1 of the
+attempt waveform; spontaneous emission adds the excited-state lifetime, ~12 ns for an NV,
+which is the same for both channels), so a click of channel c arrives at
+    t = t_run + k T + t_emit + d_c + jitter,
+with T the attempt period (the AWG's waveform length; the AWG and the tagger share the 10 MHz
+reference, so T is exact on the tagger's time base), t_run the unknown start of the run and d_c
+the channel's delay. Folded on T, each channel's clicks form one peak at t_run + t_emit + d_c
+(mod T) on a flat background of dark counts (Poisson in time, so uniform in phase); the
+difference of the two peaks' centres is d_- - d_+, the unknown common origin cancels. Each
+peak is fitted (Gaussian on a flat background, Poisson weights; width: that detector's jitter
+with the photon's emission spread) and its centre refined as the mean of its clicks within
++-4 sigma (unbinned: no bias at a few counts per bin), with its standard error.
+
+Runs of the loop start at unrelated times, so each run is folded on its own and shifted by its
+channel-'+' arrival peak before the runs are pooled: the shift is the same for both channels,
+so the difference is untouched (one run, the default, needs no shift at all).
+
+The tagger's delay of the earlier channel is then raised by the difference (ID900 delays are
+non-negative) and a second measurement verifies the residual.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
 from ._common import CalibrationResult, Fit, Measured, fit_counts, judge
-from ._two_photon import TwoNodeSource, pair_delays_ps
+from ._two_photon import TwoNodeSource
 
 
-class TooFewCoincidencesError(RuntimeError):
-    """The histogram holds too few coincidences to locate its peaks."""
+class TooFewClicksError(RuntimeError):
+    """A channel's folded histogram holds too few clicks to locate its peak."""
 
 
 def gaussian(x: np.ndarray, amplitude: float, centre: float, sigma: float, background: float):
@@ -41,9 +50,11 @@ def gaussian(x: np.ndarray, amplitude: float, centre: float, sigma: float, backg
     return background + amplitude * np.exp(-0.5 * ((x - centre) / sigma) ** 2)
 
 
-def _fit_peak(delays: np.ndarray, guess_ps: float, half_width_ps: int, bin_ps: int) -> Fit:
+def _fit_peak(arrivals: np.ndarray, guess_ps: float, half_width_ps: int, bin_ps: int) -> Fit:
+    """Gaussian + flat background fitted (Poisson weights) to the histogram of ``arrivals``
+    within +-``half_width_ps`` of ``guess_ps``."""
     edges = np.arange(guess_ps - half_width_ps, guess_ps + half_width_ps + bin_ps, bin_ps)
-    counts, _ = np.histogram(delays, bins=edges)
+    counts, _ = np.histogram(arrivals, bins=edges)
     x = 0.5 * (edges[:-1] + edges[1:])
     peak = float(counts.max())
     centre = float(x[int(np.argmax(counts))])
@@ -60,90 +71,136 @@ def _fit_peak(delays: np.ndarray, guess_ps: float, half_width_ps: int, bin_ps: i
     )
 
 
-def _refine_centre(delays: np.ndarray, fit: Fit, half_width_sigmas: float = 4.0):
-    """(centre, standard error): the mean of the coincidences within +-4 sigma of the
-    fitted peak. Unbinned, so unbiased for a symmetric peak even at a few counts per bin,
-    where a binned least-squares fit with sqrt(n) weights pulls towards empty bins."""
+def _refine_centre(arrivals: np.ndarray, fit: Fit, half_width_sigmas: float = 4.0):
+    """(centre, standard error): the mean of the clicks within +-4 sigma of the fitted
+    peak. Unbinned, so unbiased for a symmetric peak even at a few counts per bin, where a
+    binned least-squares fit with sqrt(n) weights pulls towards empty bins. The flat
+    background inside the window (dark counts) is negligible next to the peak."""
     centre, sigma = fit.params["centre"], fit.params["sigma"]
-    near = delays[np.abs(delays - centre) <= half_width_sigmas * sigma].astype(float)
+    near = arrivals[np.abs(arrivals - centre) <= half_width_sigmas * sigma].astype(float)
     if near.size < 3:
         return centre, fit.errors["centre"]
     return float(near.mean()), float(near.std(ddof=1) / math.sqrt(near.size))
 
 
+def _wrap(phase_ps: np.ndarray, centre_ps: float, period_ps: int) -> np.ndarray:
+    """Phases (ps, mod the period) as offsets from ``centre_ps`` in [-T/2, T/2)."""
+    half = period_ps / 2
+    return np.mod(phase_ps - centre_ps + half, period_ps) - half
+
+
+def fold_runs(
+    runs: Sequence[np.ndarray], channels: tuple[int, int], period_ps: int, coarse_ps: int = 1000
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each channel's click arrivals (ps) folded on the attempt period, runs pooled.
+
+    A run's clicks are folded (t mod T) and shifted so that its channel-'+' arrival peak (the
+    fullest ``coarse_ps`` bin of the folded '+' clicks, refined to their mean within +-2 bins)
+    sits at 0. The shift is the same for both channels, and it is taken from channel '+' alone
+    so that it does not depend on how many '-' clicks a run has (a shift from both channels
+    would be pulled towards the channel with more clicks in that run, which biases the pooled
+    difference). A run without '+' clicks cannot be aligned and is left out."""
+    out: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
+    bins = np.arange(0, period_ps + coarse_ps, coarse_ps)
+    for tags in runs:
+        phase = np.mod(tags["time_ps"].astype(np.int64), period_ps).astype(float)
+        reference = phase[tags["channel"] == channels[0]]
+        if reference.size == 0:
+            continue
+        counts, edges = np.histogram(reference, bins=bins)
+        coarse = float(edges[int(np.argmax(counts))] + coarse_ps / 2)
+        offsets = _wrap(reference, coarse, period_ps)
+        near = offsets[np.abs(offsets) <= 2 * coarse_ps]
+        centred = _wrap(phase, coarse + float(near.mean()), period_ps)
+        for i, channel in enumerate(channels):
+            out[i].append(centred[tags["channel"] == channel])
+    return tuple(np.concatenate(a) if a else np.empty(0) for a in out)  # type: ignore[return-value]
+
+
+def _locate(arrivals: np.ndarray, window_ps: int, bin_ps: int, fit_half_width_ps: int):
+    """(fit, refined centre, its error) of one channel's arrival peak within +-window_ps."""
+    coarse = 200
+    inside = arrivals[np.abs(arrivals) <= window_ps]
+    edges = np.arange(-window_ps, window_ps + coarse + 1, coarse)
+    counts, _ = np.histogram(inside, bins=edges)
+    guess = float(edges[int(np.argmax(counts))] + coarse / 2)
+    fit = _fit_peak(arrivals, guess, fit_half_width_ps, bin_ps)
+    centre, error = _refine_centre(arrivals, fit)
+    return fit, centre, error
+
+
 def measure_relative_delay(
     source: TwoNodeSource,
     attempts: int,
-    separation_ns: float = 50.0,
     max_delay_ps: int = 20_000,
     bin_ps: int = 10,
     fit_half_width_ps: int = 600,
+    min_clicks: int = 20,
 ) -> tuple[Measured, dict[str, list[float]], dict[str, float]]:
-    """(delta = t_- - t_+ with its uncertainty, scan, fit) from one coincidence histogram."""
-    separation_ps = int(round(separation_ns * 1e3))
-    if separation_ps <= max_delay_ps:
+    """(delta = t_- - t_+ with its uncertainty, scan, fit) from the folded single clicks of
+    ``attempts`` attempts; ``max_delay_ps`` bounds |delta| (and must stay below a quarter of
+    the attempt period, so the two peaks cannot wrap around the fold)."""
+    period_ps = int(round(source.period_s * 1e12))
+    if 4 * max_delay_ps >= period_ps:
         raise ValueError(
-            f"separation_ns={separation_ns}: expected more than max_delay_ps={max_delay_ps} ps, "
-            "so the two coincidence peaks cannot swap sides"
+            f"max_delay_ps={max_delay_ps}: expected less than a quarter of the attempt period "
+            f"({period_ps} ps), so the folded peaks cannot wrap"
         )
-    tags = source.tags(attempts, (0.0, separation_ns))
-    delays = pair_delays_ps(tags, source.channels, separation_ps + max_delay_ps + fit_half_width_ps)
-    early, late = delays[delays < 0], delays[delays >= 0]
-    if min(early.size, late.size) < 5:
-        raise TooFewCoincidencesError(
-            f"too few coincidences ({early.size} and {late.size} in the two peaks of "
-            f"{attempts} attempts): are both nodes lit and the detectors biased?"
-        )
-    coarse = 200
-    fits = []
-    for side in (early, late):  # coarse maximum, then a fine fit around it
-        edges = np.arange(side.min(), side.max() + coarse + 1, coarse)
-        counts, _ = np.histogram(side, bins=edges)
-        guess = float(edges[int(np.argmax(counts))] + coarse / 2)
-        fits.append(_fit_peak(delays, guess, fit_half_width_ps, bin_ps))
-    (c1, e1), (c2, e2) = (_refine_centre(delays, f) for f in fits)
-    delta = Measured(value=0.5 * (c1 + c2), uncertainty=0.5 * math.hypot(e1, e2), unit="ps")
-    # the histogram to show: both peaks folded onto delta (each shifted by half the fitted
-    # separation), +-fit_half_width_ps around it in 20 ps bins
-    half_separation = 0.5 * (c2 - c1)
-    folded = np.where(delays >= 0, delays - half_separation, delays + half_separation)
+    runs = source.runs(attempts)
+    plus, minus = fold_runs(runs, source.channels, period_ps)
+    window = max_delay_ps + fit_half_width_ps
+    for channel, arrivals in zip(source.channels, (plus, minus), strict=True):
+        inside = int(np.count_nonzero(np.abs(arrivals) <= window))
+        if inside < min_clicks:
+            raise TooFewClicksError(
+                f"too few clicks on channel {channel} ({inside} of {attempts} attempts within "
+                f"{window} ps of the arrival peak, need {min_clicks}): is a node lit and are "
+                "the detectors biased?"
+            )
+    fit_p, c_p, e_p = _locate(plus, window, bin_ps, fit_half_width_ps)
+    fit_m, c_m, e_m = _locate(minus, window, bin_ps, fit_half_width_ps)
+    delta = Measured(value=c_m - c_p, uncertainty=math.hypot(e_p, e_m), unit="ps")
+    # the histogram to show: channel '-' arrivals relative to channel '+''s peak, 10 ps bins
     edges = np.arange(
-        delta.value - fit_half_width_ps, delta.value + fit_half_width_ps + 20, 20, dtype=float
+        delta.value - fit_half_width_ps, delta.value + fit_half_width_ps + bin_ps, bin_ps
     )
-    hist, _ = np.histogram(folded, bins=edges)
+    hist, _ = np.histogram(minus - c_p, bins=edges)
     scan = {
         "delay_ps": (0.5 * (edges[:-1] + edges[1:])).tolist(),
-        "coincidences": hist.astype(float).tolist(),
+        "clicks": hist.astype(float).tolist(),
         "attempts": [float(attempts)],
     }
     fit = {
-        "peak_early_ps": c1,
-        "peak_late_ps": c2,
-        "sigma_ps": 0.5 * (fits[0].params["sigma"] + fits[1].params["sigma"]),
-        "separation_ps": half_separation,
+        "peak_plus_ps": c_p,
+        "peak_minus_ps": c_m,
+        "sigma_plus_ps": fit_p.params["sigma"],
+        "sigma_ps": fit_m.params["sigma"],
+        "background_per_bin": 0.5 * (fit_p.params["background"] + fit_m.params["background"]),
         "relative_delay_ps": delta.value,
-        "coincidences": float(delays.size),
+        "clicks_plus": float(plus.size),
+        "clicks_minus": float(minus.size),
+        "runs": float(len(runs)),
     }
     return delta, scan, fit
 
 
 def calibrate_channel_delays(
     source: TwoNodeSource,
-    attempts: int = 2_000_000,
+    attempts: int = 4_000_000,
     verify_attempts: int | None = None,
     base_delays_ps: tuple[int, int] = (0, 0),
-    separation_ns: float = 50.0,
     max_delay_ps: int = 20_000,
     max_residual_ps: float = 20.0,
 ) -> CalibrationResult:
     """Find t_- - t_+ of the station's two channels, set the tagger's input delays to cancel
     it, and verify.
 
-    ``base_delays_ps`` are the channels' delays in force (link order of ``source.channels``);
-    the measured difference is added to the earlier channel's delay. Passes when the
-    verification histogram's residual |delta'| is at most ``max_residual_ps`` (or within
-    two standard uncertainties of zero when those are larger). The delays found are left on
-    the tagger only after a pass.
+    ``source`` runs the attempt loop with (at least) one node lit. ``base_delays_ps`` are
+    the channels' delays in force (link order of ``source.channels``); the measured
+    difference is added to the earlier channel's delay. Passes when the verification's
+    residual |delta'| is at most ``max_residual_ps`` (or within two standard uncertainties
+    of zero when those are larger). The delays found are left on the tagger only after a
+    pass.
 
     Quantities: ``relative_delay_ps`` (before compensation, channel '-' minus '+'),
     ``delay_ps_ch<n>`` for both channels (the settings that compensate it) and
@@ -151,8 +208,8 @@ def calibrate_channel_delays(
     """
     ch1, ch2 = source.channels
     try:
-        delta, scan, fit = measure_relative_delay(source, attempts, separation_ns, max_delay_ps)
-    except TooFewCoincidencesError as exc:
+        delta, scan, fit = measure_relative_delay(source, attempts, max_delay_ps)
+    except TooFewClicksError as exc:
         return CalibrationResult(
             routine="calibrate_channel_delays", quantities={}, passed=False, reason=str(exc)
         )
@@ -163,20 +220,24 @@ def calibrate_channel_delays(
     tagger = source.tagger
     for channel, delay in zip((ch1, ch2), new, strict=True):
         tagger.configure_channel(channel, threshold_v=0.1, delay_ps=delay, enabled=True)
-    residual, _, verify_fit = measure_relative_delay(
-        source, verify_attempts or attempts, separation_ns, max_delay_ps
-    )
-    fit.update({f"verify_{k}": v for k, v in verify_fit.items()})
-    limit = max(max_residual_ps, 2 * residual.uncertainty)
-    passed, reason = judge(
-        [
+    try:
+        residual, _, verify_fit = measure_relative_delay(
+            source, verify_attempts or attempts, max_delay_ps
+        )
+    except TooFewClicksError as exc:
+        residual, verify_fit = None, {}
+        checks = [(False, f"verification: {exc}")]
+    else:
+        limit = max(max_residual_ps, 2 * residual.uncertainty)
+        checks = [
             (
                 abs(residual.value) <= limit,
                 f"residual delay {residual.value:.1f} ± {residual.uncertainty:.1f} ps after "
                 f"compensation, more than {limit:.1f} ps",
             )
         ]
-    )
+    fit.update({f"verify_{k}": v for k, v in verify_fit.items()})
+    passed, reason = judge(checks)
     if not passed:  # leave the previous delays in force
         for channel, delay in zip((ch1, ch2), base_delays_ps, strict=True):
             tagger.configure_channel(channel, threshold_v=0.1, delay_ps=delay, enabled=True)
@@ -184,8 +245,9 @@ def calibrate_channel_delays(
         "relative_delay_ps": delta,
         f"delay_ps_ch{ch1}": Measured(value=new[0], uncertainty=delta.uncertainty, unit="ps"),
         f"delay_ps_ch{ch2}": Measured(value=new[1], uncertainty=delta.uncertainty, unit="ps"),
-        "residual_delay_ps": residual,
     }
+    if residual is not None:
+        quantities["residual_delay_ps"] = residual
     return CalibrationResult(
         routine="calibrate_channel_delays",
         quantities=quantities,

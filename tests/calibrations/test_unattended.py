@@ -16,9 +16,15 @@ from qcodes.instrument import Instrument
 import control.calibrate as calibrate
 import control.calibrate_runner as calibrate_runner
 from control.backend import Network
-from control.calibrate import CalibrationSettings, plan_calibrations, run_calibrations
+from control.calibrate import (
+    CalibrationSettings,
+    calibration_plan,
+    plan_calibrations,
+    run_calibrations,
+)
+from control.calibrate_config import CalibrationThresholds
 from control.calibration_store import CalibrationStore
-from control.network_config import load_network
+from control.network_config import NetworkConfigError, load_network
 
 CONFIGS = Path(__file__).parents[2] / "lab_configs"
 
@@ -40,7 +46,7 @@ FAST = CalibrationSettings(
     rabi_shots_per_point=30,
     ramsey_max_wait_us=2.5,
     ramsey_step_us=0.1,
-    ramsey_shots_per_point=20,
+    ramsey_shots_per_point=40,
     alpha_values=(0.05, 0.15, 0.25, 0.35, 0.45),
     alpha_pairs_per_point=300,
     target_fidelity=0.7,  # F(alpha=0.05) ~ 0.8 here: reachable with 300 pairs and the margin
@@ -51,7 +57,9 @@ TRUE_PHASE_RAD = -1.2
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def _lab(tmp_path: Path, dark_count_rate_hz: float | None = None) -> Path:
+def _lab(
+    tmp_path: Path, dark_count_rate_hz: float | None = None, calibration: dict | None = None
+) -> Path:
     """A copy of the two-node configs with shifted truths (transition 637.003 nm, converter
     optimum 56.3 C, cable delays, interferometer phase), spin T2* 2 us and brighter photon
     collection; the network file's HOM threshold is 0.7 (shipped truth 0.90)."""
@@ -74,7 +82,7 @@ def _lab(tmp_path: Path, dark_count_rate_hz: float | None = None) -> Path:
     (tmp_path / "nv_delft_link.yaml").write_text(yaml.safe_dump(physics))
     network = tmp_path / "two_node.network.yaml"
     config = yaml.safe_load(network.read_text())
-    config["calibration"] = {"min_hom_visibility": 0.7}
+    config["calibration"] = {"min_hom_visibility": 0.7, **(calibration or {})}
     network.write_text(yaml.safe_dump(config))
     return network
 
@@ -126,7 +134,7 @@ def test_the_plan_orders_detectors_lasers_converters_and_names_dependencies() ->
         "charlie.phase_matching",
     )
     assert deps["h_bc.channel_delays"] == ("h_bc.detectors", *optics)
-    assert deps["h_bc.hom_visibility"] == ("h_bc.channel_delays", *optics)
+    assert "h_bc.hom_visibility" not in deps  # switched off in the shipped network file
     assert deps["h_bc.interferometer_phase"] == optics
     assert deps["alice.rabi"] == ()
     assert deps["alice.ramsey"] == ("alice.rabi",)
@@ -139,6 +147,9 @@ def test_the_plan_orders_detectors_lasers_converters_and_names_dependencies() ->
         "bob.readout",
     }
     assert "bob-charlie.alpha" in deps
+    with_hom = config.model_copy(update={"calibration": CalibrationThresholds()})
+    hom = {s.name: s.depends_on for s in plan_calibrations(with_hom)}["h_bc.hom_visibility"]
+    assert hom == ("h_bc.channel_delays", *optics)
     for step in plan:
         for dep in step.depends_on:
             assert names.index(dep) < names.index(step.name)
@@ -153,6 +164,77 @@ def test_the_plan_orders_detectors_lasers_converters_and_names_dependencies() ->
     ]  # no alpha trade-off: bob is not calibrated
     with pytest.raises(KeyError, match="dave"):
         plan_calibrations(config, ["dave"])
+
+
+def test_the_shipped_chain_plans_no_hom_and_says_why() -> None:
+    """The shipped three-node file switches the HOM step off (its coincidences need ~1.5e9
+    attempts per offset): both links' HOM steps are not planned, with the file's reason;
+    the channel delays (single clicks) and the phase are."""
+    config = load_network(CONFIGS / "three_node_chain.network.yaml").config
+    plan = calibration_plan(config)
+    names = [s.name for s in plan.steps]
+    assert list(plan.not_planned) == ["h_ab.hom_visibility", "h_bc.hom_visibility"]
+    for why in plan.not_planned.values():
+        assert why.startswith("calibration.hom.enabled is false in the network file: ")
+        assert "1.5e9 attempts per offset" in why
+    for station in ("h_ab", "h_bc"):
+        assert f"{station}.channel_delays" in names
+        assert f"{station}.interferometer_phase" in names
+    assert config.calibration.channel_delays.enabled
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        ({"hom": {"enabled": "sometimes"}}, ("calibration.hom.enabled", "'sometimes'", "boolean")),
+        ({"hom": {"attempts": 10}}, ("calibration.hom.attempts", "10", "greater than or equal")),
+        ({"channel_delays": {"attemps": 10**6}}, ("calibration.channel_delays.attemps", "", "")),
+    ],
+)
+def test_a_bad_step_entry_is_rejected_naming_field_value_and_expectation(
+    tmp_path: Path, entry: dict, expected: tuple[str, str, str]
+) -> None:
+    with pytest.raises(NetworkConfigError) as info:
+        load_network(_lab(tmp_path, calibration=entry))
+    for part in expected:
+        assert part in str(info.value), str(info.value)
+
+
+def test_a_step_switched_off_is_not_planned_and_the_summary_says_why(
+    tmp_path: Path, opened: list[Network]
+) -> None:
+    """HOM off in the network file (with a note), the channel delays on with 300,000
+    attempts from the file: every planned step passes, exit 0, and the summary lists the HOM
+    step as not planned with the file's reason."""
+    note = "needs 1.5e9 attempts per offset"
+    config = _lab(
+        tmp_path,
+        calibration={
+            "hom": {"enabled": False, "note": note},
+            "channel_delays": {"attempts": 300_000},
+        },
+    )
+    store = CalibrationStore.beside(config)
+    for node in ("alice", "bob"):  # yesterday's optimum (the nominal 55 C is too far off)
+        store.record(f"{node}.frequency_converter.optimal_temperature_c", 56.0, 0.02, "C", True)
+    report = run_calibrations(config, report_dir=tmp_path / "r", settings=FAST)
+    assert [s.status for s in report.steps] == ["passed"] * 14, calibrate.summary_lines(report)
+    assert "h_ab.hom_visibility" not in [s.name for s in report.steps]
+    assert report.not_planned == {
+        "h_ab.hom_visibility": f"calibration.hom.enabled is false in the network file: {note}"
+    }
+    assert report.exit_code == 0
+    delays = report.step("h_ab.channel_delays").result
+    assert delays.scan["attempts"] == [300_000.0]  # the file's attempts, not the settings'
+    found = delays.quantities["relative_delay_ps"]
+    assert abs(found.value - (TRUE_CABLE_PS[1] - TRUE_CABLE_PS[0])) <= max(
+        4 * found.uncertainty, 10
+    )
+    lines = report.summary_path.read_text().splitlines()
+    line = next(ln for ln in lines if ln.startswith("h_ab.hom_visibility "))
+    assert "not planned" in line and note in line
+    assert "overall: passed (exit 0)" in lines
+    _assert_all_safe(opened[0])
 
 
 def test_everything_passes_on_shifted_truths(tmp_path: Path, opened: list[Network]) -> None:
