@@ -34,12 +34,16 @@ def run_node_process(
     network = open_network(network_path, backend=backend, only=[node], simlab=simlab)
     stop = stop or threading.Event()
     try:
-        if optics is None:  # nominal, with the latest passed calibrations beside the file
+        # the latest passed calibrations beside the file, as in-process controllers take them
+        store = store_beside(network.loaded.path)
+        if optics is None:
             optics = NodeOptics(converter_pump_mw=500.0, converter_temperature_c=55.0)
-            store = store_beside(network.loaded.path)
             if store is not None:
                 optics = calibrated_optics(store, network.loaded.config, node, optics)
-        controller = NodeController(node, NodeInstruments.of(network, node), optics)
+        pi_amplitude = store.pi_pulse_amplitude_v(node) if store is not None else None
+        controller = NodeController(
+            node, NodeInstruments.of(network, node), optics, pi_pulse_amplitude_v=pi_amplitude
+        )
         security = node_security(network.loaded, node, plaintext)
         server = serve_node(controller, bind, backend=network.backend, security=security)
         if threading.current_thread() is threading.main_thread():
