@@ -128,6 +128,47 @@ def decode_attempt_program(awg: Any) -> AttemptProgram | None:
     return None
 
 
+class ProgramCache:
+    """Decoded attempt programs per AWG, decoded again only when the AWG's sequence, the
+    waveforms it plays, its sample rate or channel 1 changed (an attempt loop starts the
+    AWGs every few hundred microseconds; decoding its waveforms each time costs more than
+    the rest of the start)."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[tuple[Any, ...], AttemptProgram | None, list[Any]]] = {}
+
+    def get(self, awg: Any) -> AttemptProgram | None:
+        waves = [awg.waveforms.get(n) for e in awg.elements for n in e.waveforms.values()]
+        channel = awg.channels[1]
+        key = (
+            awg.sample_rate_hz,
+            channel.amplitude_vpp,
+            channel.output_on,
+            tuple(
+                (
+                    tuple(sorted(e.waveforms.items())),
+                    e.loop_count,
+                    e.loop_infinite,
+                    e.wait_trigger,
+                    e.jump_type,
+                    e.jump_index,
+                    e.goto_state,
+                    e.goto_index,
+                )
+                for e in awg.elements
+            ),
+            # waveform objects are replaced, never edited, when the user list changes; the
+            # entry holds them, so their ids cannot be reused while it lives
+            tuple(id(w) for w in waves),
+        )
+        entry = self._entries.get(awg.name)
+        if entry is not None and entry[0] == key:
+            return entry[1]
+        program = decode_attempt_program(awg)
+        self._entries[awg.name] = (key, program, waves)
+        return program
+
+
 def refusal(
     first: AttemptProgram,
     second: AttemptProgram,

@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from .attempt_program import AttemptProgram, attempts_within, decode_attempt_program, refusal
+from .attempt_program import AttemptProgram, ProgramCache, attempts_within, refusal
 from .instruments.scpi import ScpiError
 from .lab import SimulatedLab
 from .optics import (
@@ -135,6 +135,7 @@ class SimulatedHardware:
         self.instruments: dict[str, Any] = {}
         self.runs: list[AttemptRun] = []
         self._models: dict[tuple[frozenset[str], OperatingPoint], LinkModel] = {}
+        self._programs = ProgramCache()
         self._max_attempts = max_attempts_per_run
         self._tag_buffers: dict[str, _TagBuffer] = defaultdict(_TagBuffer)
         self._rng = np.random.default_rng(lab.seed + 1)
@@ -509,7 +510,7 @@ class SimulatedHardware:
         wiring = self.nodes.get(node)
         if wiring is None or wiring.awg is None:
             return None
-        return decode_attempt_program(self._instrument(wiring.awg))
+        return self._programs.get(self._instrument(wiring.awg))
 
     def _rotation(self, node: str, program: AttemptProgram, pulse: int) -> tuple[float, float]:
         """(angle, resonance factor) of the program's ``pulse``-th microwave pulse on the
