@@ -109,56 +109,35 @@ def entangle(
 ) -> None:
     """Heralded entanglement on one link: deliver pairs, measure each in XX, YY or ZZ, and
     summarise rate and fidelity (every shot stored)."""
-    from .runs import run_entangle
-
     if shots is None and resume is None:
         shots = 1000
-    if sweep is not None:
-        _sweep(
-            run_entangle,
-            sweep,
-            dict(
-                network_path=config,
-                shots=shots,
-                link=link,
-                alpha=alpha,
-                max_attempts=max_attempts,
-                max_time_us=max_time_us,
-                scheme=scheme.value,
-                backend="lab" if lab else None,
-                db_path=db if store else None,
-            ),
-            seed,
-            workers,
-            dask,
-            as_json,
-            SWEEP_COLUMNS,
-        )
-        return
-
-    summary = _run_with_progress(
-        "entangle",
-        _resume_total(resume, db) if resume is not None else shots,
-        progress,
-        as_json,
-        lambda tick: run_entangle(
-            config,
-            shots,
-            faults=faults,
-            resume=resume,
-            events_endpoint=events,
-            link=link,
-            seed=seed,
-            alpha=alpha,
-            max_attempts=max_attempts,
-            max_time_us=max_time_us,
-            scheme=scheme.value,
-            backend="lab" if lab else None,
-            db_path=db if store else None,
-            progress=tick,
-        ),
+    params = dict(
+        network_path=config,
+        shots=shots,
+        link=link,
+        alpha=alpha,
+        max_attempts=max_attempts,
+        max_time_us=max_time_us,
+        scheme=scheme.value,
+        backend="lab" if lab else None,
+        db_path=db if store else None,
     )
-    _report(summary, as_json, _print_summary)
+    summary = _entangle_run(
+        "entangle",
+        params,
+        sweep,
+        seed,
+        workers,
+        dask,
+        as_json,
+        progress,
+        faults,
+        resume,
+        db,
+        events_endpoint=events,
+    )
+    if summary is not None:
+        _report(summary, as_json, _print_summary)
 
 
 def _print_summary(s: dict[str, Any]) -> None:
@@ -241,53 +220,23 @@ def swap(
 ) -> None:
     """Entanglement swapping at the middle node of a chain: pairs between the end nodes,
     each measured in XX, YY or ZZ; rate and fidelity."""
-    from .runs import run_entangle
-
     if shots is None and resume is None:
         shots = 300
-    if sweep is not None:
-        _sweep(
-            run_entangle,
-            sweep,
-            dict(
-                network_path=config,
-                shots=shots,
-                alpha=alpha,
-                swap=True,
-                cutoff_s=cutoff,
-                max_time_us=max_time_us,
-                scheme=scheme.value,
-                db_path=db if store else None,
-            ),
-            seed,
-            workers,
-            dask,
-            as_json,
-            SWEEP_COLUMNS,
-        )
-        return
-
-    summary = _run_with_progress(
-        "swap",
-        _resume_total(resume, db) if resume is not None else shots,
-        progress,
-        as_json,
-        lambda tick: run_entangle(
-            config,
-            shots,
-            faults=faults,
-            resume=resume,
-            seed=seed,
-            alpha=alpha,
-            swap=True,
-            cutoff_s=cutoff,
-            max_time_us=max_time_us,
-            scheme=scheme.value,
-            db_path=db if store else None,
-            progress=tick,
-        ),
+    params = dict(
+        network_path=config,
+        shots=shots,
+        alpha=alpha,
+        swap=True,
+        cutoff_s=cutoff,
+        max_time_us=max_time_us,
+        scheme=scheme.value,
+        db_path=db if store else None,
     )
-    _report(summary, as_json, _print_summary)
+    summary = _entangle_run(
+        "swap", params, sweep, seed, workers, dask, as_json, progress, faults, resume, db
+    )
+    if summary is not None:
+        _report(summary, as_json, _print_summary)
 
 
 @app.command()
@@ -427,6 +376,40 @@ def teleport(
         ),
     )
     _report(summary, as_json, _print_teleport_summary)
+
+
+def _entangle_run(
+    name: str,
+    params: dict[str, Any],
+    sweep: str | None,
+    seed: int | None,
+    workers: int | None,
+    dask: str | None,
+    as_json: bool,
+    progress: bool,
+    faults: Path | None,
+    resume: int | None,
+    db: Path,
+    **run_only: Any,
+) -> dict[str, Any] | None:
+    """``run_entangle`` with ``params``: one point per sweep value (printed here, returns
+    None), or one run with a progress bar (returns its summary). ``run_only``: options of a
+    single run (not of sweep points)."""
+    from .runs import run_entangle
+
+    if sweep is not None:
+        _sweep(run_entangle, sweep, params, seed, workers, dask, as_json, SWEEP_COLUMNS)
+        return None
+    total = _resume_total(resume, db) if resume is not None else params["shots"]
+    return _run_with_progress(
+        name,
+        total,
+        progress,
+        as_json,
+        lambda tick: run_entangle(
+            **params, seed=seed, faults=faults, resume=resume, progress=tick, **run_only
+        ),
+    )
 
 
 def _resume_total(run_id: int, db: Path) -> int:
