@@ -1,0 +1,245 @@
+"""The attempt loop of a link in simulated time and the clicks it leaves: the herald's clicks,
+failed attempts' clicks and dark counts, placed on the AWG's attempt grid as time tags (fibre
+flight, cable delay, jitter, dead time). A mixin of
+:class:`sim_backend.hardware.SimulatedHardware` (see its module docstring)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .attempt_program import AttemptProgram, attempts_within, refusal
+from .instruments.scpi import ScpiError
+from .optics import (
+    bright_population,
+)
+from .params import SPEED_OF_LIGHT_IN_FIBRE_M_PER_S
+from .physics.link import HeraldedLink, LinkModel
+from .wiring import PS, AttemptRun, StationWiring
+
+
+class AttemptLoopMixin:
+    """The attempt loop and time tags of :class:`~sim_backend.hardware.SimulatedHardware`."""
+
+    def _run_attempt_loop(self, station: StationWiring, awgs: list[Any]) -> None:
+        programs = [self._program(n) for n in station.link]
+        try:
+            self._check_programs(station, programs)
+        except ScpiError:
+            for awg in awgs:  # a refused program does not start
+                awg.running = False
+            raise
+        link = self.lab.link(*station.link)
+        link.set_model(self.link_model(station.link, programs[0]))
+        attempt = programs[0]
+        limit = self._max_attempts
+        cutoff = None
+        if attempt and attempt.repetitions > 0:
+            limit, cutoff = attempt.repetitions, "attempts"
+        stop_at_herald = attempt is None or attempt.stop_at_herald
+        if stop_at_herald:
+            try:
+                by_time = self._attempts_within_herald_timeout(station, link.model)
+            except ScpiError:
+                for awg in awgs:
+                    awg.running = False
+                raise
+            if by_time is not None and by_time < limit:
+                limit, cutoff = by_time, "time"
+        started = self.lab.clock.now
+        attempts_before = link.attempts_made
+        remaining = limit
+        heralds: list[Any] = []
+        # the AWG's attempt grid: attempt i starts at started + i * period. The engine
+        # delivers each herald before the next attempt (its clock then runs on by the herald's
+        # return in a free-running loop), but the AWG does not pause: tags follow the grid
+        period = link.model.timing.attempt_period_s
+        grid = (self._arrival_offset_s(station, programs), period)
+        index = 0
+        while remaining > 0:
+            before = link.attempts_made
+            pair = link.generate(max_attempts=remaining)
+            spent = link.attempts_made - before
+            remaining -= spent
+            first = started + index * period
+            self._failed_attempt_clicks(station, link, grid, first, spent - (pair is not None))
+            index += spent
+            if pair is None:
+                break
+            heralds.append(pair)
+            self._attempt_clicks(station, link, grid, started + (index - 1) * period, pair.clicks)
+            if stop_at_herald:
+                break
+        last = heralds[-1] if heralds else None
+        self.runs.append(
+            AttemptRun(
+                link="-".join(station.link),
+                attempts=link.attempts_made - attempts_before,
+                heralds=len(heralds),
+                last_bell_state=getattr(last, "bell_state", None),
+                last_clicks=getattr(last, "clicks", None),
+                started_at_s=started,
+                ended_at_s=self.lab.clock.now,
+                scheme=link.model.params.scheme,
+                cutoff=cutoff if remaining <= 0 and not (heralds and stop_at_herald) else None,
+            )
+        )
+        for awg in awgs:  # the sequence ran to its end
+            awg.running = False
+
+    def _check_programs(
+        self, station: StationWiring, programs: list[AttemptProgram | None]
+    ) -> None:
+        """Refuse (SCPI -221, settings conflict) attempt loops the link cannot run."""
+        first, second = programs
+        if first is None or second is None:
+            return  # no optical pulse on one node: nothing to check
+        window_s = self.lab.params.link(*station.link).detectors.detection_window_ns * 1e-9
+
+        def flip(index: int) -> tuple[float, float]:  # (angle, flip probability)
+            angle, factor = self._rotation(station.link[index], programs[index], 1)  # type: ignore[arg-type]
+            return angle, bright_population(angle, factor)
+
+        reason = refusal(first, second, window_s, flip)
+        if reason is not None:
+            raise ScpiError(-221, reason)
+
+    def _attempts_within_herald_timeout(
+        self, station: StationWiring, model: LinkModel
+    ) -> int | None:
+        """Attempts that fit in the shorter herald timeout of the two nodes' real-time
+        controllers; None without a controller."""
+        timeouts = []
+        for node in station.link:
+            wiring = self.nodes.get(node)
+            rtc = self._instrument(wiring.qubit_controller) if wiring else None
+            if rtc is not None:
+                timeouts.append(float(rtc.herald_timeout_s))
+        if not timeouts:
+            return None
+        try:
+            return attempts_within(min(timeouts), model.timing.attempt_period_s)
+        except ValueError as exc:
+            raise ScpiError(-221, str(exc)) from None
+
+    def _arrival_offset_s(
+        self, station: StationWiring, programs: list[AttemptProgram | None]
+    ) -> float:
+        """From an attempt's start to its photons' arrival at the detectors: the earlier
+        node's optical pulse within the attempt (marker 1 of its attempt waveform; the later
+        node's extra delay is added per click, ``_add_clicks``) plus the photon's flight
+        through the fibre to the station (fibre lengths taken as matched)."""
+        starts = [p.optical_start_s for p in programs if p is not None]
+        pulse = min(starts, default=0.0)
+        length_km = max(self.lab.params.link(*station.link).fibre_length_km)
+        return pulse + length_km * 1e3 / SPEED_OF_LIGHT_IN_FIBRE_M_PER_S
+
+    def _attempt_clicks(
+        self,
+        station: StationWiring,
+        link: HeraldedLink,
+        grid: tuple[float, float],
+        attempt_start_s: float,
+        clicks: tuple[str, ...],
+    ) -> None:
+        """Time tags of one attempt's clicks (a herald's or a failure's): one entry per
+        round, the first at the attempt's start plus the photons' arrival offset, a
+        Barrett-Kok second round one round separation later. ``grid``: (arrival offset,
+        attempt period) of the running loop."""
+        separation = link.model.params.bk_round_separation_us * 1e-6
+        arrival = attempt_start_s + grid[0]
+        for r, c in enumerate(clicks):
+            self._add_clicks(station, c, arrival + r * separation)
+
+    def _failed_attempt_clicks(
+        self,
+        station: StationWiring,
+        link: HeraldedLink,
+        grid: tuple[float, float],
+        first_s: float,
+        failures: int,
+    ) -> None:
+        """Clicks of failed attempts (the first starting at ``first_s``): how many attempts
+        clicked is binomial, which pattern each had follows the pattern probabilities, and
+        which attempts is uniform; each is tagged on the attempt grid (``_attempt_clicks``)."""
+        if failures <= 0 or not link.model.failure_clicks:
+            return
+        model = link.model
+        p_fail = 1.0 - model.success_probability
+        probs = np.array([p for _, p in model.failure_clicks]) / p_fail
+        total = min(float(probs.sum()), 1.0)
+        n_clicking = int(self._rng.binomial(failures, total))
+        if n_clicking == 0:
+            return
+        which = self._rng.choice(len(probs), size=n_clicking, p=probs / probs.sum())
+        slots = self._rng.integers(0, failures, size=n_clicking)
+        for w, slot in zip(which, slots, strict=True):
+            clicks = model.failure_clicks[w][0].clicks
+            self._attempt_clicks(station, link, grid, first_s + slot * grid[1], clicks)
+
+    def _add_clicks(self, station: StationWiring, outcome: str, time_s: float) -> None:
+        """The clicks of one round at the photons' arrival time. When the nodes emit at
+        different times, each click is placed at its photon's emission delay: a single click
+        came from either node (weighted by what each sends), a coincidence from one each."""
+        ports = {"+": (0,), "-": (1,), "both": (0, 1), "none": ()}[outcome]
+        delays, p_a = self._click_sources(station.link)
+        if ports and delays != (0.0, 0.0):
+            if len(ports) == 2:
+                first = int(self._timing_rng.integers(2))
+                sources: tuple[int, ...] = (first, 1 - first)
+            else:
+                sources = (0 if self._timing_rng.random() < p_a else 1,)
+            for port, source in zip(ports, sources, strict=True):
+                self._add_tag(station, port, time_s + delays[source])
+            return
+        for port in ports:
+            self._add_tag(station, port, time_s)
+
+    def _click_sources(self, link: tuple[str, str]) -> tuple[tuple[float, float], float]:
+        """(emission delays, probability a single click came from node A), cached until an
+        instrument setting changes."""
+        key = frozenset(link)
+        cached = self._click_timing.get(key)
+        if cached is None:
+            delays = self._emission_delays_s(link)
+            p_a = 0.5
+            if delays != (0.0, 0.0):
+                setup = self.link_model(link).setup
+                ta, tb = setup.path_a.transmission, setup.path_b.transmission
+                p_a = ta / (ta + tb) if ta + tb > 0 else 0.5
+            cached = self._click_timing[key] = (delays, p_a)
+        return cached
+
+    def _add_tag(self, station: StationWiring, port: int, time_s: float) -> None:
+        if station.time_tagger is None:
+            return
+        tagger = self._instrument(station.time_tagger)
+        channel = station.tagger_channels[port]
+        if not self._input_sees_pulses(tagger, channel, station):
+            return
+        delay_ps = int(round(tagger.inputs[channel].delay_ps))
+        det = self.lab.params.link(*station.link).detectors
+        cable_ps = det.cable_delay_ps[port]
+        if det.timing_jitter_ps > 0:
+            cable_ps += float(self._timing_rng.normal(0.0, det.timing_jitter_ps))
+        self._tag_buffers[station.time_tagger].tags.append(
+            (channel, int(round(time_s * PS + cable_ps)) + delay_ps)
+        )
+
+    def _dark_counts_until_now(self, tagger: str) -> None:
+        """Dark counts outside the attempts' detection windows, Poisson in time."""
+        buffer = self._tag_buffers[tagger]
+        now = self.lab.clock.now
+        span = now - buffer.counted_since_s
+        if span <= 0:
+            return
+        for station in self.stations.values():
+            if station.time_tagger != tagger:
+                continue
+            op = self.operating_point(station.link)
+            for port, rate in enumerate(op.dark_count_rate_hz):
+                n = int(self._rng.poisson((rate or 0.0) * span))
+                for t in self._rng.uniform(buffer.counted_since_s, now, size=n):
+                    self._add_tag(station, port, float(t))
+        buffer.counted_since_s = now

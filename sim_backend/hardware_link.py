@@ -1,0 +1,251 @@
+"""How the simulated instruments' settings become link physics: the operating point of a
+link (excitation, conversion, detectors, spin rotation from the AWG program and the microwave
+source, visibility from the photons' temporal overlap, the interferometer phase with its drift
+and the AOMs' RF phases) and the cached outcome table of the link at that point. A mixin of
+:class:`sim_backend.hardware.SimulatedHardware` (see its module docstring)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .attempt_program import AttemptProgram
+from .optics import (
+    aom_optical_phase_rad,
+    bright_population,
+    conversion_efficiency,
+    excitation_probability,
+    rotation_angle,
+    snspd_dark_count_rate_hz,
+    snspd_efficiency,
+    temporal_overlap,
+    wrap_phase,
+)
+from .params import NodeParams
+from .physics.link import LinkModel, OperatingPoint
+from .wiring import DRIFT_STEP_S, StationWiring
+
+
+class LinkPhysicsMixin:
+    """The operating point and link model of :class:`~sim_backend.hardware.SimulatedHardware`."""
+
+    def operating_point(
+        self, link: tuple[str, str], program: AttemptProgram | None | bool = True
+    ) -> OperatingPoint:
+        """What the instruments currently make of the link ``link`` (``program``: the first
+        node's attempt program when already decoded; True decodes it)."""
+        station = self.stations[frozenset(link)]
+        a, b = link
+        emission = tuple(self._emission_probability(n) for n in (a, b))
+        conversion = tuple(self._conversion_efficiency(n) for n in (a, b))
+        det = self._instrument(station.detectors)
+        params = self._station_params(station.detectors)
+        eff, dark = [], []
+        for channel in station.detector_channels:
+            ch = det.channels[channel]
+            eff.append(snspd_efficiency(ch.bias_ua, ch.bias_enabled, params))
+            dark.append(snspd_dark_count_rate_hz(ch.bias_ua, ch.bias_enabled, params))
+        if program is True:
+            program = self._program(a)
+        assert program is None or isinstance(program, AttemptProgram)
+        duration_us = program.attempt_duration_us if program else None
+        alpha = self._bright_population(a, program) if program else None
+        return OperatingPoint(
+            bright_population=alpha,
+            emission_probability=emission,  # type: ignore[arg-type]
+            conversion_efficiency=conversion,  # type: ignore[arg-type]
+            detector_efficiency=tuple(eff),  # type: ignore[arg-type]
+            dark_count_rate_hz=tuple(dark),  # type: ignore[arg-type]
+            attempt_duration_us=duration_us,
+            visibility=self._visibility(link),
+            phase_offset_rad=self._optical_phase(link),
+        )
+
+    # ------------------------------------------------------------------ interferometer
+    def _optical_pulse_time_s(self, node: str) -> float | None:
+        """When, within its attempt, a node's optical pulse starts: the first sample of
+        marker 1 in the attempt waveform (None without an attempt step)."""
+        program = self._program(node)
+        return None if program is None else program.optical_start_s
+
+    def _emission_delays_s(self, link: tuple[str, str]) -> tuple[float, float]:
+        """Each node's photon emission time relative to the earlier of the two (0, 0 when
+        either has no attempt waveform). Fibre lengths are taken as matched."""
+        times = [self._optical_pulse_time_s(n) for n in link]
+        if any(t is None for t in times):
+            return 0.0, 0.0
+        first = min(times)  # type: ignore[type-var]
+        return times[0] - first, times[1] - first  # type: ignore[operator]
+
+    def _visibility(self, link: tuple[str, str]) -> float:
+        """The link's intrinsic visibility times the temporal overlap of the two photons
+        (``optics.temporal_overlap``, lifetime: the mean of the two emitters')."""
+        params = self.lab.params
+        intrinsic = params.link(*link).visibility
+        da, db = self._emission_delays_s(link)
+        if da == db:
+            return intrinsic
+        lifetime = 0.5e-9 * sum(params.nodes[n].excitation.excited_state_lifetime_ns for n in link)
+        return intrinsic * temporal_overlap(da - db, lifetime)
+
+    def _optical_phase(self, link: tuple[str, str]) -> float:
+        """Phase between the arms: the lab's offset, its drift and random walk up to now,
+        plus the RF phases of the two excitation AOMs (node A's minus node B's). Rounded to
+        10 mrad (far below the phase noise of a real link) so an unchanged or slowly drifting
+        set-up reuses its link model."""
+        params = self.lab.params.link(*link)
+        now = self.lab.clock.now
+        walk = 0.0
+        if params.phase_random_walk_rad_per_sqrt_s > 0:
+            key = frozenset(link)
+            t_last, walk = self._phase_walk.get(key, (0.0, 0.0))
+            if now > t_last:
+                step = params.phase_random_walk_rad_per_sqrt_s * np.sqrt(now - t_last)
+                walk += float(self._phase_rng.normal(0.0, step))
+                self._phase_walk[key] = (now, walk)
+        phase = params.phase_offset_rad + params.phase_drift_rad_per_s * now + walk
+        a, b = link
+        phase += self._aom_phase(a) - self._aom_phase(b)
+        return round(wrap_phase(phase), 2)
+
+    def _aom_phase(self, node: str) -> float:
+        wiring = self.nodes.get(node)
+        if wiring is None or wiring.optical_switch is None:
+            return 0.0
+        switch = self._instrument(wiring.optical_switch)
+        channel = switch.channels[wiring.optical_switch_channel]
+        return aom_optical_phase_rad(channel.phase_deg)
+
+    def link_model(
+        self, link: tuple[str, str], program: AttemptProgram | None | bool = True
+    ) -> LinkModel:
+        """The link's outcome table at the instruments' current operating point (cached per
+        operating point: an unchanged set-up does not recompute the optics); ``program`` as
+        for ``operating_point``."""
+        a, b = link
+        if program is True:
+            program = self._program(a)
+        assert program is None or isinstance(program, AttemptProgram)
+        op = self.operating_point(link, program)
+        scheme = program.scheme if program and program.scheme != "unsupported" else None
+        separation = program.round_separation_s if program else None
+        # a loop without the herald's event jump runs free: its attempts follow one another
+        # at the attempt waveform's length, nothing waits for the station's reply
+        free_running = program is not None and not program.stop_at_herald
+        key = (frozenset(link), op, scheme, separation, free_running)
+        model = self._models.get(key)
+        if model is None:
+            params = self.lab.params
+            link_params = params.link(a, b)
+            if scheme is not None:  # the program decides the scheme (and the rounds' timing)
+                update: dict[str, Any] = {"scheme": scheme}
+                if separation is not None:
+                    update["bk_round_separation_us"] = separation * 1e6
+                if free_running:
+                    update["wait_for_herald"] = False
+                link_params = link_params.model_copy(update=update)
+            model = LinkModel(
+                link_params,
+                params.nodes[a],
+                params.nodes[b],
+                params.classical_latency_us,
+                op,
+            )
+            if len(self._models) > 64:
+                self._models.clear()
+            self._models[key] = model
+        return model
+
+    def _emission_probability(self, node: str) -> float:
+        wiring = self.nodes.get(node)
+        if wiring is None or wiring.laser is None:
+            return 1.0
+        laser = self._instrument(wiring.laser)
+        switch = self._instrument(wiring.optical_switch)
+        light_on = laser.output_on and (
+            switch is None or switch.is_open(wiring.optical_switch_channel)
+        )
+        physics = self._node_physics(node).excitation
+        return excitation_probability(laser.power_mw, laser.wavelength_nm, light_on, physics)
+
+    def _conversion_efficiency(self, node: str) -> float | None:
+        wiring = self.nodes.get(node)
+        if wiring is None or wiring.frequency_converter is None:
+            return None
+        qfc = self._instrument(wiring.frequency_converter)
+        physics = self._node_physics(node).converter
+        # the crystal is at the temperature the TEC holds (ambient when it is off)
+        temperature = getattr(qfc, "crystal_temperature_measured_c", qfc.crystal_temperature_c)
+        return conversion_efficiency(qfc.pump_on, qfc.pump_power_mw, temperature, physics)
+
+    def _program(self, node: str) -> AttemptProgram | None:
+        """The attempt loop a node's AWG sequence encodes (``attempt_program``)."""
+        wiring = self.nodes.get(node)
+        if wiring is None or wiring.awg is None:
+            return None
+        return self._programs.get(self._instrument(wiring.awg))
+
+    def _rotation(self, node: str, program: AttemptProgram, pulse: int) -> tuple[float, float]:
+        """(angle, resonance factor) of the program's ``pulse``-th microwave pulse on the
+        node's spin, through its microwave source (``optics.rotation_angle``)."""
+        mw = self._instrument(self.nodes[node].microwave)
+        if mw is None:
+            return 0.0, 1.0
+        drive = program.pulses[pulse]
+        return rotation_angle(
+            drive.peak_v if program.channel_on else 0.0,
+            mw.output_on and mw.iq_on,
+            mw.frequency_hz,
+            mw.power_dbm,
+            drive.duration_s,
+            self._node_physics(node).spin_control,
+        )
+
+    def _bright_population(self, node: str, program: AttemptProgram) -> float | None:
+        """Population of the bright state after the program's first pulse: alpha of the
+        single-click scheme, 1/2 for Barrett-Kok's pi/2 pulse."""
+        if self.nodes[node].microwave is None:
+            return None
+        angle, factor = self._rotation(node, program, 0)
+        # it must stay a valid bright population for the model; a pulse that rotates
+        # nothing leaves the spin dark (no photon can be emitted)
+        upper = 0.5 if program.scheme == "single_click" else 1.0 - 1e-12
+        return float(min(max(bright_population(angle, factor), 1e-12), upper))
+
+    # ------------------------------------------------------------------ drift
+    def _node_physics(self, node: str) -> NodeParams:
+        """The node's hidden physics now: drifted over the lab time (``lab_time_h`` plus the
+        simulated time, ``NodeParams.at_lab_time``). The drift advances in steps of
+        ``DRIFT_STEP_S`` of simulated time (slow drifts change nothing within a step), so
+        the link's outcome table is recomputed once per step, not per attempt loop."""
+        elapsed = math.floor(self.lab.clock.now / DRIFT_STEP_S) * DRIFT_STEP_S
+        return self.lab.params.nodes[node].at_lab_time(self.lab.params.lab_time_h + elapsed / 3600)
+
+    def _station_params(self, detectors: str):
+        for station in self.stations.values():
+            if station.detectors == detectors:
+                return self.lab.params.link(*station.link).detectors
+        raise KeyError(f"{detectors!r} is not the detector controller of any station")
+
+    def _detector_rates(self, station: StationWiring) -> tuple[float, float]:
+        """Mean click rate of each detector: dark counts plus the light of running attempts."""
+        op = self.operating_point(station.link)
+        rates = [r or 0.0 for r in op.dark_count_rate_hz]
+        awgs = [self._instrument(self.nodes[n].awg) for n in station.link if n in self.nodes]
+        if awgs and all(a is not None and a.running for a in awgs):
+            model = self.link_model(station.link)
+            period = model.timing.attempt_period_s
+            for clicks, p in model.outcome_probabilities.items():
+                for round_clicks in clicks:
+                    if round_clicks in ("+", "both"):
+                        rates[0] += p / period
+                    if round_clicks in ("-", "both"):
+                        rates[1] += p / period
+        return rates[0], rates[1]
+
+    def _input_sees_pulses(self, tagger: Any, channel: int, station: StationWiring) -> bool:
+        inp = tagger.inputs[channel]
+        pulse = self.lab.params.link(*station.link).detectors.pulse_amplitude_v
+        return bool(inp.enabled) and 0 < inp.threshold_v < pulse
