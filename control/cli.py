@@ -74,17 +74,22 @@ def _run_with_progress(name: str, shots: int, progress: bool, as_json: bool, run
 
     previous = signal.signal(signal.SIGTERM, terminate)
     bar = _progress_bar(progress, as_json)
+    task = bar.add_task(name, total=shots, rate="")
+    started = time.perf_counter()
+
+    def tick(done: int) -> None:
+        if not bar.live.is_started:  # shown from the first shot: a bad config is told plainly
+            bar.start()
+        if done % 10 == 0 or done == shots:
+            rate = f"{done / max(time.perf_counter() - started, 1e-9):,.1f} shots/s"
+            bar.update(task, completed=done, rate=rate)
+
     try:
-        with bar:
-            task = bar.add_task(name, total=shots, rate="")
-            started = time.perf_counter()
-
-            def tick(done: int) -> None:
-                if done % 10 == 0 or done == shots:
-                    rate = f"{done / max(time.perf_counter() - started, 1e-9):,.1f} shots/s"
-                    bar.update(task, completed=done, rate=rate)
-
+        try:
             return run(tick)
+        finally:
+            if bar.live.is_started:
+                bar.stop()
     except (NetworkConfigError, InstrumentConnectionError, ValueError) as exc:
         _fail(str(exc))
     except RpcError as exc:

@@ -52,6 +52,19 @@ MaxTimeOption = Annotated[
         "(simulated or lab) time and starts again (default: none).",
     ),
 ]
+MaxAttemptsOption = Annotated[
+    int, typer.Option(min=0, help="Attempts per link before giving up (0: no cut-off).")
+]
+EventsOption = Annotated[
+    str | None, typer.Option(help="Publish live events here (watch with qnode monitor).")
+]
+SweepOption = Annotated[
+    str | None, typer.Option(help="Sweep one parameter: NAME=START:STOP:POINTS.")
+]
+WorkersOption = Annotated[int | None, typer.Option(min=1, help="Worker processes for a sweep.")]
+DaskOption = Annotated[
+    str | None, typer.Option(help="Dask scheduler for a sweep, tcp://host:port.")
+]
 FaultsOption = Annotated[
     Path | None,
     typer.Option(help="Fault plan for a dry run: seeded faults in the simulated lab."),
@@ -82,9 +95,7 @@ def entangle(
     ] = None,
     seed: SeedOption = None,
     alpha: AlphaOption = None,
-    max_attempts: Annotated[
-        int, typer.Option(min=0, help="Attempts before giving up (0: no cut-off).")
-    ] = 0,
+    max_attempts: MaxAttemptsOption = 0,
     max_time_us: MaxTimeOption = None,
     scheme: SchemeOption = Scheme.single_click,
     lab: LabOption = False,
@@ -92,18 +103,10 @@ def entangle(
     store: StoreOption = True,
     as_json: JsonOption = False,
     progress: ProgressOption = True,
-    events: Annotated[
-        str | None, typer.Option(help="Publish live events here (watch with qnode monitor).")
-    ] = None,
-    sweep: Annotated[
-        str | None, typer.Option(help="Sweep one parameter: NAME=START:STOP:POINTS.")
-    ] = None,
-    workers: Annotated[
-        int | None, typer.Option(min=1, help="Worker processes for a sweep.")
-    ] = None,
-    dask: Annotated[
-        str | None, typer.Option(help="Dask scheduler for a sweep, tcp://host:port.")
-    ] = None,
+    events: EventsOption = None,
+    sweep: SweepOption = None,
+    workers: WorkersOption = None,
+    dask: DaskOption = None,
     faults: FaultsOption = None,
     resume: ResumeOption = None,
 ) -> None:
@@ -208,13 +211,9 @@ def swap(
     store: StoreOption = True,
     as_json: JsonOption = False,
     progress: ProgressOption = True,
-    sweep: Annotated[
-        str | None, typer.Option(help="Sweep one parameter: NAME=START:STOP:POINTS.")
-    ] = None,
-    workers: Annotated[
-        int | None, typer.Option(min=1, help="Worker processes for a sweep.")
-    ] = None,
-    dask: Annotated[str | None, typer.Option(help="Dask scheduler for a sweep.")] = None,
+    sweep: SweepOption = None,
+    workers: WorkersOption = None,
+    dask: DaskOption = None,
     faults: FaultsOption = None,
     resume: ResumeOption = None,
 ) -> None:
@@ -307,9 +306,7 @@ def teleport(
     ] = None,
     seed: SeedOption = None,
     alpha: AlphaOption = None,
-    max_attempts: Annotated[
-        int, typer.Option(min=0, help="Attempts per link before giving up (0: no cut-off).")
-    ] = 0,
+    max_attempts: MaxAttemptsOption = 0,
     max_time_us: MaxTimeOption = None,
     scheme: SchemeOption = Scheme.single_click,
     lab: LabOption = False,
@@ -317,9 +314,7 @@ def teleport(
     store: StoreOption = True,
     as_json: JsonOption = False,
     progress: ProgressOption = True,
-    events: Annotated[
-        str | None, typer.Option(help="Publish live events here (watch with qnode monitor).")
-    ] = None,
+    events: EventsOption = None,
     remote: Annotated[
         list[str] | None,
         typer.Option(help="A node served by its own process: NODE=tcp://host:port (repeat)."),

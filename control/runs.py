@@ -18,7 +18,7 @@ from .backend import Network, open_network
 from .calibrated import calibrated_optics, calibrated_tagger_delays
 from .calibration_store import CalibrationStore
 from .network_config import load_network
-from .node import NodeController, NodeInstruments, cardinal_states
+from .node import NodeController, NodeInstruments, Pair, cardinal_states
 from .orchestrator import Orchestrator, TeleportShot
 from .recovery import ShotFaults
 from .shot_loop import (
@@ -95,31 +95,39 @@ def iter_entanglement(
 ) -> Iterator[EntanglementShot]:
     """Deliver pairs on a-b and measure each in the next of XX, YY, ZZ (shots ``start`` ..
     ``start + shots - 1``; a shot that meets a transient fault is run again)."""
-    network = orchestrator.network
 
     def one(shot: int) -> EntanglementShot:
         pair_id = orchestrator.entangle_until_herald(a, b)
         pair = orchestrator.nodes[a].pair(pair_id)
-        qubit_b = orchestrator.nodes[b].pair(pair_id).qubit
-        exact = network.exact_pair_fidelity(a, pair.qubit, b, qubit_b, pair.bell_state)
-        basis = VERIFICATION_BASES[shot % 3]
-        delivered = orchestrator.nodes[a].now_s()
-        out_a, out_b = orchestrator.verify(a, b, pair_id, basis)
-        return EntanglementShot(
-            shot=shot,
-            pair_id=pair_id,
-            link=f"{a}-{b}",
-            bell_state=pair.bell_state,
-            attempts=pair.attempts,
-            herald_time_s=pair.created_s,
-            delivered_time_s=delivered,
-            basis=basis,
-            outcome_a=out_a,
-            outcome_b=out_b,
-            exact_fidelity=exact,
-        )
+        return _verified_shot(orchestrator, shot, a, b, pair, pair.attempts)
 
     yield from recovering(one, orchestrator, shots, start, shot_faults)
+
+
+def _verified_shot(
+    orchestrator: Orchestrator, shot: int, a: str, b: str, pair: Pair, attempts: int
+) -> EntanglementShot:
+    """Measure a delivered pair (``pair`` as ``a`` holds it) in the next of XX, YY, ZZ, with
+    the simulated state's exact fidelity taken just before (None in the lab)."""
+    pair_id = pair.pair_id
+    qubit_b = orchestrator.nodes[b].pair(pair_id).qubit
+    exact = orchestrator.network.exact_pair_fidelity(a, pair.qubit, b, qubit_b, pair.bell_state)
+    basis = VERIFICATION_BASES[shot % 3]
+    delivered = orchestrator.nodes[a].now_s()
+    out_a, out_b = orchestrator.verify(a, b, pair_id, basis)
+    return EntanglementShot(
+        shot=shot,
+        pair_id=pair_id,
+        link=f"{a}-{b}",
+        bell_state=pair.bell_state,
+        attempts=attempts,
+        herald_time_s=pair.created_s,
+        delivered_time_s=delivered,
+        basis=basis,
+        outcome_a=out_a,
+        outcome_b=out_b,
+        exact_fidelity=exact,
+    )
 
 
 def run_entangle(
@@ -306,31 +314,13 @@ def iter_swapped_pairs(
     """Entanglement swapping over the chain: each a-c pair is corrected to Phi+ at ``a``
     (Pauli frame) and measured in the next of XX, YY, ZZ."""
     a, b, c = chain_of(orchestrator.network)
-    network = orchestrator.network
 
     def one(shot: int) -> EntanglementShot:
         pair_id, _, attempts_ab, attempts_bc = orchestrator.swapped_pair(a, b, c)
         frame = orchestrator.nodes[a].pair(pair_id).frame
         pair = orchestrator.nodes[a].correct(pair_id, frame)
         orchestrator.nodes[c].rename(pair_id, pair_id, a, pair.frame)
-        qubit_c = orchestrator.nodes[c].pair(pair_id).qubit
-        exact = network.exact_pair_fidelity(a, pair.qubit, c, qubit_c, pair.bell_state)
-        basis = VERIFICATION_BASES[shot % 3]
-        delivered = orchestrator.nodes[a].now_s()
-        out_a, out_c = orchestrator.verify(a, c, pair_id, basis)
-        return EntanglementShot(
-            shot=shot,
-            pair_id=pair_id,
-            link=f"{a}-{c}",
-            bell_state=pair.bell_state,
-            attempts=attempts_ab + attempts_bc,
-            herald_time_s=pair.created_s,
-            delivered_time_s=delivered,
-            basis=basis,
-            outcome_a=out_a,
-            outcome_b=out_c,
-            exact_fidelity=exact,
-        )
+        return _verified_shot(orchestrator, shot, a, c, pair, attempts_ab + attempts_bc)
 
     yield from recovering(one, orchestrator, shots, start, shot_faults)
 
