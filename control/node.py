@@ -118,21 +118,26 @@ class NodeController:
 
     # -------------------------------------------------------------- entanglement
     def arm(self, loop: AnyLoop) -> None:
-        """Load the attempt loop (uploaded only when it changed; its cut-off on time is the
-        real-time controller's herald timeout) and start the AWG."""
+        """Load the attempt loop (``load_loop``) and start the AWG."""
         if self.holds(COMMUNICATION):
             raise NodeError(
                 f"{self.name}: the communication qubit still holds pair "
                 f"{self.pair_on(COMMUNICATION).pair_id}; move or release it first"
             )
         self._flush_wait()
+        self.load_loop(loop)
+        self.instruments.awg.run()
+
+    def load_loop(self, loop: AnyLoop) -> None:
+        """Upload the attempt loop to the AWG (only when it changed) and set its cut-off on
+        time as the real-time controller's herald timeout; the AWG is not started (``arm``
+        starts it, or a shot program's attempt loop triggers it)."""
         if self.pi_pulse_amplitude_v is not None:
             loop = loop.model_copy(update={"pi_pulse_amplitude_v": self.pi_pulse_amplitude_v})
         if self._uploaded != loop:
             self.instruments.awg.upload_sequence(compile_attempt_loop(loop))
             self.instruments.qubits.set_herald_timeout_s(loop.herald_timeout_s)
             self._uploaded = loop
-        self.instruments.awg.run()
 
     def collect_herald(self, peer: str, pair_id: str) -> Pair | None:
         """Ask the real-time controller how the attempt loop with ``peer`` ended; on a herald
@@ -305,6 +310,40 @@ class NodeController:
             except Exception as exc:  # every instrument is tried
                 failures[role] = f"{type(exc).__name__}: {exc}"
         return failures
+
+    # ------------------------------------------------------------ shot programs
+    def start_program(self, program: QubitProgram, shot: int) -> None:
+        """Start this node's real-time program of a protocol shot (its attempt loops,
+        gates, messages and feed-forward with the other nodes' programs of ``shot``) without
+        waiting for it; the node must hold no pair (the program owns its qubits)."""
+        self._check_no_pairs()
+        self.instruments.qubits.start_program(self._with_pending_wait(program), shot)
+
+    def program_result(self, program: QubitProgram) -> ProgramResult:
+        """How this node's started program ended (it is read once it has)."""
+        result = self.instruments.qubits.program_result(program)
+        self._clock_s = result.time_s
+        return result
+
+    def run_shot_program(self, program: QubitProgram, shot: int) -> ProgramResult:
+        """``start_program`` and ``program_result`` in one transaction."""
+        self._check_no_pairs()
+        result = self.instruments.qubits.run_program(self._with_pending_wait(program), shot)
+        self._clock_s = result.time_s
+        return result
+
+    def _check_no_pairs(self) -> None:
+        if self.pairs:
+            raise NodeError(
+                f"{self.name}: holds pairs {sorted(self.pairs)}; a shot program needs the "
+                "node's qubits free (release them first)"
+            )
+
+    def _with_pending_wait(self, program: QubitProgram) -> QubitProgram:
+        pending, self._pending_wait_s = self._pending_wait_s, 0.0
+        if not pending:
+            return program
+        return QubitProgram([("WAIT", pending), *program.ops])
 
     def _flush_wait(self) -> None:
         if self._pending_wait_s:

@@ -9,10 +9,15 @@ processing latency), so the qubits pay for it in memory decoherence, as in a rea
 
 from __future__ import annotations
 
+import itertools
+import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from drivers.qubit_program import ProgramResult
 from sequences.attempt_loop import AnyLoop, prepare_station
+from sequences.chain_teleport import COMMUNICATION, ChainTeleport, chain_teleport
 from sequences.pauli_frame import PauliFrame
 
 from .node import NodeController, NodeError, Pair
@@ -51,6 +56,13 @@ class Orchestrator:
     #: heralding station -> calibrated '+' and '-' time-tagger delays, ps (default 0, 0)
     tagger_delays_ps: dict[str, tuple[int, int]] = field(default_factory=dict)
     _prepared: bool = field(default=False, repr=False)
+    _loaded: AnyLoop | None = field(default=None, repr=False)  # loop the AWGs hold
+    _programs: dict[tuple[Any, ...], ChainTeleport] = field(default_factory=dict, repr=False)
+    #: shot tags of the nodes' real-time programs: unique, so an aborted or stale shot's
+    #: programs never meet a new one's (a random start: several orchestrators, one lab)
+    _shot_tags: Iterator[int] = field(
+        default_factory=lambda: itertools.count(secrets.randbelow(2**30)), repr=False
+    )
 
     # ------------------------------------------------------------------ set-up
     def prepare(self) -> None:
@@ -206,15 +218,49 @@ class Orchestrator:
         self, a: str, b: str, c: str, shot: int, input_state: tuple[str, float, float]
     ) -> TeleportShot:
         """The main protocol: pairs a-b and b-c, swap at b, teleport c's input to a,
-        measure a's qubit along the input's axis (correct when it reads 0)."""
+        measure a's qubit along the input's axis (correct when it reads 0).
+
+        The nodes' real-time controllers run the shot themselves, one program each
+        (``sequences.chain_teleport``): attempt loops, memory swap, Bell-state
+        measurements, the classical messages and the feed-forward correction. A shot a
+        cut-off ended (an attempt loop's, or the memory's) is run again."""
         name, theta, phi = input_state
-        # c's next action is the teleportation: it waits for the swap outcome there
-        p_ac, swap_outcomes, attempts_ab, attempts_bc = self.swapped_pair(a, b, c, True)
-        bsm, qubit = self.teleport(c, a, p_ac, theta, phi)
-        exact = self.network.exact_fidelity(a, qubit, theta, phi)
-        node_a = self.nodes[a]
-        outcome = node_a.measure_along(qubit, theta, phi)
-        node_a.discard_pair(p_ac)
+        if not self._prepared:
+            self.prepare()
+        nodes = [self.nodes[n] for n in (a, b, c)]
+        if self._loaded is not self.loop:
+            for node in nodes:
+                node.load_loop(self.loop)
+            self._loaded = self.loop
+        programs = self._chain_programs(a, b, c, theta, phi)
+        node_a, node_b, node_c = nodes
+        pending_ab = attempts_bc = 0
+        while True:
+            tag = next(self._shot_tags)
+            node_a.start_program(programs.receiver, tag)
+            node_b.start_program(programs.swapper, tag)
+            at_c = node_c.run_shot_program(programs.sender, tag)
+            at_a = node_a.program_result(programs.receiver)
+            at_b = node_b.program_result(programs.swapper)
+            herald_ab = at_a.heralds[0] if at_a.heralds else None
+            attempts_ab = pending_ab + (herald_ab.attempts if herald_ab else 0)
+            pending_ab = 0 if herald_ab and herald_ab.bell_state else attempts_ab
+            attempts_bc += at_c.heralds[0].attempts if at_c.heralds else 0
+            if at_b.aborted is None:
+                break
+            self._shot_aborted(a, b, c, at_b, programs.swapper_aborts, attempts_ab)
+        pair_ab, pair_bc = f"{a}-{b}#{tag}", f"{b}-{c}#{tag}"
+        self._publish(
+            "herald", link=f"{a}-{b}", pair=pair_ab, bell=herald_ab.bell_state, attempts=attempts_ab
+        )
+        herald_bc = at_c.heralds[0]
+        self._publish(
+            "herald", link=f"{b}-{c}", pair=pair_bc, bell=herald_bc.bell_state, attempts=attempts_bc
+        )
+        swap_outcomes = (at_b.readouts[0], at_b.readouts[1])
+        self._publish("swap", node=b, pair=f"{a}-{c}#{tag}", outcomes=list(swap_outcomes))
+        exact = self.network.exact_fidelity(a, COMMUNICATION, theta, phi)
+        outcome = node_a.measure_along(COMMUNICATION, theta, phi)
         shot_record = TeleportShot(
             shot=shot,
             input_state=name,
@@ -223,12 +269,44 @@ class Orchestrator:
             attempts_ab=attempts_ab,
             attempts_bc=attempts_bc,
             swap_outcomes=swap_outcomes,
-            bsm_outcomes=bsm,
+            bsm_outcomes=(at_c.readouts[0], at_c.readouts[1]),
             delivered_time_s=node_a.last_step_s(),  # the clock when the readout ended
             exact_fidelity=exact,
         )
         self._publish("shot", shot=shot, input=name, correct=shot_record.correct)
         return shot_record
+
+    def _chain_programs(self, a: str, b: str, c: str, theta: float, phi: float) -> ChainTeleport:
+        """The shot's programs (compiled once per chain, input state and memory cut-off)."""
+        key = (a, b, c, theta, phi, self.cutoff_s)
+        programs = self._programs.get(key)
+        if programs is None:
+            if len(self._programs) >= 64:
+                self._programs.clear()
+            programs = self._programs[key] = chain_teleport(a, b, c, theta, phi, self.cutoff_s)
+        return programs
+
+    def _shot_aborted(
+        self, a: str, b: str, c: str, at_b: ProgramResult, aborts: dict[int, str], ab: int
+    ) -> None:
+        """Report why a shot ended early (b's program knows: its attempt loops and the
+        memory cut-off are where a shot can end)."""
+        reason = aborts.get(at_b.aborted or 0, "aborted")
+        if reason == "memory cut-off":
+            (h_ab, h_bc) = at_b.heralds
+            self._publish(
+                "discard", pair=f"{a}-{b}", age_s=h_bc.time_s - h_ab.time_s, cutoff_s=self.cutoff_s
+            )
+        elif reason.startswith("cut-off"):
+            link = reason.removeprefix("cut-off ")
+            attempts = ab if link == f"{a}-{b}" else at_b.heralds[-1].attempts
+            self._publish(
+                "cutoff",
+                link=link,
+                attempts=attempts,
+                max_attempts=self.loop.max_attempts,
+                max_time_us=self.loop.max_time_us,
+            )
 
     def verify(self, a: str, b: str, pair_id: str, basis: str) -> tuple[int, int]:
         """Measure a delivered pair: ``a``'s half along basis[0], ``b``'s along basis[1]

@@ -208,9 +208,18 @@ class QubitDevice(Protocol):
 
     def wait(self, seconds: float) -> None: ...
 
-    def run_program(self, program: QubitProgram) -> ProgramResult:
-        """Run a compiled list of operations in one transaction; returns its readouts and
-        the controller clock after it."""
+    def run_program(self, program: QubitProgram, shot: int | None = None) -> ProgramResult:
+        """Run a compiled list of operations in one transaction; returns its readouts (and
+        heralds) and the controller clock after it. ``shot``: the shot whose programs on
+        other nodes its network operations meet."""
+        ...
+
+    def start_program(self, program: QubitProgram, shot: int) -> None:
+        """Start a program of ``shot`` without waiting for it (see ``program_result``)."""
+        ...
+
+    def program_result(self, program: QubitProgram) -> ProgramResult:
+        """The result of the program last started, once it has ended."""
         ...
 
     def last_herald(self, peer: str) -> Any: ...

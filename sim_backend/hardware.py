@@ -47,6 +47,7 @@ import numpy as np
 from .attempt_program import ProgramCache
 from .hardware_clicks import AttemptLoopMixin
 from .hardware_link import LinkPhysicsMixin
+from .hardware_realtime import RealTimeMixin
 from .lab import SimulatedLab
 from .optics import (
     snspd_latched,
@@ -61,7 +62,7 @@ from .wiring import AttemptRun, NodeWiring, StationWiring, _TagBuffer
 _SINGLE_GATES = {"H": H, "X": X, "Y": Y, "Z": Z, "S": S}
 
 
-class SimulatedHardware(LinkPhysicsMixin, AttemptLoopMixin):
+class SimulatedHardware(LinkPhysicsMixin, AttemptLoopMixin, RealTimeMixin):
     """The simulated lab seen through its instruments; implements ``LabHooks``."""
 
     def __init__(

@@ -112,7 +112,7 @@ def test_a_program_takes_the_operation_times_of_its_operations(lab) -> None:
         ('"MEAS 7,Z"', -222, ["operation 1 'MEAS 7,Z'", "outside 0..1"]),
         ('"WAIT -1"', -222, ["operation 1 'WAIT -1'", "outside 0..3600"]),
         ('"GATE SWAP,1,1"', -224, ["operation 1", "two different qubits"]),
-        ("", -109, ["expected one '<op>|<op>|...'"]),
+        ("", -109, ["expected [<shot>,]'<op>|<op>|...'"]),
         ('"' + "|".join(["WAIT 0"] * (MAX_PROGRAM_OPS + 1)) + '"', -224, ["expected 1..64"]),
     ],
 )
@@ -189,13 +189,14 @@ def test_every_step_of_a_teleportation_is_one_transaction(mocker) -> None:
         for shot in range(shots):
             chain.teleport_over_chain("alice", "bob", "charlie", shot, cardinal_states()[shot % 6])
         messages = {n: [c.args[0] for c in spy.call_args_list] for n, spy in sent.items()}
-        # alice: herald a-b, the swap outcome's wait, correction (after the BSM outcome's
-        # wait), readout; bob: two heralds, move to memory, BSM; charlie: herald b-c,
-        # preparation + BSM (after the swap outcome's wait)
+        # the shot runs on the controllers, one program each: alice starts hers (attempt
+        # loop, both messages, feed-forward) and reads it, then reads out her qubit; bob
+        # starts his (two loops, memory swap, BSM, messages) and reads it; charlie's runs
+        # in one transaction (loop, message, preparation, BSM, message)
         assert {n: len(m) for n, m in messages.items()} == {
-            "alice": 4 * shots,
-            "bob": 4 * shots,
-            "charlie": 2 * shots,
+            "alice": 3 * shots,
+            "bob": 2 * shots,
+            "charlie": 1 * shots,
         }
         assert not any(
             "SYST:ERR?" in m or "SYST:TIME?" in m for ms in messages.values() for m in ms

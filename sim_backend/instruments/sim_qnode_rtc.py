@@ -9,6 +9,7 @@ time, as the single commands do)."""
 from __future__ import annotations
 
 import math
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -28,7 +29,13 @@ from .scpi import (
 GATES_1 = ("H", "X", "Y", "Z", "S")
 GATES_2 = ("CNOT", "CZ", "SWAP")
 MAX_PROGRAM_OPS = 64
-PROGRAM_OPS = "INIT q | ROT q,axis,angle | GATE name,q[,q2] | MEAS q,axis | WAIT s"
+MAX_MESSAGE_BITS = 16
+PROGRAM_OPS = (
+    "INIT q | ROT q,axis,angle | GATE name,q[,q2] | MEAS q,axis | WAIT s | ENT peer | "
+    "SEND peer[,bits...] | RECV peer,n | PAULI q,xbits,zbits | AGE s"
+)
+#: operations that reach other nodes: a program holding one runs in the real-time network
+NETWORK_OPS = frozenset({"entangle", "send", "receive"})
 
 Operation = tuple[Any, ...]  # (hook operation name, *arguments)
 
@@ -36,6 +43,9 @@ _AXIS = Choice("X", "Y", "Z")
 _GATE = Choice(*GATES_1, *GATES_2)
 _ANGLE = Number(-100.0, 100.0)
 _SECONDS = Number(0.0, 3600.0)
+_BITS_COUNT = Number(0, MAX_MESSAGE_BITS, integer=True)
+_SHOT = Number(0, 2**31 - 1, integer=True)
+_PEER = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 @lru_cache(maxsize=16)
@@ -56,7 +66,7 @@ class SimRealTimeController(ScpiInstrument):
         self.programs_run = 0  # programs executed (for inspection and tests)
         # compiled programs by (text, qubit count): a controller compiles a program shape
         # once (a BSM on the same qubits, a preparation of the same state) and reruns it
-        self._compiled: dict[tuple[str, int], tuple[Operation, ...]] = {}
+        self._compiled: dict[tuple[str, int], Any] = {}
 
     def _count(self) -> int:
         return int(self.hooks.qubit_operation(self.name, "count"))
@@ -97,6 +107,27 @@ class SimRealTimeController(ScpiInstrument):
     def _parse_wait(self, call: Call, count: int | None = None) -> Operation:
         call.expect_args(1, 1)
         return ("wait", _SECONDS.parse(call.arg(0)))
+
+    def _parse_age(self, call: Call, count: int | None = None) -> Operation:
+        call.expect_args(1, 1)
+        return ("age", _SECONDS.parse(call.arg(0)))
+
+    # network operations (programs only): registers are checked by ``_compile``
+    def _parse_entangle(self, call: Call, count: int | None = None) -> Operation:
+        call.expect_args(1, 1)
+        return ("entangle", _peer(call.arg(0)))
+
+    def _parse_send(self, call: Call, count: int | None = None) -> Operation:
+        args = call.expect_args(1, 1 + MAX_MESSAGE_BITS)
+        return ("send", _peer(args[0]), tuple(_bits(a) for a in args[1:]))
+
+    def _parse_receive(self, call: Call, count: int | None = None) -> Operation:
+        call.expect_args(2, 2)
+        return ("receive", _peer(call.arg(0)), int(_BITS_COUNT.parse(call.arg(1))))
+
+    def _parse_pauli(self, call: Call, count: int | None = None) -> Operation:
+        call.expect_args(3, 3)
+        return ("pauli", self._qubit(call, 0, count), _bits(call.arg(1)), _bits(call.arg(2)))
 
     def _run(self, op: Operation) -> Any:
         return self.hooks.qubit_operation(self.name, *op)
@@ -146,47 +177,109 @@ class SimRealTimeController(ScpiInstrument):
         "GATE": "_parse_gate",
         "MEAS": "_parse_measure",
         "WAIT": "_parse_wait",
+        "AGE": "_parse_age",
+        "ENT": "_parse_entangle",
+        "SEND": "_parse_send",
+        "RECV": "_parse_receive",
+        "PAULI": "_parse_pauli",
     }
 
     @command("QUBit:PROGram?")
     def _program(self, call: Call) -> str:
-        """Validate the whole program, then run it; always answer (status inline)."""
+        """Validate the whole program, then run it; always answer (status inline). A
+        program with network operations runs in the lab's real-time network, with the
+        programs other controllers started for the same shot."""
         try:
-            ops = self.compile_program(call)
+            shot, ops, texts = self.compile_program(call)
+            if shot is None and not any(op[0] in NETWORK_OPS for op in ops):
+                return self._run_alone(ops)
+            network = self._network()
+            network.start(self.name, shot or 0, ops, texts)
+            return self._reply(network.result(self.name))
         except ScpiError as exc:
             return format_error(exc.code, exc.detail)
+
+    @command("QUBit:PROGram:STARt?")
+    def _program_start(self, call: Call) -> str:
+        """Validate and start a program of a shot without waiting for it: ``0``, or the
+        error (nothing started then)."""
+        try:
+            shot, ops, texts = self.compile_program(call)
+            self._network().start(self.name, shot or 0, ops, texts)
+        except ScpiError as exc:
+            return format_error(exc.code, exc.detail)
+        return "0"
+
+    @command("QUBit:PROGram:RESult?")
+    def _program_result(self, call: Call) -> str:
+        """The last started program's reply, once it has run as far as it can."""
+        try:
+            call.expect_args(0)
+            return self._reply(self._network().result(self.name))
+        except ScpiError as exc:
+            return format_error(exc.code, exc.detail)
+
+    def _run_alone(self, ops: tuple[Operation, ...]) -> str:
         readouts = []
         for op in ops:
+            if op[0] == "age":
+                continue  # no herald in this program: no pair to age
             result = self._run(op)
             if op[0] == "measure":
                 readouts.append(str(int(result)))
         self.programs_run += 1
-        clock = format(float(self.hooks.qubit_operation(self.name, "time")), ".12g")
-        return ",".join(["0", clock, *readouts])
+        return ",".join(["0", self._clock(), *readouts])
 
-    def compile_program(self, call: Call) -> tuple[Operation, ...]:
-        """The operations of a ``QUB:PROG?`` call; ScpiError naming the operation if any is
+    def _reply(self, run: Any) -> str:
+        """``0,<clock>,<items>`` done, ``1,<clock>,<op>,<items>`` aborted, or the error."""
+        if run.state == "failed":
+            return format_error(*run.error)
+        self.programs_run += 1
+        if run.state == "aborted":
+            return ",".join(["1", self._clock(), str(run.aborted_at), *run.items])
+        return ",".join(["0", self._clock(), *run.items])
+
+    def _clock(self) -> str:
+        return format(float(self.hooks.qubit_operation(self.name, "time")), ".12g")
+
+    def _network(self) -> Any:
+        network = getattr(self.hooks, "realtime", None)
+        if network is None:
+            raise ScpiError(-200, "not wired to a lab's real-time network")
+        return network
+
+    def compile_program(
+        self, call: Call
+    ) -> tuple[int | None, tuple[Operation, ...], tuple[str, ...]]:
+        """The shot (None when not given), operations and operation texts of a program
+        call ``[<shot>,]"<op>|<op>|..."``; ScpiError naming the operation if any is
         malformed (nothing has run then)."""
-        if len(call.args) != 1:
-            raise ScpiError(-109 if not call.args else -108, 'expected one "<op>|<op>|..."')
-        text = String().parse(call.args[0])
+        params = call.params.strip()
+        shot = None
+        if params[:1].isdigit():  # [<shot>,]: split off before the program's text
+            head, _, params = params.partition(",")
+            shot = int(_SHOT.parse(head))
         count = self._count()
-        key = (text, count)
-        ops = self._compiled.get(key)
-        if ops is None:
-            ops = self._compile(text, count)
+        key = (params, count)  # a controller reruns the same program shapes
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            args = Call(call.header, params, True, ()).args
+            if len(args) != 1:
+                raise ScpiError(-109 if not args else -108, 'expected [<shot>,]"<op>|<op>|..."')
+            compiled = self._compile(String().parse(args[0]), count)
             if len(self._compiled) >= 256:
                 self._compiled.clear()
-            self._compiled[key] = ops
-        return ops
+            self._compiled[key] = compiled
+        return (shot, *compiled)
 
-    def _compile(self, text: str, count: int) -> tuple[Operation, ...]:
+    def _compile(self, text: str, count: int) -> tuple[tuple[Operation, ...], tuple[str, ...]]:
         pieces = [p.strip() for p in text.split("|")]
         if not text.strip() or len(pieces) > MAX_PROGRAM_OPS:
             raise ScpiError(
                 -224, f"program of {len(pieces)} operations, expected 1..{MAX_PROGRAM_OPS}"
             )
         ops = []
+        registers = 0
         for index, piece in enumerate(pieces, 1):
             kind, _, params = piece.partition(" ")
             parser = self._PROGRAM_PARSERS.get(kind.upper())
@@ -195,7 +288,45 @@ class SimRealTimeController(ScpiInstrument):
                     -113, f"operation {index} {piece!r}: unknown, expected {PROGRAM_OPS}"
                 )
             try:
-                ops.append(getattr(self, parser)(Call(kind, params, False, ()), count))
+                op = getattr(self, parser)(Call(kind, params, False, ()), count)
+                registers = _check_registers(op, registers)
             except ScpiError as exc:
                 raise ScpiError(exc.code, f"operation {index} {piece!r}: {exc.detail}") from None
-        return tuple(ops)
+            ops.append(op)
+        return tuple(ops), tuple(pieces)
+
+
+def _peer(text: str) -> str:
+    peer = text.strip()
+    if not _PEER.fullmatch(peer):
+        raise ScpiError(-224, f"peer {peer!r}: expected a node name")
+    return peer
+
+
+def _bits(text: str) -> tuple[int, ...]:
+    """``r<i>^r<j>...`` (XOR of registers) or ``0``."""
+    t = text.strip()
+    if t == "0":
+        return ()
+    try:
+        registers = tuple(int(part[1:]) for part in t.split("^") if part[:1] in "rR")
+    except ValueError:
+        registers = ()
+    if not registers or len(registers) != t.count("^") + 1 or min(registers) < 0:
+        raise ScpiError(-224, f"bits {t!r}: expected r<i>^r<j>... or 0")
+    return registers
+
+
+def _check_registers(op: Operation, registers: int) -> int:
+    """The register count after ``op``; ScpiError when it reads a register not yet filled."""
+    kind = op[0]
+    used = [r for bits in op[2] for r in bits] if kind == "send" else []
+    if kind == "pauli":
+        used = [*op[2], *op[3]]
+    late = [r for r in used if r >= registers]
+    if late:
+        filled = f"r0..r{registers - 1}" if registers else "none"
+        raise ScpiError(-224, f"register r{late[0]} not filled yet (filled: {filled})")
+    return (
+        registers + {"measure": 1, "entangle": 2}.get(kind, 0) + (op[2] if kind == "receive" else 0)
+    )

@@ -1,0 +1,48 @@
+"""The wiring between the simulated lab's real-time controllers: what
+:class:`sim_backend.realtime.RealTimeNetwork` asks of the lab (a mixin of
+:class:`sim_backend.hardware.SimulatedHardware`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .realtime import RealTimeNetwork
+
+
+class RealTimeMixin:
+    """Real-time network hooks of :class:`~sim_backend.hardware.SimulatedHardware`."""
+
+    _realtime: RealTimeNetwork | None = None
+
+    @property
+    def realtime(self) -> RealTimeNetwork:
+        """The programs of every node's real-time controller (one per lab)."""
+        if self._realtime is None:
+            self._realtime = RealTimeNetwork(self)
+        return self._realtime
+
+    def node_of_controller(self, controller: str) -> str:
+        return self._node_of_controller(controller)  # type: ignore[attr-defined]
+
+    def controller_of(self, node: str) -> str:
+        wiring = self.nodes.get(node)  # type: ignore[attr-defined]
+        if wiring is None or wiring.qubit_controller is None:
+            raise KeyError(f"node {node!r} has no real-time controller wired")
+        return str(wiring.qubit_controller)
+
+    def clock_advance_to(self, time_s: float) -> None:
+        self.lab.clock.advance_to(time_s)  # type: ignore[attr-defined]
+
+    def realtime_attempt_loop(self, node: str, peer: str) -> tuple[bool, str, int, float]:
+        """The attempt loop of the link ``node``-``peer``, started by the two nodes'
+        real-time controllers triggering their AWGs' uploaded sequences (as an AWG in
+        triggered mode starts on the controller's trigger line); returns (heralded, Bell
+        state, attempts, clock at its end). A program the link cannot run raises ScpiError."""
+        hw: Any = self
+        station = hw.stations[frozenset((node, peer))]
+        awgs = [hw._instrument(hw.nodes[n].awg) for n in station.link]
+        for awg in awgs:
+            awg.running = True
+        hw._run_attempt_loop(station, awgs)
+        heralded, _, bell, attempts, when = hw.last_herald(self.controller_of(node), peer)
+        return heralded, bell, attempts, when

@@ -1,0 +1,238 @@
+"""The simulated lab's real-time network: the nodes' real-time controllers running the
+programs of one shot together, as the controllers of a quantum network do (Pompili et al.,
+Science 372, 259 (2021): the attempt loops, memory swaps and feed-forward of a protocol run
+between the nodes' real-time controllers, over their own classical links, without returning
+to the nodes' PCs).
+
+A program is started on a controller for a *shot* (a number the node controllers agree on)
+and runs at once as far as it can. Its network operations meet the other controllers' programs
+of the same shot:
+
+* ``entangle`` waits until the peer's program reaches its ``entangle`` towards this node,
+  then the link's attempt loop runs (the controllers trigger their AWGs) until the herald or
+  the loop's cut-off; both programs store the heralded Bell state's Pauli frame;
+* ``send`` posts bits (XORs of registers) to a peer; they arrive after the classical delay
+  between the nodes (fibre along the links plus processing latency), and ``receive`` waits
+  for them;
+* a program that cannot finish (its attempt loop was cut off, its pair outlived the memory
+  cut-off, an operation failed) aborts the whole shot: every program of that shot, running
+  or started later, ends at its next operation.
+
+All controllers share the lab's one simulated clock, so operations on different nodes take
+their time one after the other; when no program can go on, the clock runs on to the next
+message's arrival. A shot's program that waits for something that never comes is reported as
+blocked when its result is asked for.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from .instruments.scpi import ScpiError
+
+Operation = tuple[Any, ...]
+#: Pauli frame (x, z) of each heralded Bell state relative to Phi+ (X^x Z^z on one qubit).
+BELL_FRAMES = {"PHI+": (0, 0), "PSI+": (1, 0), "PHI-": (0, 1), "PSI-": (1, 1)}
+#: Aborted shots remembered (a program of an aborted shot started later aborts too).
+_SHOT_MEMORY = 64
+#: Mailboxes kept before those of finished shots are dropped.
+_MAILBOXES = 256
+
+
+@dataclass
+class ProgramRun:
+    """One controller's program of one shot, and how far it got."""
+
+    controller: str
+    node: str
+    shot: int
+    ops: tuple[Operation, ...]
+    texts: tuple[str, ...]  # each operation as sent, for reports
+    position: int = 0  # index of the next operation
+    registers: list[int] = field(default_factory=list)
+    items: list[str] = field(default_factory=list)  # readouts and heralds, for the reply
+    state: str = "running"  # running, done, aborted, failed
+    aborted_at: int | None = None  # 1-based operation that ended it
+    error: tuple[int, str] | None = None  # failed: SCPI code and reason
+    first_herald_s: float | None = None
+    waiting: str = ""  # what a blocked program waits for
+
+    def where(self) -> str:
+        return f"operation {self.position + 1} {self.texts[self.position]!r}"
+
+
+class RealTimeNetwork:
+    """The programs of the lab's real-time controllers; see the module docstring. Built by
+    :class:`~sim_backend.hardware.SimulatedHardware` (``hardware``: its qubit operations,
+    attempt loops, wiring and classical delays)."""
+
+    def __init__(self, hardware: Any) -> None:
+        self._hw = hardware
+        self._runs: dict[str, ProgramRun] = {}
+        self._mail: dict[tuple[int, str, str], deque[tuple[float, tuple[int, ...]]]] = {}
+        self._aborted: dict[int, str] = {}
+
+    # ------------------------------------------------------------------ interface
+    def start(
+        self, controller: str, shot: int, ops: tuple[Operation, ...], texts: tuple[str, ...]
+    ) -> None:
+        """Start a program (ScpiError -200 while this controller's last one still runs)."""
+        last = self._runs.pop(controller, None)
+        if last is not None and last.state == "running":
+            self._runs[controller] = last
+            raise ScpiError(
+                -200, f"the program of shot {last.shot} is still running; read its result first"
+            )
+        node = self._hw.node_of_controller(controller)
+        self._runs[controller] = ProgramRun(controller, node, shot, ops, texts)
+        self._advance()
+
+    def result(self, controller: str) -> ProgramRun:
+        """The controller's last program after running the shot as far as it goes; one
+        that still cannot finish is failed as blocked."""
+        run = self._runs.get(controller)
+        if run is None:
+            raise ScpiError(-200, "no program started")
+        self._advance()
+        if run.state == "running":
+            self._fail(run, -200, f"blocked at {run.where()}: {run.waiting}")
+        return run
+
+    # ------------------------------------------------------------------ scheduling
+    def _advance(self) -> None:
+        """Run every program as far as it can go; when none can, let simulated time run to
+        the next message's arrival and try again."""
+        while True:
+            progressed = False
+            for run in list(self._runs.values()):
+                while run.state == "running" and self._step(run):
+                    progressed = True
+            if progressed:
+                continue
+            arrival = self._next_arrival()
+            if arrival is None:
+                return
+            self._hw.clock_advance_to(arrival)
+
+    def _next_arrival(self) -> float | None:
+        now = self._hw.now_s()
+        pending = [
+            box[0][0]
+            for run in self._runs.values()
+            if run.state == "running" and run.ops[run.position][0] == "receive"
+            for box in [self._mail.get((run.shot, run.ops[run.position][1], run.node))]
+            if box and box[0][0] > now
+        ]
+        return min(pending, default=None)
+
+    def _step(self, run: ProgramRun) -> bool:
+        """Run the next operation of ``run``; False when it has to wait."""
+        if run.shot in self._aborted:
+            self._end(run, "aborted")
+            return True
+        op = run.ops[run.position]
+        kind = op[0]
+        try:
+            if kind == "entangle":
+                return self._entangle(run, op[1])
+            if kind == "receive":
+                return self._receive(run, op[1], op[2])
+            if kind == "send":
+                self._send(run, op[1], op[2])
+            elif kind == "pauli":
+                _, qubit, x, z = op
+                for gate, bits in (("X", x), ("Z", z)):
+                    if _xor(run.registers, bits):
+                        self._hw.qubit_operation(run.controller, "gate", gate, qubit)
+            elif kind == "age":
+                born = run.first_herald_s
+                if born is not None and self._hw.now_s() - born > op[1]:
+                    self._end(run, "aborted")
+                    return True
+            else:
+                outcome = self._hw.qubit_operation(run.controller, *op)
+                if kind == "measure":
+                    run.registers.append(int(outcome))
+                    run.items.append(str(int(outcome)))
+        except ScpiError as exc:
+            self._fail(run, exc.code, f"{run.where()}: {exc.detail}")
+            return True
+        self._next(run)
+        return True
+
+    def _entangle(self, run: ProgramRun, peer: str) -> bool:
+        other = self._runs.get(self._hw.controller_of(peer))
+        ready = (
+            other is not None
+            and other.shot == run.shot
+            and other.state == "running"
+            and other.ops[other.position] == ("entangle", run.node)
+        )
+        if not ready:
+            run.waiting = f"{peer}'s program has not reached its attempt loop with {run.node}"
+            return False
+        assert other is not None
+        heralded, bell, attempts, when = self._hw.realtime_attempt_loop(run.node, peer)
+        for r in (run, other):
+            r.items.append(f"{bell if heralded else 'NONE'}:{attempts}:{when:.12g}")
+            if heralded:
+                r.registers.extend(BELL_FRAMES[bell])
+                r.first_herald_s = when if r.first_herald_s is None else r.first_herald_s
+                self._next(r)
+            else:
+                self._end(r, "aborted")
+        return True
+
+    def _send(self, run: ProgramRun, peer: str, bits: tuple[tuple[int, ...], ...]) -> None:
+        arrival = self._hw.now_s() + self._hw.classical_delay_s(run.node, peer)
+        message = tuple(_xor(run.registers, b) for b in bits)
+        self._mail.setdefault((run.shot, run.node, peer), deque()).append((arrival, message))
+        if len(self._mail) > _MAILBOXES:  # drop what finished shots left unread
+            live = {r.shot for r in self._runs.values() if r.state == "running"}
+            for key in [k for k in self._mail if k[0] not in live]:
+                del self._mail[key]
+
+    def _receive(self, run: ProgramRun, peer: str, count: int) -> bool:
+        box = self._mail.get((run.shot, peer, run.node))
+        if not box:
+            run.waiting = f"no message from {peer}"
+            return False
+        arrival, bits = box[0]
+        if arrival > self._hw.now_s():
+            run.waiting = f"the message from {peer} arrives at {arrival:.9g} s"
+            return False
+        box.popleft()
+        if len(bits) != count:
+            self._fail(
+                run, -230, f"{run.where()}: the message carries {len(bits)} bits, not {count}"
+            )
+            return True
+        run.registers.extend(bits)
+        self._next(run)
+        return True
+
+    # ------------------------------------------------------------------ endings
+    def _next(self, run: ProgramRun) -> None:
+        run.position += 1
+        if run.position == len(run.ops):
+            run.state = "done"
+
+    def _end(self, run: ProgramRun, state: str) -> None:
+        run.state = state
+        run.aborted_at = run.position + 1
+        self._aborted[run.shot] = run.node
+        while len(self._aborted) > _SHOT_MEMORY:
+            del self._aborted[next(iter(self._aborted))]
+
+    def _fail(self, run: ProgramRun, code: int, reason: str) -> None:
+        self._end(run, "failed")
+        run.error = (code, reason)
+
+
+def _xor(registers: list[int], bits: tuple[int, ...]) -> int:
+    value = 0
+    for index in bits:
+        value ^= registers[index]
+    return value
