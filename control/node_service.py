@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from drivers.qubit_program import Herald, ProgramResult, QubitProgram
 from sequences.attempt_loop import AnyLoop
 from sequences.pauli_frame import PauliFrame
 
@@ -83,6 +84,56 @@ class TeleportInputArgs(_Args):
     pair_id: str = Field(min_length=1)
 
 
+#: operations a program sent over RPC may hold (the driver validates their arguments)
+PROGRAM_OPERATIONS = ("INIT", "ROT", "GATE", "MEAS", "WAIT", "ENT", "SEND", "RECV", "PAULI", "AGE")
+
+
+class ProgramArgs(_Args):
+    """A real-time program as its operation lists (``QubitProgram.ops``), and its shot."""
+
+    ops: list[list[Any]] = Field(min_length=1, max_length=64)
+    shot: int | None = Field(default=None, ge=0, lt=2**31)
+
+    @field_validator("ops")
+    @classmethod
+    def _known_operations(cls, ops: list[list[Any]]) -> list[list[Any]]:
+        for index, op in enumerate(ops, 1):
+            if not op or op[0] not in PROGRAM_OPERATIONS:
+                raise ValueError(
+                    f"operation {index} {op!r}: expected [kind, args...] with kind one of "
+                    f"{', '.join(PROGRAM_OPERATIONS)}"
+                )
+        return ops
+
+    def program(self) -> QubitProgram:
+        """The operations as tuples again (bit expressions included)."""
+        return QubitProgram(
+            [tuple(tuple(a) if isinstance(a, list) else a for a in op) for op in self.ops]
+        )
+
+
+def result_to_dict(result: ProgramResult) -> dict[str, Any]:
+    return {
+        "readouts": list(result.readouts),
+        "time_s": result.time_s,
+        "heralds": [[h.bell_state, h.attempts, h.time_s] for h in result.heralds],
+        "aborted": result.aborted,
+    }
+
+
+def result_from_dict(d: dict[str, Any]) -> ProgramResult:
+    return ProgramResult(
+        readouts=tuple(int(r) for r in d["readouts"]),
+        time_s=float(d["time_s"]),
+        heralds=tuple(Herald(b, int(n), float(t)) for b, n, t in d["heralds"]),
+        aborted=d["aborted"],
+    )
+
+
+def _wire(program: QubitProgram, shot: int | None = None) -> dict[str, Any]:
+    return {"ops": [list(op) for op in program.ops], "shot": shot}
+
+
 def pair_to_dict(pair: Pair | None) -> dict[str, Any] | None:
     if pair is None:
         return None
@@ -118,6 +169,19 @@ def node_methods(node: NodeController) -> dict[str, tuple[type[BaseModel] | None
         "now_s": (None, node.now_s),
         "last_step_s": (None, node.last_step_s),
         "arm": (ArmArgs, lambda a: node.arm(a.loop)),
+        "load_loop": (ArmArgs, lambda a: node.load_loop(a.loop)),
+        "start_program": (
+            ProgramArgs,
+            lambda a: node.start_program(a.program(), _required_shot(a.shot)),
+        ),
+        "program_result": (
+            ProgramArgs,
+            lambda a: result_to_dict(node.program_result(a.program())),
+        ),
+        "run_shot_program": (
+            ProgramArgs,
+            lambda a: result_to_dict(node.run_shot_program(a.program(), _required_shot(a.shot))),
+        ),
         "collect_herald": (
             HeraldArgs,
             lambda a: pair_to_dict(node.collect_herald(a.peer, a.pair_id)),
@@ -154,6 +218,12 @@ def node_methods(node: NodeController) -> dict[str, tuple[type[BaseModel] | None
         "wait": (WaitArgs, lambda a: node.wait(a.seconds, a.defer)),
         "safe_state": (None, node.safe_state),
     }
+
+
+def _required_shot(shot: int | None) -> int:
+    if shot is None:
+        raise ValueError("shot: missing; a shot program needs the shot it belongs to")
+    return shot
 
 
 def serve_node(
@@ -200,6 +270,18 @@ class RemoteNode:
 
     def collect_herald(self, peer: str, pair_id: str) -> Pair | None:
         return pair_from_dict(self._call("collect_herald", peer=peer, pair_id=pair_id))
+
+    def load_loop(self, loop: AnyLoop) -> None:
+        self._call("load_loop", loop=loop.model_dump())
+
+    def start_program(self, program: QubitProgram, shot: int) -> None:
+        self._call("start_program", **_wire(program, shot))
+
+    def program_result(self, program: QubitProgram) -> ProgramResult:
+        return result_from_dict(self._call("program_result", **_wire(program)))
+
+    def run_shot_program(self, program: QubitProgram, shot: int) -> ProgramResult:
+        return result_from_dict(self._call("run_shot_program", **_wire(program, shot)))
 
     def new_pair_id(self, peer: str) -> str:
         return str(self._call("new_pair_id", peer=peer))

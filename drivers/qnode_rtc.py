@@ -25,8 +25,11 @@ command                                meaning
                                        ends without one (cut-off on time), s
 ``ENT:RES? <peer>``                    last attempt loop with ``peer``:
                                        ``<heralded>,<clicks>,<bell>,<attempts>,<time_s>``
-``QUB:PROG? "<op>|<op>|..."``          run a compiled program (below) in one transaction:
-                                       ``0,<time_s>[,<readout>...]`` or ``<code>,"<why>"``
+``QUB:PROG? [<shot>,]"<op>|..."``      run a compiled program (below) in one transaction:
+                                       ``0,<time_s>[,<item>...]``, ``1,...`` (aborted)
+                                       or ``<code>,"<why>"``
+``QUB:PROG:STAR? <shot>,"<op>|..."``   start a shot's program without waiting: ``0``
+``QUB:PROG:RES?``                      the started program's reply, once it has ended
 =====================================  ===============================================
 
 *Programs* (v1 extension). Real real-time controllers run compiled programs, not one remote
@@ -44,6 +47,10 @@ operation               meaning (as the single command)
 ``MEAS <q>,<axis>``     ``QUB:MEAS? <q>,<axis>`` (adds one readout to the reply)
 ``WAIT <s>``            ``QUB:WAIT <s>``
 ======================  ==========================================
+
+and the network operations of a shot program (``ENT``, ``SEND``, ``RECV``, ``PAULI``,
+``AGE``; see :mod:`drivers.qubit_program` and ``docs/rtc-protocol.md``), with which the nodes'
+controllers run a whole protocol shot together.
 
 The controller validates the whole program before running any of it. It always answers:
 ``0,<time_s>,<r1>,<r2>...`` (status, the controller clock after the last operation, the

@@ -57,6 +57,7 @@ class ProgramRun:
     aborted_at: int | None = None  # 1-based operation that ended it
     error: tuple[int, str] | None = None  # failed: SCPI code and reason
     first_herald_s: float | None = None
+    ended_s: float | None = None  # controller clock when it ended
     waiting: str = ""  # what a blocked program waits for
 
     def where(self) -> str:
@@ -78,13 +79,11 @@ class RealTimeNetwork:
     def start(
         self, controller: str, shot: int, ops: tuple[Operation, ...], texts: tuple[str, ...]
     ) -> None:
-        """Start a program (ScpiError -200 while this controller's last one still runs)."""
+        """Start a program. One still running on this controller (a shot its node
+        controller abandoned) is aborted first, and with it its shot."""
         last = self._runs.pop(controller, None)
         if last is not None and last.state == "running":
-            self._runs[controller] = last
-            raise ScpiError(
-                -200, f"the program of shot {last.shot} is still running; read its result first"
-            )
+            self._end(last, "aborted")
         node = self._hw.node_of_controller(controller)
         self._runs[controller] = ProgramRun(controller, node, shot, ops, texts)
         self._advance()
@@ -174,7 +173,12 @@ class RealTimeNetwork:
             run.waiting = f"{peer}'s program has not reached its attempt loop with {run.node}"
             return False
         assert other is not None
-        heralded, bell, attempts, when = self._hw.realtime_attempt_loop(run.node, peer)
+        try:
+            heralded, bell, attempts, when = self._hw.realtime_attempt_loop(run.node, peer)
+        except ScpiError as exc:  # a loop the link cannot run: both programs fail
+            for r in (run, other):
+                self._fail(r, exc.code, f"{r.where()}: {exc.detail}")
+            return True
         for r in (run, other):
             r.items.append(f"{bell if heralded else 'NONE'}:{attempts}:{when:.12g}")
             if heralded:
@@ -218,9 +222,11 @@ class RealTimeNetwork:
         run.position += 1
         if run.position == len(run.ops):
             run.state = "done"
+            run.ended_s = self._hw.now_s()
 
     def _end(self, run: ProgramRun, state: str) -> None:
         run.state = state
+        run.ended_s = self._hw.now_s()
         run.aborted_at = run.position + 1
         self._aborted[run.shot] = run.node
         while len(self._aborted) > _SHOT_MEMORY:

@@ -235,9 +235,10 @@ class SimRealTimeController(ScpiInstrument):
         if run.state == "failed":
             return format_error(*run.error)
         self.programs_run += 1
+        clock = format(run.ended_s, ".12g")  # when it ended, not when it is asked
         if run.state == "aborted":
-            return ",".join(["1", self._clock(), str(run.aborted_at), *run.items])
-        return ",".join(["0", self._clock(), *run.items])
+            return ",".join(["1", clock, str(run.aborted_at), *run.items])
+        return ",".join(["0", clock, *run.items])
 
     def _clock(self) -> str:
         return format(float(self.hooks.qubit_operation(self.name, "time")), ".12g")

@@ -76,7 +76,7 @@ def test_teleport_with_faults_and_resume_from_the_command_line(tmp_path: Path) -
     plan.write_text(
         "seed: 2\nfaults:\n"
         "  - {instrument: charlie_rtc, kind: drop, probability: 0.02, after: 10}\n"
-        "  - {instrument: alice_rtc, kind: timeout, probability: 1, after: 150}\n"
+        "  - {instrument: alice_rtc, kind: timeout, probability: 1, after: 60}\n"
     )
     db = tmp_path / "runs.db"
     args = ["teleport", "--config", str(CHAIN), "--json", "--no-progress", "--db", str(db)]

@@ -1,0 +1,242 @@
+"""Shot programs on the real-time controllers (qnode RTC protocol v1, network operations):
+programs of one shot on several nodes meet at their attempt loops and messages, messages
+take the classical delay, feed-forward acts on received bits, and a cut-off aborts the whole
+shot; the teleportation over the chain runs as one program per node."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from qcodes.instrument import Instrument
+
+from control.backend import open_network
+from control.events import EventPublisher
+from control.node import NodeController, NodeInstruments, cardinal_states
+from control.orchestrator import Orchestrator
+from drivers.errors import InstrumentReplyError, InstrumentValueError
+from drivers.qubit_program import QubitProgram
+from sequences.attempt_loop import AttemptLoop, NodeOptics
+from sequences.chain_teleport import chain_teleport
+from sequences.pauli_frame import PauliFrame
+from sim_backend.physics.states import BELL_STATES, fidelity_to_pure
+
+TWO_NODE = Path(__file__).parents[1] / "lab_configs" / "two_node.network.yaml"
+CHAIN = Path(__file__).parents[1] / "lab_configs" / "three_node_chain.network.yaml"
+OPTICS = NodeOptics(converter_pump_mw=500.0, converter_temperature_c=55.0)
+
+
+def _orchestrator(path: Path, seed: int, loop: AttemptLoop | None = None) -> Orchestrator:
+    network = open_network(path, seed=seed)
+    nodes = {
+        n: NodeController(n, NodeInstruments.of(network, n), OPTICS)
+        for n in network.loaded.config.nodes
+    }
+    orchestrator = Orchestrator(network, nodes, loop or AttemptLoop(alpha=0.1, max_attempts=0))
+    orchestrator.prepare()
+    for node in nodes.values():
+        node.load_loop(orchestrator.loop)
+    return orchestrator
+
+
+@pytest.fixture
+def pair_lab():
+    orchestrator = _orchestrator(TWO_NODE, seed=21)
+    yield orchestrator
+    orchestrator.network.close()
+    Instrument.close_all()
+
+
+def _rtcs(orchestrator: Orchestrator):
+    return (orchestrator.network.instrument(n, "qubit_controller") for n in ("alice", "bob"))
+
+
+def test_two_programs_of_a_shot_meet_at_their_attempt_loop(pair_lab) -> None:
+    alice, bob = _rtcs(pair_lab)
+    hardware = pair_lab.network.simulated_lab
+    alice.start_program(QubitProgram().entangle("bob"), shot=5)
+    at_bob = bob.run_program(QubitProgram().entangle("alice"), shot=5)
+    at_alice = alice.program_result(QubitProgram().entangle("bob"))
+    (h_alice,), (h_bob,) = at_alice.heralds, at_bob.heralds
+    assert h_alice == h_bob  # one attempt loop, seen by both controllers
+    assert h_alice.bell_state in ("PSI+", "PSI-") and h_alice.attempts >= 1
+    run = hardware.runs[-1]
+    assert (run.attempts, run.heralds) == (h_alice.attempts, 1)
+    assert run.ended_at_s == pytest.approx(h_alice.time_s, rel=1e-11)
+    rho = hardware.lab.density_matrix(
+        [hardware.lab.node("alice").qubit(0), hardware.lab.node("bob").qubit(0)]
+    )
+    assert fidelity_to_pure(rho, BELL_STATES[h_alice.bell_state]) > 0.7
+
+
+def test_a_message_arrives_after_the_classical_delay_and_drives_the_feed_forward(
+    pair_lab,
+) -> None:
+    alice, bob = _rtcs(pair_lab)
+    lab = pair_lab.network.simulated_lab.lab
+    delay = pair_lab.network.classical_delay_s("bob", "alice")
+    for shot, angle in enumerate((0.0, np.pi, np.pi, 0.0)):
+        receiver = QubitProgram().init(0).receive("bob", 1).pauli(0, (0,), ())
+        alice.start_program(receiver, shot=100 + shot)
+        sender = QubitProgram().init(0).rotate(0, "Y", angle).measure(0).send("alice", (0,))
+        sent = bob.run_program(sender, shot=100 + shot)
+        got = alice.program_result(receiver)
+        (bit,) = sent.readouts
+        # alice waited for the message, then applied X when bob's readout was 1
+        assert got.time_s - sent.time_s >= delay - 1e-12
+        assert got.time_s - sent.time_s == pytest.approx(delay, abs=1e-6)
+        rho = lab.density_matrix([lab.node("alice").qubit(0)])
+        assert rho[bit, bit].real > 0.95
+
+
+def test_a_cut_off_aborts_every_program_of_the_shot(pair_lab) -> None:
+    alice, bob = _rtcs(pair_lab)
+    for rtc in (alice, bob):
+        rtc.set_herald_timeout_s(7e-6)  # one attempt: a herald is unlikely
+    waiting = QubitProgram().entangle("bob").receive("bob", 1).measure(0)
+    alice.start_program(waiting, shot=7)
+    at_bob = bob.run_program(QubitProgram().entangle("alice").measure(0), shot=7)
+    at_alice = alice.program_result(waiting)
+    for result in (at_alice, at_bob):
+        assert result.aborted == 1 and result.readouts == ()
+        (herald,) = result.heralds
+        assert herald.bell_state is None and herald.attempts >= 1
+    # a program of the aborted shot started later ends at once; a new shot runs
+    late = alice.run_program(QubitProgram().measure(0).entangle("bob"), shot=7)
+    assert late.aborted == 1
+    fresh = alice.run_program(QubitProgram().init(0).measure(0), shot=8)
+    assert fresh.aborted is None and len(fresh.readouts) == 1
+
+
+def test_a_program_waiting_for_what_never_comes_is_reported_blocked(pair_lab) -> None:
+    alice, _ = _rtcs(pair_lab)
+    with pytest.raises(InstrumentReplyError, match=r"blocked at operation 2 'RECV bob,1'"):
+        alice.run_program(QubitProgram().init(0).receive("bob", 1), shot=9)
+    with pytest.raises(InstrumentReplyError, match="has not reached its attempt loop"):
+        alice.run_program(QubitProgram().entangle("bob"), shot=10)
+
+
+def test_malformed_network_operations_are_refused_naming_them(pair_lab) -> None:
+    alice, _ = _rtcs(pair_lab)
+    with pytest.raises(InstrumentValueError, match=r"operation 2 .*registers filled before"):
+        alice.run_program(QubitProgram().measure(0).pauli(0, (1,), ()), shot=1)
+    with pytest.raises(InstrumentValueError, match="peer 'b,ob' invalid"):
+        alice.run_program(QubitProgram().entangle("b,ob"), shot=1)
+    with pytest.raises(InstrumentValueError, match="message of 99 bits"):
+        alice.run_program(QubitProgram().receive("bob", 99), shot=1)
+    for text, why in [
+        ('1,"MEAS 0,Z|SEND bob,r1"', "register r1 not filled yet"),
+        ('1,"RECV bob,x"', "operation 1 'RECV bob,x'"),
+        ('1,"PAULI 0,q2,0"', "expected r<i>^r<j>... or 0"),
+        ('1,"ENT b|ob"', "operation 2 'ob'"),
+    ]:
+        reply = alice.ask(f"QUB:PROG:STAR? {text}")
+        assert reply.startswith("-") and why in reply, reply
+    assert "no program started" in alice.ask("QUB:PROG:RES?")  # refused: nothing started
+
+
+def test_the_chain_programs_compute_the_feed_forward_of_the_protocol() -> None:
+    """The register arithmetic of ``chain_teleport`` is the Pauli-frame algebra of
+    ``sequences.pauli_frame`` (checked on every combination of heralds and outcomes)."""
+    programs = chain_teleport("a", "b", "c", 1.0, 0.5)
+    swap_x, swap_z = programs.swapper.ops[-1][2:]
+    total_x, total_z = programs.sender.ops[-1][2:]
+    rng = np.random.default_rng(1)
+    for _ in range(64):
+        f_ab, f_bc = (PauliFrame(*rng.integers(0, 2, 2)) for _ in range(2))
+        m_ab, m_bc, m_in, m_pair = rng.integers(0, 2, 4)
+        bob = [f_ab.x, f_ab.z, f_bc.x, f_bc.z, m_ab, m_bc]
+        swap = PauliFrame(_xor(bob, swap_x), _xor(bob, swap_z))
+        assert swap == f_ab + f_bc + PauliFrame.from_bell_measurement(m_ab, m_bc)
+        charlie = [f_bc.x, f_bc.z, swap.x, swap.z, m_in, m_pair]
+        total = PauliFrame(_xor(charlie, total_x), _xor(charlie, total_z))
+        assert total == swap + PauliFrame.from_bell_measurement(m_in, m_pair)
+
+
+def _xor(registers: list[int], bits: tuple[int, ...]) -> int:
+    value = 0
+    for r in bits:
+        value ^= int(registers[r])
+    return value
+
+
+def test_teleportation_over_the_chain_matches_the_simulated_state_and_its_events() -> None:
+    orchestrator = _orchestrator(CHAIN, seed=4)
+    published: list[tuple[str, dict]] = []
+
+    class Recorder(EventPublisher):
+        def __init__(self) -> None:  # no socket: record what would be published
+            pass
+
+        def publish(self, kind: str, **data) -> None:
+            published.append((kind, data))
+
+    orchestrator.events = Recorder()
+    try:
+        states = cardinal_states()
+        shots = [
+            orchestrator.teleport_over_chain("alice", "bob", "charlie", i, states[i % 6])
+            for i in range(180)
+        ]
+        exact = np.array([s.exact_fidelity for s in shots])
+        qubit = orchestrator.network.simulated_lab.lab.params.nodes["alice"].communication_qubit
+        expected = float(np.mean(exact * qubit.readout_f0 + (1 - exact) * (1 - qubit.readout_f1)))
+        measured = float(np.mean([s.correct for s in shots]))
+        sigma = np.sqrt(expected * (1 - expected) / len(shots))
+        assert abs(measured - expected) <= 3 * sigma + 0.01
+        assert exact.mean() > 0.55
+        assert all(s.attempts_ab >= 1 and s.attempts_bc >= 1 for s in shots)
+        kinds = [k for k, _ in published]
+        assert kinds.count("shot") == kinds.count("swap") == 180
+        assert kinds.count("herald") == 360
+        assert not any(node.pairs for node in orchestrator.nodes.values())
+    finally:
+        orchestrator.network.close()
+        Instrument.close_all()
+
+
+def test_the_memory_cut_off_discards_old_pairs_and_the_shot_is_run_again() -> None:
+    orchestrator = _orchestrator(CHAIN, seed=6)
+    published: list[tuple[str, dict]] = []
+
+    class Recorder(EventPublisher):
+        def __init__(self) -> None:
+            pass
+
+        def publish(self, kind: str, **data) -> None:
+            published.append((kind, data))
+
+    orchestrator.events = Recorder()
+    try:
+        # without a cut-off: how long the stored pair waits for its partner
+        ages = []
+        for i in range(40):
+            orchestrator.teleport_over_chain("alice", "bob", "charlie", i, cardinal_states()[0])
+        heralds = [d for k, d in published if k == "herald"]
+        assert len(heralds) == 80
+        runs = orchestrator.network.simulated_lab.runs
+        ages = [b.ended_at_s - a.ended_at_s for a, b in zip(runs[::2], runs[1::2], strict=True)]
+        orchestrator.cutoff_s = float(np.median(ages))
+        published.clear()
+        shots = [
+            orchestrator.teleport_over_chain("alice", "bob", "charlie", i, cardinal_states()[0])
+            for i in range(30)
+        ]
+        discards = [d for k, d in published if k == "discard"]
+        assert len(shots) == 30 and discards
+        assert all(d["age_s"] > orchestrator.cutoff_s for d in discards)
+    finally:
+        orchestrator.network.close()
+        Instrument.close_all()
+
+
+def test_a_new_program_preempts_an_abandoned_one_and_its_shot(pair_lab) -> None:
+    """A node controller that abandons a shot (a fault on another node) starts the next one
+    on a controller whose program still waits: that program and its shot are aborted."""
+    alice, bob = _rtcs(pair_lab)
+    alice.start_program(QubitProgram().init(0).receive("bob", 1), shot=30)
+    fresh = alice.run_program(QubitProgram().init(0).measure(0), shot=31)
+    assert fresh.aborted is None and len(fresh.readouts) == 1
+    late = bob.run_program(QubitProgram().init(0).send("alice"), shot=30)
+    assert late.aborted == 1
