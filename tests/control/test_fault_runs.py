@@ -85,7 +85,7 @@ def check_complete(summary: dict[str, Any], tmp_path: Path, shots: int) -> None:
 
 
 def test_timeouts_on_the_real_time_controller_are_retried(tmp_path: Path, opened) -> None:
-    faults = plan(tmp_path, "instrument: bob_rtc, kind: timeout, probability: 0.03, after: 10")
+    faults = plan(tmp_path, "instrument: bob_rtc, kind: timeout, probability: 0.1, after: 10")
     summary = teleport(tmp_path, faults)
     check_complete(summary, tmp_path, 30)
     injected = summary["faults"]["injected"]["bob_rtc"]["timeout"]
@@ -101,13 +101,14 @@ def test_timeouts_on_the_real_time_controller_are_retried(tmp_path: Path, opened
 
 
 def test_dropped_connections_are_reopened(tmp_path: Path, opened) -> None:
-    faults = plan(tmp_path, "instrument: charlie_rtc, kind: drop, probability: 0.1, after: 10")
+    faults = plan(tmp_path, "instrument: charlie_rtc, kind: drop, probability: 0.25, after: 10")
     summary = teleport(tmp_path, faults)
     check_complete(summary, tmp_path, 30)
     injected = summary["faults"]["injected"]["charlie_rtc"]["drop"]
     handled = summary["faults"]["handled"]["charlie_rtc"]
     assert injected >= 3 and handled["reconnects"] == injected
-    assert handled["faults"] == {"connection lost": injected}
+    # a drop can be seen twice: by its command, and by the next one on the dead session
+    assert injected <= handled["faults"]["connection lost"] <= 2 * injected
     # each drop is retried or (a program that acts on qubits) not repeated, unless it hit the
     # reconnect of an earlier one
     assert 0 < handled["retries"] + handled["not_repeated"] <= injected
@@ -125,16 +126,19 @@ def test_damaged_replies_are_detected_and_asked_again(
     handled = summary["faults"]["handled"]["alice_rtc"]
     assert injected >= 3 and handled["faults"] == {f"{label} reply": injected}
     for reason in summary["faults"]["reasons"]:  # programs acting on qubits are not sent twice
-        assert reason.startswith("alice_rtc (qnode RTC v1): command 'QUB:PROG?")
+        assert reason.startswith("alice_rtc (qnode RTC v1): command 'QUB:PROG")
+        assert "QUB:PROG:RES?" not in reason  # reading a result again is safe: it is retried
         assert "not repeated" in reason
         assert f"gave a {label} reply" in reason
     assert unsafe(opened[0]) == []
 
 
 def test_a_rebooted_awg_gets_its_settings_and_sequence_back(tmp_path: Path, opened) -> None:
-    faults = plan(tmp_path, "instrument: bob_awg, kind: reboot, at: [120]")
-    summary = teleport(tmp_path, faults)
-    check_complete(summary, tmp_path, 30)
+    # the AWGs get no message per shot (the real-time controllers trigger their attempt
+    # sequences): bob's 117th message is the health check before shot 100
+    faults = plan(tmp_path, "instrument: bob_awg, kind: reboot, at: [117]")
+    summary = teleport(tmp_path, faults, shots=120)
+    check_complete(summary, tmp_path, 120)
     handled = summary["faults"]["handled"]["bob_awg"]
     assert (handled["reboots"], handled["reconnects"]) == (1, 1)
     assert handled["reapplied"] >= 5
@@ -185,13 +189,15 @@ def test_soak_a_thousand_shots_with_random_faults_loses_none(tmp_path: Path, ope
         f"instrument: {node}_{role}, kind: {kind}, probability: {p}, after: 40"
         for node in ("alice", "bob", "charlie")
         for role, kind, p in (
-            ("rtc", "timeout", 0.003),
-            ("rtc", "drop", 0.001),
-            ("rtc", "garble", 0.001),
-            ("rtc", "truncate", 0.001),
-            ("rtc", "slow", 0.001),
-            ("awg", "reboot", 0.001),
-            ("awg", "timeout", 0.003),
+            # a shot is 6 controller messages (shot programs) and none to the AWGs, whose
+            # messages are set-up, health checks and safe state
+            ("rtc", "timeout", 0.008),
+            ("rtc", "drop", 0.003),
+            ("rtc", "garble", 0.003),
+            ("rtc", "truncate", 0.003),
+            ("rtc", "slow", 0.002),
+            ("awg", "reboot", 0.005),
+            ("awg", "timeout", 0.01),
         )
     ]
     summary = teleport(tmp_path, plan(tmp_path, *rules, seed=6), shots=1000)
