@@ -300,7 +300,10 @@ class QNodeVisaInstrument(RecoveryMixin, _CheckedParameters, VisaInstrument):
             self.visa_log.debug("Querying: %s", cmd)
         handle = self.visa_handle
         try:
-            self._send(handle, cmd)
+            if len(cmd) <= ATOMIC_MESSAGE_CHARS:
+                handle.write(cmd)
+            else:
+                self._send(handle, cmd)
             raw = handle.read_raw()
         except KeyboardInterrupt:
             self._drain_reply()
