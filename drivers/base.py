@@ -1,6 +1,6 @@
 """Common base for every qnode instrument driver.
 
-:class:`QNodeVisaInstrument` adds four things to :class:`qcodes.instrument.VisaInstrument`:
+:class:`QNodeVisaInstrument` adds to :class:`qcodes.instrument.VisaInstrument`:
 
 * an identity check at connect time (``*IDN?`` or the model's equivalent), raising
   :class:`~drivers.errors.InstrumentIdentityError` naming expected and received identity;
@@ -9,6 +9,9 @@
 * an error check after every write: the SCPI error queue (``ERROR_QUERY``, drained until
   it reports no error) or, for models that answer every command, a reply check
   (:meth:`_check_reply`); either raises a :class:`~drivers.errors.InstrumentReplyError`;
+* one lean transaction path (:meth:`QNodeVisaInstrument.ask_raw` / ``write_raw``): VISA
+  traffic logged at DEBUG on QCoDeS' ``visa_log``, and safe against Ctrl-C without signal
+  handlers per call (an interrupted query's reply is drained before the interrupt is raised);
 * :meth:`safe_state` (abstract): lasers off/blocked, outputs off, bias to a safe value.
   It is *not* :meth:`close`: closing only releases the connection;
 * fault tolerance (:mod:`drivers.resilience`): a reply damaged on the wire (non-ASCII bytes,
@@ -291,16 +294,17 @@ class QNodeVisaInstrument(RecoveryMixin, _CheckedParameters, VisaInstrument):
         """Query; a reply without the read terminator was cut short on the wire.
 
         Interrupt-safe without installing signal handlers per call (QCoDeS'
-        ``DelayedKeyboardInterrupt`` costs more than the simulated transaction itself): on a
-        KeyboardInterrupt between write and read, the pending reply is read and dropped
-        (:meth:`_drain_reply`), so the next query cannot receive this one's reply, and the
-        interrupt is raised. Traffic is logged at DEBUG on QCoDeS' ``visa_log``."""
+        ``DelayedKeyboardInterrupt`` costs more than a simulated transaction): on a
+        KeyboardInterrupt during the write or the read, the pending reply is read and
+        dropped (:meth:`_drain_reply`), so the next query cannot receive this one's reply,
+        and the interrupt is then raised. Traffic is logged at DEBUG on QCoDeS' ``visa_log``.
+        """
         debug = self.visa_log.isEnabledFor(logging.DEBUG)
         if debug:
             self.visa_log.debug("Querying: %s", cmd)
         handle = self.visa_handle
         try:
-            if len(cmd) <= ATOMIC_MESSAGE_CHARS:
+            if len(cmd) <= ATOMIC_MESSAGE_CHARS:  # :meth:`_send`, inline on the common path
                 handle.write(cmd)
             else:
                 self._send(handle, cmd)
