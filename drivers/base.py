@@ -1,6 +1,6 @@
 """Common base for every qnode instrument driver.
 
-:class:`QNodeVisaInstrument` adds four things to :class:`qcodes.instrument.VisaInstrument`:
+:class:`QNodeVisaInstrument` adds to :class:`qcodes.instrument.VisaInstrument`:
 
 * an identity check at connect time (``*IDN?`` or the model's equivalent), raising
   :class:`~drivers.errors.InstrumentIdentityError` naming expected and received identity;
@@ -9,6 +9,9 @@
 * an error check after every write: the SCPI error queue (``ERROR_QUERY``, drained until
   it reports no error) or, for models that answer every command, a reply check
   (:meth:`_check_reply`); either raises a :class:`~drivers.errors.InstrumentReplyError`;
+* one lean transaction path (:meth:`QNodeVisaInstrument.ask_raw` / ``write_raw``): VISA
+  traffic logged at DEBUG on QCoDeS' ``visa_log``, and safe against Ctrl-C without signal
+  handlers per call (an interrupted query's reply is drained before the interrupt is raised);
 * :meth:`safe_state` (abstract): lasers off/blocked, outputs off, bias to a safe value.
   It is *not* :meth:`close`: closing only releases the connection;
 * fault tolerance (:mod:`drivers.resilience`): a reply damaged on the wire (non-ASCII bytes,
@@ -25,6 +28,8 @@ Parameters created on the instrument or on a :class:`QNodeChannel` are
 from __future__ import annotations
 
 import abc
+import contextlib
+import logging
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -52,6 +57,8 @@ from drivers.resilience import RecoveryMixin, Resilience
 
 #: Maximum number of error-queue entries read after one write (guards against a stuck queue).
 MAX_ERROR_ENTRIES = 16
+#: Longest message (characters) sent without deferring SIGINT: it leaves in one library call.
+ATOMIC_MESSAGE_CHARS = 4096
 #: White space a text reply may hold (anything else below 0x20, or above 0x7E, is line noise).
 _WHITESPACE = str.maketrans("", "", "\t\r\n")
 
@@ -276,13 +283,56 @@ class QNodeVisaInstrument(RecoveryMixin, _CheckedParameters, VisaInstrument):
                 )
         return result
 
+    def write_raw(self, cmd: str) -> None:
+        """Send ``cmd`` (logged at DEBUG on QCoDeS' ``visa_log``); a write has no reply, so
+        an interrupt leaves nothing pending (see :meth:`_send` for long messages)."""
+        if self.visa_log.isEnabledFor(logging.DEBUG):
+            self.visa_log.debug("Writing: %s", cmd)
+        self._send(self.visa_handle, cmd)
+
     def ask_raw(self, cmd: str) -> str:
-        """Query; a reply without the read terminator was cut short on the wire."""
+        """Query; a reply without the read terminator was cut short on the wire.
+
+        Interrupt-safe without installing signal handlers per call (QCoDeS'
+        ``DelayedKeyboardInterrupt`` costs more than a simulated transaction): on a
+        KeyboardInterrupt during the write or the read, the pending reply is read and
+        dropped (:meth:`_drain_reply`), so the next query cannot receive this one's reply,
+        and the interrupt is then raised. Traffic is logged at DEBUG on QCoDeS' ``visa_log``.
+        """
+        debug = self.visa_log.isEnabledFor(logging.DEBUG)
+        if debug:
+            self.visa_log.debug("Querying: %s", cmd)
         handle = self.visa_handle
-        with DelayedKeyboardInterrupt(context={"instrument": self.name, "reason": "ask"}):
-            handle.write(cmd)
+        try:
+            if len(cmd) <= ATOMIC_MESSAGE_CHARS:  # :meth:`_send`, inline on the common path
+                handle.write(cmd)
+            else:
+                self._send(handle, cmd)
             raw = handle.read_raw()
-        return self._decoded_reply(cmd, raw)
+        except KeyboardInterrupt:
+            self._drain_reply()
+            raise
+        reply = self._decoded_reply(cmd, raw)
+        if debug:
+            self.visa_log.debug("Response: %s", reply)
+        return reply
+
+    def _send(self, handle: Any, cmd: str) -> None:
+        """``handle.write(cmd)``. A short message leaves in one library call, which an
+        interrupt cannot split; a long one (a socket send that may block part way) is sent
+        with SIGINT deferred, so the instrument never receives half a message."""
+        if len(cmd) <= ATOMIC_MESSAGE_CHARS:
+            handle.write(cmd)
+            return
+        with DelayedKeyboardInterrupt(context={"instrument": self.name, "reason": "write"}):
+            handle.write(cmd)
+
+    def _drain_reply(self) -> None:
+        """Read and drop a reply left pending by an interrupted query (waits at most the
+        VISA timeout when the query never left; any I/O failure is left to the next
+        transaction, whose recovery handles it)."""
+        with contextlib.suppress(Exception):
+            self.visa_handle.read_raw()
 
     def _decoded_reply(self, cmd: str, raw: bytes) -> str:
         """A raw reply as text without its terminator; one without the terminator was cut
@@ -332,6 +382,8 @@ class QNodeVisaInstrument(RecoveryMixin, _CheckedParameters, VisaInstrument):
 
     def is_no_error(self, entry: str) -> bool:
         """SCPI: ``0,"No error"`` (also ``+0,...``)."""
+        if entry.startswith("0,"):  # the common case, without splitting
+            return True
         code = entry.split(",", 1)[0].strip()
         try:
             return int(code) == 0

@@ -65,7 +65,6 @@ it next to its ADwin, OPX or FPGA.
 from __future__ import annotations
 
 import contextlib
-import logging
 import math
 import re
 from dataclasses import dataclass
@@ -389,23 +388,9 @@ class RealTimeQubitController(QNodeVisaInstrument):
     # -- helpers ------------------------------------------------------------------------
     def _query(self, command: str) -> str:
         """One query on the VISA session, for the per-step transactions (programs, herald
-        records). Like QCoDeS' ``ask_raw`` it is logged and never left half done, but
-        without installing signal handlers per call (a measurable share of a step): on an
-        interrupt the reply is read (or the read times out), so the next transaction cannot
-        receive a stale reply, and the interrupt is then raised."""
-        if self.visa_log.isEnabledFor(logging.DEBUG):
-            self.visa_log.debug("Querying: %s", command)
-        handle = self.visa_handle
-        try:
-            handle.write(command)
-            raw = handle.read_raw()
-        except KeyboardInterrupt:
-            self._drain_reply()
-            raise
-        reply = self._decoded_reply(command, raw)
-        if self.visa_log.isEnabledFor(logging.DEBUG):
-            self.visa_log.debug("Response: %s", reply)
-        return reply
+        records): the base driver's lean, logged, interrupt-safe
+        :meth:`~drivers.base.QNodeVisaInstrument.ask_raw`."""
+        return self.ask_raw(command)
 
     def is_repeatable(self, cmd: str) -> bool:
         """A program is safe to send again only when every operation is an initialisation

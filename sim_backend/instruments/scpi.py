@@ -104,6 +104,9 @@ def format_error(code: int, detail: str = "") -> str:
     return f'{code},"{text.replace(chr(34), chr(39))}"'
 
 
+_NO_ERROR = format_error(0)
+
+
 # -- argument kinds -------------------------------------------------------------------------
 def _keyword_forms(keyword: str) -> tuple[str, str]:
     """(long, short) upper-case forms of a SCPI keyword written as in manuals (``SOURce``)."""
@@ -384,6 +387,13 @@ class _Entry:
     suffixes: frozenset[int] | None
 
 
+#: A resolved header: (entry or ``None``, suffixes, bare header, is-query, path after it,
+#: SCPI error code when the entry is ``None``).
+_Header = tuple[_Entry | None, tuple[int, ...], str, bool, str, int]
+#: Distinct (path, header) resolutions remembered per instrument class.
+_HEADER_CACHE_SIZE = 4096
+
+
 def command(*patterns: str, suffixes: Iterable[int] | None = None) -> Callable[[Any], Any]:
     """Register the decorated method ``(self, call) -> str | None`` for each pattern;
     ``suffixes`` limits the numeric suffixes accepted (else -114)."""
@@ -479,6 +489,7 @@ class ScpiInstrument:
     _scpi_table: ClassVar[tuple[_Entry, ...]] = ()
     _scpi_settings: ClassVar[tuple[Setting, ...]] = ()
     _scpi_cache: ClassVar[dict[tuple[str, bool], tuple[_Entry, tuple[int, ...]] | None]]
+    _scpi_headers: ClassVar[dict[str | tuple[str, str], _Header]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -514,6 +525,7 @@ class ScpiInstrument:
                         entries.append(_Entry(pattern, regex, query, name, setting, specs[1]))
         cls._scpi_table, cls._scpi_settings = tuple(entries), tuple(settings)
         cls._scpi_cache = {}
+        cls._scpi_headers = {}
 
     def __init__(self, name: str, hooks: LabHooks | None = None) -> None:
         self.name = name
@@ -547,7 +559,7 @@ class ScpiInstrument:
 
     def next_error(self) -> str:
         """Pop the oldest error-queue entry, formatted (``0,"No error"`` when empty)."""
-        return format_error(*self.errors.popleft()) if self.errors else format_error(0)
+        return format_error(*self.errors.popleft()) if self.errors else _NO_ERROR
 
     def status_byte(self) -> int:
         """IEEE 488.2 status byte: EAV (4), ESB (32), MSS (64); the library adds MAV (16)."""
@@ -557,10 +569,12 @@ class ScpiInstrument:
     # -- dispatch ------------------------------------------------------------------------------
     def handle(self, message: str) -> str | None:
         """Execute one program message (units separated by ``;``); return the replies."""
+        if ";" not in message and "#" not in message:  # one unit: no splitting, no joining
+            unit = message.strip()
+            return self._execute(unit, "")[0] if unit else None
         replies: list[str] = []
         path = ""
-        single = ";" not in message and "#" not in message
-        for unit in (message.strip(),) if single else _split(message, ";"):
+        for unit in _split(message, ";"):
             if unit:
                 reply, path = self._execute(unit, path)
                 if reply is not None:
@@ -569,7 +583,40 @@ class ScpiInstrument:
 
     def _execute(self, unit: str, path: str) -> tuple[str | None, str]:
         header, *rest = unit.split(None, 1)
-        params = rest[0] if rest else ""
+        found = self._scpi_headers.get((path, header) if path else header)
+        if found is None:
+            found = self._header(header, path)
+        entry, suffixes, bare, query, path, error = found
+        if entry is None:
+            self.queue_error(error, header)
+            return None, path
+        call = Call(bare, rest[0] if rest else "", query, suffixes)
+        try:
+            if entry.setting is not None:
+                reply = entry.setting.run(self, call)
+            else:
+                reply = getattr(self, entry.attribute)(call)
+        except ScpiError as exc:
+            self.queue_error(exc.code, exc.detail)
+            return None, path
+        return (reply if reply is None or isinstance(reply, str) else str(reply)), path
+
+    def _header(self, header: str, path: str) -> _Header:
+        """What ``header`` (as received, after the previous unit's ``path``) resolves to,
+        memoised per class: the same few headers arrive over and over."""
+        key = (path, header) if path else header
+        found = self._scpi_headers.get(key)
+        if found is None:
+            found = self._resolve_header(header, path)
+            if len(self._scpi_headers) >= _HEADER_CACHE_SIZE:
+                self._scpi_headers.clear()
+            self._scpi_headers[key] = found
+        return found
+
+    def _resolve_header(self, header: str, path: str) -> _Header:
+        """SCPI header resolution: short/long forms, optional parts, numeric suffixes; a unit
+        without leading ``:`` is tried relative to ``path`` first. Gives the entry (``None``
+        with error -113 or -114), suffixes, bare header, query flag and the path after it."""
         query = header.endswith("?")
         bare = header[:-1] if query else header
         rooted = bare if bare.startswith(":") else ":" + bare
@@ -581,24 +628,13 @@ class ScpiInstrument:
             if found is not None:
                 break
         else:
-            self.queue_error(-113, header)
-            return None, path
+            return None, (), bare, query, path, -113
         entry, suffixes = found
         if not bare.startswith("*"):
             path = candidate[: candidate.rfind(":")]
         if entry.suffixes is not None and not entry.suffixes.issuperset(suffixes):
-            self.queue_error(-114, header)
-            return None, path
-        call = Call(bare, params, query, suffixes)
-        try:
-            if entry.setting is not None:
-                reply = entry.setting.run(self, call)
-            else:
-                reply = getattr(self, entry.attribute)(call)
-        except ScpiError as exc:
-            self.queue_error(exc.code, exc.detail)
-            return None, path
-        return (reply if reply is None or isinstance(reply, str) else str(reply)), path
+            return None, suffixes, bare, query, path, -114
+        return entry, suffixes, bare, query, path, 0
 
     def _resolve(self, header: str, query: bool) -> tuple[_Entry, tuple[int, ...]] | None:
         key = (header.upper(), query)

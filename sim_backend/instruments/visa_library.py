@@ -88,6 +88,10 @@ _READ_DISCARD_MASK = (
     | constants.VI_IO_IN_BUF_DISCARD
 )
 _MAV = 0x10  # IEEE 488.2 status byte: message available
+# status codes of every transaction, looked up once (an enum class attribute is slow to get)
+_SUCCESS = StatusCode.success
+_MAX_COUNT_READ = StatusCode.success_max_count_read
+_TERMCHAR_READ = StatusCode.success_termination_character_read
 _CRLF = (0x0A, 0x0D)
 _library_numbers = itertools.count(1)
 _session_numbers = itertools.count(0x5100_0001)
@@ -118,6 +122,10 @@ class _Attached:
     timeouts_pending: int = 0
     reachable: bool = True
 
+    def __post_init__(self) -> None:
+        #: the termination is CR/LF only: stripping trailing CR/LF removes it too
+        self.crlf_termination = all(byte in _CRLF for byte in self.termination)
+
 
 @dataclass(eq=False)
 class _Session:
@@ -135,6 +143,24 @@ class _Session:
         self.replies.clear()
         self.position = 0
         self.stalled = 0
+
+
+class _IgnoredWarnings:
+    """:meth:`SimulatedVisaLibrary.ignore_warning`: pyvisa's context manager, as a small
+    class (pyvisa wraps every ``read_raw`` in it; a generator-based one costs more than the
+    simulated read). As pyvisa's, it leaves them ignored when the block raised."""
+
+    __slots__ = ("_ignored", "_codes")
+
+    def __init__(self, ignored: set[StatusCode], codes: tuple[StatusCode, ...]) -> None:
+        self._ignored, self._codes = ignored, codes
+
+    def __enter__(self) -> None:
+        self._ignored.update(self._codes)
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc_info: object) -> None:
+        if exc_type is None:
+            self._ignored.difference_update(self._codes)
 
 
 def _canonical(resource_name: str) -> tuple[str, rname.ResourceName]:
@@ -410,13 +436,14 @@ class SimulatedVisaLibrary(highlevel.VisaLibraryBase):
     def _queue_reply(self, sess: _Session, reply: str | bytes | Truncated | Late | None) -> None:
         if reply is None:
             return
-        if isinstance(reply, Truncated):
-            sess.replies.append(reply.data)
-            return
-        if isinstance(reply, Late):
-            if reply.delay_s * 1000 > sess.attrs[RA.timeout_value]:
-                sess.stalled += 1
-            reply = reply.reply
+        if type(reply) is not str:
+            if isinstance(reply, Truncated):
+                sess.replies.append(reply.data)
+                return
+            if isinstance(reply, Late):
+                if reply.delay_s * 1000 > sess.attrs[RA.timeout_value]:
+                    sess.stalled += 1
+                reply = reply.reply
         if isinstance(reply, str):
             try:
                 reply = reply.encode("latin-1")
@@ -428,7 +455,7 @@ class SimulatedVisaLibrary(highlevel.VisaLibraryBase):
     def open_default_resource_manager(self) -> tuple[int, StatusCode]:
         session = next(_session_numbers)
         self._rm_sessions.add(session)
-        return session, self._status(session, StatusCode.success)
+        return session, self._status(session, _SUCCESS)
 
     def list_resources(self, session: int, query: str = "?*::INSTR") -> tuple[str, ...]:
         """Attached resources matching the VISA expression ``query`` (``()`` if none)."""
@@ -464,7 +491,7 @@ class SimulatedVisaLibrary(highlevel.VisaLibraryBase):
         self._sessions[new] = _Session(
             attached, session, _default_attributes(attached.name, attached.parsed)
         )
-        return new, self._status(session, StatusCode.success)
+        return new, self._status(session, _SUCCESS)
 
     def close(self, session: int) -> StatusCode:  # type: ignore[override]
         if session in self._rm_sessions:
@@ -475,22 +502,21 @@ class SimulatedVisaLibrary(highlevel.VisaLibraryBase):
             raise self._fail(
                 session, StatusCode.error_invalid_object, f"session {session} is not open"
             )
-        return self.handle_return_value(None, StatusCode.success)
+        return self.handle_return_value(None, _SUCCESS)
 
     # -- message-based I/O ----------------------------------------------------------------
     def write(self, session: int, data: bytes) -> tuple[int, StatusCode]:
-        sess = self._live(session)
+        sess = self._sessions.get(session)
+        if sess is None or sess.broken:
+            sess = self._live(session)  # raises
         attached = sess.attached
         with attached.lock:
-            stop = len(data)
-            floor = _block_end(data) if b"#" in data else 0
-            term = attached.termination
-            if term and data.endswith(term) and stop - len(term) >= floor:
-                stop -= len(term)
-            while stop > floor and data[stop - 1] in _CRLF:
-                stop -= 1
+            if attached.crlf_termination and b"#" not in data:  # the common case: no block
+                message = data.rstrip(b"\r\n").decode("latin-1")
+            else:
+                message = self._message(data, attached.termination)
             try:
-                reply = attached.handler.handle(data[:stop].decode("latin-1"))
+                reply = attached.handler.handle(message)
             except DroppedConnectionError as dropped:
                 for other in list(self._sessions.values()):
                     if other.attached is attached:
@@ -498,66 +524,86 @@ class SimulatedVisaLibrary(highlevel.VisaLibraryBase):
                 raise self._fail(
                     session, StatusCode.error_connection_lost, f"{dropped}; reopen the resource"
                 ) from None
-            self._queue_reply(sess, reply)
-        return len(data), self._status(session, StatusCode.success)
+            if type(reply) is str:  # the common case, inline
+                try:
+                    encoded = reply.encode("latin-1")
+                except UnicodeEncodeError:
+                    encoded = reply.encode("utf-8")
+                sess.replies.append(encoded + attached.termination)
+            elif reply is not None:
+                self._queue_reply(sess, reply)
+        return len(data), self._status(session, _SUCCESS)
+
+    @staticmethod
+    def _message(data: bytes, term: bytes) -> str:
+        """``data`` without its terminator and trailing CR/LF, never cutting into a block."""
+        stop = len(data)
+        floor = _block_end(data) if b"#" in data else 0
+        if term and data.endswith(term) and stop - len(term) >= floor:
+            stop -= len(term)
+        while stop > floor and data[stop - 1] in _CRLF:
+            stop -= 1
+        return data[:stop].decode("latin-1")
 
     def read(self, session: int, count: int) -> tuple[bytes, StatusCode]:
-        sess = self._live(session)
+        sess = self._sessions.get(session)
+        if sess is None or sess.broken:
+            sess = self._live(session)  # raises
         attached = sess.attached
         with attached.lock:
-            if attached.timeouts_pending:
-                attached.timeouts_pending -= 1
-                if sess.replies:
-                    sess.replies.popleft()
-                    sess.position = 0
-                raise self._fail(
-                    session,
-                    StatusCode.error_timeout,
-                    f"{attached.handler.name} at {attached.name!r}: injected timeout, "
-                    "the reply never arrived",
-                )
-            if sess.stalled:
-                sess.stalled -= 1
-                raise self._fail(
-                    session,
-                    StatusCode.error_timeout,
-                    f"{attached.handler.name} at {attached.name!r}: the reply is late "
-                    "(slow instrument, fault injection)",
-                )
-            if not sess.replies:
-                raise self._fail(
-                    session,
-                    StatusCode.error_timeout,
-                    f"{attached.handler.name} at {attached.name!r} sent nothing to read (no "
-                    "query pending, or the last message has no reply); the simulated "
-                    "library reports the timeout at once instead of waiting",
-                )
-            reply = sess.replies[0]
+            if attached.timeouts_pending or sess.stalled or not sess.replies:
+                raise self._no_reply(session, sess)
+            replies = sess.replies
+            reply = replies[0]
             start = sess.position
-            end = min(len(reply), start + count)
-            status = StatusCode.success_max_count_read
+            size = len(reply)
+            end = start + count
+            status = _MAX_COUNT_READ
+            if end >= size:
+                end = size
+                status = _SUCCESS
             attrs = sess.attrs
             if attrs[_TERMCHAR_EN]:
                 found = reply.find(attrs[_TERMCHAR], start, end)
                 if found >= 0:
                     end = found + 1
-                    status = StatusCode.success_termination_character_read
-            if end >= len(reply):
-                sess.replies.popleft()
+                    status = _TERMCHAR_READ
+            if end == size:
+                replies.popleft()
                 sess.position = 0
-                if status is StatusCode.success_max_count_read:
-                    status = StatusCode.success
+                chunk = reply if start == 0 else reply[start:]  # the whole reply, uncopied
             else:
                 sess.position = end
-            chunk = reply[start:end]
+                chunk = reply[start:end]
         return chunk, self._status(session, status)
+
+    def _no_reply(self, session: int, sess: _Session) -> SimulatedVisaIOError:
+        """The timeout of a read with no reply to give: an injected timeout (a queued reply
+        is lost), a late reply (it stays queued), or nothing queued at all."""
+        attached = sess.attached
+        where = f"{attached.handler.name} at {attached.name!r}"
+        if attached.timeouts_pending:
+            attached.timeouts_pending -= 1
+            if sess.replies:
+                sess.replies.popleft()
+                sess.position = 0
+            detail = f"{where}: injected timeout, the reply never arrived"
+        elif sess.stalled:
+            sess.stalled -= 1
+            detail = f"{where}: the reply is late (slow instrument, fault injection)"
+        else:
+            detail = (
+                f"{where} sent nothing to read (no query pending, or the last message has "
+                "no reply); the simulated library reports the timeout at once instead of waiting"
+            )
+        return self._fail(session, StatusCode.error_timeout, detail)
 
     def clear(self, session: int) -> StatusCode:
         """Device clear: discard this session's unread replies."""
         sess = self._live(session)
         with sess.attached.lock:
             sess.discard_replies()
-        return self._status(session, StatusCode.success)
+        return self._status(session, _SUCCESS)
 
     def flush(self, session: int, mask: constants.BufferOperation) -> StatusCode:
         """Read-buffer flags discard unread replies; writes are never buffered."""
@@ -565,14 +611,14 @@ class SimulatedVisaLibrary(highlevel.VisaLibraryBase):
         with sess.attached.lock:
             if int(mask) & _READ_DISCARD_MASK:
                 sess.discard_replies()
-        return self._status(session, StatusCode.success)
+        return self._status(session, _SUCCESS)
 
     def assert_trigger(self, session: int, protocol: constants.TriggerProtocol) -> StatusCode:
         """Software trigger: the handler receives ``*TRG``."""
         sess = self._live(session)
         with sess.attached.lock:
             self._queue_reply(sess, sess.attached.handler.handle("*TRG"))
-        return self._status(session, StatusCode.success)
+        return self._status(session, _SUCCESS)
 
     def read_stb(self, session: int) -> tuple[int, StatusCode]:
         sess = self._live(session)
@@ -581,7 +627,13 @@ class SimulatedVisaLibrary(highlevel.VisaLibraryBase):
             stb = int(status_byte()) if callable(status_byte) else 0
             if sess.replies:
                 stb |= _MAV
-        return stb, self._status(session, StatusCode.success)
+        return stb, self._status(session, _SUCCESS)
+
+    def ignore_warning(  # type: ignore[override]
+        self, session: int, *warnings_constants: StatusCode
+    ) -> _IgnoredWarnings:
+        """Ignore these warnings of ``session`` inside the ``with`` block (pyvisa API)."""
+        return _IgnoredWarnings(self._ignore_warning_in_session[session], warnings_constants)
 
     # -- attributes -------------------------------------------------------------------------
     def get_attribute(self, session: int, attribute: Any) -> tuple[Any, StatusCode]:
@@ -589,7 +641,7 @@ class SimulatedVisaLibrary(highlevel.VisaLibraryBase):
         if attribute == RA.asrl_avalaible_number:
             with sess.attached.lock:
                 pending = sum(len(r) for r in sess.replies) - sess.position
-            return pending, self._status(session, StatusCode.success)
+            return pending, self._status(session, _SUCCESS)
         try:
             value = sess.attrs[attribute]
         except KeyError:
@@ -598,7 +650,7 @@ class SimulatedVisaLibrary(highlevel.VisaLibraryBase):
                 StatusCode.error_nonsupported_attribute,
                 f"attribute {attribute!r} is not supported by {sess.attached.name!r}",
             ) from None
-        return value, self._status(session, StatusCode.success)
+        return value, self._status(session, _SUCCESS)
 
     def set_attribute(self, session: int, attribute: Any, attribute_state: Any) -> StatusCode:
         """Store any attribute (read back by :meth:`get_attribute`); none changes timing."""
@@ -606,7 +658,7 @@ class SimulatedVisaLibrary(highlevel.VisaLibraryBase):
         if attribute == RA.termchar:
             attribute_state = int(attribute_state)
         sess.attrs[attribute] = attribute_state
-        return self._status(session, StatusCode.success)
+        return self._status(session, _SUCCESS)
 
     # -- accepted, nothing to simulate -----------------------------------------------------------
     def lock(
@@ -618,20 +670,20 @@ class SimulatedVisaLibrary(highlevel.VisaLibraryBase):
     ) -> tuple[str, StatusCode]:
         self._session(session)
         key = requested_key or f"qnode-sim-{session}"
-        return key, self._status(session, StatusCode.success)
+        return key, self._status(session, _SUCCESS)
 
     def unlock(self, session: int) -> StatusCode:
         self._session(session)
-        return self._status(session, StatusCode.success)
+        return self._status(session, _SUCCESS)
 
     def enable_event(self, session: int, event_type: Any, mechanism: Any, context: Any = None):
-        return self._status(session, StatusCode.success)
+        return self._status(session, _SUCCESS)
 
     def disable_event(self, session: int, event_type: Any, mechanism: Any) -> StatusCode:
-        return self._status(session, StatusCode.success)
+        return self._status(session, _SUCCESS)
 
     def discard_events(self, session: int, event_type: Any, mechanism: Any) -> StatusCode:
-        return self._status(session, StatusCode.success)
+        return self._status(session, _SUCCESS)
 
     def wait_on_event(self, session: int, in_event_type: Any, timeout: int):
         """No events are ever generated: times out at once."""
@@ -639,7 +691,7 @@ class SimulatedVisaLibrary(highlevel.VisaLibraryBase):
 
     def gpib_control_ren(self, session: int, mode: constants.RENLineOperation) -> StatusCode:
         self._session(session)
-        return self._status(session, StatusCode.success)
+        return self._status(session, _SUCCESS)
 
 
 __all__ = ["SimulatedVisaIOError", "SimulatedVisaLibrary"]
