@@ -64,7 +64,6 @@ it next to its ADwin, OPX or FPGA.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import re
 from dataclasses import dataclass
@@ -400,11 +399,6 @@ class RealTimeQubitController(QNodeVisaInstrument):
             body = text[len("QUB:PROG?") :].strip().strip('"')
             return bool(body) and all(op.strip().startswith("INIT ") for op in body.split("|"))
         return super().is_repeatable(cmd)
-
-    def _drain_reply(self) -> None:
-        # nothing pending (interrupted before the write): nothing to drop
-        with contextlib.suppress(Exception):
-            self.visa_handle.read()
 
     def _gate_args(self, name: Any, qubits: tuple[Any, ...]) -> tuple[str, str]:
         name = str(name).upper()
