@@ -1,8 +1,9 @@
 """End-to-end teleportations per wall-clock second over Alice - Bob - Charlie: node
 controllers, orchestrator, drivers and simulated instruments, in one process (no storage),
-and with the node controllers behind ZeroMQ RPC servers on loopback. Also counts the
-instrument transactions (VISA messages) per teleportation, a figure the machine's load does
-not change."""
+and with the node controllers behind ZeroMQ RPC servers on loopback; as shot programs on the
+real-time controllers (the default) or driven step by step by the orchestrator (the
+baseline, ``stepwise=True``). Also counts the instrument transactions (VISA messages) per
+teleportation, a figure the machine's load does not change."""
 
 from __future__ import annotations
 
@@ -21,11 +22,14 @@ from sequences.attempt_loop import AttemptLoop
 CHAIN = Path(__file__).parents[1] / "lab_configs" / "three_node_chain.network.yaml"
 
 
-def teleportations_per_second(shots: int = 200, over_rpc: bool = False) -> dict[str, float]:
+def teleportations_per_second(
+    shots: int = 200, over_rpc: bool = False, stepwise: bool = False
+) -> dict[str, float]:
     network = open_network(CHAIN, seed=1)
     servers, remotes = [], []
     try:
         orchestrator = build_orchestrator(network, AttemptLoop(alpha=0.1, max_attempts=0))
+        orchestrator.shot_programs = not stepwise
         if over_rpc:
             for name, node in list(orchestrator.nodes.items()):
                 server = serve_node(node, "tcp://127.0.0.1:*")

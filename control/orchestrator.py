@@ -55,6 +55,8 @@ class Orchestrator:
     cutoff_s: float | None = None  # a stored pair older than this is discarded and remade
     #: heralding station -> calibrated '+' and '-' time-tagger delays, ps (default 0, 0)
     tagger_delays_ps: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: teleportation runs as one real-time program per node (False: step by step)
+    shot_programs: bool = True
     _prepared: bool = field(default=False, repr=False)
     _loaded: AnyLoop | None = field(default=None, repr=False)  # loop the AWGs hold
     _programs: dict[tuple[Any, ...], ChainTeleport] = field(default_factory=dict, repr=False)
@@ -223,17 +225,43 @@ class Orchestrator:
         The nodes' real-time controllers run the shot themselves, one program each
         (``sequences.chain_teleport``): attempt loops, memory swap, Bell-state
         measurements, the classical messages and the feed-forward correction. A shot a
-        cut-off ended (an attempt loop's, or the memory's) is run again."""
-        name, theta, phi = input_state
+        cut-off ended (an attempt loop's, or the memory's) is run again. With
+        ``shot_programs`` off, the orchestrator drives the same protocol step by step
+        (``teleport_stepwise``), for real-time controllers without network operations."""
+        if not self.shot_programs:
+            return self.teleport_stepwise(a, b, c, shot, input_state)
+        _, theta, phi = input_state
+        at_b, at_c, attempts = self._chain_shot(a, b, c, theta, phi)
+        swap = (at_b.readouts[0], at_b.readouts[1])
+        bsm = (at_c.readouts[0], at_c.readouts[1])
+        return self._read_out(a, COMMUNICATION, shot, input_state, attempts, swap, bsm)
+
+    def teleport_stepwise(
+        self, a: str, b: str, c: str, shot: int, input_state: tuple[str, float, float]
+    ) -> TeleportShot:
+        """``teleport_over_chain`` driven step by step from here: each attempt loop, memory
+        move, BSM, message wait and correction is its own transaction with a node."""
+        _, theta, phi = input_state
+        # c's next action is the teleportation: it waits for the swap outcome there
+        p_ac, swap, attempts_ab, attempts_bc = self.swapped_pair(a, b, c, True)
+        bsm, qubit = self.teleport(c, a, p_ac, theta, phi)
+        self.nodes[a].discard_pair(p_ac)  # consumed by the readout
+        return self._read_out(a, qubit, shot, input_state, (attempts_ab, attempts_bc), swap, bsm)
+
+    def _chain_shot(
+        self, a: str, b: str, c: str, theta: float, phi: float
+    ) -> tuple[ProgramResult, ProgramResult, tuple[int, int]]:
+        """One teleportation's programs on the three controllers, run until no cut-off ends
+        them; returns b's and c's results and the attempts on a-b (since its last herald,
+        as ``swapped_pair`` counts them) and on b-c."""
         if not self._prepared:
             self.prepare()
-        nodes = [self.nodes[n] for n in (a, b, c)]
+        node_a, node_b, node_c = (self.nodes[n] for n in (a, b, c))
         if self._loaded is not self.loop:
-            for node in nodes:
+            for node in (node_a, node_b, node_c):
                 node.load_loop(self.loop)
             self._loaded = self.loop
         programs = self._chain_programs(a, b, c, theta, phi)
-        node_a, node_b, node_c = nodes
         pending_ab = attempts_bc = 0
         while True:
             tag = next(self._shot_tags)
@@ -249,27 +277,46 @@ class Orchestrator:
             if at_b.aborted is None:
                 break
             self._shot_aborted(a, b, c, at_b, programs.swapper_aborts, attempts_ab)
-        pair_ab, pair_bc = f"{a}-{b}#{tag}", f"{b}-{c}#{tag}"
-        self._publish(
-            "herald", link=f"{a}-{b}", pair=pair_ab, bell=herald_ab.bell_state, attempts=attempts_ab
-        )
-        herald_bc = at_c.heralds[0]
-        self._publish(
-            "herald", link=f"{b}-{c}", pair=pair_bc, bell=herald_bc.bell_state, attempts=attempts_bc
-        )
-        swap_outcomes = (at_b.readouts[0], at_b.readouts[1])
-        self._publish("swap", node=b, pair=f"{a}-{c}#{tag}", outcomes=list(swap_outcomes))
-        exact = self.network.exact_fidelity(a, COMMUNICATION, theta, phi)
-        outcome = node_a.measure_along(COMMUNICATION, theta, phi)
+        if self.events is not None:
+            for link, herald, attempts in (
+                (f"{a}-{b}", at_b.heralds[0], attempts_ab),
+                (f"{b}-{c}", at_b.heralds[1], attempts_bc),
+            ):
+                self._publish(
+                    "herald",
+                    link=link,
+                    pair=f"{link}#{tag}",
+                    bell=herald.bell_state,
+                    attempts=attempts,
+                )
+            self._publish("swap", node=b, pair=f"{a}-{c}#{tag}", outcomes=list(at_b.readouts))
+        return at_b, at_c, (attempts_ab, attempts_bc)
+
+    def _read_out(
+        self,
+        a: str,
+        qubit: int,
+        shot: int,
+        input_state: tuple[str, float, float],
+        attempts: tuple[int, int],
+        swap: tuple[int, int],
+        bsm: tuple[int, int],
+    ) -> TeleportShot:
+        """Measure the teleported qubit along the input's axis (after the simulated lab's
+        exact fidelity is taken) and record the shot."""
+        name, theta, phi = input_state
+        exact = self.network.exact_fidelity(a, qubit, theta, phi)
+        node_a = self.nodes[a]
+        outcome = node_a.measure_along(qubit, theta, phi)
         shot_record = TeleportShot(
             shot=shot,
             input_state=name,
             outcome=outcome,
             correct=int(outcome == 0),
-            attempts_ab=attempts_ab,
-            attempts_bc=attempts_bc,
-            swap_outcomes=swap_outcomes,
-            bsm_outcomes=(at_c.readouts[0], at_c.readouts[1]),
+            attempts_ab=attempts[0],
+            attempts_bc=attempts[1],
+            swap_outcomes=swap,
+            bsm_outcomes=bsm,
             delivered_time_s=node_a.last_step_s(),  # the clock when the readout ended
             exact_fidelity=exact,
         )

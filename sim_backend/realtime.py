@@ -74,6 +74,7 @@ class RealTimeNetwork:
         self._runs: dict[str, ProgramRun] = {}
         self._mail: dict[tuple[int, str, str], deque[tuple[float, tuple[int, ...]]]] = {}
         self._aborted: dict[int, str] = {}
+        self._delays: dict[tuple[str, str], float] = {}
 
     # ------------------------------------------------------------------ interface
     def start(
@@ -190,7 +191,11 @@ class RealTimeNetwork:
         return True
 
     def _send(self, run: ProgramRun, peer: str, bits: tuple[tuple[int, ...], ...]) -> None:
-        arrival = self._hw.now_s() + self._hw.classical_delay_s(run.node, peer)
+        route = (run.node, peer)
+        delay = self._delays.get(route)
+        if delay is None:  # the fibre between two nodes does not change during a run
+            delay = self._delays[route] = self._hw.classical_delay_s(run.node, peer)
+        arrival = self._hw.now_s() + delay
         message = tuple(_xor(run.registers, b) for b in bits)
         self._mail.setdefault((run.shot, run.node, peer), deque()).append((arrival, message))
         if len(self._mail) > _MAILBOXES:  # drop what finished shots left unread

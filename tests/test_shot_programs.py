@@ -240,3 +240,33 @@ def test_a_new_program_preempts_an_abandoned_one_and_its_shot(pair_lab) -> None:
     assert fresh.aborted is None and len(fresh.readouts) == 1
     late = bob.run_program(QubitProgram().init(0).send("alice"), shot=30)
     assert late.aborted == 1
+
+
+def test_shot_programs_and_the_stepwise_protocol_give_the_same_physics() -> None:
+    """The same seed through both ways of running a teleportation: the same heralds,
+    outcomes and (to the time the messages take) the same delivered states; the shot
+    programs' messages overlap with other nodes' work, so their shots never end later."""
+    results = {}
+    for shot_programs in (True, False):
+        orchestrator = _orchestrator(CHAIN, seed=11)
+        orchestrator.shot_programs = shot_programs
+        try:
+            states = cardinal_states()
+            results[shot_programs] = [
+                orchestrator.teleport_over_chain("alice", "bob", "charlie", i, states[i % 6])
+                for i in range(60)
+            ]
+        finally:
+            orchestrator.network.close()
+            Instrument.close_all()
+    programs, stepwise = results[True], results[False]
+    for p, s in zip(programs, stepwise, strict=True):
+        assert (p.outcome, p.attempts_ab, p.attempts_bc, p.swap_outcomes, p.bsm_outcomes) == (
+            s.outcome,
+            s.attempts_ab,
+            s.attempts_bc,
+            s.swap_outcomes,
+            s.bsm_outcomes,
+        )
+        assert p.exact_fidelity == pytest.approx(s.exact_fidelity, abs=1e-4)
+        assert p.delivered_time_s <= s.delivered_time_s + 1e-12
