@@ -64,12 +64,17 @@ class SimRealTimeController(ScpiInstrument):
         super().__init__(name, hooks)
         self.idn = f"QNODE,RTC1,{node},1.0"
         self.programs_run = 0  # programs executed (for inspection and tests)
+        self._counted: tuple[Any, int] | None = None
         # compiled programs by (text, qubit count): a controller compiles a program shape
         # once (a BSM on the same qubits, a preparation of the same state) and reruns it
         self._compiled: dict[tuple[str, int], Any] = {}
 
     def _count(self) -> int:
-        return int(self.hooks.qubit_operation(self.name, "count"))
+        """The node's qubit count (fixed by its lab: asked once per lab wiring)."""
+        hooks = self.hooks
+        if self._counted is None or self._counted[0] is not hooks:
+            self._counted = (hooks, int(hooks.qubit_operation(self.name, "count")))
+        return self._counted[1]
 
     def _qubit(self, call: Call, index: int, count: int | None = None) -> int:
         return int(_qubit_index(self._count() if count is None else count).parse(call.arg(index)))
