@@ -63,3 +63,22 @@ def test_remote_errors_name_the_node_and_method(remote_chain) -> None:
     assert "move_to_memory" in message and "no pair 'no-such-pair'" in message
     with pytest.raises(RpcError, match="basis"):
         bob.measure_pair("x", "W")
+
+
+def test_shot_programs_over_rpc_are_validated(remote_chain) -> None:
+    """A shot program crosses the wire as operation lists: an unknown operation or a
+    missing shot is refused naming it; a program the driver refuses names the operation."""
+    from control.node_service import ProgramArgs
+    from drivers.qubit_program import QubitProgram
+
+    with pytest.raises(ValueError, match="operation 2 .*expected \\[kind, args...\\]"):
+        ProgramArgs(ops=[["INIT", 0], ["FLIP", 1]], shot=1)
+    args = ProgramArgs(ops=[["ENT", "bob"], ["SEND", "bob", [0, 1]], ["PAULI", 0, [0], []]])
+    assert args.program().ops == [("ENT", "bob"), ("SEND", "bob", (0, 1)), ("PAULI", 0, (0,), ())]
+    alice = remote_chain.nodes["alice"]
+    with pytest.raises(RpcError, match="shot: missing"):
+        alice._call("start_program", ops=[["INIT", 0]], shot=None)
+    with pytest.raises(RpcError, match="operation 1 .*bits"):
+        alice.run_shot_program(QubitProgram().pauli(0, (3,), ()), shot=4)
+    result = alice.run_shot_program(QubitProgram().init(0).measure(0), shot=5)
+    assert result.aborted is None and len(result.readouts) == 1

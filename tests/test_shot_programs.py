@@ -270,3 +270,21 @@ def test_shot_programs_and_the_stepwise_protocol_give_the_same_physics() -> None
         )
         assert p.exact_fidelity == pytest.approx(s.exact_fidelity, abs=1e-4)
         assert p.delivered_time_s <= s.delivered_time_s + 1e-12
+
+
+def test_program_replies_are_parsed_and_damaged_ones_refused(pair_lab, mocker) -> None:
+    alice, _ = _rtcs(pair_lab)
+    program = QubitProgram().entangle("bob").measure(0)
+    cases = {
+        "0,0.5,PSI-:12:0.25,1": ((1,), "PSI-", 12, None),
+        "1,0.5,1,NONE:40:0.5": ((), None, 40, 1),
+    }
+    for reply, (readouts, bell, attempts, aborted) in cases.items():
+        mocker.patch.object(alice, "_query", return_value=reply)
+        result = alice.program_result(program)
+        assert result.readouts == readouts and result.aborted == aborted
+        assert (result.heralds[0].bell_state, result.heralds[0].attempts) == (bell, attempts)
+    for garbled in ("0,0.5,1", "0,0.5,PSI-:x:1,1", "0,0.5,WHAT:1:1,0", "1,0.5", "2,0.5,1"):
+        mocker.patch.object(alice, "_query", return_value=garbled)
+        with pytest.raises(InstrumentReplyError, match="expected 0,<time_s>"):
+            alice.program_result(program)
