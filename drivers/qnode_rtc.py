@@ -157,7 +157,8 @@ class RealTimeQubitController(QNodeVisaInstrument):
             vals=vals.Numbers(MIN_HERALD_TIMEOUT_S, MAX_HERALD_TIMEOUT_S),
         )
         self._count = int(self.qubits.get())
-        self._encoded: dict[tuple[tuple[Any, ...], ...], str] = {}  # validated program texts
+        # validated program texts and shapes, by operations
+        self._encoded: dict[tuple[tuple[Any, ...], ...], tuple[str, tuple[int, int]]] = {}
 
     # -- hal.QubitDevice ---------------------------------------------------------------
     def qubit_count(self) -> int:
@@ -222,14 +223,14 @@ class RealTimeQubitController(QNodeVisaInstrument):
         the controller clock after it. Every operation is validated before anything is
         sent. ``shot``: the shot whose programs on other nodes this one meets (needed for
         network operations)."""
-        command = f'QUB:PROG? {_shot(shot)}"{self._program_text(program)}"'
-        return self._program_reply(program, command)
+        text, shape = self._program_text(program)
+        return self._program_reply(shape, f'QUB:PROG? {_shot(shot)}"{text}"')
 
     def start_program(self, program: QubitProgram, shot: int) -> None:
         """Start ``program`` for ``shot`` without waiting for it (``QUB:PROG:STAR?``,
         acknowledged at once): a shot's programs on several nodes run together, meeting at
         their attempt loops and messages. Its result is read with :meth:`program_result`."""
-        command = f'QUB:PROG:STAR? {_shot(shot)}"{self._program_text(program)}"'
+        command = f'QUB:PROG:STAR? {_shot(shot)}"{self._program_text(program)[0]}"'
         reply = self._transact(command, self._query).strip()
         if reply != "0":
             raise self._refusal(reply, command, expected="0")
@@ -237,9 +238,11 @@ class RealTimeQubitController(QNodeVisaInstrument):
     def program_result(self, program: QubitProgram) -> ProgramResult:
         """The result of the program last started (``QUB:PROG:RES?``, waiting for it to
         end); ``program`` is what was started, to check the reply against."""
-        return self._program_reply(program, "QUB:PROG:RES?")
+        return self._program_reply(self._program_text(program)[1], "QUB:PROG:RES?")
 
-    def _program_text(self, program: QubitProgram) -> str:
+    def _program_text(self, program: QubitProgram) -> tuple[str, tuple[int, int]]:
+        """The program as sent, validated (refused naming the operation), and its shape:
+        how many readouts and heralds a complete run returns."""
         if not 0 < len(program) <= MAX_PROGRAM_OPS:
             raise InstrumentValueError(
                 self.display_name,
@@ -247,19 +250,20 @@ class RealTimeQubitController(QNodeVisaInstrument):
             )
         key = tuple(program.ops)
         try:
-            text = self._encoded.get(key)
+            encoded = self._encoded.get(key)
         except TypeError:  # an unhashable argument: validation below names it
-            key, text = None, None
-        if text is None:  # steps repeat (same BSM, same input states): encode each shape once
+            key, encoded = None, None
+        if encoded is None:  # steps repeat (same BSM, same input states): encode once
             registers = [0]
             text = "|".join(self._encode(i, op, registers) for i, op in enumerate(program.ops, 1))
+            encoded = (text, (program.readouts, program.heralds))
             if key is not None:
                 if len(self._encoded) >= 512:
                     self._encoded.clear()
-                self._encoded[key] = text
-        return text
+                self._encoded[key] = encoded
+        return encoded
 
-    def _program_reply(self, program: QubitProgram, command: str) -> ProgramResult:
+    def _program_reply(self, shape: tuple[int, int], command: str) -> ProgramResult:
         """Parse ``0,<time_s>[,<item>...]`` or ``1,<time_s>,<op>[,<item>...]`` (aborted at
         operation ``op``); items in program order, a readout ``0``/``1`` or a herald
         ``<bell>:<attempts>:<time_s>`` (bell ``NONE``: the loop's cut-off)."""
@@ -278,7 +282,7 @@ class RealTimeQubitController(QNodeVisaInstrument):
             raise self._bad_program_reply(reply, command) from None
         complete = aborted is None
         if any(r not in (0, 1) for r in readouts) or (
-            complete and (len(readouts), len(heralds)) != (program.readouts, program.heralds)
+            complete and (len(readouts), len(heralds)) != shape
         ):
             raise self._bad_program_reply(reply, command)
         return ProgramResult(readouts, time_s, heralds, aborted)
