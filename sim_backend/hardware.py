@@ -111,8 +111,9 @@ class SimulatedHardware(LinkPhysicsMixin, AttemptLoopMixin):
         return self.lab.clock.now
 
     def settings_changed(self, instrument: str) -> None:
-        """The operating point is read from the instruments each time it is needed (cheap
-        next to an attempt loop); only the per-click timing cache is dropped."""
+        """The operating point needs no notice: its instrument readings are compared each
+        time it is needed (``LinkPhysicsMixin._static_point``), and it is derived again
+        when they changed; only the per-click timing cache is dropped."""
         self._click_timing.clear()
 
     def awg_started(self, instrument: str) -> None:

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from .attempt_program import AttemptProgram, attempts_within, refusal
 from .instruments.scpi import ScpiError
 from .optics import (
@@ -31,7 +29,7 @@ class AttemptLoopMixin:
                 awg.running = False
             raise
         link = self.lab.link(*station.link)
-        link.set_model(self.link_model(station.link, programs[0]))
+        link.set_model(self.link_model(station.link, programs[0], programs[1]))
         attempt = programs[0]
         limit = self._max_attempts
         cutoff = None
@@ -95,7 +93,7 @@ class AttemptLoopMixin:
         first, second = programs
         if first is None or second is None:
             return  # no optical pulse on one node: nothing to check
-        window_s = self.lab.params.link(*station.link).detectors.detection_window_ns * 1e-9
+        window_s = self._link_params(station.link).detectors.detection_window_ns * 1e-9
 
         def flip(index: int) -> tuple[float, float]:  # (angle, flip probability)
             angle, factor = self._rotation(station.link[index], programs[index], 1)  # type: ignore[arg-type]
@@ -132,7 +130,7 @@ class AttemptLoopMixin:
         through the fibre to the station (fibre lengths taken as matched)."""
         starts = [p.optical_start_s for p in programs if p is not None]
         pulse = min(starts, default=0.0)
-        length_km = max(self.lab.params.link(*station.link).fibre_length_km)
+        length_km = max(self._link_params(station.link).fibre_length_km)
         return pulse + length_km * 1e3 / SPEED_OF_LIGHT_IN_FIBRE_M_PER_S
 
     def _attempt_clicks(
@@ -166,13 +164,13 @@ class AttemptLoopMixin:
         if failures <= 0 or not link.model.failure_clicks:
             return
         model = link.model
-        p_fail = 1.0 - model.success_probability
-        probs = np.array([p for _, p in model.failure_clicks]) / p_fail
-        total = min(float(probs.sum()), 1.0)
+        total, pattern_probabilities = model.failure_click_distribution
         n_clicking = int(self._rng.binomial(failures, total))
         if n_clicking == 0:
             return
-        which = self._rng.choice(len(probs), size=n_clicking, p=probs / probs.sum())
+        which = self._rng.choice(
+            len(pattern_probabilities), size=n_clicking, p=pattern_probabilities
+        )
         slots = self._rng.integers(0, failures, size=n_clicking)
         for w, slot in zip(which, slots, strict=True):
             clicks = model.failure_clicks[w][0].clicks
@@ -219,7 +217,7 @@ class AttemptLoopMixin:
         if not self._input_sees_pulses(tagger, channel, station):
             return
         delay_ps = int(round(tagger.inputs[channel].delay_ps))
-        det = self.lab.params.link(*station.link).detectors
+        det = self._link_params(station.link).detectors
         cable_ps = det.cable_delay_ps[port]
         if det.timing_jitter_ps > 0:
             cable_ps += float(self._timing_rng.normal(0.0, det.timing_jitter_ps))

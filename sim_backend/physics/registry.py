@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -21,6 +22,12 @@ from .operators import (
 from .superoperators import FusedGate, apply_superoperator
 
 _GROUND = np.array([[1, 0], [0, 0]], dtype=complex)
+
+#: the state a Z readout leaves, by outcome (shared: a group's matrix is replaced by every
+#: operation, never written in place)
+_MEASURED = (np.diag([1.0, 0.0]).astype(complex), np.diag([0.0, 1.0]).astype(complex))
+for _state in _MEASURED:
+    _state.flags.writeable = False
 
 
 @dataclass(eq=False)
@@ -123,11 +130,13 @@ class QubitRegistry:
         blocks enter: |0><0| += gamma |1><1| and |1><1| *= 1 - gamma.
         """
         group = self._groups[self._check(qubit)]
-        pos = group.index(qubit)
         n = len(group.qubits)
-        left, right = 2**pos, 2 ** (n - pos - 1)
-        diag = group.rho.diagonal().real.reshape(left, 2, right)
-        p1 = float(diag[:, 1, :].sum())
+        rho = group.rho
+        if n == 1:
+            p1 = float(rho[1, 1].real)
+        else:
+            pos = group.qubits.index(qubit)
+            p1 = float(rho.diagonal().real @ _excited_mask(n, pos))
         if damping:
             p1 *= 1.0 - damping
         p1 = min(1.0, max(0.0, p1))
@@ -135,7 +144,8 @@ class QubitRegistry:
         prob = p1 if outcome else 1.0 - p1
         if n > 1:
             rest = [q for q in group.qubits if q != qubit]
-            t = group.rho.reshape(left, 2, right, left, 2, right)
+            left, right = 2**pos, 2 ** (n - pos - 1)
+            t = rho.reshape(left, 2, right, left, 2, right)
             block = t[:, outcome, :, :, outcome, :]
             if damping:
                 block = (
@@ -144,9 +154,7 @@ class QubitRegistry:
             rest_group = _Group(rest, (block / prob).reshape(2 ** (n - 1), 2 ** (n - 1)))
             for q in rest:
                 self._groups[q] = rest_group
-        post = np.zeros((2, 2), dtype=complex)
-        post[outcome, outcome] = 1.0
-        self._groups[qubit] = _Group([qubit], post)
+        self._groups[qubit] = _Group([qubit], _MEASURED[outcome])
         return outcome
 
     # ------------------------------------------------------------------ helpers
@@ -208,3 +216,13 @@ def _trace_out(rho: np.ndarray, position: int) -> np.ndarray:
     t = rho.reshape(left, 2, right, left, 2, right)
     half = 2 ** (n - 1)
     return (t[:, 0, :, :, 0, :] + t[:, 1, :, :, 1, :]).reshape(half, half)
+
+
+@lru_cache(maxsize=256)
+def _excited_mask(n: int, position: int) -> np.ndarray:
+    """1 where the qubit at ``position`` is |1> in the n-qubit basis, else 0 (the dot with
+    rho's diagonal is that qubit's excited population)."""
+    bits = (np.arange(2**n) >> (n - 1 - position)) & 1
+    mask = bits.astype(float)
+    mask.flags.writeable = False
+    return mask

@@ -90,6 +90,8 @@ class FusedGate:
             basis = [np.kron(b, e) for b in basis for e in _IDLE_BASIS]
         self.stack = np.stack([(superop @ b).reshape(-1) for b in basis])
         self._full: dict[tuple[int, tuple[int, ...]], tuple[np.ndarray, np.ndarray]] = {}
+        # a lone qubit's 2x2 rho: four numbers, cheaper in Python than through numpy
+        self._entries = tuple(superop.ravel().tolist()) if self.k == 1 else ()
 
     def apply(
         self,
@@ -100,7 +102,13 @@ class FusedGate:
         """The idle channels ``idle`` ((gamma, coherence) per target), then the gate, on
         the qubits ``positions`` of ``rho``."""
         n = rho.shape[0].bit_length() - 1
-        trivial = all(gamma == 0.0 and coherence == 1.0 for gamma, coherence in idle)
+        if n == 1:
+            return self._apply_to_lone_qubit(rho, idle[0])
+        trivial = True
+        for gamma, coherence in idle:
+            if gamma != 0.0 or coherence != 1.0:
+                trivial = False
+                break
         if n <= _FULL_GROUP_SIZE:
             superop, stack = self._full_size(n, positions)
             if not trivial:
@@ -113,6 +121,26 @@ class FusedGate:
             _cached_gather(n, positions) if n <= _CACHED_GROUP_SIZE else _gather(n, positions)
         )
         return (superop @ rho.reshape(-1)[index]).reshape(-1)[inverse].reshape(rho.shape)
+
+    def _apply_to_lone_qubit(self, rho: np.ndarray, idle: tuple[float, float]) -> np.ndarray:
+        """The idle channel on the entries (r00, r01, r10, r11), then the gate's 4x4."""
+        gamma, coherence = idle
+        r00, r01, r10, r11 = rho.ravel().tolist()
+        v0, v1, v2, v3 = r00 + gamma * r11, coherence * r01, coherence * r10, (1.0 - gamma) * r11
+        s = self._entries
+        return np.array(
+            (
+                (
+                    s[0] * v0 + s[1] * v1 + s[2] * v2 + s[3] * v3,
+                    s[4] * v0 + s[5] * v1 + s[6] * v2 + s[7] * v3,
+                ),
+                (
+                    s[8] * v0 + s[9] * v1 + s[10] * v2 + s[11] * v3,
+                    s[12] * v0 + s[13] * v1 + s[14] * v2 + s[15] * v3,
+                ),
+            ),
+            dtype=complex,
+        )
 
     def _full_size(self, n: int, positions: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
         """(gate, weighted stack) as 4^n x 4^n superoperators on the flattened rho."""
