@@ -190,7 +190,9 @@ class SimulatedHardware(LinkPhysicsMixin, AttemptLoopMixin):
         simulated clock advances by the operation's duration (OperationTimes)."""
         # per controller: its node and the operation times in seconds, while the lab's
         # parameters are the same object
-        cache = self.__dict__.setdefault("_qubit_op_cache", {})
+        cache = self.__dict__.get("_qubit_op_cache")
+        if cache is None:
+            cache = self.__dict__["_qubit_op_cache"] = {}
         entry = cache.get(instrument)
         if entry is None or entry[0] is not self.lab.params:
             name = self._node_of_controller(instrument)

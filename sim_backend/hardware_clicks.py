@@ -16,6 +16,9 @@ from .params import SPEED_OF_LIGHT_IN_FIBRE_M_PER_S
 from .physics.link import HeraldedLink, LinkModel
 from .wiring import PS, AttemptRun, StationWiring
 
+#: the detector ports ('+': 0, '-': 1) that click in a round, by its outcome
+_PORTS: dict[str, tuple[int, ...]] = {"+": (0,), "-": (1,), "both": (0, 1), "none": ()}
+
 
 class AttemptLoopMixin:
     """The attempt loop and time tags of :class:`~sim_backend.hardware.SimulatedHardware`."""
@@ -180,7 +183,7 @@ class AttemptLoopMixin:
         """The clicks of one round at the photons' arrival time. When the nodes emit at
         different times, each click is placed at its photon's emission delay: a single click
         came from either node (weighted by what each sends), a coincidence from one each."""
-        ports = {"+": (0,), "-": (1,), "both": (0, 1), "none": ()}[outcome]
+        ports = _PORTS[outcome]
         delays, p_a = self._click_sources(station.link)
         if ports and delays != (0.0, 0.0):
             if len(ports) == 2:

@@ -48,6 +48,13 @@ class _StaticPoint:
 _TOKENS = itertools.count()
 
 
+def _model_settings(program: AttemptProgram | None) -> tuple[Any, ...]:
+    """What of the first node's program the link model depends on besides the point."""
+    if program is None:
+        return (None,)
+    return program.scheme, program.round_separation_s, program.stop_at_herald
+
+
 class LinkPhysicsMixin:
     """The operating point and link model of :class:`~sim_backend.hardware.SimulatedHardware`."""
 
@@ -86,13 +93,18 @@ class LinkPhysicsMixin:
             and entry.inputs == inputs
         ):
             return entry
+        fields = self._derive_static_point(link, program, peer_program)
+        if not (
+            entry is not None
+            and entry.params is params
+            and entry.fields == fields
+            and _model_settings(entry.programs[0]) == _model_settings(program)
+        ):
+            token = next(_TOKENS)
+        else:  # the same point (e.g. a new drift step without drift): same link models
+            token = entry.token
         entry = cache[link] = _StaticPoint(
-            inputs,
-            (program, peer_program),
-            params,
-            drift_step,
-            self._derive_static_point(link, program, peer_program),
-            next(_TOKENS),
+            inputs, (program, peer_program), params, drift_step, fields, token
         )
         return entry
 
@@ -101,7 +113,7 @@ class LinkPhysicsMixin:
         ``_emission_probability``, ``_conversion_efficiency``, the detector channels and
         ``_rotation`` read; keep them in step)."""
         readings: list[Any] = []
-        for node in link:
+        for index, node in enumerate(link):
             wiring = self.nodes.get(node)
             if wiring is None:
                 readings.append(None)
@@ -109,7 +121,8 @@ class LinkPhysicsMixin:
             laser = self._instrument(wiring.laser)
             switch = self._instrument(wiring.optical_switch)
             qfc = self._instrument(wiring.frequency_converter)
-            mw = self._instrument(wiring.microwave)
+            # only the first node's microwave pulse sets the bright population
+            mw = self._instrument(wiring.microwave) if index == 0 else None
             readings.append(
                 (
                     None

@@ -161,15 +161,15 @@ class FusedGate:
         return full
 
 
-def _idle_weights(idle: Sequence[tuple[float, float]]) -> np.ndarray:
+def _idle_weights(idle: Sequence[tuple[float, float]]) -> list[float]:
     """Weights of the idle basis products: (1, c, gamma) per target, outer-multiplied."""
     if len(idle) == 1:
         gamma, coherence = idle[0]
-        return np.array((1.0, coherence, gamma), dtype=complex)
+        return [1.0, coherence, gamma]
     weights = [1.0]
     for gamma, coherence in idle:
         weights = [w * x for w in weights for x in (1.0, coherence, gamma)]
-    return np.array(weights, dtype=complex)
+    return weights
 
 
 _FUSED_GATES: dict[tuple[bytes, int, float], FusedGate] = {}
