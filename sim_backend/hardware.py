@@ -212,11 +212,10 @@ class SimulatedHardware(LinkPhysicsMixin, AttemptLoopMixin):
             return node.qubit_count
         if operation == "time":
             return clock.now
-        if operation == "measure":
-            qubit, basis = args
-            outcome = node.measure(node.qubit(qubit), basis)
-            clock.advance(readout_s)
-            return outcome
+        if operation == "init":
+            clock.advance(init_s)
+            node.initialize(node.qubit(args[0]))
+            return None
         if operation == "rotate":
             qubit, axis, angle = args
             node.rotate(node.qubit(qubit), axis, angle)
@@ -235,10 +234,11 @@ class SimulatedHardware(LinkPhysicsMixin, AttemptLoopMixin):
                 getattr(node, name.lower())(*ids)
                 clock.advance(two_qubit_s)
             return None
-        if operation == "init":
-            clock.advance(init_s)
-            node.initialize(node.qubit(args[0]))
-            return None
+        if operation == "measure":
+            qubit, basis = args
+            outcome = node.measure(node.qubit(qubit), basis)
+            clock.advance(readout_s)
+            return outcome
         if operation == "wait":
             clock.advance(float(args[0]))
             return None

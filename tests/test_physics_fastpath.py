@@ -13,12 +13,22 @@ import pytest
 
 from sim_backend.params import MemoryParams, NodeParams, QubitParams
 from sim_backend.physics.clock import SimClock
-from sim_backend.physics.operators import CNOT, H, X, Y, Z, partial_trace, rotation
+from sim_backend.physics.operators import (
+    CNOT,
+    H,
+    X,
+    Y,
+    Z,
+    apply_phase_covariant,
+    partial_trace,
+    rotation,
+)
 from sim_backend.physics.quantum_node import QuantumNode
 from sim_backend.physics.registry import QubitRegistry, _kron, _trace_out
 from sim_backend.physics.superoperators import (
     FusedGate,
     apply_superoperator,
+    idle_superoperator,
     noisy_gate,
     unitary_superoperator,
 )
@@ -144,6 +154,15 @@ def test_swap_as_three_noisy_cnots_is_one_channel():
             expected = reference_gate(expected, CNOT, p, (b, a), [(0.0, 1.0)] * 2)
             expected = reference_gate(expected, CNOT, p, (a, b), [(0.0, 1.0)] * 2)
             assert np.abs(swap.apply(rho, (a, b), idle) - expected).max() < TOL
+
+
+@pytest.mark.parametrize(("n", "targets"), [c for c in CASES if len(c[1]) == 1])
+def test_idle_superoperator_is_the_phase_covariant_channel(n: int, targets: tuple[int, ...]):
+    rng = np.random.default_rng(n + 10 * targets[0])
+    rho, (gamma, coherence) = random_rho(rng, n), random_idle(rng)
+    got = apply_superoperator(rho, idle_superoperator(gamma, coherence), targets)
+    assert np.abs(got - apply_phase_covariant(rho, targets[0], gamma, coherence)).max() < TOL
+    assert np.abs(got - apply_kraus(rho, idle_kraus(gamma, coherence), targets)).max() < TOL
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 4])

@@ -1,12 +1,12 @@
-"""Fused noisy gates: one superoperator per gate, applied to a group's density matrix in one
-gather, one matrix product and one scatter.
+"""Fused noisy gates: a node's gate and the noise around it as one superoperator.
 
 A node's gate is idle decoherence of its qubits (T1/T2, pending attempt dephasing), then the
 unitary, then the gate's depolarising error. All three are linear maps on the targets'
-operator space, so their composition is one superoperator S; ``apply_superoperator`` applies
-it to the target qubits of an n-qubit rho without Kronecker products or permuted copies
-(Wood, Biamonte & Cory, Quant. Inf. Comp. 15, 759 (2015), sec. 3.1: the superoperator of a
-Kraus channel acting on a subsystem).
+operator space, so their composition is one superoperator S (Wood, Biamonte & Cory, Quant.
+Inf. Comp. 15, 759 (2015), sec. 3.1: the superoperator of a channel on a subsystem), applied
+to a group's density matrix in one step: by plain arithmetic on a lone qubit's four entries,
+as one 4^n x 4^n matrix on a flattened 2-qubit group, and on larger groups by gathering the
+targets' entries into a (4^k, rest) matrix, one product, and the inverse gather.
 
 Layout: a k-qubit superoperator acts on the interleaved index (i1 j1 i2 j2 ... ik jk), where
 i_m / j_m are the row / column bit of the m-th target in rho. In that layout the
@@ -172,13 +172,13 @@ def _idle_weights(idle: Sequence[tuple[float, float]]) -> list[float]:
     return weights
 
 
-_FUSED_GATES: dict[tuple[bytes, int, float], FusedGate] = {}
+_FUSED_GATES: dict[tuple[bytes, str, int, float], FusedGate] = {}
 
 
 def noisy_gate(unitary: np.ndarray, p: float) -> FusedGate:
     """``unitary`` followed by depolarising ``p`` on its qubits (cached by the unitary's
     entries and p: a node's gates repeat)."""
-    key = (unitary.tobytes(), unitary.shape[0], p)
+    key = (unitary.tobytes(), unitary.dtype.char, unitary.shape[0], p)
     gate = _FUSED_GATES.get(key)
     if gate is None:
         k = unitary.shape[0].bit_length() - 1
