@@ -19,7 +19,7 @@ from .operators import (
     apply_phase_covariant,
     partial_trace,
 )
-from .superoperators import FusedGate, apply_superoperator
+from .superoperators import FusedGate
 
 _GROUND = np.array([[1, 0], [0, 0]], dtype=complex)
 
@@ -101,12 +101,6 @@ class QubitRegistry:
     def apply_depolarizing(self, p: float, qubits: Sequence[int]) -> None:
         group, positions = self._merge(qubits)
         group.rho = apply_depolarizing(group.rho, positions, p)
-
-    def apply_superoperator(self, superop: np.ndarray, qubits: Sequence[int]) -> None:
-        """A channel on ``qubits`` given as its superoperator in the interleaved layout of
-        ``superoperators`` (their groups merge first, as for ``apply_unitary``)."""
-        group, positions = self._merge(qubits)
-        group.rho = apply_superoperator(group.rho, superop, positions)
 
     def apply_gate(
         self, gate: FusedGate, qubits: Sequence[int], idle: Sequence[tuple[float, float]]
