@@ -112,8 +112,9 @@ class SimulatedHardware(LinkPhysicsMixin, AttemptLoopMixin, RealTimeMixin):
         return self.lab.clock.now
 
     def settings_changed(self, instrument: str) -> None:
-        """The operating point is read from the instruments each time it is needed (cheap
-        next to an attempt loop); only the per-click timing cache is dropped."""
+        """The operating point needs no notice: its instrument readings are compared each
+        time it is needed (``LinkPhysicsMixin._static_point``), and it is derived again
+        when they changed; only the per-click timing cache is dropped."""
         self._click_timing.clear()
 
     def awg_started(self, instrument: str) -> None:
@@ -188,41 +189,56 @@ class SimulatedHardware(LinkPhysicsMixin, AttemptLoopMixin, RealTimeMixin):
     def qubit_operation(self, instrument: str, operation: str, *args: Any) -> Any:
         """Execute a real-time controller's operation on its node's simulated qubits; the
         simulated clock advances by the operation's duration (OperationTimes)."""
-        node_name = self._node_of_controller(instrument)
-        node = self.lab.node(node_name)
-        times = self.lab.params.nodes[node_name].operation_times
+        # per controller: its node and the operation times in seconds, while the lab's
+        # parameters are the same object
+        cache = self.__dict__.get("_qubit_op_cache")
+        if cache is None:
+            cache = self.__dict__["_qubit_op_cache"] = {}
+        entry = cache.get(instrument)
+        if entry is None or entry[0] is not self.lab.params:
+            name = self._node_of_controller(instrument)
+            t = self.lab.params.nodes[name].operation_times
+            entry = cache[instrument] = (
+                self.lab.params,
+                self.lab.node(name),
+                t.init_us * 1e-6,
+                t.single_qubit_gate_us * 1e-6,
+                t.two_qubit_gate_us * 1e-6,
+                3 * t.two_qubit_gate_us * 1e-6,
+                t.readout_us * 1e-6,
+            )
+        _, node, init_s, gate_s, two_qubit_s, swap_s, readout_s = entry
         clock = self.lab.clock
         if operation == "count":
-            return len(node.qubits)
+            return node.qubit_count
         if operation == "time":
             return clock.now
         if operation == "init":
-            clock.advance(times.init_us * 1e-6)
+            clock.advance(init_s)
             node.initialize(node.qubit(args[0]))
             return None
         if operation == "rotate":
             qubit, axis, angle = args
             node.rotate(node.qubit(qubit), axis, angle)
-            clock.advance(times.single_qubit_gate_us * 1e-6)
+            clock.advance(gate_s)
             return None
         if operation == "gate":
             name, *qubits = args
             ids = [node.qubit(q) for q in qubits]
             if len(ids) == 1:
                 node.apply_gate(_SINGLE_GATES[name], ids[0])
-                clock.advance(times.single_qubit_gate_us * 1e-6)
+                clock.advance(gate_s)
             elif name == "SWAP":  # three CNOTs, as a memory swap is done on an NV node
-                for control, target in ((0, 1), (1, 0), (0, 1)):
-                    node.cnot(ids[control], ids[target])
-                clock.advance(3 * times.two_qubit_gate_us * 1e-6)
+                node.swap(ids[0], ids[1])
+                clock.advance(swap_s)
             else:
                 getattr(node, name.lower())(*ids)
-                clock.advance(times.two_qubit_gate_us * 1e-6)
+                clock.advance(two_qubit_s)
             return None
         if operation == "measure":
             qubit, basis = args
             outcome = node.measure(node.qubit(qubit), basis)
-            clock.advance(times.readout_us * 1e-6)
+            clock.advance(readout_s)
             return outcome
         if operation == "wait":
             clock.advance(float(args[0]))

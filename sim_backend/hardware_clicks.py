@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from .attempt_program import AttemptProgram, attempts_within, refusal
 from .instruments.scpi import ScpiError
 from .optics import (
@@ -17,6 +15,9 @@ from .optics import (
 from .params import SPEED_OF_LIGHT_IN_FIBRE_M_PER_S
 from .physics.link import HeraldedLink, LinkModel
 from .wiring import PS, AttemptRun, StationWiring
+
+#: the detector ports ('+': 0, '-': 1) that click in a round, by its outcome
+_PORTS: dict[str, tuple[int, ...]] = {"+": (0,), "-": (1,), "both": (0, 1), "none": ()}
 
 
 class AttemptLoopMixin:
@@ -31,7 +32,7 @@ class AttemptLoopMixin:
                 awg.running = False
             raise
         link = self.lab.link(*station.link)
-        link.set_model(self.link_model(station.link, programs[0]))
+        link.set_model(self.link_model(station.link, programs[0], programs[1]))
         attempt = programs[0]
         limit = self._max_attempts
         cutoff = None
@@ -95,13 +96,22 @@ class AttemptLoopMixin:
         first, second = programs
         if first is None or second is None:
             return  # no optical pulse on one node: nothing to check
-        window_s = self.lab.params.link(*station.link).detectors.detection_window_ns * 1e-9
+        window_s = self._link_params(station.link).detectors.detection_window_ns * 1e-9
 
         def flip(index: int) -> tuple[float, float]:  # (angle, flip probability)
             angle, factor = self._rotation(station.link[index], programs[index], 1)  # type: ignore[arg-type]
             return angle, bright_population(angle, factor)
 
-        reason = refusal(first, second, window_s, flip)
+        if first.scheme == "barrett_kok":  # the pi pulse is checked through the instruments
+            reason = refusal(first, second, window_s, flip)
+        else:  # the programs alone decide: remembered per link while they are the same
+            memo = self.__dict__.setdefault("_refusals", {})
+            seen = memo.get(station.link)
+            if seen is not None and seen[0] is first and seen[1] is second and seen[2] == window_s:
+                reason = seen[3]
+            else:
+                reason = refusal(first, second, window_s, flip)
+                memo[station.link] = (first, second, window_s, reason)
         if reason is not None:
             raise ScpiError(-221, reason)
 
@@ -132,7 +142,7 @@ class AttemptLoopMixin:
         through the fibre to the station (fibre lengths taken as matched)."""
         starts = [p.optical_start_s for p in programs if p is not None]
         pulse = min(starts, default=0.0)
-        length_km = max(self.lab.params.link(*station.link).fibre_length_km)
+        length_km = max(self._link_params(station.link).fibre_length_km)
         return pulse + length_km * 1e3 / SPEED_OF_LIGHT_IN_FIBRE_M_PER_S
 
     def _attempt_clicks(
@@ -166,13 +176,13 @@ class AttemptLoopMixin:
         if failures <= 0 or not link.model.failure_clicks:
             return
         model = link.model
-        p_fail = 1.0 - model.success_probability
-        probs = np.array([p for _, p in model.failure_clicks]) / p_fail
-        total = min(float(probs.sum()), 1.0)
+        total, pattern_probabilities = model.failure_click_distribution
         n_clicking = int(self._rng.binomial(failures, total))
         if n_clicking == 0:
             return
-        which = self._rng.choice(len(probs), size=n_clicking, p=probs / probs.sum())
+        which = self._rng.choice(
+            len(pattern_probabilities), size=n_clicking, p=pattern_probabilities
+        )
         slots = self._rng.integers(0, failures, size=n_clicking)
         for w, slot in zip(which, slots, strict=True):
             clicks = model.failure_clicks[w][0].clicks
@@ -182,7 +192,7 @@ class AttemptLoopMixin:
         """The clicks of one round at the photons' arrival time. When the nodes emit at
         different times, each click is placed at its photon's emission delay: a single click
         came from either node (weighted by what each sends), a coincidence from one each."""
-        ports = {"+": (0,), "-": (1,), "both": (0, 1), "none": ()}[outcome]
+        ports = _PORTS[outcome]
         delays, p_a = self._click_sources(station.link)
         if ports and delays != (0.0, 0.0):
             if len(ports) == 2:
@@ -219,7 +229,7 @@ class AttemptLoopMixin:
         if not self._input_sees_pulses(tagger, channel, station):
             return
         delay_ps = int(round(tagger.inputs[channel].delay_ps))
-        det = self.lab.params.link(*station.link).detectors
+        det = self._link_params(station.link).detectors
         cable_ps = det.cable_delay_ps[port]
         if det.timing_jitter_ps > 0:
             cable_ps += float(self._timing_rng.normal(0.0, det.timing_jitter_ps))

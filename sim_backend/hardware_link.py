@@ -6,7 +6,9 @@ and the AOMs' RF phases) and the cached outcome table of the link at that point.
 
 from __future__ import annotations
 
+import itertools
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,9 +25,34 @@ from .optics import (
     temporal_overlap,
     wrap_phase,
 )
-from .params import NodeParams
+from .params import LinkParams, NodeParams
 from .physics.link import LinkModel, OperatingPoint
 from .wiring import DRIFT_STEP_S, StationWiring
+
+
+@dataclass
+class _StaticPoint:
+    """The operating point of a link without its optical phase, with what it was derived
+    from: the instruments' readings (``_operating_inputs``), the two nodes' attempt
+    programs (by identity: ``ProgramCache`` keeps one object per decoded program), the
+    lab's parameters (by identity) and the drift step."""
+
+    inputs: tuple[Any, ...]
+    programs: tuple[AttemptProgram | None, AttemptProgram | None]
+    params: Any
+    drift_step: float
+    fields: dict[str, Any]
+    token: int  # names this point in the link-model cache
+
+
+_TOKENS = itertools.count()
+
+
+def _model_settings(program: AttemptProgram | None) -> tuple[Any, ...]:
+    """What of the first node's program the link model depends on besides the point."""
+    if program is None:
+        return (None,)
+    return program.scheme, program.round_separation_s, program.stop_at_herald
 
 
 class LinkPhysicsMixin:
@@ -36,6 +63,96 @@ class LinkPhysicsMixin:
     ) -> OperatingPoint:
         """What the instruments currently make of the link ``link`` (``program``: the first
         node's attempt program when already decoded; True decodes it)."""
+        a, b = link
+        if program is True:
+            program = self._program(a)
+        assert program is None or isinstance(program, AttemptProgram)
+        static = self._static_point(link, program, self._program(b))
+        return OperatingPoint(**static.fields, phase_offset_rad=self._optical_phase(link))
+
+    def _static_point(
+        self,
+        link: tuple[str, str],
+        program: AttemptProgram | None,
+        peer_program: AttemptProgram | None,
+    ) -> _StaticPoint:
+        """Everything of the operating point but the optical phase (which drifts with
+        simulated time), derived again only when an instrument reading, an attempt
+        program, the lab's parameters or the drift step changed."""
+        cache: dict[tuple[str, str], _StaticPoint] = self.__dict__.setdefault("_static_points", {})
+        inputs = self._operating_inputs(link)
+        params = self.lab.params
+        drift_step = math.floor(self.lab.clock.now / DRIFT_STEP_S)
+        entry = cache.get(link)
+        if (
+            entry is not None
+            and entry.programs[0] is program
+            and entry.programs[1] is peer_program
+            and entry.params is params
+            and entry.drift_step == drift_step
+            and entry.inputs == inputs
+        ):
+            return entry
+        fields = self._derive_static_point(link, program, peer_program)
+        if not (
+            entry is not None
+            and entry.params is params
+            and entry.fields == fields
+            and _model_settings(entry.programs[0]) == _model_settings(program)
+        ):
+            token = next(_TOKENS)
+        else:  # the same point (e.g. a new drift step without drift): same link models
+            token = entry.token
+        entry = cache[link] = _StaticPoint(
+            inputs, (program, peer_program), params, drift_step, fields, token
+        )
+        return entry
+
+    def _operating_inputs(self, link: tuple[str, str]) -> tuple[Any, ...]:
+        """The instrument readings the operating point is derived from (all that
+        ``_emission_probability``, ``_conversion_efficiency``, the detector channels and
+        ``_rotation`` read; keep them in step)."""
+        readings: list[Any] = []
+        for index, node in enumerate(link):
+            wiring = self.nodes.get(node)
+            if wiring is None:
+                readings.append(None)
+                continue
+            laser = self._instrument(wiring.laser)
+            switch = self._instrument(wiring.optical_switch)
+            qfc = self._instrument(wiring.frequency_converter)
+            # only the first node's microwave pulse sets the bright population
+            mw = self._instrument(wiring.microwave) if index == 0 else None
+            readings.append(
+                (
+                    None
+                    if laser is None
+                    else (laser.output_on, laser.power_mw, laser.wavelength_nm),
+                    None if switch is None else switch.is_open(wiring.optical_switch_channel),
+                    None
+                    if qfc is None
+                    else (
+                        qfc.pump_on,
+                        qfc.pump_power_mw,
+                        getattr(qfc, "crystal_temperature_measured_c", qfc.crystal_temperature_c),
+                    ),
+                    None if mw is None else (mw.output_on, mw.iq_on, mw.frequency_hz, mw.power_dbm),
+                )
+            )
+        station = self.stations[frozenset(link)]
+        det = self._instrument(station.detectors)
+        for channel in station.detector_channels:
+            ch = det.channels[channel]
+            readings.append((ch.bias_ua, ch.bias_enabled))
+        return tuple(readings)
+
+    def _derive_static_point(
+        self,
+        link: tuple[str, str],
+        program: AttemptProgram | None,
+        peer_program: AttemptProgram | None,
+    ) -> dict[str, Any]:
+        """The operating point's fields but the phase, from the instruments."""
         station = self.stations[frozenset(link)]
         a, b = link
         emission = tuple(self._emission_probability(n) for n in (a, b))
@@ -47,21 +164,15 @@ class LinkPhysicsMixin:
             ch = det.channels[channel]
             eff.append(snspd_efficiency(ch.bias_ua, ch.bias_enabled, params))
             dark.append(snspd_dark_count_rate_hz(ch.bias_ua, ch.bias_enabled, params))
-        if program is True:
-            program = self._program(a)
-        assert program is None or isinstance(program, AttemptProgram)
-        duration_us = program.attempt_duration_us if program else None
-        alpha = self._bright_population(a, program) if program else None
-        return OperatingPoint(
-            bright_population=alpha,
-            emission_probability=emission,  # type: ignore[arg-type]
-            conversion_efficiency=conversion,  # type: ignore[arg-type]
-            detector_efficiency=tuple(eff),  # type: ignore[arg-type]
-            dark_count_rate_hz=tuple(dark),  # type: ignore[arg-type]
-            attempt_duration_us=duration_us,
-            visibility=self._visibility(link),
-            phase_offset_rad=self._optical_phase(link),
-        )
+        return {
+            "bright_population": self._bright_population(a, program) if program else None,
+            "emission_probability": emission,
+            "conversion_efficiency": conversion,
+            "detector_efficiency": tuple(eff),
+            "dark_count_rate_hz": tuple(dark),
+            "attempt_duration_us": program.attempt_duration_us if program else None,
+            "visibility": self._visibility(link, (program, peer_program)),
+        }
 
     # ------------------------------------------------------------------ interferometer
     def _optical_pulse_time_s(self, node: str) -> float | None:
@@ -70,21 +181,33 @@ class LinkPhysicsMixin:
         program = self._program(node)
         return None if program is None else program.optical_start_s
 
-    def _emission_delays_s(self, link: tuple[str, str]) -> tuple[float, float]:
+    def _emission_delays_s(
+        self,
+        link: tuple[str, str],
+        programs: tuple[AttemptProgram | None, AttemptProgram | None] | None = None,
+    ) -> tuple[float, float]:
         """Each node's photon emission time relative to the earlier of the two (0, 0 when
-        either has no attempt waveform). Fibre lengths are taken as matched."""
-        times = [self._optical_pulse_time_s(n) for n in link]
+        either has no attempt waveform; ``programs``: the nodes' attempt programs when
+        already decoded). Fibre lengths are taken as matched."""
+        if programs is None:
+            times = [self._optical_pulse_time_s(n) for n in link]
+        else:
+            times = [None if p is None else p.optical_start_s for p in programs]
         if any(t is None for t in times):
             return 0.0, 0.0
         first = min(times)  # type: ignore[type-var]
         return times[0] - first, times[1] - first  # type: ignore[operator]
 
-    def _visibility(self, link: tuple[str, str]) -> float:
+    def _visibility(
+        self,
+        link: tuple[str, str],
+        programs: tuple[AttemptProgram | None, AttemptProgram | None] | None = None,
+    ) -> float:
         """The link's intrinsic visibility times the temporal overlap of the two photons
         (``optics.temporal_overlap``, lifetime: the mean of the two emitters')."""
         params = self.lab.params
-        intrinsic = params.link(*link).visibility
-        da, db = self._emission_delays_s(link)
+        intrinsic = self._link_params(link).visibility
+        da, db = self._emission_delays_s(link, programs)
         if da == db:
             return intrinsic
         lifetime = 0.5e-9 * sum(params.nodes[n].excitation.excited_state_lifetime_ns for n in link)
@@ -95,7 +218,7 @@ class LinkPhysicsMixin:
         plus the RF phases of the two excitation AOMs (node A's minus node B's). Rounded to
         10 mrad (far below the phase noise of a real link) so an unchanged or slowly drifting
         set-up reuses its link model."""
-        params = self.lab.params.link(*link)
+        params = self._link_params(link)
         now = self.lab.clock.now
         walk = 0.0
         if params.phase_random_walk_rad_per_sqrt_s > 0:
@@ -119,24 +242,33 @@ class LinkPhysicsMixin:
         return aom_optical_phase_rad(channel.phase_deg)
 
     def link_model(
-        self, link: tuple[str, str], program: AttemptProgram | None | bool = True
+        self,
+        link: tuple[str, str],
+        program: AttemptProgram | None | bool = True,
+        peer_program: AttemptProgram | None | bool = True,
     ) -> LinkModel:
         """The link's outcome table at the instruments' current operating point (cached per
-        operating point: an unchanged set-up does not recompute the optics); ``program`` as
-        for ``operating_point``."""
+        operating point: an unchanged set-up does not recompute the optics); ``program``
+        as for ``operating_point``, ``peer_program`` likewise for the second node."""
         a, b = link
         if program is True:
             program = self._program(a)
+        if peer_program is True:
+            peer_program = self._program(b)
         assert program is None or isinstance(program, AttemptProgram)
-        op = self.operating_point(link, program)
-        scheme = program.scheme if program and program.scheme != "unsupported" else None
-        separation = program.round_separation_s if program else None
-        # a loop without the herald's event jump runs free: its attempts follow one another
-        # at the attempt waveform's length, nothing waits for the station's reply
-        free_running = program is not None and not program.stop_at_herald
-        key = (frozenset(link), op, scheme, separation, free_running)
+        assert peer_program is None or isinstance(peer_program, AttemptProgram)
+        static = self._static_point(link, program, peer_program)
+        phase = self._optical_phase(link)
+        # the scheme, rounds and timing below follow from ``program``, part of ``static``
+        key = (static.token, phase)
         model = self._models.get(key)
         if model is None:
+            op = OperatingPoint(**static.fields, phase_offset_rad=phase)
+            scheme = program.scheme if program and program.scheme != "unsupported" else None
+            separation = program.round_separation_s if program else None
+            # a loop without the herald's event jump runs free: its attempts follow one
+            # another at the attempt waveform's length, nothing waits for the station
+            free_running = program is not None and not program.stop_at_herald
             params = self.lab.params
             link_params = params.link(a, b)
             if scheme is not None:  # the program decides the scheme (and the rounds' timing)
@@ -214,6 +346,18 @@ class LinkPhysicsMixin:
         upper = 0.5 if program.scheme == "single_click" else 1.0 - 1e-12
         return float(min(max(bright_population(angle, factor), 1e-12), upper))
 
+    def _link_params(self, link: tuple[str, str]) -> LinkParams:
+        """The lab config's parameters of ``link`` (``LabParams.link``, looked up once per
+        link while the lab's parameters are the same object)."""
+        cache: dict[tuple[str, str], tuple[Any, LinkParams]] = self.__dict__.setdefault(
+            "_link_params_cache", {}
+        )
+        params = self.lab.params
+        entry = cache.get(link)
+        if entry is None or entry[0] is not params:
+            entry = cache[link] = (params, params.link(*link))
+        return entry[1]
+
     # ------------------------------------------------------------------ drift
     def _node_physics(self, node: str) -> NodeParams:
         """The node's hidden physics now: drifted over the lab time (``lab_time_h`` plus the
@@ -226,7 +370,7 @@ class LinkPhysicsMixin:
     def _station_params(self, detectors: str):
         for station in self.stations.values():
             if station.detectors == detectors:
-                return self.lab.params.link(*station.link).detectors
+                return self._link_params(station.link).detectors
         raise KeyError(f"{detectors!r} is not the detector controller of any station")
 
     def _detector_rates(self, station: StationWiring) -> tuple[float, float]:
@@ -247,5 +391,5 @@ class LinkPhysicsMixin:
 
     def _input_sees_pulses(self, tagger: Any, channel: int, station: StationWiring) -> bool:
         inp = tagger.inputs[channel]
-        pulse = self.lab.params.link(*station.link).detectors.pulse_amplitude_v
+        pulse = self._link_params(station.link).detectors.pulse_amplitude_v
         return bool(inp.enabled) and 0 < inp.threshold_v < pulse

@@ -182,6 +182,10 @@ class LinkModel:
         self.pattern_probabilities = np.array([t[1] for t in herald])
         self.heralded_states: list[np.ndarray] = [t[2] for t in herald]
         self.success_probability = float(self.pattern_probabilities.sum())
+        #: (probability that a failed attempt clicks, which pattern a clicking failure had)
+        self.failure_click_distribution = _failure_click_distribution(
+            self.failure_clicks, 1.0 - self.success_probability
+        )
         if self.success_probability <= 0:
             raise ValueError(
                 f"link {link.name}: no detection pattern can herald (success probability 0)"
@@ -199,6 +203,17 @@ class LinkModel:
     def choose_pattern(self, u: float) -> int:
         """Index of the heralding pattern for a uniform variate ``u`` (given success)."""
         return min(bisect.bisect_right(self._cumulative, u), len(self._cumulative) - 1)
+
+
+def _failure_click_distribution(
+    failure_clicks: list[tuple[HeraldPattern, float]], p_fail: float
+) -> tuple[float, np.ndarray]:
+    """Given a failed attempt: the probability it clicked, and the probabilities of the
+    clicking patterns given that it clicked (empty without clicking failures)."""
+    if not failure_clicks or p_fail <= 0:
+        return 0.0, np.zeros(0)
+    probs = np.array([p for _, p in failure_clicks]) / p_fail
+    return min(float(probs.sum()), 1.0), probs / probs.sum()
 
 
 def _idle_both(

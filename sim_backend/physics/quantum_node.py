@@ -8,6 +8,7 @@ is applied in one step.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 
@@ -16,6 +17,10 @@ from .channels import attempt_dephasing_factor, idle_parameters
 from .clock import SimClock
 from .operators import BASIS_CHANGE, CNOT, CZ, X, controlled, rotation
 from .registry import QubitRegistry
+from .superoperators import FusedGate, noisy_gate
+
+#: CNOT with the second qubit as control (the middle CNOT of a SWAP)
+CNOT_REVERSED = np.array([[1, 0, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0], [0, 1, 0, 0]], dtype=complex)
 
 Basis = str  # 'X', 'Y' or 'Z'
 
@@ -44,37 +49,50 @@ class QuantumNode:
             self.communication_qubit: params.communication_qubit
         }
         self._qubit_params.update({q: params.memory for q in self.memory_qubits})
-        self._last_update: dict[int, float] = {q: clock.now for q in self.qubits}
+        self._ids = (self.communication_qubit, *self.memory_qubits)
+        self._last_update: dict[int, float] = {q: clock.now for q in self._ids}
         # coherence factor from entangling attempts not yet applied (commutes with idling)
-        self._pending_coherence: dict[int, float] = {q: 1.0 for q in self.qubits}
+        self._pending_coherence: dict[int, float] = {q: 1.0 for q in self._ids}
+        # the state initialisation leaves (|0> up to the init error), per qubit
+        self._init_states = {q: _initial_state(p.init_error) for q, p in self._qubit_params.items()}
 
     @property
     def qubits(self) -> list[int]:
-        return [self.communication_qubit, *self.memory_qubits]
+        return list(self._ids)
+
+    @property
+    def qubit_count(self) -> int:
+        return len(self._ids)
 
     def qubit(self, index: int) -> int:
         """Qubit id by node-local index: 0 is the communication qubit, 1.. the memories."""
-        qubits = self.qubits
-        if not 0 <= index < len(qubits):
-            raise IndexError(f"node {self.name!r} has qubits 0..{len(qubits) - 1}, not {index}")
-        return qubits[index]
+        if not 0 <= index < len(self._ids):
+            raise IndexError(f"node {self.name!r} has qubits 0..{len(self._ids) - 1}, not {index}")
+        return self._ids[index]
 
     # ------------------------------------------------------------------ time
     def bring_up_to_date(self, qubits: Sequence[int] | None = None) -> None:
         """Apply the idle decoherence each qubit accumulated since it was last touched."""
-        now = self._clock.now
-        for q in self.qubits if qubits is None else qubits:
-            elapsed = now - self._last_update[q]
-            gamma, coherence = 0.0, self._pending_coherence[q]
-            if elapsed > 0:
-                p = self._qubit_params[q]
-                if p.t1_s is not None or p.t2_s is not None:
-                    gamma, idle_coherence = idle_parameters(elapsed, p.t1_s, p.t2_s)
-                    coherence *= idle_coherence
+        for q in self._ids if qubits is None else qubits:
+            gamma, coherence = self._take_idle(q)
             if gamma or coherence != 1.0:
                 self._registry.apply_damping_dephasing(q, gamma, coherence)
-            self._last_update[q] = now
-            self._pending_coherence[q] = 1.0
+
+    def _take_idle(self, qubit: int) -> tuple[float, float]:
+        """(gamma, coherence) of the idle channel ``qubit`` accumulated since it was last
+        touched (T1/T2 and pending attempt dephasing); the caller applies it: the qubit
+        counts as up to date from now on."""
+        now = self._clock.now
+        elapsed = now - self._last_update[qubit]
+        gamma, coherence = 0.0, self._pending_coherence[qubit]
+        if elapsed > 0:
+            p = self._qubit_params[qubit]
+            if p.t1_s is not None or p.t2_s is not None:
+                gamma, idle_coherence = idle_parameters(elapsed, p.t1_s, p.t2_s)
+                coherence *= idle_coherence
+        self._last_update[qubit] = now
+        self._pending_coherence[qubit] = 1.0
+        return gamma, coherence
 
     def mark_fresh(self, qubits: Sequence[int], at_time: float) -> None:
         """Declare the state of ``qubits`` current as of ``at_time`` (no pending noise)."""
@@ -98,10 +116,7 @@ class QuantumNode:
     def initialize(self, qubit: int) -> None:
         """Reset to |0>, with the configured initialisation error."""
         self._own(qubit)
-        self._registry.reset(qubit)
-        error = self._qubit_params[qubit].init_error
-        if error:
-            self._registry.set_state([qubit], np.diag([1 - error, error]).astype(complex))
+        self._registry.set_state([qubit], self._init_states[qubit])
         self.mark_fresh([qubit], self._clock.now)
 
     def rotate(self, qubit: int, axis: str | Sequence[float], angle: float) -> None:
@@ -109,19 +124,25 @@ class QuantumNode:
         self.apply_gate(rotation(axis, angle), qubit)
 
     def apply_gate(self, unitary: np.ndarray, qubit: int) -> None:
-        """Any single-qubit unitary followed by the gate's depolarising error."""
+        """Any single-qubit unitary followed by the gate's depolarising error (with the
+        qubit's pending idle noise before it: one fused channel, ``superoperators``)."""
         self._own(qubit)
-        self.bring_up_to_date([qubit])
-        self._registry.apply_unitary(unitary, [qubit])
-        p = self._qubit_params[qubit].gate_depolarizing
-        if p:
-            self._registry.apply_depolarizing(p, [qubit])
+        gate = noisy_gate(unitary, self._qubit_params[qubit].gate_depolarizing)
+        self._registry.apply_gate(gate, (qubit,), (self._take_idle(qubit),))
 
     def cnot(self, control: int, target: int) -> None:
         self._two_qubit(CNOT, control, target)
 
     def cz(self, control: int, target: int) -> None:
         self._two_qubit(CZ, control, target)
+
+    def swap(self, a: int, b: int) -> None:
+        """SWAP as three CNOTs (a->b, b->a, a->b), each with its depolarising error, as a
+        memory swap is done on an NV node; applied as one fused channel."""
+        self._own(a)
+        self._own(b)
+        gate = _swap_as_cnots(self.params.two_qubit_gate_depolarizing)
+        self._registry.apply_gate(gate, (a, b), (self._take_idle(a), self._take_idle(b)))
 
     def controlled_rotation(
         self, control: int, target: int, axis: str | Sequence[float], angle: float
@@ -140,8 +161,9 @@ class QuantumNode:
         self._own(qubit)
         if change is not None:
             self.apply_gate(change, qubit)
-        self.bring_up_to_date([qubit])
-        true_outcome = self._registry.measure_z(qubit, self._rng)
+        # the idle channel before the readout: only its damping can change a Z readout
+        gamma, _ = self._take_idle(qubit)
+        true_outcome = self._registry.measure_z(qubit, self._rng, damping=gamma)
         p = self._qubit_params[qubit]
         correct = p.readout_f0 if true_outcome == 0 else p.readout_f1
         if correct < 1.0 and self._rng.random() >= correct:
@@ -160,15 +182,27 @@ class QuantumNode:
     def _two_qubit(self, unitary: np.ndarray, a: int, b: int) -> None:
         self._own(a)
         self._own(b)
-        self.bring_up_to_date([a, b])
-        self._registry.apply_unitary(unitary, [a, b])
-        p = self.params.two_qubit_gate_depolarizing
-        if p:
-            self._registry.apply_depolarizing(p, [a, b])
+        gate = noisy_gate(unitary, self.params.two_qubit_gate_depolarizing)
+        self._registry.apply_gate(gate, (a, b), (self._take_idle(a), self._take_idle(b)))
 
     def _own(self, qubit: int) -> None:
         if qubit not in self._last_update:
             raise ValueError(f"qubit {qubit} does not belong to node {self.name!r}")
+
+
+def _initial_state(init_error: float) -> np.ndarray:
+    state = np.diag([1.0 - init_error, init_error]).astype(complex)
+    state.flags.writeable = False
+    return state
+
+
+@lru_cache(maxsize=64)
+def _swap_as_cnots(p: float) -> FusedGate:
+    """CNOT(a->b), CNOT(b->a), CNOT(a->b) on (a, b), each followed by two-qubit
+    depolarising ``p`` (the channels compose: no idle time passes between them)."""
+    forward = noisy_gate(CNOT, p).superop
+    backward = noisy_gate(CNOT_REVERSED, p).superop
+    return FusedGate(forward @ backward @ forward)
 
 
 def _basis_change(basis: Basis | tuple[float, float]) -> np.ndarray | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -18,8 +19,15 @@ from .operators import (
     apply_phase_covariant,
     partial_trace,
 )
+from .superoperators import FusedGate
 
 _GROUND = np.array([[1, 0], [0, 0]], dtype=complex)
+
+#: the state a Z readout leaves, by outcome (shared: a group's matrix is replaced by every
+#: operation, never written in place)
+_MEASURED = (np.diag([1.0, 0.0]).astype(complex), np.diag([0.0, 1.0]).astype(complex))
+for _state in _MEASURED:
+    _state.flags.writeable = False
 
 
 @dataclass(eq=False)
@@ -94,25 +102,53 @@ class QubitRegistry:
         group, positions = self._merge(qubits)
         group.rho = apply_depolarizing(group.rho, positions, p)
 
-    def measure_z(self, qubit: int, rng: np.random.Generator) -> int:
-        """Projective Z measurement sampled from the state; the qubit leaves its group."""
+    def apply_gate(
+        self, gate: FusedGate, qubits: Sequence[int], idle: Sequence[tuple[float, float]]
+    ) -> None:
+        """A node's noisy gate on ``qubits``, after the idle channel (gamma, coherence) of
+        each of them (``superoperators.FusedGate``)."""
+        if len(qubits) == 1:
+            group = self._groups[self._check(qubits[0])]
+            positions: tuple[int, ...] = (group.qubits.index(qubits[0]),)
+        else:
+            group, merged = self._merge(qubits)
+            positions = tuple(merged)
+        group.rho = gate.apply(group.rho, positions, idle)
+
+    def measure_z(self, qubit: int, rng: np.random.Generator, damping: float = 0.0) -> int:
+        """Projective Z measurement sampled from the state; the qubit leaves its group.
+
+        ``damping``: amplitude damping gamma applied to the qubit just before the readout
+        (its idle T1 decay; a coherence factor cannot change a Z readout or the other
+        qubits' post-measurement state, so it needs no argument). Only the qubit's diagonal
+        blocks enter: |0><0| += gamma |1><1| and |1><1| *= 1 - gamma.
+        """
         group = self._groups[self._check(qubit)]
-        pos = group.index(qubit)
         n = len(group.qubits)
-        diag = group.rho.diagonal().real.reshape(2**pos, 2, 2 ** (n - pos - 1))
-        p1 = min(1.0, max(0.0, float(diag[:, 1, :].sum())))
+        rho = group.rho
+        if n == 1:
+            p1 = float(rho[1, 1].real)
+        else:
+            pos = group.qubits.index(qubit)
+            p1 = float(rho.diagonal().real @ _excited_mask(n, pos))
+        if damping:
+            p1 *= 1.0 - damping
+        p1 = min(1.0, max(0.0, p1))
         outcome = int(rng.random() < p1)
         prob = p1 if outcome else 1.0 - p1
-        rest = [q for q in group.qubits if q != qubit]
-        if rest:
-            t = group.rho.reshape(2**pos, 2, 2 ** (n - pos - 1), 2**pos, 2, 2 ** (n - pos - 1))
-            block = t[:, outcome, :, :, outcome, :].reshape(2 ** (n - 1), 2 ** (n - 1))
-            rest_group = _Group(rest, block / prob)
+        if n > 1:
+            rest = [q for q in group.qubits if q != qubit]
+            left, right = 2**pos, 2 ** (n - pos - 1)
+            t = rho.reshape(left, 2, right, left, 2, right)
+            block = t[:, outcome, :, :, outcome, :]
+            if damping:
+                block = (
+                    (1.0 - damping) * block if outcome else block + damping * t[:, 1, :, :, 1, :]
+                )
+            rest_group = _Group(rest, (block / prob).reshape(2 ** (n - 1), 2 ** (n - 1)))
             for q in rest:
                 self._groups[q] = rest_group
-        post = np.zeros((2, 2), dtype=complex)
-        post[outcome, outcome] = 1.0
-        self._groups[qubit] = _Group([qubit], post)
+        self._groups[qubit] = _Group([qubit], _MEASURED[outcome])
         return outcome
 
     # ------------------------------------------------------------------ helpers
@@ -126,7 +162,7 @@ class QubitRegistry:
         if len(group.qubits) == 1:
             return
         rest = [q for q in group.qubits if q != qubit]
-        rest_group = _Group(rest, partial_trace(group.rho, [group.index(q) for q in rest]))
+        rest_group = _Group(rest, _trace_out(group.rho, group.index(qubit)))
         for q in rest:
             self._groups[q] = rest_group
         self._groups[qubit] = _Group([qubit], _GROUND.copy())
@@ -141,7 +177,7 @@ class QubitRegistry:
             other = self._groups[self._check(q)]
             if other is group:
                 continue
-            merged = _Group(group.qubits + other.qubits, np.kron(group.rho, other.rho))
+            merged = _Group(group.qubits + other.qubits, _kron(group.rho, other.rho))
             for member in merged.qubits:
                 self._groups[member] = merged
             group = merged
@@ -155,7 +191,32 @@ class QubitRegistry:
         rho = np.ones((1, 1), dtype=complex)
         members: list[int] = []
         for g in groups.values():
-            rho = np.kron(rho, g.rho)
+            rho = _kron(rho, g.rho)
             members += g.qubits
         view = _Group(members, rho)
         return view, [view.index(q) for q in qubits]
+
+
+def _kron(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """np.kron of two square matrices (the same products) in one broadcast multiply."""
+    da, db = a.shape[0], b.shape[0]
+    return (a[:, None, :, None] * b[None, :, None, :]).reshape(da * db, da * db)
+
+
+def _trace_out(rho: np.ndarray, position: int) -> np.ndarray:
+    """rho with the qubit at ``position`` traced out: the sum of its two diagonal blocks."""
+    n = rho.shape[0].bit_length() - 1
+    left, right = 2**position, 2 ** (n - position - 1)
+    t = rho.reshape(left, 2, right, left, 2, right)
+    half = 2 ** (n - 1)
+    return (t[:, 0, :, :, 0, :] + t[:, 1, :, :, 1, :]).reshape(half, half)
+
+
+@lru_cache(maxsize=256)
+def _excited_mask(n: int, position: int) -> np.ndarray:
+    """1 where the qubit at ``position`` is |1> in the n-qubit basis, else 0 (the dot with
+    rho's diagonal is that qubit's excited population)."""
+    bits = (np.arange(2**n) >> (n - 1 - position)) & 1
+    mask = bits.astype(float)
+    mask.flags.writeable = False
+    return mask

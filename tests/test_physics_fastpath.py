@@ -1,0 +1,270 @@
+"""The fused fast paths of the qubit physics against a plain reference: full-size Kraus
+operators built with Kronecker products and a basis permutation, applied one channel at a
+time (idle decoherence, then the gate, then its depolarising error), on random states of
+1-4 qubit groups for every target position."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from sim_backend.params import MemoryParams, NodeParams, QubitParams
+from sim_backend.physics.clock import SimClock
+from sim_backend.physics.operators import (
+    CNOT,
+    H,
+    X,
+    Y,
+    Z,
+    apply_phase_covariant,
+    partial_trace,
+    rotation,
+)
+from sim_backend.physics.quantum_node import QuantumNode
+from sim_backend.physics.registry import QubitRegistry, _kron, _trace_out
+from sim_backend.physics.superoperators import (
+    FusedGate,
+    apply_superoperator,
+    idle_superoperator,
+    noisy_gate,
+    unitary_superoperator,
+)
+
+TOL = 1e-12
+PAULIS_1 = [np.eye(2), X, Y, Z]
+
+
+# ------------------------------------------------------------------ reference
+def full_operator(op: np.ndarray, targets: tuple[int, ...], n: int) -> np.ndarray:
+    """op on ``targets`` of n qubits (qubit 0 most significant), identity elsewhere."""
+    k = len(targets)
+    others = [q for q in range(n) if q not in targets]
+    big = np.kron(op, np.eye(2 ** (n - k))).reshape([2] * (2 * n))
+    order = list(targets) + others  # axis m of big is qubit order[m]
+    perm = [order.index(q) for q in range(n)]
+    return big.transpose(perm + [n + p for p in perm]).reshape(2**n, 2**n)
+
+
+def apply_kraus(rho: np.ndarray, kraus: list[np.ndarray], targets: tuple[int, ...]) -> np.ndarray:
+    n = rho.shape[0].bit_length() - 1
+    out = np.zeros_like(rho)
+    for k in kraus:
+        full = full_operator(k, targets, n)
+        out += full @ rho @ full.conj().T
+    return out
+
+
+def idle_kraus(gamma: float, coherence: float) -> list[np.ndarray]:
+    """Amplitude damping gamma, then pure dephasing to a total coherence factor."""
+    pure = coherence / math.sqrt(1 - gamma)
+    damping = [
+        np.array([[1, 0], [0, math.sqrt(1 - gamma)]]),
+        np.array([[0, math.sqrt(gamma)], [0, 0]]),
+    ]
+    flip = (1 - pure) / 2
+    dephasing = [math.sqrt(1 - flip) * np.eye(2), math.sqrt(flip) * Z]
+    return [d @ k for d in dephasing for k in damping]
+
+
+def depolarizing_kraus(p: float, k: int) -> list[np.ndarray]:
+    """rho -> (1-p) rho + p 1/d Tr rho on k qubits, as Pauli products."""
+    d2 = 4**k
+    ops = []
+    for index, paulis in enumerate(itertools.product(PAULIS_1, repeat=k)):
+        product = np.eye(1)
+        for pauli in paulis:
+            product = np.kron(product, pauli)
+        weight = 1 - p + p / d2 if index == 0 else p / d2
+        ops.append(math.sqrt(weight) * product)
+    return ops
+
+
+def reference_gate(rho, unitary, p, targets, idle):
+    for t, (gamma, coherence) in zip(targets, idle, strict=True):
+        rho = apply_kraus(rho, idle_kraus(gamma, coherence), (t,))
+    rho = apply_kraus(rho, [unitary], targets)
+    return apply_kraus(rho, depolarizing_kraus(p, len(targets)), targets)
+
+
+# ------------------------------------------------------------------ helpers
+def random_rho(rng: np.random.Generator, n: int) -> np.ndarray:
+    d = 2**n
+    a = rng.normal(size=(d, d)) + 1j * rng.normal(size=(d, d))
+    rho = a @ a.conj().T
+    return rho / np.trace(rho)
+
+
+def random_unitary(rng: np.random.Generator, k: int) -> np.ndarray:
+    d = 2**k
+    q, r = np.linalg.qr(rng.normal(size=(d, d)) + 1j * rng.normal(size=(d, d)))
+    return q * (np.diag(r) / abs(np.diag(r)))
+
+
+def random_idle(rng: np.random.Generator) -> tuple[float, float]:
+    gamma = rng.uniform(0, 0.4)
+    return gamma, rng.uniform(0.2, 1.0) * math.sqrt(1 - gamma)  # T2 <= 2 T1
+
+
+CASES = [
+    (n, targets)
+    for n in range(1, 5)
+    for k in (1, 2)
+    if k <= n
+    for targets in itertools.permutations(range(n), k)
+]
+
+
+# ------------------------------------------------------------------ kernels
+@pytest.mark.parametrize(("n", "targets"), CASES)
+@pytest.mark.parametrize("noise", ["none", "depolarizing", "idle", "both"])
+def test_fused_gate_matches_channel_by_channel(n: int, targets: tuple[int, ...], noise: str):
+    rng = np.random.default_rng(hash((n, targets, noise)) % 2**32)
+    k = len(targets)
+    rho, unitary = random_rho(rng, n), random_unitary(rng, k)
+    p = rng.uniform(0.01, 0.3) if noise in ("depolarizing", "both") else 0.0
+    idle = [random_idle(rng) if noise in ("idle", "both") else (0.0, 1.0) for _ in targets]
+    gate = noisy_gate(unitary, p)
+    got = gate.apply(rho, targets, idle)
+    assert np.abs(got - reference_gate(rho, unitary, p, targets, idle)).max() < TOL
+    # a repeated application hits the cached full-size / gather data
+    assert np.abs(gate.apply(rho, targets, idle) - got).max() == 0
+
+
+@pytest.mark.parametrize(("n", "targets"), CASES)
+def test_apply_superoperator_matches_kraus(n: int, targets: tuple[int, ...]):
+    rng = np.random.default_rng(n * 100 + sum(targets))
+    rho, unitary = random_rho(rng, n), random_unitary(rng, len(targets))
+    got = apply_superoperator(rho, unitary_superoperator(unitary), targets)
+    assert np.abs(got - apply_kraus(rho, [unitary], targets)).max() < TOL
+
+
+def test_swap_as_three_noisy_cnots_is_one_channel():
+    rng = np.random.default_rng(7)
+    p = 0.05
+    reversed_cnot = full_operator(CNOT, (1, 0), 2)
+    forward, backward = noisy_gate(CNOT, p).superop, noisy_gate(reversed_cnot, p).superop
+    swap = FusedGate(forward @ backward @ forward)
+    for n in (2, 3, 4):
+        for a, b in itertools.permutations(range(n), 2):
+            rho, idle = random_rho(rng, n), [random_idle(rng), random_idle(rng)]
+            expected = reference_gate(rho, CNOT, p, (a, b), idle)
+            expected = reference_gate(expected, CNOT, p, (b, a), [(0.0, 1.0)] * 2)
+            expected = reference_gate(expected, CNOT, p, (a, b), [(0.0, 1.0)] * 2)
+            assert np.abs(swap.apply(rho, (a, b), idle) - expected).max() < TOL
+
+
+@pytest.mark.parametrize(("n", "targets"), [c for c in CASES if len(c[1]) == 1])
+def test_idle_superoperator_is_the_phase_covariant_channel(n: int, targets: tuple[int, ...]):
+    rng = np.random.default_rng(n + 10 * targets[0])
+    rho, (gamma, coherence) = random_rho(rng, n), random_idle(rng)
+    got = apply_superoperator(rho, idle_superoperator(gamma, coherence), targets)
+    assert np.abs(got - apply_phase_covariant(rho, targets[0], gamma, coherence)).max() < TOL
+    assert np.abs(got - apply_kraus(rho, idle_kraus(gamma, coherence), targets)).max() < TOL
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4])
+def test_kron_and_trace_out_match_numpy(n: int):
+    rng = np.random.default_rng(n)
+    a, b = random_rho(rng, n), random_rho(rng, 1)
+    assert np.array_equal(_kron(a, b), np.kron(a, b))
+    if n > 1:
+        for pos in range(n):
+            keep = [q for q in range(n) if q != pos]
+            assert np.abs(_trace_out(a, pos) - partial_trace(a, keep)).max() < TOL
+
+
+# ------------------------------------------------------------------ registry
+@pytest.mark.parametrize("n", [1, 2, 3, 4])
+@pytest.mark.parametrize("damping", [0.0, 0.3])
+def test_measure_with_damping_matches_damping_then_measure(n: int, damping: float):
+    for pos in range(n):
+        for seed in range(6):
+            rho = random_rho(np.random.default_rng(seed + 10 * n), n)
+            outcomes, states = [], []
+            for fused in (True, False):
+                registry = QubitRegistry()
+                qubits = [registry.add_qubit(f"q{i}") for i in range(n)]
+                registry.set_state(qubits, rho)
+                rng = np.random.default_rng(seed)
+                if fused:
+                    outcomes.append(registry.measure_z(qubits[pos], rng, damping=damping))
+                else:
+                    registry.apply_damping_dephasing(qubits[pos], damping, 0.5)
+                    outcomes.append(registry.measure_z(qubits[pos], rng))
+                rest = [q for q in qubits if q != qubits[pos]]
+                states.append(registry.density_matrix(rest) if rest else np.eye(1))
+            assert outcomes[0] == outcomes[1]
+            assert np.abs(states[0] - states[1]).max() < TOL
+
+
+# ------------------------------------------------------------------ node
+def _node(registry: QubitRegistry, clock: SimClock, seed: int = 0) -> QuantumNode:
+    qubit = QubitParams(t1_s=1e-3, t2_s=5e-4, init_error=0.02, gate_depolarizing=0.01)
+    params = NodeParams(
+        communication_qubit=qubit,
+        memory=MemoryParams(count=2, t1_s=None, t2_s=2e-3, gate_depolarizing=0.002),
+        two_qubit_gate_depolarizing=0.03,
+    )
+    return QuantumNode("n", params, registry, clock, np.random.default_rng(seed))
+
+
+def test_node_gates_match_the_channel_by_channel_reference():
+    """Gates on a node with idle time between them: fused node operations against the
+    reference applied to the joint state of the node's qubits."""
+    registry, clock = QubitRegistry(), SimClock()
+    node = _node(registry, clock)
+    qubits = node.qubits
+    rng = np.random.default_rng(3)
+    rho = random_rho(rng, 3)
+    registry.set_state(qubits, rho)
+    params = {q: node._qubit_params[q] for q in qubits}
+    last = dict.fromkeys(qubits, 0.0)
+
+    def idle_of(q: int) -> tuple[float, float]:
+        elapsed = clock.now - last[q]
+        p = params[q]
+        gamma = 0.0 if p.t1_s is None else -math.expm1(-elapsed / p.t1_s)
+        last[q] = clock.now
+        return gamma, math.exp(-elapsed / p.t2_s)
+
+    steps = [
+        ("gate", H, (0,)),
+        ("gate", rotation("X", 0.7), (2,)),
+        ("cnot", CNOT, (0, 1)),
+        ("gate", rotation((0.3, -0.4, 0.5), 1.1), (1,)),
+        ("cnot", CNOT, (2, 0)),
+        ("swap", None, (1, 2)),
+    ]
+    for kind, unitary, positions in steps:
+        clock.advance(float(rng.uniform(1e-5, 3e-4)))
+        ids = [qubits[i] for i in positions]
+        idle = [idle_of(q) for q in ids]
+        if kind == "gate":
+            node.apply_gate(unitary, ids[0])
+            rho = reference_gate(rho, unitary, params[ids[0]].gate_depolarizing, positions, idle)
+        elif kind == "cnot":
+            node.cnot(*ids)
+            rho = reference_gate(rho, CNOT, 0.03, positions, idle)
+        else:
+            node.swap(*ids)
+            a, b = positions
+            rho = reference_gate(rho, CNOT, 0.03, (a, b), idle)
+            rho = reference_gate(rho, CNOT, 0.03, (b, a), [(0.0, 1.0)] * 2)
+            rho = reference_gate(rho, CNOT, 0.03, (a, b), [(0.0, 1.0)] * 2)
+        assert np.abs(registry.density_matrix(qubits) - rho).max() < TOL
+
+
+def test_node_initialize_detaches_and_applies_the_init_error():
+    registry, clock = QubitRegistry(), SimClock()
+    node = _node(registry, clock)
+    qubits = node.qubits
+    rho = random_rho(np.random.default_rng(5), 3)
+    registry.set_state(qubits, rho)
+    node.initialize(qubits[0])  # the communication qubit (init error 0.02)
+    assert registry.group_of(qubits[0]) == (qubits[0],)
+    assert np.abs(registry.density_matrix([qubits[0]]) - np.diag([0.98, 0.02])).max() < TOL
+    rest = registry.density_matrix([qubits[1], qubits[2]])
+    assert np.abs(rest - partial_trace(rho, [1, 2])).max() < TOL
