@@ -330,6 +330,13 @@ def teleport(
     ] = 2.0,
     faults: FaultsOption = None,
     resume: ResumeOption = None,
+    stepwise: Annotated[
+        bool,
+        typer.Option(
+            help="Drive each step from here, for real-time controllers without shot "
+            "programs (ENT/SEND/RECV); the default runs each shot as one program per node."
+        ),
+    ] = False,
 ) -> None:
     """Teleport states from one end of a three-node chain to the other (Charlie's state
     arrives at Alice via a swap at Bob), every shot stored, with a summary at the end."""
@@ -368,6 +375,7 @@ def teleport(
             backend="lab" if lab else None,
             db_path=db if store else None,
             progress=tick,
+            stepwise=stepwise,
         ),
     )
     _report(summary, as_json, _print_teleport_summary)

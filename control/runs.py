@@ -518,12 +518,15 @@ def run_teleport(
     max_time_us: float | None = None,
     faults: str | Path | None = None,
     resume: int | None = None,
+    stepwise: bool = False,
 ) -> dict[str, Any]:
     """Teleportation over a three-node chain, every shot stored as it completes. With
     ``remote_nodes`` the node controllers run in their own processes (``qnode serve``) and
     this process opens only the heralding stations (``simlab``: the shared simulated lab).
     ``faults``: a fault plan file for a dry run; ``resume``: the id of a stored run that did
     not finish, continued to its requested shot count (``shots`` may then be None).
+    ``stepwise``: the orchestrator drives each step (for real-time controllers that serve
+    only the core protocol, without shot programs).
 
     Stops cleanly on KeyboardInterrupt: the instruments go to their safe state, the shots so
     far are kept (the stored run is marked interrupted) and summarised. ``alpha`` None takes
@@ -556,6 +559,7 @@ def run_teleport(
             plaintext=plaintext,
             calibration=calibration,
         )
+        orchestrator.shot_programs = not stepwise
         orchestrator.prepare()
         store = open_store(
             plan,
@@ -587,6 +591,7 @@ def run_teleport(
             seed=network.seed,
             attempt_loop=loop.model_dump(),
             calibration_in_force=calibration_versions(calibration),
+            protocol="stepwise" if stepwise else "shot programs",
         )
         resumed_totals(summary, plan)
         return finish(summary, collected, store, orchestrator, network, monitor, shot_faults)

@@ -288,3 +288,17 @@ def test_program_replies_are_parsed_and_damaged_ones_refused(pair_lab, mocker) -
         mocker.patch.object(alice, "_query", return_value=garbled)
         with pytest.raises(InstrumentReplyError, match="expected 0,<time_s>"):
             alice.program_result(program)
+
+
+def test_the_teleport_run_takes_either_protocol_with_the_same_results() -> None:
+    from control.runs import run_teleport
+
+    runs = {
+        stepwise: run_teleport(CHAIN, 40, seed=3, db_path=None, stepwise=stepwise)
+        for stepwise in (False, True)
+    }
+    assert runs[False]["protocol"] == "shot programs" and runs[True]["protocol"] == "stepwise"
+    assert runs[False]["fidelity_estimate"] == runs[True]["fidelity_estimate"]
+    assert runs[False]["exact_fidelity_mean"] == pytest.approx(
+        runs[True]["exact_fidelity_mean"], abs=1e-4
+    )
