@@ -58,10 +58,20 @@ class ProgramRun:
     error: tuple[int, str] | None = None  # failed: SCPI code and reason
     first_herald_s: float | None = None
     ended_s: float | None = None  # controller clock when it ended
-    waiting: str = ""  # what a blocked program waits for
+    waiting: tuple[str, Any] = ("", None)  # what a blocked program waits for (see ``why``)
 
     def where(self) -> str:
         return f"operation {self.position + 1} {self.texts[self.position]!r}"
+
+    def why(self) -> str:
+        """What it waits for, in words (built only when a blocked program is reported)."""
+        kind, detail = self.waiting
+        if kind == "entangle":
+            return f"{detail}'s program has not reached its attempt loop with {self.node}"
+        if kind == "arrival":
+            peer, arrival = detail
+            return f"the message from {peer} arrives at {arrival:.9g} s"
+        return f"no message from {detail}"
 
 
 class RealTimeNetwork:
@@ -97,7 +107,7 @@ class RealTimeNetwork:
             raise ScpiError(-200, "no program started")
         self._advance()
         if run.state == "running":
-            self._fail(run, -200, f"blocked at {run.where()}: {run.waiting}")
+            self._fail(run, -200, f"blocked at {run.where()}: {run.why()}")
         return run
 
     # ------------------------------------------------------------------ scheduling
@@ -171,7 +181,7 @@ class RealTimeNetwork:
             and other.ops[other.position] == ("entangle", run.node)
         )
         if not ready:
-            run.waiting = f"{peer}'s program has not reached its attempt loop with {run.node}"
+            run.waiting = ("entangle", peer)
             return False
         assert other is not None
         try:
@@ -206,11 +216,11 @@ class RealTimeNetwork:
     def _receive(self, run: ProgramRun, peer: str, count: int) -> bool:
         box = self._mail.get((run.shot, peer, run.node))
         if not box:
-            run.waiting = f"no message from {peer}"
+            run.waiting = ("message", peer)
             return False
         arrival, bits = box[0]
         if arrival > self._hw.now_s():
-            run.waiting = f"the message from {peer} arrives at {arrival:.9g} s"
+            run.waiting = ("arrival", (peer, arrival))
             return False
         box.popleft()
         if len(bits) != count:
