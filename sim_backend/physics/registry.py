@@ -160,14 +160,12 @@ class QubitRegistry:
         prob = p1 if outcome else 1.0 - p1
         if n > 1:
             rest = [q for q in group.qubits if q != qubit]
-            left, right = 2**pos, 2 ** (n - pos - 1)
-            t = rho.reshape(left, 2, right, left, 2, right)
-            block = t[:, outcome, :, :, outcome, :]
+            blocks = _diagonal_block_index(n, pos)
+            flat = rho.reshape(-1)
+            block = flat[blocks[outcome]]  # the rest's (rows, columns), contiguous
             if damping:
-                block = (
-                    (1.0 - damping) * block if outcome else block + damping * t[:, 1, :, :, 1, :]
-                )
-            rest_group = _Group(rest, (block / prob).reshape(2 ** (n - 1), 2 ** (n - 1)))
+                block = (1.0 - damping) * block if outcome else block + damping * flat[blocks[1]]
+            rest_group = _Group(rest, block / prob)
             for q in rest:
                 self._groups[q] = rest_group
         self._groups[qubit] = _Group([qubit], _MEASURED[outcome])
@@ -265,6 +263,21 @@ def _trace_out(rho: np.ndarray, position: int) -> np.ndarray:
     t = rho.reshape(left, 2, right, left, 2, right)
     half = 2 ** (n - 1)
     return (t[:, 0, :, :, 0, :] + t[:, 1, :, :, 1, :]).reshape(half, half)
+
+
+@lru_cache(maxsize=256)
+def _diagonal_block_index(n: int, position: int) -> tuple[np.ndarray, np.ndarray]:
+    """Flat indices of the |0><0| and |1><1| blocks of the qubit at ``position`` in an
+    n-qubit rho, each as the other qubits' (2^(n-1), 2^(n-1)) matrix."""
+    left, right = 2**position, 2 ** (n - position - 1)
+    t = np.arange(4**n, dtype=np.intp).reshape(left, 2, right, left, 2, right)
+    half = 2 ** (n - 1)
+    out = tuple(
+        np.ascontiguousarray(t[:, bit, :, :, bit, :]).reshape(half, half) for bit in (0, 1)
+    )
+    for index in out:
+        index.flags.writeable = False
+    return out  # type: ignore[return-value]
 
 
 @lru_cache(maxsize=256)
