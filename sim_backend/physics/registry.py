@@ -272,9 +272,7 @@ def _diagonal_block_index(n: int, position: int) -> tuple[np.ndarray, np.ndarray
     left, right = 2**position, 2 ** (n - position - 1)
     t = np.arange(4**n, dtype=np.intp).reshape(left, 2, right, left, 2, right)
     half = 2 ** (n - 1)
-    out = tuple(
-        np.ascontiguousarray(t[:, bit, :, :, bit, :]).reshape(half, half) for bit in (0, 1)
-    )
+    out = tuple(np.ascontiguousarray(t[:, bit, :, :, bit, :]).reshape(half, half) for bit in (0, 1))
     for index in out:
         index.flags.writeable = False
     return out  # type: ignore[return-value]
