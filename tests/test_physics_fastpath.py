@@ -344,3 +344,28 @@ def test_measure_in_a_pair_matches_the_array_path(damping: float):
         assert results[0][0] == results[1][0]
         assert results[0][2] == results[1][2]
         assert np.abs(results[0][1] - results[1][1]).max() < TOL
+
+
+def test_a_shared_read_only_state_is_never_written():
+    """set_state shares a read-only complex matrix (the link's heralded states): every
+    later operation replaces the group's matrix, the shared one stays as it was."""
+    rng = np.random.default_rng(7)
+    shared = random_rho(rng, 2)
+    shared.flags.writeable = False
+    before = shared.copy()
+    registry, clock = QubitRegistry(), SimClock()
+    node = _node(registry, clock)
+    a, b, c = node.qubits
+    registry.set_state([a, b], shared)
+    clock.advance(1e-4)
+    node.apply_gate(H, a)
+    node.cnot(b, c)
+    registry.apply_damping_dephasing(a, 0.1, 0.8)
+    registry.apply_depolarizing(0.1, [a, b])
+    node.measure(a)
+    registry.set_state([a, b], shared)
+    node.swap(a, b)
+    assert np.array_equal(shared, before)
+    writable = random_rho(rng, 2)
+    registry.set_state([a, b], writable)
+    assert registry._groups[a].rho is not writable  # a caller's writable matrix is copied

@@ -80,13 +80,19 @@ class QubitRegistry:
         dim = 2 ** len(qubits)
         if rho.shape != (dim, dim):
             raise ValueError(f"state for {len(qubits)} qubits must be {dim}x{dim}, got {rho.shape}")
+        groups = self._groups
         replaced = set(qubits)
         for q in qubits:
-            if not replaced.issuperset(self._groups[self._check(q)].qubits):
+            if not replaced.issuperset(groups[self._check(q)].qubits):
                 self._detach(q)
-        group = _Group(qubits, np.array(rho, dtype=complex))
+        # a read-only complex matrix (the link's heralded states, a node's initial state)
+        # is shared, not copied: a group's matrix is replaced by every operation, never
+        # written in place
+        if rho.flags.writeable or rho.dtype != complex:
+            rho = np.array(rho, dtype=complex)
+        group = _Group(qubits, rho)
         for q in qubits:
-            self._groups[q] = group
+            groups[q] = group
 
     def reset(self, qubit: int) -> None:
         """Trace ``qubit`` out of its group and put it in |0>."""
