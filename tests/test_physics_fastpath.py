@@ -369,3 +369,15 @@ def test_a_shared_read_only_state_is_never_written():
     writable = random_rho(rng, 2)
     registry.set_state([a, b], writable)
     assert registry._groups[a].rho is not writable  # a caller's writable matrix is copied
+
+
+def test_two_target_idle_weights_are_the_outer_products():
+    from sim_backend.physics.superoperators import _idle_weights
+
+    rng = np.random.default_rng(11)
+    for _ in range(20):
+        idle = [random_idle(rng), random_idle(rng)]
+        expected = [1.0]
+        for gamma, coherence in idle:
+            expected = [w * x for w in expected for x in (1.0, coherence, gamma)]
+        assert _idle_weights(idle) == expected

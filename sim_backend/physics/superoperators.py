@@ -200,6 +200,9 @@ def _idle_weights(idle: Sequence[tuple[float, float]]) -> list[float]:
     if len(idle) == 1:
         gamma, coherence = idle[0]
         return [1.0, coherence, gamma]
+    if len(idle) == 2:  # the products below, written out (factors of 1.0 are exact)
+        (g1, c1), (g2, c2) = idle
+        return [1.0, c2, g2, c1, c1 * c2, c1 * g2, g1, g1 * c2, g1 * g2]
     weights = [1.0]
     for gamma, coherence in idle:
         weights = [w * x for w in weights for x in (1.0, coherence, gamma)]
