@@ -189,76 +189,61 @@ class SimulatedHardware(LinkPhysicsMixin, AttemptLoopMixin, RealTimeMixin):
     def qubit_operation(self, instrument: str, operation: str, *args: Any) -> Any:
         """Execute a real-time controller's operation on its node's simulated qubits; the
         simulated clock advances by the operation's duration (OperationTimes)."""
-        # per controller: its operations by name, as closures over its node, the clock and
-        # the operation times in seconds, while the lab and its parameters are the same
-        # objects (one dict lookup per operation instead of a chain of comparisons)
+        # per controller: its node and the operation times in seconds, while the lab's
+        # parameters are the same object
         cache = self.__dict__.get("_qubit_op_cache")
         if cache is None:
             cache = self.__dict__["_qubit_op_cache"] = {}
-        lab = self.lab
         entry = cache.get(instrument)
-        if entry is None or entry[0] is not lab or entry[1] is not lab.params:
+        if entry is None or entry[0] is not self.lab.params:
             name = self._node_of_controller(instrument)
-            node, clock = lab.node(name), lab.clock
-            advance, qubit = clock.advance, node.qubit
-            t = lab.params.nodes[name].operation_times
-            init_s = t.init_us * 1e-6
-            gate_s = t.single_qubit_gate_us * 1e-6
-            two_qubit_s = t.two_qubit_gate_us * 1e-6
-            swap_s = 3 * t.two_qubit_gate_us * 1e-6
-            readout_s = t.readout_us * 1e-6
-
-            def count(*args: Any) -> int:
-                return node.qubit_count
-
-            def time(*args: Any) -> float:
-                return clock.now
-
-            def init(*args: Any) -> None:
-                advance(init_s)
-                node.initialize(qubit(args[0]))
-
-            def rotate(*args: Any) -> None:
-                index, axis, angle = args
-                node.rotate(qubit(index), axis, angle)
-                advance(gate_s)
-
-            def gate(*args: Any) -> None:
-                gate_name, *indices = args
-                ids = [qubit(q) for q in indices]
-                if len(ids) == 1:
-                    node.apply_gate(_SINGLE_GATES[gate_name], ids[0])
-                    advance(gate_s)
-                elif gate_name == "SWAP":  # three CNOTs, as a memory swap is done on an NV node
-                    node.swap(ids[0], ids[1])
-                    advance(swap_s)
-                else:
-                    getattr(node, gate_name.lower())(*ids)
-                    advance(two_qubit_s)
-
-            def measure(*args: Any) -> int:
-                index, basis = args
-                outcome = node.measure(qubit(index), basis)
-                advance(readout_s)
-                return outcome
-
-            def wait(*args: Any) -> None:
-                advance(float(args[0]))
-
-            handlers = {
-                "count": count,
-                "time": time,
-                "init": init,
-                "rotate": rotate,
-                "gate": gate,
-                "measure": measure,
-                "wait": wait,
-            }
-            entry = cache[instrument] = (lab, lab.params, handlers)
-        handler = entry[2].get(operation)
-        if handler is None:
-            raise ValueError(f"unknown qubit operation {operation!r}")
-        return handler(*args)
+            t = self.lab.params.nodes[name].operation_times
+            entry = cache[instrument] = (
+                self.lab.params,
+                self.lab.node(name),
+                t.init_us * 1e-6,
+                t.single_qubit_gate_us * 1e-6,
+                t.two_qubit_gate_us * 1e-6,
+                3 * t.two_qubit_gate_us * 1e-6,
+                t.readout_us * 1e-6,
+            )
+        _, node, init_s, gate_s, two_qubit_s, swap_s, readout_s = entry
+        clock = self.lab.clock
+        if operation == "count":
+            return node.qubit_count
+        if operation == "time":
+            return clock.now
+        if operation == "init":
+            clock.advance(init_s)
+            node.initialize(node.qubit(args[0]))
+            return None
+        if operation == "rotate":
+            qubit, axis, angle = args
+            node.rotate(node.qubit(qubit), axis, angle)
+            clock.advance(gate_s)
+            return None
+        if operation == "gate":
+            name, *qubits = args
+            ids = [node.qubit(q) for q in qubits]
+            if len(ids) == 1:
+                node.apply_gate(_SINGLE_GATES[name], ids[0])
+                clock.advance(gate_s)
+            elif name == "SWAP":  # three CNOTs, as a memory swap is done on an NV node
+                node.swap(ids[0], ids[1])
+                clock.advance(swap_s)
+            else:
+                getattr(node, name.lower())(*ids)
+                clock.advance(two_qubit_s)
+            return None
+        if operation == "measure":
+            qubit, basis = args
+            outcome = node.measure(node.qubit(qubit), basis)
+            clock.advance(readout_s)
+            return outcome
+        if operation == "wait":
+            clock.advance(float(args[0]))
+            return None
+        raise ValueError(f"unknown qubit operation {operation!r}")
 
     def last_herald(self, instrument: str, peer: str) -> tuple[bool, str, str, int, float]:
         node = self._node_of_controller(instrument)
