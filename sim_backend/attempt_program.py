@@ -16,6 +16,7 @@ repetitions (0: until a herald); an event jump on the step means "stop at the he
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -135,38 +136,42 @@ class ProgramCache:
     the rest of the start)."""
 
     def __init__(self) -> None:
-        self._entries: dict[str, tuple[tuple[Any, ...], AttemptProgram | None, list[Any]]] = {}
+        self._entries: dict[str, tuple[list[Any], AttemptProgram | None, list[Any]]] = {}
 
     def get(self, awg: Any) -> AttemptProgram | None:
-        waves = [awg.waveforms.get(n) for e in awg.elements for n in e.waveforms.values()]
+        waveforms = awg.waveforms
         channel = awg.channels[1]
-        key = (
-            awg.sample_rate_hz,
-            channel.amplitude_vpp,
-            channel.output_on,
-            tuple(
-                (
-                    tuple(sorted(e.waveforms.items())),
-                    e.loop_count,
-                    e.loop_infinite,
-                    e.wait_trigger,
-                    e.jump_type,
-                    e.jump_index,
-                    e.goto_state,
-                    e.goto_index,
-                )
-                for e in awg.elements
-            ),
-            # waveform objects are replaced, never edited, when the user list changes; the
-            # entry holds them, so their ids cannot be reused while it lives
-            tuple(id(w) for w in waves),
-        )
+        # one flat key: per element its (channel, waveform name) items in the element's own
+        # order (another order only decodes again), its sequencing fields and the ids of
+        # the waveforms it plays
+        key: list[Any] = [awg.sample_rate_hz, channel.amplitude_vpp, channel.output_on]
+        for element in awg.elements:
+            items = tuple(element.waveforms.items())
+            key.append(items)
+            key.append(_element_fields(element))
+            for _, name in items:
+                key.append(id(waveforms.get(name)))
         entry = self._entries.get(awg.name)
         if entry is not None and entry[0] == key:
             return entry[1]
+        # waveform objects are replaced, never edited, when the user list changes; the
+        # entry holds them, so their ids cannot be reused while it lives
+        waves = [waveforms.get(n) for e in awg.elements for _, n in e.waveforms.items()]
         program = decode_attempt_program(awg)
         self._entries[awg.name] = (key, program, waves)
         return program
+
+
+#: an AWG sequence element's sequencing fields (``ProgramCache``)
+_element_fields = operator.attrgetter(
+    "loop_count",
+    "loop_infinite",
+    "wait_trigger",
+    "jump_type",
+    "jump_index",
+    "goto_state",
+    "goto_index",
+)
 
 
 def refusal(

@@ -247,10 +247,16 @@ class SimulatedHardware(LinkPhysicsMixin, AttemptLoopMixin, RealTimeMixin):
 
     def last_herald(self, instrument: str, peer: str) -> tuple[bool, str, str, int, float]:
         node = self._node_of_controller(instrument)
-        link = "-".join(self._link_of_pair(node, peer))
+        # the link's name per (node, peer), while the stations are the same object
+        names = self.__dict__.get("_herald_link_names")
+        if names is None or names[0] is not self.stations:
+            names = self.__dict__["_herald_link_names"] = (self.stations, {})
+        link = names[1].get((node, peer))
+        if link is None:
+            link = names[1][(node, peer)] = "-".join(self._link_of_pair(node, peer))
         for run in reversed(self.runs):
             if run.link == link:
-                clicks = "".join(c for c in (run.last_clicks or ()))
+                clicks = "".join(run.last_clicks or ())
                 return (
                     run.heralds > 0,
                     clicks,

@@ -268,3 +268,116 @@ def test_node_initialize_detaches_and_applies_the_init_error():
     assert np.abs(registry.density_matrix([qubits[0]]) - np.diag([0.98, 0.02])).max() < TOL
     rest = registry.density_matrix([qubits[1], qubits[2]])
     assert np.abs(rest - partial_trace(rho, [1, 2])).max() < TOL
+
+
+# ------------------------------------------------------------------ cross-group gates
+PRODUCT_CASES = [
+    (na, nb, pa, pb) for na in (1, 2, 3) for nb in (1, 2) for pa in range(na) for pb in range(nb)
+]
+
+
+@pytest.mark.parametrize(("na", "nb", "pa", "pb"), PRODUCT_CASES)
+@pytest.mark.parametrize("order", ["ab", "ba"])
+def test_gate_on_a_product_matches_the_gate_on_the_kronecker_product(na, nb, pa, pb, order):
+    """``apply_to_product`` gathers from the outer product exactly what ``apply`` gathers
+    from np.kron: the same numbers, and within TOL of the channel-by-channel reference."""
+    rng = np.random.default_rng(hash((na, nb, pa, pb, order)) % 2**32)
+    first, second = random_rho(rng, na), random_rho(rng, nb)
+    unitary, p = random_unitary(rng, 2), float(rng.uniform(0.01, 0.3))
+    idle = [random_idle(rng), random_idle(rng)]
+    positions = (pa, na + pb) if order == "ab" else (na + pb, pa)
+    gate = noisy_gate(unitary, p)
+    got = gate.apply_to_product(first, second, positions, idle)
+    joint = np.kron(first, second)
+    assert np.array_equal(got, gate.apply(joint, positions, idle))
+    assert np.abs(got - reference_gate(joint, unitary, p, positions, idle)).max() < TOL
+    trivial = [(0.0, 1.0), (0.0, 1.0)]
+    assert np.array_equal(
+        gate.apply_to_product(first, second, positions, trivial),
+        gate.apply(joint, positions, trivial),
+    )
+
+
+@pytest.mark.parametrize(("na", "nb"), [(1, 1), (1, 2), (2, 1), (2, 2), (3, 1)])
+def test_registry_gate_across_groups_matches_the_reference(na, nb):
+    """A two-qubit gate on qubits of two groups: the merged group (first qubit's group,
+    then the second's) holds the reference state; either qubit may come first."""
+    for seed in range(4):
+        rng = np.random.default_rng(seed + 100 * na + 10 * nb)
+        registry = QubitRegistry()
+        qa = [registry.add_qubit(f"a{i}") for i in range(na)]
+        qb = [registry.add_qubit(f"b{i}") for i in range(nb)]
+        ra, rb = random_rho(rng, na), random_rho(rng, nb)
+        registry.set_state(qa, ra)
+        registry.set_state(qb, rb)
+        a, b = qa[seed % na], qb[(seed // 2) % nb]
+        control, target = (a, b) if seed % 2 == 0 else (b, a)
+        idle = [random_idle(rng), random_idle(rng)]
+        registry.apply_gate(noisy_gate(CNOT, 0.05), (control, target), idle)
+        first, second = (qa, qb) if seed % 2 == 0 else (qb, qa)
+        members = first + second
+        assert registry.group_of(a) == tuple(members) == registry.group_of(b)
+        joint = np.kron(ra, rb) if seed % 2 == 0 else np.kron(rb, ra)
+        positions = (members.index(control), members.index(target))
+        expected = reference_gate(joint, CNOT, 0.05, positions, idle)
+        assert np.abs(registry.density_matrix(members) - expected).max() < TOL
+
+
+@pytest.mark.parametrize("damping", [0.0, 0.3])
+def test_measure_in_a_pair_matches_the_array_path(damping: float):
+    """The plain-arithmetic readout of a qubit in a 2-qubit group: the same outcome and
+    the same numbers as the array path (the measured pair as part of a 3-qubit group with
+    a lone |0> qubit, which the array path handles), and the same draws."""
+    for seed in range(40):
+        rho = random_rho(np.random.default_rng(seed), 2)
+        pos = seed % 2
+        results = []
+        for padded in (False, True):
+            registry = QubitRegistry()
+            qubits = [registry.add_qubit(f"q{i}") for i in range(3 if padded else 2)]
+            registry.set_state(qubits, np.kron(rho, np.diag([1.0, 0.0])) if padded else rho)
+            rng = np.random.default_rng(seed)
+            outcome = registry.measure_z(qubits[pos], rng, damping=damping)
+            other = qubits[1 - pos]
+            results.append((outcome, registry.density_matrix([other]), rng.random()))
+            assert registry.group_of(qubits[pos]) == (qubits[pos],)
+        assert results[0][0] == results[1][0]
+        assert results[0][2] == results[1][2]
+        assert np.abs(results[0][1] - results[1][1]).max() < TOL
+
+
+def test_a_shared_read_only_state_is_never_written():
+    """set_state shares a read-only complex matrix (the link's heralded states): every
+    later operation replaces the group's matrix, the shared one stays as it was."""
+    rng = np.random.default_rng(7)
+    shared = random_rho(rng, 2)
+    shared.flags.writeable = False
+    before = shared.copy()
+    registry, clock = QubitRegistry(), SimClock()
+    node = _node(registry, clock)
+    a, b, c = node.qubits
+    registry.set_state([a, b], shared)
+    clock.advance(1e-4)
+    node.apply_gate(H, a)
+    node.cnot(b, c)
+    registry.apply_damping_dephasing(a, 0.1, 0.8)
+    registry.apply_depolarizing(0.1, [a, b])
+    node.measure(a)
+    registry.set_state([a, b], shared)
+    node.swap(a, b)
+    assert np.array_equal(shared, before)
+    writable = random_rho(rng, 2)
+    registry.set_state([a, b], writable)
+    assert registry._groups[a].rho is not writable  # a caller's writable matrix is copied
+
+
+def test_two_target_idle_weights_are_the_outer_products():
+    from sim_backend.physics.superoperators import _idle_weights
+
+    rng = np.random.default_rng(11)
+    for _ in range(20):
+        idle = [random_idle(rng), random_idle(rng)]
+        expected = [1.0]
+        for gamma, coherence in idle:
+            expected = [w * x for w in expected for x in (1.0, coherence, gamma)]
+        assert _idle_weights(idle) == expected

@@ -195,8 +195,9 @@ class LinkModel:
         ).tolist()
         # The spins idle from emission until the herald reaches their nodes: that part of
         # every successful attempt is the same, so the delivered states include it.
+        # own read-only copies: the registry shares them (``QubitRegistry.set_state``)
         self.states = [
-            _idle_both(state, (node_a, node_b), self.timing.herald_delay_s)
+            _read_only(_idle_both(state, (node_a, node_b), self.timing.herald_delay_s))
             for state in self.heralded_states
         ]
 
@@ -214,6 +215,12 @@ def _failure_click_distribution(
         return 0.0, np.zeros(0)
     probs = np.array([p for _, p in failure_clicks]) / p_fail
     return min(float(probs.sum()), 1.0), probs / probs.sum()
+
+
+def _read_only(state: np.ndarray) -> np.ndarray:
+    out = np.array(state, dtype=complex)
+    out.flags.writeable = False
+    return out
 
 
 def _idle_both(

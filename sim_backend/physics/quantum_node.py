@@ -157,7 +157,7 @@ class QuantumNode:
         The basis change is a gate (with its error); the Z readout reports the true outcome
         with probability F0 (for 0) or F1 (for 1), as an NV's spin-selective readout does.
         """
-        change = _basis_change(basis)
+        change = None if type(basis) is str and basis == "Z" else _basis_change(basis)
         self._own(qubit)
         if change is not None:
             self.apply_gate(change, qubit)

@@ -29,6 +29,10 @@ _MEASURED = (np.diag([1.0, 0.0]).astype(complex), np.diag([0.0, 1.0]).astype(com
 for _state in _MEASURED:
     _state.flags.writeable = False
 
+#: in a two-qubit rho, flat indices of the |0><0| and |1><1| blocks of the qubit at
+#: position 0 or 1, each block in the other qubit's (row, column) order
+_PAIR_BLOCKS = (((0, 1, 4, 5), (10, 11, 14, 15)), ((0, 2, 8, 10), (5, 7, 13, 15)))
+
 
 @dataclass(eq=False)
 class _Group:
@@ -76,13 +80,19 @@ class QubitRegistry:
         dim = 2 ** len(qubits)
         if rho.shape != (dim, dim):
             raise ValueError(f"state for {len(qubits)} qubits must be {dim}x{dim}, got {rho.shape}")
+        groups = self._groups
         replaced = set(qubits)
         for q in qubits:
-            if not replaced.issuperset(self._groups[self._check(q)].qubits):
+            if not replaced.issuperset(groups[self._check(q)].qubits):
                 self._detach(q)
-        group = _Group(qubits, np.array(rho, dtype=complex))
+        # a read-only complex matrix (the link's heralded states, a node's initial state)
+        # is shared, not copied: a group's matrix is replaced by every operation, never
+        # written in place
+        if rho.flags.writeable or rho.dtype != complex:
+            rho = np.array(rho, dtype=complex)
+        group = _Group(qubits, rho)
         for q in qubits:
-            self._groups[q] = group
+            groups[q] = group
 
     def reset(self, qubit: int) -> None:
         """Trace ``qubit`` out of its group and put it in |0>."""
@@ -106,14 +116,28 @@ class QubitRegistry:
         self, gate: FusedGate, qubits: Sequence[int], idle: Sequence[tuple[float, float]]
     ) -> None:
         """A node's noisy gate on ``qubits``, after the idle channel (gamma, coherence) of
-        each of them (``superoperators.FusedGate``)."""
+        each of them (``superoperators.FusedGate``). A two-qubit gate across two groups
+        acts on their two states directly (``FusedGate.apply_to_product``): the merged
+        group (the first qubit's group, then the second's) is born with the gate applied."""
+        groups = self._groups
         if len(qubits) == 1:
-            group = self._groups[self._check(qubits[0])]
-            positions: tuple[int, ...] = (group.qubits.index(qubits[0]),)
-        else:
-            group, merged = self._merge(qubits)
-            positions = tuple(merged)
-        group.rho = gate.apply(group.rho, positions, idle)
+            group = groups[self._check(qubits[0])]
+            group.rho = gate.apply(group.rho, (group.qubits.index(qubits[0]),), idle)
+            return
+        if len(qubits) == 2:
+            a, b = qubits
+            first, second = groups[self._check(a)], groups[self._check(b)]
+            if first is not second:
+                members = first.qubits + second.qubits
+                positions = (first.qubits.index(a), len(first.qubits) + second.qubits.index(b))
+                merged = _Group(
+                    members, gate.apply_to_product(first.rho, second.rho, positions, idle)
+                )
+                for member in members:
+                    groups[member] = merged
+                return
+        group, indices = self._merge(qubits)
+        group.rho = gate.apply(group.rho, tuple(indices), idle)
 
     def measure_z(self, qubit: int, rng: np.random.Generator, damping: float = 0.0) -> int:
         """Projective Z measurement sampled from the state; the qubit leaves its group.
@@ -121,33 +145,68 @@ class QubitRegistry:
         ``damping``: amplitude damping gamma applied to the qubit just before the readout
         (its idle T1 decay; a coherence factor cannot change a Z readout or the other
         qubits' post-measurement state, so it needs no argument). Only the qubit's diagonal
-        blocks enter: |0><0| += gamma |1><1| and |1><1| *= 1 - gamma.
+        blocks enter: |0><0| += gamma |1><1| and |1><1| *= 1 - gamma. Groups of one or two
+        qubits are read in plain arithmetic on their entries (the same operations, in the
+        same order, as the array path).
         """
         group = self._groups[self._check(qubit)]
         n = len(group.qubits)
         rho = group.rho
         if n == 1:
-            p1 = float(rho[1, 1].real)
+            p1 = rho[1, 1].real
+        elif n == 2:
+            return self._measure_in_pair(group, qubit, rng, damping)
         else:
             pos = group.qubits.index(qubit)
             p1 = float(rho.diagonal().real @ _excited_mask(n, pos))
         if damping:
             p1 *= 1.0 - damping
-        p1 = min(1.0, max(0.0, p1))
+        p1 = min(1.0, max(0.0, float(p1)))
         outcome = int(rng.random() < p1)
         prob = p1 if outcome else 1.0 - p1
         if n > 1:
             rest = [q for q in group.qubits if q != qubit]
-            left, right = 2**pos, 2 ** (n - pos - 1)
-            t = rho.reshape(left, 2, right, left, 2, right)
-            block = t[:, outcome, :, :, outcome, :]
+            blocks = _diagonal_block_index(n, pos)
+            flat = rho.reshape(-1)
+            block = flat[blocks[outcome]]  # the rest's (rows, columns), contiguous
             if damping:
-                block = (
-                    (1.0 - damping) * block if outcome else block + damping * t[:, 1, :, :, 1, :]
-                )
-            rest_group = _Group(rest, (block / prob).reshape(2 ** (n - 1), 2 ** (n - 1)))
+                block = (1.0 - damping) * block if outcome else block + damping * flat[blocks[1]]
+            rest_group = _Group(rest, block / prob)
             for q in rest:
                 self._groups[q] = rest_group
+        self._groups[qubit] = _Group([qubit], _MEASURED[outcome])
+        return outcome
+
+    def _measure_in_pair(
+        self, group: _Group, qubit: int, rng: np.random.Generator, damping: float
+    ) -> int:
+        """``measure_z`` of a qubit sharing its state with one other qubit: the four
+        entries of each of the measured qubit's diagonal blocks, in Python floats."""
+        pos = group.qubits.index(qubit)
+        other = group.qubits[1 - pos]
+        e = group.rho.reshape(-1).tolist()
+        # flat indices of the measured qubit's |o><o| block, (0 0), (0 1), (1 0), (1 1) of
+        # the other qubit
+        zero, one = _PAIR_BLOCKS[pos]
+        p1 = e[one[0]].real + e[one[3]].real
+        if damping:
+            p1 *= 1.0 - damping
+        p1 = min(1.0, max(0.0, p1))
+        outcome = int(rng.random() < p1)
+        prob = p1 if outcome else 1.0 - p1
+        if outcome:
+            block = [e[i] for i in one]
+            if damping:
+                block = [(1.0 - damping) * x for x in block]
+        else:
+            block = [e[i] for i in zero]
+            if damping:
+                block = [x + damping * e[i] for x, i in zip(block, one, strict=True)]
+        # numpy divides a complex array by a real number as a product with its
+        # reciprocal (Smith's method with a zero imaginary part): so here too
+        scale = 1.0 / prob
+        b00, b01, b10, b11 = (x * scale for x in block)
+        self._groups[other] = _Group([other], np.array(((b00, b01), (b10, b11)), dtype=complex))
         self._groups[qubit] = _Group([qubit], _MEASURED[outcome])
         return outcome
 
@@ -210,6 +269,19 @@ def _trace_out(rho: np.ndarray, position: int) -> np.ndarray:
     t = rho.reshape(left, 2, right, left, 2, right)
     half = 2 ** (n - 1)
     return (t[:, 0, :, :, 0, :] + t[:, 1, :, :, 1, :]).reshape(half, half)
+
+
+@lru_cache(maxsize=256)
+def _diagonal_block_index(n: int, position: int) -> tuple[np.ndarray, np.ndarray]:
+    """Flat indices of the |0><0| and |1><1| blocks of the qubit at ``position`` in an
+    n-qubit rho, each as the other qubits' (2^(n-1), 2^(n-1)) matrix."""
+    left, right = 2**position, 2 ** (n - position - 1)
+    t = np.arange(4**n, dtype=np.intp).reshape(left, 2, right, left, 2, right)
+    half = 2 ** (n - 1)
+    out = tuple(np.ascontiguousarray(t[:, bit, :, :, bit, :]).reshape(half, half) for bit in (0, 1))
+    for index in out:
+        index.flags.writeable = False
+    return out  # type: ignore[return-value]
 
 
 @lru_cache(maxsize=256)

@@ -104,6 +104,45 @@ class FusedGate:
         n = rho.shape[0].bit_length() - 1
         if n == 1:
             return self._apply_to_lone_qubit(rho, idle[0])
+        if n <= _FULL_GROUP_SIZE:
+            return (self._weighted(n, positions, idle) @ rho.reshape(-1)).reshape(rho.shape)
+        index, inverse = (
+            _cached_gather(n, positions) if n <= _CACHED_GROUP_SIZE else _gather(n, positions)
+        )
+        superop = self._weighted(n, positions, idle)
+        return (superop @ rho.reshape(-1)[index]).reshape(-1)[inverse].reshape(rho.shape)
+
+    def apply_to_product(
+        self,
+        first: np.ndarray,
+        second: np.ndarray,
+        positions: tuple[int, ...],
+        idle: Sequence[tuple[float, float]],
+    ) -> np.ndarray:
+        """``apply`` on np.kron(first, second) (two groups' states, merged by the gate),
+        without forming the Kronecker product: the outer product of the two flattened
+        states holds the same products (first entry times second entry) in another order,
+        and one cached index gathers them straight into the gate's layout (the same
+        vector ``apply`` gathers from the Kronecker product, entry for entry)."""
+        na = first.shape[0].bit_length() - 1
+        nb = second.shape[0].bit_length() - 1
+        n = na + nb
+        dim = 2**n
+        products = np.multiply.outer(first.reshape(-1), second.reshape(-1)).reshape(-1)
+        if n <= _FULL_GROUP_SIZE:
+            index = _cached_product_gather(na, nb, None)[0]
+            superop = self._weighted(n, positions, idle)
+            return (superop @ products[index]).reshape(dim, dim)
+        gather = _cached_product_gather if n <= _CACHED_GROUP_SIZE else _product_gather
+        index, inverse = gather(na, nb, positions)
+        superop = self._weighted(n, positions, idle)
+        return (superop @ products[index]).reshape(-1)[inverse].reshape(dim, dim)
+
+    def _weighted(
+        self, n: int, positions: tuple[int, ...], idle: Sequence[tuple[float, float]]
+    ) -> np.ndarray:
+        """The gate after the idle channels: the full-size (4^n x 4^n) superoperator for
+        groups up to ``_FULL_GROUP_SIZE`` qubits, else the targets' 4^k x 4^k one."""
         trivial = True
         for gamma, coherence in idle:
             if gamma != 0.0 or coherence != 1.0:
@@ -111,16 +150,11 @@ class FusedGate:
                 break
         if n <= _FULL_GROUP_SIZE:
             superop, stack = self._full_size(n, positions)
-            if not trivial:
-                superop = np.dot(_idle_weights(idle), stack).reshape(superop.shape)
-            return (superop @ rho.reshape(-1)).reshape(rho.shape)
-        superop = self.superop
-        if not trivial:
-            superop = np.dot(_idle_weights(idle), self.stack).reshape(superop.shape)
-        index, inverse = (
-            _cached_gather(n, positions) if n <= _CACHED_GROUP_SIZE else _gather(n, positions)
-        )
-        return (superop @ rho.reshape(-1)[index]).reshape(-1)[inverse].reshape(rho.shape)
+        else:
+            superop, stack = self.superop, self.stack
+        if trivial:
+            return superop
+        return np.dot(_idle_weights(idle), stack).reshape(superop.shape)
 
     def _apply_to_lone_qubit(self, rho: np.ndarray, idle: tuple[float, float]) -> np.ndarray:
         """The idle channel on the entries (r00, r01, r10, r11), then the gate's 4x4."""
@@ -166,6 +200,9 @@ def _idle_weights(idle: Sequence[tuple[float, float]]) -> list[float]:
     if len(idle) == 1:
         gamma, coherence = idle[0]
         return [1.0, coherence, gamma]
+    if len(idle) == 2:  # the products below, written out (factors of 1.0 are exact)
+        (g1, c1), (g2, c2) = idle
+        return [1.0, c2, g2, c1, c1 * c2, c1 * g2, g1, g1 * c2, g1 * g2]
     weights = [1.0]
     for gamma, coherence in idle:
         weights = [w * x for w in weights for x in (1.0, coherence, gamma)]
@@ -212,6 +249,30 @@ def _gather(n: int, targets: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
 
 
 _cached_gather = lru_cache(maxsize=256)(_gather)
+
+
+def _product_gather(
+    na: int, nb: int, targets: tuple[int, ...] | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Indices into the flattened outer product of an na- and an nb-qubit rho that give
+    the flattened np.kron of the two (``targets`` None), or its gather for ``targets``
+    (``_gather``) with the inverse permutation that puts the result back in place."""
+    da, db = 2**na, 2**nb
+    row, column = np.divmod(np.arange((da * db) ** 2, dtype=np.intp), da * db)
+    ra, rb = np.divmod(row, db)
+    ca, cb = np.divmod(column, db)
+    kron_to_outer = (ra * da + ca) * (db * db) + rb * db + cb
+    if targets is None:
+        inverse = None
+        index = kron_to_outer
+    else:
+        gather, inverse = _gather(na + nb, targets)
+        index = kron_to_outer[gather]
+    index.flags.writeable = False
+    return index, inverse
+
+
+_cached_product_gather = lru_cache(maxsize=256)(_product_gather)
 
 
 def apply_superoperator(rho: np.ndarray, superop: np.ndarray, targets: Sequence[int]) -> np.ndarray:
