@@ -1,0 +1,220 @@
+"""How the qnode RTC driver writes programs and reads their replies (qnode RTC protocol v1,
+``QUB:PROG?``, ``QUB:PROG:STAR?``, ``QUB:PROG:RES?``; see ``docs/rtc-protocol.md``): every
+operation validated before anything is sent, refusals naming the operation, each program
+shape encoded once, and replies checked against what the program must return. A mixin of
+:class:`drivers.qnode_rtc.RealTimeQubitController`."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from drivers.errors import InstrumentReplyError, InstrumentValueError
+from drivers.qubit_program import Herald, ProgramResult, QubitProgram
+
+#: Longest program one ``QUB:PROG?`` carries.
+MAX_PROGRAM_OPS = 64
+#: Most bits one real-time message carries.
+MAX_MESSAGE_BITS = 16
+PROGRAM_OPERATIONS = (
+    "INIT q | ROT q,axis,angle | GATE name,q[,q2] | MEAS q,axis | WAIT s | ENT peer | "
+    "SEND peer[,bits...] | RECV peer,n | PAULI q,xbits,zbits | AGE s"
+)
+_PROGRAM_REPLY = '0,<time_s>[,<readout 0|1 or herald bell:attempts:time>...] or <code>,"<reason>"'
+_PEER = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def _shot(shot: int | None) -> str:
+    """The optional ``<shot>,`` argument of a program command."""
+    if shot is None:
+        return ""
+    if not isinstance(shot, int) or not 0 <= shot < 2**31:
+        raise ValueError(f"shot={shot!r}: expected an integer 0..2**31-1")
+    return f"{shot},"
+
+
+def _herald(item: str) -> Herald:
+    """``<bell>:<attempts>:<time_s>`` of a program reply (``NONE``: no herald)."""
+    bell, attempts, when = item.split(":")
+    if bell != "NONE" and bell not in ("PHI+", "PHI-", "PSI+", "PSI-"):
+        raise ValueError(bell)
+    return Herald(None if bell == "NONE" else bell, int(attempts), float(when))
+
+
+class ProgramTransactions:
+    """The program transactions of the RTC driver (a mixin; it uses the driver's
+    ``display_name``, ``_transact``, ``_query``, ``_qubit``, ``_axis``, ``_gate_args`` and
+    its cache ``_encoded`` of validated program texts)."""
+
+    display_name: str
+    _encoded: dict[tuple[tuple[Any, ...], ...], tuple[str, tuple[int, int]]]
+    _transact: Any
+    _query: Any
+    _qubit: Any
+    _axis: Any
+    _gate_args: Any
+
+    def run_program(self, program: QubitProgram, shot: int | None = None) -> ProgramResult:
+        """Run ``program`` in one ``QUB:PROG?`` transaction; return its readouts, heralds and
+        the controller clock after it. Every operation is validated before anything is
+        sent. ``shot``: the shot whose programs on other nodes this one meets (needed for
+        network operations)."""
+        text, shape = self._program_text(program)
+        return self._program_reply(shape, f'QUB:PROG? {_shot(shot)}"{text}"')
+
+    def start_program(self, program: QubitProgram, shot: int) -> None:
+        """Start ``program`` for ``shot`` without waiting for it (``QUB:PROG:STAR?``,
+        acknowledged at once): a shot's programs on several nodes run together, meeting at
+        their attempt loops and messages. Its result is read with :meth:`program_result`."""
+        command = f'QUB:PROG:STAR? {_shot(shot)}"{self._program_text(program)[0]}"'
+        reply = self._transact(command, self._query).strip()
+        if reply != "0":
+            raise self._refusal(reply, command, expected="0")
+
+    def program_result(self, program: QubitProgram) -> ProgramResult:
+        """The result of the program last started (``QUB:PROG:RES?``, waiting for it to
+        end); ``program`` is what was started, to check the reply against."""
+        return self._program_reply(self._program_text(program)[1], "QUB:PROG:RES?")
+
+    def _program_text(self, program: QubitProgram) -> tuple[str, tuple[int, int]]:
+        """The program as sent, validated (refused naming the operation), and its shape:
+        how many readouts and heralds a complete run returns."""
+        if not 0 < len(program) <= MAX_PROGRAM_OPS:
+            raise InstrumentValueError(
+                self.display_name,
+                f"program of {len(program)} operations, expected 1..{MAX_PROGRAM_OPS}",
+            )
+        key = tuple(program.ops)
+        try:
+            encoded = self._encoded.get(key)
+        except TypeError:  # an unhashable argument: validation below names it
+            key, encoded = None, None
+        if encoded is None:  # steps repeat (same BSM, same input states): encode once
+            registers = [0]
+            text = "|".join(self._encode(i, op, registers) for i, op in enumerate(program.ops, 1))
+            encoded = (text, (program.readouts, program.heralds))
+            if key is not None:
+                if len(self._encoded) >= 512:
+                    self._encoded.clear()
+                self._encoded[key] = encoded
+        return encoded
+
+    def _program_reply(self, shape: tuple[int, int], command: str) -> ProgramResult:
+        """Parse ``0,<time_s>[,<item>...]`` or ``1,<time_s>,<op>[,<item>...]`` (aborted at
+        operation ``op``); items in program order, a readout ``0``/``1`` or a herald
+        ``<bell>:<attempts>:<time_s>`` (bell ``NONE``: the loop's cut-off)."""
+        reply = self._transact(command, self._query).strip()
+        status, _, rest = reply.partition(",")
+        if status not in ("0", "1"):
+            raise self._refusal(reply, command, expected=_PROGRAM_REPLY)
+        fields = rest.split(",")
+        try:
+            time_s = float(fields[0])
+            aborted = int(fields[1]) if status == "1" else None
+            items = fields[2:] if status == "1" else fields[1:]
+            readouts = tuple(int(r) for r in items if ":" not in r)
+            heralds = tuple(_herald(r) for r in items if ":" in r)
+        except (ValueError, IndexError):
+            raise self._bad_program_reply(reply, command) from None
+        complete = aborted is None
+        if any(r not in (0, 1) for r in readouts) or (
+            complete and (len(readouts), len(heralds)) != shape
+        ):
+            raise self._bad_program_reply(reply, command)
+        return ProgramResult(readouts, time_s, heralds, aborted)
+
+    def _refusal(self, reply: str, command: str, expected: str) -> InstrumentReplyError:
+        status, _, rest = reply.partition(",")
+        try:
+            code = int(status)
+        except ValueError:
+            code = None
+        if code is not None and code < 0 and rest.startswith('"'):
+            return InstrumentReplyError(
+                self.display_name, f"refused: error {code}, {rest.strip(chr(34))}", command
+            )
+        return InstrumentReplyError(
+            self.display_name, f"answered {reply!r}, expected {expected}", command=command
+        )
+
+    def _bad_program_reply(self, reply: str, command: str) -> InstrumentReplyError:
+        return InstrumentReplyError(
+            self.display_name, f"answered {reply!r}, expected {_PROGRAM_REPLY}", command=command
+        )
+
+    def _encode(self, index: int, op: tuple[Any, ...], registers: list[int]) -> str:
+        """One program operation as text, validated as its single command would be;
+        ``registers`` (one counter) counts the registers filled before it."""
+        try:
+            text = self._encode_checked(op, registers[0])
+        except InstrumentValueError as exc:
+            raise InstrumentValueError(
+                self.display_name, f"program operation {index} {op!r}: {exc.detail}"
+            ) from None
+        kind = op[0]
+        registers[0] += 1 if kind == "MEAS" else 2 if kind == "ENT" else 0
+        if kind == "RECV":
+            registers[0] += op[2]
+        return text
+
+    def _encode_checked(self, op: tuple[Any, ...], registers: int) -> str:
+        kind, *args = op
+        if kind == "INIT" and len(args) == 1:
+            return f"INIT {self._qubit(args[0])}"
+        if kind == "ROT" and len(args) == 3:
+            qubit, axis, angle = args
+            if not isinstance(angle, (int, float)) or not math.isfinite(angle):
+                raise InstrumentValueError(self.display_name, f"angle {angle!r} is not finite")
+            return f"ROT {self._qubit(qubit)},{self._axis(axis)},{angle:.12g}"
+        if kind == "GATE" and args:
+            name, qubits = self._gate_args(args[0], tuple(args[1:]))
+            return f"GATE {name},{qubits}"
+        if kind == "MEAS" and len(args) == 2:
+            return f"MEAS {self._qubit(args[0])},{self._axis(args[1])}"
+        if kind in ("WAIT", "AGE") and len(args) == 1:
+            seconds = args[0]
+            if not isinstance(seconds, (int, float)) or not 0 <= seconds <= 3600:
+                raise InstrumentValueError(
+                    self.display_name,
+                    f"{kind.lower()} {seconds!r} s out of range, expected 0..3600 s",
+                )
+            return f"{kind} {seconds:.12g}"
+        if kind == "ENT" and len(args) == 1:
+            return f"ENT {self._peer(args[0])}"
+        if kind == "SEND" and args:
+            bits = [self._bits(b, registers) for b in args[1:]]
+            return ",".join([f"SEND {self._peer(args[0])}", *bits])
+        if kind == "RECV" and len(args) == 2:
+            count = args[1]
+            if not isinstance(count, int) or not 0 <= count <= MAX_MESSAGE_BITS:
+                raise InstrumentValueError(
+                    self.display_name,
+                    f"message of {count!r} bits, expected 0..{MAX_MESSAGE_BITS}",
+                )
+            return f"RECV {self._peer(args[0])},{count}"
+        if kind == "PAULI" and len(args) == 3:
+            x, z = (self._bits(b, registers) for b in args[1:])
+            return f"PAULI {self._qubit(args[0])},{x},{z}"
+        raise InstrumentValueError(self.display_name, f"expected {PROGRAM_OPERATIONS}")
+
+    def _peer(self, peer: Any) -> str:
+        if not isinstance(peer, str) or not _PEER.fullmatch(peer):
+            raise InstrumentValueError(
+                self.display_name, f"peer {peer!r} invalid, expected a node name ([A-Za-z0-9_-])"
+            )
+        return peer
+
+    def _bits(self, bits: Any, registers: int) -> str:
+        """A bit expression ``r<i>^r<j>...`` (``0`` for the empty XOR) over registers the
+        program has filled before the operation."""
+        if not isinstance(bits, tuple) or not all(
+            isinstance(r, int) and 0 <= r < registers for r in bits
+        ):
+            filled = f"r0..r{registers - 1}" if registers else "none yet"
+            raise InstrumentValueError(
+                self.display_name,
+                f"bits {bits!r} invalid, expected a tuple of registers filled before "
+                f"this operation ({filled})",
+            )
+        return "^".join(f"r{r}" for r in bits) or "0"
