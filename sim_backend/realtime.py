@@ -85,6 +85,7 @@ class RealTimeNetwork:
         self._mail: dict[tuple[int, str, str], deque[tuple[float, tuple[int, ...]]]] = {}
         self._aborted: dict[int, str] = {}
         self._delays: dict[tuple[str, str], float] = {}
+        self._private = 0  # shots of programs that meet no other (negative, lab-wide)
 
     # ------------------------------------------------------------------ interface
     def start(
@@ -98,6 +99,12 @@ class RealTimeNetwork:
         node = self._hw.node_of_controller(controller)
         self._runs[controller] = ProgramRun(controller, node, shot, ops, texts)
         self._advance()
+
+    def private_shot(self) -> int:
+        """A shot number no client sends (they are >= 0), for a program that meets no
+        other program."""
+        self._private -= 1
+        return self._private
 
     def result(self, controller: str) -> ProgramRun:
         """The controller's last program after running the shot as far as it goes; one

@@ -302,3 +302,18 @@ def test_the_teleport_run_takes_either_protocol_with_the_same_results() -> None:
     assert runs[False]["exact_fidelity_mean"] == pytest.approx(
         runs[True]["exact_fidelity_mean"], abs=1e-4
     )
+
+
+def test_a_shot_is_required_where_programs_meet(pair_lab) -> None:
+    """Network operations need the shot they belong to; feed-forward on the node's own
+    readouts runs without one."""
+    alice, _ = _rtcs(pair_lab)
+    assert "the shot is missing" in alice.ask('QUB:PROG:STAR? "INIT 0"')
+    assert "needs the shot it belongs to" in alice.ask('QUB:PROG? "ENT bob"')
+    lab = pair_lab.network.simulated_lab.lab
+    # X on qubit 0 when qubit 1 read 1: qubit 0 ends in the state qubit 1 was read in
+    program = QubitProgram().init(0).init(1).rotate(1, "Y", np.pi).measure(1).pauli(0, (0,), ())
+    result = alice.run_program(program)
+    assert result.aborted is None
+    rho = lab.density_matrix([lab.node("alice").qubit(0)])
+    assert rho[result.readouts[0], result.readouts[0]].real > 0.95

@@ -34,8 +34,10 @@ PROGRAM_OPS = (
     "INIT q | ROT q,axis,angle | GATE name,q[,q2] | MEAS q,axis | WAIT s | ENT peer | "
     "SEND peer[,bits...] | RECV peer,n | PAULI q,xbits,zbits | AGE s"
 )
-#: operations that reach other nodes: a program holding one runs in the real-time network
+#: operations that reach other nodes: a program holding one needs its shot
 NETWORK_OPS = frozenset({"entangle", "send", "receive"})
+#: operations on the node's own qubits: a program of only these runs at once
+QUBIT_OPS = frozenset({"init", "rotate", "gate", "measure", "wait"})
 
 Operation = tuple[Any, ...]  # (hook operation name, *arguments)
 
@@ -196,10 +198,10 @@ class SimRealTimeController(ScpiInstrument):
         programs other controllers started for the same shot."""
         try:
             shot, ops, texts = self.compile_program(call)
-            if shot is None and not any(op[0] in NETWORK_OPS for op in ops):
+            if shot is None and all(op[0] in QUBIT_OPS for op in ops):
                 return self._run_alone(ops)
             network = self._network()
-            network.start(self.name, shot or 0, ops, texts)
+            network.start(self.name, self._shot(shot, ops, network), ops, texts)
             return self._reply(network.result(self.name))
         except ScpiError as exc:
             return format_error(exc.code, exc.detail)
@@ -210,7 +212,9 @@ class SimRealTimeController(ScpiInstrument):
         error (nothing started then)."""
         try:
             shot, ops, texts = self.compile_program(call)
-            self._network().start(self.name, shot or 0, ops, texts)
+            if shot is None:
+                raise ScpiError(-109, 'expected <shot>,"<op>|<op>|...": the shot is missing')
+            self._network().start(self.name, shot, ops, texts)
         except ScpiError as exc:
             return format_error(exc.code, exc.detail)
         return "0"
@@ -224,11 +228,23 @@ class SimRealTimeController(ScpiInstrument):
         except ScpiError as exc:
             return format_error(exc.code, exc.detail)
 
+    def _shot(self, shot: int | None, ops: tuple[Operation, ...], network: Any) -> int:
+        """The program's shot; a program that meets no other may go without one (it gets
+        a number of its own, below any a client can send)."""
+        if shot is not None:
+            return shot
+        if any(op[0] in NETWORK_OPS for op in ops):
+            raise ScpiError(
+                -109,
+                'expected <shot>,"<op>|<op>|...": a program with ENT, SEND or RECV '
+                "needs the shot it belongs to",
+            )
+        return int(network.private_shot())
+
     def _run_alone(self, ops: tuple[Operation, ...]) -> str:
+        """A program of qubit operations only, run at once (no real-time network needed)."""
         readouts = []
         for op in ops:
-            if op[0] == "age":
-                continue  # no herald in this program: no pair to age
             result = self._run(op)
             if op[0] == "measure":
                 readouts.append(str(int(result)))
