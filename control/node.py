@@ -332,6 +332,29 @@ class NodeController:
         self._clock_s = result.time_s
         return result
 
+    def start_programs(self, programs: list[QubitProgram], first_shot: int) -> None:
+        """``start_program`` for a batch: programs of consecutive shots from
+        ``first_shot``, run one after the other on the controller."""
+        self._check_no_pairs()
+        programs = [self._with_pending_wait(programs[0]), *programs[1:]]
+        self.instruments.qubits.start_programs(programs, first_shot)
+
+    def program_results(self, programs: list[QubitProgram]) -> list[ProgramResult]:
+        """How the started batch's programs ended, in order."""
+        results = self.instruments.qubits.program_results(programs)
+        self._clock_s = results[-1].time_s
+        return results
+
+    def run_shot_programs(
+        self, programs: list[QubitProgram], first_shot: int
+    ) -> list[ProgramResult]:
+        """``start_programs`` and ``program_results`` in one transaction."""
+        self._check_no_pairs()
+        programs = [self._with_pending_wait(programs[0]), *programs[1:]]
+        results = self.instruments.qubits.run_programs(programs, first_shot)
+        self._clock_s = results[-1].time_s
+        return results
+
     def _check_no_pairs(self) -> None:
         if self.pairs:
             raise NodeError(

@@ -85,7 +85,19 @@ class TeleportInputArgs(_Args):
 
 
 #: operations a program sent over RPC may hold (the driver validates their arguments)
-PROGRAM_OPERATIONS = ("INIT", "ROT", "GATE", "MEAS", "WAIT", "ENT", "SEND", "RECV", "PAULI", "AGE")
+PROGRAM_OPERATIONS = (
+    "INIT",
+    "ROT",
+    "GATE",
+    "MEAS",
+    "WAIT",
+    "ENT",
+    "SEND",
+    "RECV",
+    "PAULI",
+    "AGE",
+    "PROBE",
+)
 
 
 class ProgramArgs(_Args):
@@ -112,12 +124,23 @@ class ProgramArgs(_Args):
         )
 
 
+class BatchArgs(_Args):
+    """Programs of consecutive shots (each as ``ProgramArgs.ops``) from ``first_shot``."""
+
+    programs: list[ProgramArgs] = Field(min_length=1, max_length=64)
+    first_shot: int | None = Field(default=None, ge=0, lt=2**31)
+
+    def batch(self) -> list[QubitProgram]:
+        return [p.program() for p in self.programs]
+
+
 def result_to_dict(result: ProgramResult) -> dict[str, Any]:
     return {
         "readouts": list(result.readouts),
         "time_s": result.time_s,
         "heralds": [[h.bell_state, h.attempts, h.time_s] for h in result.heralds],
         "aborted": result.aborted,
+        "probes": list(result.probes),
     }
 
 
@@ -127,6 +150,7 @@ def result_from_dict(d: dict[str, Any]) -> ProgramResult:
         time_s=float(d["time_s"]),
         heralds=tuple(Herald(b, int(n), float(t)) for b, n, t in d["heralds"]),
         aborted=d["aborted"],
+        probes=tuple(None if p is None else float(p) for p in d.get("probes", ())),
     )
 
 
@@ -181,6 +205,21 @@ def node_methods(node: NodeController) -> dict[str, tuple[type[BaseModel] | None
         "run_shot_program": (
             ProgramArgs,
             lambda a: result_to_dict(node.run_shot_program(a.program(), _required_shot(a.shot))),
+        ),
+        "start_programs": (
+            BatchArgs,
+            lambda a: node.start_programs(a.batch(), _required_shot(a.first_shot)),
+        ),
+        "program_results": (
+            BatchArgs,
+            lambda a: [result_to_dict(r) for r in node.program_results(a.batch())],
+        ),
+        "run_shot_programs": (
+            BatchArgs,
+            lambda a: [
+                result_to_dict(r)
+                for r in node.run_shot_programs(a.batch(), _required_shot(a.first_shot))
+            ],
         ),
         "collect_herald": (
             HeraldArgs,
@@ -282,6 +321,21 @@ class RemoteNode:
 
     def run_shot_program(self, program: QubitProgram, shot: int) -> ProgramResult:
         return result_from_dict(self._call("run_shot_program", **_wire(program, shot)))
+
+    def start_programs(self, programs: list[QubitProgram], first_shot: int) -> None:
+        self._call("start_programs", programs=[_wire(p) for p in programs], first_shot=first_shot)
+
+    def program_results(self, programs: list[QubitProgram]) -> list[ProgramResult]:
+        results = self._call("program_results", programs=[_wire(p) for p in programs])
+        return [result_from_dict(r) for r in results]
+
+    def run_shot_programs(
+        self, programs: list[QubitProgram], first_shot: int
+    ) -> list[ProgramResult]:
+        results = self._call(
+            "run_shot_programs", programs=[_wire(p) for p in programs], first_shot=first_shot
+        )
+        return [result_from_dict(r) for r in results]
 
     def new_pair_id(self, peer: str) -> str:
         return str(self._call("new_pair_id", peer=peer))

@@ -9,15 +9,13 @@ processing latency), so the qubits pay for it in memory decoherence, as in a rea
 
 from __future__ import annotations
 
-import itertools
 import secrets
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from drivers.qubit_program import ProgramResult
 from sequences.attempt_loop import AnyLoop, prepare_station
-from sequences.chain_teleport import COMMUNICATION, ChainTeleport, chain_teleport
+from sequences.chain_teleport import ChainTeleport, chain_teleport
 from sequences.pauli_frame import PauliFrame
 
 from .node import NodeController, NodeError, Pair
@@ -60,11 +58,10 @@ class Orchestrator:
     _prepared: bool = field(default=False, repr=False)
     _loaded: AnyLoop | None = field(default=None, repr=False)  # loop the AWGs hold
     _programs: dict[tuple[Any, ...], ChainTeleport] = field(default_factory=dict, repr=False)
-    #: shot tags of the nodes' real-time programs: unique, so an aborted or stale shot's
-    #: programs never meet a new one's (a random start: several orchestrators, one lab)
-    _shot_tags: Iterator[int] = field(
-        default_factory=lambda: itertools.count(secrets.randbelow(2**30)), repr=False
-    )
+    #: the next shot tag of the nodes' real-time programs: tags are unique and increase, so
+    #: an aborted or stale shot's programs never meet a new one's (a random start: several
+    #: orchestrators, one lab)
+    _next_tag: int = field(default_factory=lambda: secrets.randbelow(2**30), repr=False)
 
     # ------------------------------------------------------------------ set-up
     def prepare(self) -> None:
@@ -224,17 +221,105 @@ class Orchestrator:
 
         The nodes' real-time controllers run the shot themselves, one program each
         (``sequences.chain_teleport``): attempt loops, memory swap, Bell-state
-        measurements, the classical messages and the feed-forward correction. A shot a
-        cut-off ended (an attempt loop's, or the memory's) is run again. With
+        measurements, the classical messages, the feed-forward correction and a's readout.
+        A shot a cut-off ended (an attempt loop's, or the memory's) is run again. With
         ``shot_programs`` off, the orchestrator drives the same protocol step by step
         (``teleport_stepwise``), for real-time controllers without network operations."""
+        return self.teleport_batch(a, b, c, [(shot, input_state)])[0]
+
+    def teleport_batch(
+        self, a: str, b: str, c: str, shots: list[tuple[int, tuple[str, float, float]]]
+    ) -> list[TeleportShot]:
+        """``teleport_over_chain`` for several shots at once: each controller gets the
+        programs of all of them in one transaction and runs them one after the other, as
+        real-time controllers run many repetitions per upload; shots a cut-off ended are
+        run again in a further batch. Records in the order of ``shots``."""
         if not self.shot_programs:
-            return self.teleport_stepwise(a, b, c, shot, input_state)
-        _, theta, phi = input_state
-        at_b, at_c, attempts = self._chain_shot(a, b, c, theta, phi)
-        swap = (at_b.readouts[0], at_b.readouts[1])
-        bsm = (at_c.readouts[0], at_c.readouts[1])
-        return self._read_out(a, COMMUNICATION, shot, input_state, attempts, swap, bsm)
+            return [self.teleport_stepwise(a, b, c, shot, state) for shot, state in shots]
+        if not self._prepared:
+            self.prepare()
+        node_a, node_b, node_c = (self.nodes[n] for n in (a, b, c))
+        if self._loaded is not self.loop:
+            for node in (node_a, node_b, node_c):
+                node.load_loop(self.loop)
+            self._loaded = self.loop
+        probe = self.network.backend != "lab"  # only a simulation knows the exact fidelity
+        pending_ab = [0] * len(shots)
+        attempts_bc = [0] * len(shots)
+        done: dict[int, TeleportShot] = {}
+        todo = list(range(len(shots)))
+        while todo:
+            programs = [self._chain_programs(a, b, c, *shots[i][1][1:], probe) for i in todo]
+            first = self._tags(len(todo))
+            node_a.start_programs([p.receiver for p in programs], first)
+            node_b.start_programs([p.swapper for p in programs], first)
+            at_c = node_c.run_shot_programs([p.sender for p in programs], first)
+            at_a = node_a.program_results([p.receiver for p in programs])
+            at_b = node_b.program_results([p.swapper for p in programs])
+            again = []
+            for k, i in enumerate(todo):
+                herald_ab = at_a[k].heralds[0] if at_a[k].heralds else None
+                attempts_ab = pending_ab[i] + (herald_ab.attempts if herald_ab else 0)
+                pending_ab[i] = 0 if herald_ab and herald_ab.bell_state else attempts_ab
+                attempts_bc[i] += at_c[k].heralds[0].attempts if at_c[k].heralds else 0
+                if any(r.aborted is not None for r in (at_a[k], at_b[k], at_c[k])):
+                    self._shot_aborted(a, b, c, at_b[k], programs[k].swapper_aborts, attempts_ab)
+                    again.append(i)
+                    continue
+                shot, state = shots[i]
+                self._published_shot(a, b, c, first + k, at_b[k], (attempts_ab, attempts_bc[i]))
+                done[i] = self._record(
+                    shot, state, at_a[k], at_b[k], at_c[k], (attempts_ab, attempts_bc[i])
+                )
+            todo = again
+        return [done[i] for i in range(len(shots))]
+
+    def _tags(self, count: int) -> int:
+        """``count`` consecutive shot tags for the controllers' programs; the first."""
+        first = self._next_tag
+        self._next_tag += count
+        return first
+
+    def _record(
+        self,
+        shot: int,
+        input_state: tuple[str, float, float],
+        at_a: ProgramResult,
+        at_b: ProgramResult,
+        at_c: ProgramResult,
+        attempts: tuple[int, int],
+    ) -> TeleportShot:
+        """A shot as stored, from the three programs' results (a's readout is its last)."""
+        outcome = at_a.readouts[-1]
+        record = TeleportShot(
+            shot=shot,
+            input_state=input_state[0],
+            outcome=outcome,
+            correct=int(outcome == 0),
+            attempts_ab=attempts[0],
+            attempts_bc=attempts[1],
+            swap_outcomes=(at_b.readouts[0], at_b.readouts[1]),
+            bsm_outcomes=(at_c.readouts[0], at_c.readouts[1]),
+            delivered_time_s=at_a.time_s,  # the clock when a's readout ended
+            exact_fidelity=at_a.probes[0] if at_a.probes else None,
+        )
+        self._publish("shot", shot=shot, input=input_state[0], correct=record.correct)
+        return record
+
+    def _published_shot(
+        self, a: str, b: str, c: str, tag: int, at_b: ProgramResult, attempts: tuple[int, int]
+    ) -> None:
+        """The events of a completed shot: both heralds (as b saw them) and the swap."""
+        if self.events is None:
+            return
+        for link, herald, count in (
+            (f"{a}-{b}", at_b.heralds[0], attempts[0]),
+            (f"{b}-{c}", at_b.heralds[1], attempts[1]),
+        ):
+            self._publish(
+                "herald", link=link, pair=f"{link}#{tag}", bell=herald.bell_state, attempts=count
+            )
+        self._publish("swap", node=b, pair=f"{a}-{c}#{tag}", outcomes=list(at_b.readouts))
 
     def teleport_stepwise(
         self, a: str, b: str, c: str, shot: int, input_state: tuple[str, float, float]
@@ -247,50 +332,6 @@ class Orchestrator:
         bsm, qubit = self.teleport(c, a, p_ac, theta, phi)
         self.nodes[a].discard_pair(p_ac)  # consumed by the readout
         return self._read_out(a, qubit, shot, input_state, (attempts_ab, attempts_bc), swap, bsm)
-
-    def _chain_shot(
-        self, a: str, b: str, c: str, theta: float, phi: float
-    ) -> tuple[ProgramResult, ProgramResult, tuple[int, int]]:
-        """One teleportation's programs on the three controllers, run until no cut-off ends
-        them; returns b's and c's results and the attempts on a-b (since its last herald,
-        as ``swapped_pair`` counts them) and on b-c."""
-        if not self._prepared:
-            self.prepare()
-        node_a, node_b, node_c = (self.nodes[n] for n in (a, b, c))
-        if self._loaded is not self.loop:
-            for node in (node_a, node_b, node_c):
-                node.load_loop(self.loop)
-            self._loaded = self.loop
-        programs = self._chain_programs(a, b, c, theta, phi)
-        pending_ab = attempts_bc = 0
-        while True:
-            tag = next(self._shot_tags)
-            node_a.start_program(programs.receiver, tag)
-            node_b.start_program(programs.swapper, tag)
-            at_c = node_c.run_shot_program(programs.sender, tag)
-            at_a = node_a.program_result(programs.receiver)
-            at_b = node_b.program_result(programs.swapper)
-            herald_ab = at_a.heralds[0] if at_a.heralds else None
-            attempts_ab = pending_ab + (herald_ab.attempts if herald_ab else 0)
-            pending_ab = 0 if herald_ab and herald_ab.bell_state else attempts_ab
-            attempts_bc += at_c.heralds[0].attempts if at_c.heralds else 0
-            if at_b.aborted is None:
-                break
-            self._shot_aborted(a, b, c, at_b, programs.swapper_aborts, attempts_ab)
-        if self.events is not None:
-            for link, herald, attempts in (
-                (f"{a}-{b}", at_b.heralds[0], attempts_ab),
-                (f"{b}-{c}", at_b.heralds[1], attempts_bc),
-            ):
-                self._publish(
-                    "herald",
-                    link=link,
-                    pair=f"{link}#{tag}",
-                    bell=herald.bell_state,
-                    attempts=attempts,
-                )
-            self._publish("swap", node=b, pair=f"{a}-{c}#{tag}", outcomes=list(at_b.readouts))
-        return at_b, at_c, (attempts_ab, attempts_bc)
 
     def _read_out(
         self,
@@ -323,14 +364,17 @@ class Orchestrator:
         self._publish("shot", shot=shot, input=name, correct=shot_record.correct)
         return shot_record
 
-    def _chain_programs(self, a: str, b: str, c: str, theta: float, phi: float) -> ChainTeleport:
+    def _chain_programs(
+        self, a: str, b: str, c: str, theta: float, phi: float, probe: bool
+    ) -> ChainTeleport:
         """The shot's programs (compiled once per chain, input state and memory cut-off)."""
-        key = (a, b, c, theta, phi, self.cutoff_s)
+        key = (a, b, c, theta, phi, self.cutoff_s, probe)
         programs = self._programs.get(key)
         if programs is None:
             if len(self._programs) >= 64:
                 self._programs.clear()
-            programs = self._programs[key] = chain_teleport(a, b, c, theta, phi, self.cutoff_s)
+            programs = chain_teleport(a, b, c, theta, phi, self.cutoff_s, probe)
+            self._programs[key] = programs
         return programs
 
     def _shot_aborted(

@@ -132,7 +132,7 @@ class RealTimeQubitController(ProgramTransactions, QNodeVisaInstrument):
         )
         self._count = int(self.qubits.get())
         # validated program texts and shapes, by operations
-        self._encoded: dict[tuple[tuple[Any, ...], ...], tuple[str, tuple[int, int]]] = {}
+        self._encoded: dict[tuple[tuple[Any, ...], ...], tuple[str, tuple[int, int, int]]] = {}
 
     # -- hal.QubitDevice ---------------------------------------------------------------
     def qubit_count(self) -> int:

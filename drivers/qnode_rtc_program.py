@@ -15,11 +15,13 @@ from drivers.qubit_program import Herald, ProgramResult, QubitProgram
 
 #: Longest program one ``QUB:PROG?`` carries.
 MAX_PROGRAM_OPS = 64
+#: Most programs one start carries (a batch of consecutive shots).
+MAX_BATCH = 64
 #: Most bits one real-time message carries.
 MAX_MESSAGE_BITS = 16
 PROGRAM_OPERATIONS = (
     "INIT q | ROT q,axis,angle | GATE name,q[,q2] | MEAS q,axis | WAIT s | ENT peer | "
-    "SEND peer[,bits...] | RECV peer,n | PAULI q,xbits,zbits | AGE s"
+    "SEND peer[,bits...] | RECV peer,n | PAULI q,xbits,zbits | AGE s | PROBE q,theta,phi"
 )
 _PROGRAM_REPLY = '0,<time_s>[,<readout 0|1 or herald bell:attempts:time>...] or <code>,"<reason>"'
 _PEER = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -32,6 +34,21 @@ def _shot(shot: int | None) -> str:
     if not isinstance(shot, int) or not 0 <= shot < 2**31:
         raise ValueError(f"shot={shot!r}: expected an integer 0..2**31-1")
     return f"{shot},"
+
+
+def _segments(reply: str) -> list[str]:
+    """A batch reply split at the ``;`` between programs (not inside a quoted reason)."""
+    if '"' not in reply:
+        return reply.split(";")
+    parts, quoted, last = [], False, 0
+    for i, char in enumerate(reply):
+        if char == '"':
+            quoted = not quoted
+        elif char == ";" and not quoted:
+            parts.append(reply[last:i])
+            last = i + 1
+    parts.append(reply[last:])
+    return parts
 
 
 def _herald(item: str) -> Herald:
@@ -48,7 +65,7 @@ class ProgramTransactions:
     its cache ``_encoded`` of validated program texts)."""
 
     display_name: str
-    _encoded: dict[tuple[tuple[Any, ...], ...], tuple[str, tuple[int, int]]]
+    _encoded: dict[tuple[tuple[Any, ...], ...], tuple[str, tuple[int, int, int]]]
     _transact: Any
     _query: Any
     _qubit: Any
@@ -61,13 +78,24 @@ class ProgramTransactions:
         sent. ``shot``: the shot whose programs on other nodes this one meets (needed for
         network operations)."""
         text, shape = self._program_text(program)
-        return self._program_reply(shape, f'QUB:PROG? {_shot(shot)}"{text}"')
+        return self._program_replies([shape], f'QUB:PROG? {_shot(shot)}"{text}"')[0]
+
+    def run_programs(self, programs: list[QubitProgram], first_shot: int) -> list[ProgramResult]:
+        """Programs of consecutive shots from ``first_shot`` in one transaction, run one
+        after the other (a batch); their results in order."""
+        texts, shapes = self._batch(programs)
+        return self._program_replies(shapes, f"QUB:PROG? {_shot(first_shot)}{texts}")
 
     def start_program(self, program: QubitProgram, shot: int) -> None:
         """Start ``program`` for ``shot`` without waiting for it (``QUB:PROG:STAR?``,
         acknowledged at once): a shot's programs on several nodes run together, meeting at
         their attempt loops and messages. Its result is read with :meth:`program_result`."""
-        command = f'QUB:PROG:STAR? {_shot(shot)}"{self._program_text(program)[0]}"'
+        self.start_programs([program], shot)
+
+    def start_programs(self, programs: list[QubitProgram], first_shot: int) -> None:
+        """Start a batch of programs for consecutive shots from ``first_shot``, without
+        waiting (:meth:`program_results` reads them)."""
+        command = f"QUB:PROG:STAR? {_shot(first_shot)}{self._batch(programs)[0]}"
         reply = self._transact(command, self._query).strip()
         if reply != "0":
             raise self._refusal(reply, command, expected="0")
@@ -75,11 +103,25 @@ class ProgramTransactions:
     def program_result(self, program: QubitProgram) -> ProgramResult:
         """The result of the program last started (``QUB:PROG:RES?``, waiting for it to
         end); ``program`` is what was started, to check the reply against."""
-        return self._program_reply(self._program_text(program)[1], "QUB:PROG:RES?")
+        return self.program_results([program])[0]
 
-    def _program_text(self, program: QubitProgram) -> tuple[str, tuple[int, int]]:
+    def program_results(self, programs: list[QubitProgram]) -> list[ProgramResult]:
+        """The results of the batch last started, in order (``programs``: what was
+        started, to check the replies against)."""
+        return self._program_replies(self._batch(programs)[1], "QUB:PROG:RES?")
+
+    def _batch(self, programs: list[QubitProgram]) -> tuple[str, list[tuple[int, int, int]]]:
+        """The programs' quoted texts joined for one command, and their shapes."""
+        if not 0 < len(programs) <= MAX_BATCH:
+            raise InstrumentValueError(
+                self.display_name, f"batch of {len(programs)} programs, expected 1..{MAX_BATCH}"
+            )
+        encoded = [self._program_text(p) for p in programs]
+        return ",".join(f'"{text}"' for text, _ in encoded), [shape for _, shape in encoded]
+
+    def _program_text(self, program: QubitProgram) -> tuple[str, tuple[int, int, int]]:
         """The program as sent, validated (refused naming the operation), and its shape:
-        how many readouts and heralds a complete run returns."""
+        how many readouts, heralds and probes a complete run returns."""
         if not 0 < len(program) <= MAX_PROGRAM_OPS:
             raise InstrumentValueError(
                 self.display_name,
@@ -93,18 +135,32 @@ class ProgramTransactions:
         if encoded is None:  # steps repeat (same BSM, same input states): encode once
             registers = [0]
             text = "|".join(self._encode(i, op, registers) for i, op in enumerate(program.ops, 1))
-            encoded = (text, (program.readouts, program.heralds))
+            probes = sum(op[0] == "PROBE" for op in program.ops)
+            encoded = (text, (program.readouts, program.heralds, probes))
             if key is not None:
                 if len(self._encoded) >= 512:
                     self._encoded.clear()
                 self._encoded[key] = encoded
         return encoded
 
-    def _program_reply(self, shape: tuple[int, int], command: str) -> ProgramResult:
-        """Parse ``0,<time_s>[,<item>...]`` or ``1,<time_s>,<op>[,<item>...]`` (aborted at
-        operation ``op``); items in program order, a readout ``0``/``1`` or a herald
-        ``<bell>:<attempts>:<time_s>`` (bell ``NONE``: the loop's cut-off)."""
+    def _program_replies(
+        self, shapes: list[tuple[int, int, int]], command: str
+    ) -> list[ProgramResult]:
+        """One transaction's replies, one per program (``;`` between them), each checked
+        against its program's shape; an error reply for any program is raised."""
         reply = self._transact(command, self._query).strip()
+        parts = _segments(reply) if reply[:1] in ("0", "1") else [reply]
+        if len(parts) != len(shapes):
+            if len(parts) == 1 and parts[0][:1] not in ("0", "1"):
+                raise self._refusal(parts[0], command, expected=_PROGRAM_REPLY)
+            raise self._bad_program_reply(reply, command)
+        return [self._one_reply(p, shape, command) for p, shape in zip(parts, shapes, strict=True)]
+
+    def _one_reply(self, reply: str, shape: tuple[int, int, int], command: str) -> ProgramResult:
+        """Parse ``0,<time_s>[,<item>...]`` or ``1,<time_s>,<op>[,<item>...]`` (aborted at
+        operation ``op``); items in program order: a readout ``0``/``1``, a herald
+        ``<bell>:<attempts>:<time_s>`` (bell ``NONE``: the loop's cut-off), a probe
+        ``F<fidelity>`` (``F-``: a controller that cannot know it)."""
         status, _, rest = reply.partition(",")
         if status not in ("0", "1"):
             raise self._refusal(reply, command, expected=_PROGRAM_REPLY)
@@ -113,16 +169,18 @@ class ProgramTransactions:
             time_s = float(fields[0])
             aborted = int(fields[1]) if status == "1" else None
             items = fields[2:] if status == "1" else fields[1:]
-            readouts = tuple(int(r) for r in items if ":" not in r)
+            readouts = tuple(int(r) for r in items if r[:1] in ("0", "1"))
             heralds = tuple(_herald(r) for r in items if ":" in r)
+            probes = tuple(None if r == "F-" else float(r[1:]) for r in items if r[:1] == "F")
         except (ValueError, IndexError):
             raise self._bad_program_reply(reply, command) from None
-        complete = aborted is None
-        if any(r not in (0, 1) for r in readouts) or (
-            complete and (len(readouts), len(heralds)) != shape
+        if (
+            len(readouts) + len(heralds) + len(probes) != len(items)
+            or any(r not in (0, 1) for r in readouts)
+            or (aborted is None and (len(readouts), len(heralds), len(probes)) != shape)
         ):
             raise self._bad_program_reply(reply, command)
-        return ProgramResult(readouts, time_s, heralds, aborted)
+        return ProgramResult(readouts, time_s, heralds, aborted, probes)
 
     def _refusal(self, reply: str, command: str, expected: str) -> InstrumentReplyError:
         status, _, rest = reply.partition(",")
@@ -193,6 +251,13 @@ class ProgramTransactions:
                     f"message of {count!r} bits, expected 0..{MAX_MESSAGE_BITS}",
                 )
             return f"RECV {self._peer(args[0])},{count}"
+        if kind == "PROBE" and len(args) == 3:
+            qubit, theta, phi = args
+            if not all(isinstance(a, (int, float)) and math.isfinite(a) for a in (theta, phi)):
+                raise InstrumentValueError(
+                    self.display_name, f"probe angles {theta!r}, {phi!r} are not finite"
+                )
+            return f"PROBE {self._qubit(qubit)},{theta:.12g},{phi:.12g}"
         if kind == "PAULI" and len(args) == 3:
             x, z = (self._bits(b, registers) for b in args[1:])
             return f"PAULI {self._qubit(args[0])},{x},{z}"

@@ -51,6 +51,8 @@ class ProgramResult:
     time_s: float
     heralds: tuple[Herald, ...] = ()
     aborted: int | None = None
+    #: simulated controllers only: the fidelity each ``PROBE`` found (None in a lab)
+    probes: tuple[float | None, ...] = ()
 
 
 @dataclass
@@ -101,6 +103,13 @@ class QubitProgram:
     def pauli(self, qubit: int, x: Bits, z: Bits) -> QubitProgram:
         """Feed-forward: X if the XOR of registers ``x`` is 1, then Z if that of ``z`` is."""
         self.ops.append(("PAULI", qubit, tuple(x), tuple(z)))
+        return self
+
+    def probe(self, qubit: int, theta: float, phi: float) -> QubitProgram:
+        """Simulated controllers only: the fidelity of ``qubit`` to cos(theta/2)|0> +
+        e^{i phi} sin(theta/2)|1> now, in the reply (a diagnostic only a simulation can
+        give; a real controller answers ``F-``)."""
+        self.ops.append(("PROBE", qubit, theta, phi))
         return self
 
     def max_age(self, seconds: float) -> QubitProgram:

@@ -12,7 +12,7 @@ way):
   memory, measures it in the Bell basis with its half, and sends the total frame to a;
 * **a** (the receiver): attempt loop with b; waits for b's and then c's message; applies
   X^x Z^z from c's frame (feed-forward) on its communication qubit, which then holds the
-  input state.
+  input state, and reads it out along the input's axis.
 
 Frames are XORs of register bits (``sequences.pauli_frame``): a heralded pair contributes its
 Bell state's (x, z); a BSM done as CNOT(control -> target), H(control) contributes (x, z) =
@@ -41,10 +41,18 @@ class ChainTeleport:
 
 
 def chain_teleport(
-    a: str, b: str, c: str, theta: float, phi: float, memory_cutoff_s: float | None = None
+    a: str,
+    b: str,
+    c: str,
+    theta: float,
+    phi: float,
+    memory_cutoff_s: float | None = None,
+    probe: bool = False,
 ) -> ChainTeleport:
     """The programs teleporting cos(theta/2)|0> + e^{i phi} sin(theta/2)|1> from ``c`` to
-    ``a`` over a pair swapped at ``b``."""
+    ``a`` over a pair swapped at ``b``; ``a`` then reads its qubit out along the input's
+    axis (0: the state arrived). ``probe``: in the simulated lab, ``a`` first reports the
+    exact fidelity of what arrived (``PROBE``)."""
     # b: registers r0 r1 (frame a-b), r2 r3 (frame b-c), r4 (memory readout), r5 (comm)
     swapper = QubitProgram().entangle(a).init(MEMORY).gate("SWAP", COMMUNICATION, MEMORY)
     swapper.entangle(c)
@@ -70,4 +78,11 @@ def chain_teleport(
     # a: r0 r1 (frame a-b), r2 r3 (swapped frame from b), r4 r5 (total frame from c)
     receiver = QubitProgram().entangle(b).receive(b, 2).receive(c, 2)
     receiver.pauli(COMMUNICATION, (4,), (5,))
+    if probe:
+        receiver.probe(COMMUNICATION, theta, phi)
+    if phi:  # the input's axis onto Z, then a Z readout
+        receiver.rotate(COMMUNICATION, "Z", -phi)
+    if theta:
+        receiver.rotate(COMMUNICATION, "Y", -theta)
+    receiver.measure(COMMUNICATION)
     return ChainTeleport(receiver, swapper, sender, aborts)

@@ -81,7 +81,9 @@ class RealTimeNetwork:
 
     def __init__(self, hardware: Any) -> None:
         self._hw = hardware
-        self._runs: dict[str, ProgramRun] = {}
+        self._runs: dict[str, ProgramRun] = {}  # each controller's current program
+        self._queued: dict[str, deque[ProgramRun]] = {}  # its later programs of the batch
+        self._batches: dict[str, list[ProgramRun]] = {}  # every program of its last start
         self._mail: dict[tuple[int, str, str], deque[tuple[float, tuple[int, ...]]]] = {}
         self._aborted: dict[int, str] = {}
         self._delays: dict[tuple[str, str], float] = {}
@@ -91,13 +93,31 @@ class RealTimeNetwork:
     def start(
         self, controller: str, shot: int, ops: tuple[Operation, ...], texts: tuple[str, ...]
     ) -> None:
-        """Start a program. One still running on this controller (a shot its node
-        controller abandoned) is aborted first, and with it its shot."""
-        last = self._runs.pop(controller, None)
-        if last is not None and last.state == "running":
-            self._end(last, "aborted")
+        """Start a program (``start_batch`` of one)."""
+        self.start_batch(controller, [(shot, ops, texts)])
+
+    def start_batch(
+        self,
+        controller: str,
+        programs: list[tuple[int, tuple[Operation, ...], tuple[str, ...]]],
+    ) -> None:
+        """Start programs of consecutive shots, run one after the other: a controller's
+        program of a shot starts once no program of an earlier shot runs anywhere (the
+        nodes' shots are synchronised). Programs still running or waiting on this
+        controller (a batch its node controller abandoned), and programs of earlier shots
+        left waiting on any controller, are aborted first, with their shots."""
+        first = programs[0][0]
+        for stale in [self._runs.pop(controller, None), *self._queued.pop(controller, ())]:
+            if stale is not None and stale.state == "running":
+                self._end(stale, "aborted")
+        for other in self._runs.values():  # a program of an earlier shot left waiting
+            if other.state == "running" and 0 <= other.shot < first:
+                self._end(other, "aborted")
         node = self._hw.node_of_controller(controller)
-        self._runs[controller] = ProgramRun(controller, node, shot, ops, texts)
+        runs = [ProgramRun(controller, node, shot, ops, texts) for shot, ops, texts in programs]
+        self._batches[controller] = runs
+        self._runs[controller] = runs[0]
+        self._queued[controller] = deque(runs[1:])
         self._advance()
 
     def private_shot(self) -> int:
@@ -107,15 +127,21 @@ class RealTimeNetwork:
         return self._private
 
     def result(self, controller: str) -> ProgramRun:
-        """The controller's last program after running the shot as far as it goes; one
-        that still cannot finish is failed as blocked."""
-        run = self._runs.get(controller)
-        if run is None:
+        """The controller's last program (``results`` of a start of one)."""
+        return self.results(controller)[-1]
+
+    def results(self, controller: str) -> list[ProgramRun]:
+        """The programs of the controller's last start, after running them as far as they
+        go; one that still cannot finish is failed as blocked, and so are those after it."""
+        batch = self._batches.get(controller)
+        if batch is None:
             raise ScpiError(-200, "no program started")
         self._advance()
-        if run.state == "running":
-            self._fail(run, -200, f"blocked at {run.where()}: {run.why()}")
-        return run
+        for run in batch:
+            if run.state == "running":
+                self._fail(run, -200, f"blocked at {run.where()}: {run.why()}")
+        self._queued.pop(controller, None)
+        return batch
 
     # ------------------------------------------------------------------ scheduling
     def _advance(self) -> None:
@@ -123,8 +149,14 @@ class RealTimeNetwork:
         the next message's arrival and try again."""
         while True:
             progressed = False
+            for controller, run in list(self._runs.items()):
+                if run.state != "running" and self._queued.get(controller):
+                    run = self._runs[controller] = self._queued[controller].popleft()
+                    progressed = True
+            running = [r.shot for r in self._runs.values() if r.state == "running"]
+            floor = min(running, default=0)  # shots run in order: the earliest first
             for run in list(self._runs.values()):
-                while run.state == "running" and self._step(run):
+                while run.state == "running" and run.shot == floor and self._step(run):
                     progressed = True
             if progressed:
                 continue
@@ -163,6 +195,10 @@ class RealTimeNetwork:
                 for gate, bits in (("X", x), ("Z", z)):
                     if _xor(run.registers, bits):
                         self._hw.qubit_operation(run.controller, "gate", gate, qubit)
+            elif kind == "probe":
+                _, qubit, theta, phi = op
+                fidelity = self._hw.qubit_fidelity(run.node, qubit, theta, phi)
+                run.items.append(f"F{fidelity:.12g}")
             elif kind == "age":
                 born = run.first_herald_s
                 if born is not None and self._hw.now_s() - born > op[1]:

@@ -82,3 +82,12 @@ def test_shot_programs_over_rpc_are_validated(remote_chain) -> None:
         alice.run_shot_program(QubitProgram().pauli(0, (3,), ()), shot=4)
     result = alice.run_shot_program(QubitProgram().init(0).measure(0), shot=5)
     assert result.aborted is None and len(result.readouts) == 1
+
+
+def test_a_teleport_batch_over_rpc(remote_chain) -> None:
+    states = cardinal_states()
+    records = remote_chain.teleport_batch(
+        "alice", "bob", "charlie", [(i, states[i % 6]) for i in range(10)]
+    )
+    assert [r.shot for r in records] == list(range(10))
+    assert all(r.exact_fidelity is not None and r.attempts_ab >= 1 for r in records)

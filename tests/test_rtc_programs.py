@@ -190,11 +190,11 @@ def test_every_step_of_a_teleportation_is_one_transaction(mocker) -> None:
             chain.teleport_over_chain("alice", "bob", "charlie", shot, cardinal_states()[shot % 6])
         messages = {n: [c.args[0] for c in spy.call_args_list] for n, spy in sent.items()}
         # the shot runs on the controllers, one program each: alice starts hers (attempt
-        # loop, both messages, feed-forward) and reads it, then reads out her qubit; bob
-        # starts his (two loops, memory swap, BSM, messages) and reads it; charlie's runs
-        # in one transaction (loop, message, preparation, BSM, message)
+        # loop, both messages, feed-forward, readout) and reads it; bob starts his (two
+        # loops, memory swap, BSM, messages) and reads it; charlie's runs in one
+        # transaction (loop, message, preparation, BSM, message)
         assert {n: len(m) for n, m in messages.items()} == {
-            "alice": 3 * shots,
+            "alice": 2 * shots,
             "bob": 2 * shots,
             "charlie": 1 * shots,
         }

@@ -317,3 +317,71 @@ def test_a_shot_is_required_where_programs_meet(pair_lab) -> None:
     assert result.aborted is None
     rho = lab.density_matrix([lab.node("alice").qubit(0)])
     assert rho[result.readouts[0], result.readouts[0]].real > 0.95
+
+
+def test_a_batch_runs_its_shots_in_order_across_the_controllers(pair_lab) -> None:
+    """Programs of consecutive shots in one start: a controller's program of a shot starts
+    only once no program of an earlier shot runs anywhere (the shots are synchronised)."""
+    alice, bob = _rtcs(pair_lab)
+    first = [QubitProgram().receive("bob", 0).wait(1e-3), QubitProgram().init(0)]
+    alice.start_programs(first, first_shot=200)
+    second = [QubitProgram().send("alice"), QubitProgram().wait(1e-6)]
+    at_bob = bob.run_programs(second, first_shot=200)
+    at_alice = alice.program_results(first)
+    assert [r.aborted for r in at_alice + at_bob] == [None] * 4
+    # bob's shot-201 program waited for alice's shot-200 program (its 1 ms wait) to end
+    assert at_bob[1].time_s >= at_alice[0].time_s + 1e-6 - 1e-12
+    assert at_alice[0].time_s >= at_bob[0].time_s + 1e-3
+    replies = alice.ask("QUB:PROG:RES?").split(";")
+    assert len(replies) == 2 and all(r.startswith("0,") for r in replies)
+
+
+def test_a_teleport_batch_gives_the_shots_one_at_a_time_would() -> None:
+    results = {}
+    for batch in (1, 12):
+        orchestrator = _orchestrator(CHAIN, seed=12)
+        try:
+            states = cardinal_states()
+            shots = [(i, states[i % 6]) for i in range(36)]
+            results[batch] = [
+                record
+                for start in range(0, 36, batch)
+                for record in orchestrator.teleport_batch(
+                    "alice", "bob", "charlie", shots[start : start + batch]
+                )
+            ]
+        finally:
+            orchestrator.network.close()
+            Instrument.close_all()
+    assert [r.shot for r in results[12]] == list(range(36))
+    assert results[12] == results[1]
+
+
+def test_cut_offs_in_a_batch_rerun_only_their_shots() -> None:
+    loop = AttemptLoop(alpha=0.1, max_attempts=4000)  # most loops end without a herald
+    orchestrator = _orchestrator(CHAIN, seed=13, loop=loop)
+    published: list[tuple[str, dict]] = []
+
+    class Recorder(EventPublisher):
+        def __init__(self) -> None:
+            pass
+
+        def publish(self, kind: str, **data) -> None:
+            published.append((kind, data))
+
+    orchestrator.events = Recorder()
+    try:
+        states = cardinal_states()
+        records = orchestrator.teleport_batch(
+            "alice", "bob", "charlie", [(i, states[i % 6]) for i in range(8)]
+        )
+        assert [r.shot for r in records] == list(range(8))
+        cutoffs = [d for k, d in published if k == "cutoff"]
+        assert cutoffs and all(d["max_attempts"] == 4000 for d in cutoffs)
+        # attempts since the last a-b herald, and on b-c over every loop of the shot
+        assert all(r.attempts_ab >= 1 and r.attempts_bc >= 1 for r in records)
+        assert max(r.attempts_bc for r in records) > 4000
+        assert all(r.exact_fidelity is not None for r in records)
+    finally:
+        orchestrator.network.close()
+        Instrument.close_all()

@@ -29,10 +29,11 @@ from .scpi import (
 GATES_1 = ("H", "X", "Y", "Z", "S")
 GATES_2 = ("CNOT", "CZ", "SWAP")
 MAX_PROGRAM_OPS = 64
+MAX_BATCH = 64  # programs in one start (consecutive shots)
 MAX_MESSAGE_BITS = 16
 PROGRAM_OPS = (
     "INIT q | ROT q,axis,angle | GATE name,q[,q2] | MEAS q,axis | WAIT s | ENT peer | "
-    "SEND peer[,bits...] | RECV peer,n | PAULI q,xbits,zbits | AGE s"
+    "SEND peer[,bits...] | RECV peer,n | PAULI q,xbits,zbits | AGE s | PROBE q,theta,phi"
 )
 #: operations that reach other nodes: a program holding one needs its shot
 NETWORK_OPS = frozenset({"entangle", "send", "receive"})
@@ -40,6 +41,7 @@ NETWORK_OPS = frozenset({"entangle", "send", "receive"})
 QUBIT_OPS = frozenset({"init", "rotate", "gate", "measure", "wait"})
 
 Operation = tuple[Any, ...]  # (hook operation name, *arguments)
+Compiled = tuple[tuple[Operation, ...], tuple[str, ...]]  # operations and their texts
 
 _AXIS = Choice("X", "Y", "Z")
 _GATE = Choice(*GATES_1, *GATES_2)
@@ -132,6 +134,11 @@ class SimRealTimeController(ScpiInstrument):
         call.expect_args(2, 2)
         return ("receive", _peer(call.arg(0)), int(_BITS_COUNT.parse(call.arg(1))))
 
+    def _parse_probe(self, call: Call, count: int | None = None) -> Operation:
+        call.expect_args(3, 3)
+        theta, phi = _ANGLE.parse(call.arg(1)), _ANGLE.parse(call.arg(2))
+        return ("probe", self._qubit(call, 0, count), theta, phi)
+
     def _parse_pauli(self, call: Call, count: int | None = None) -> Operation:
         call.expect_args(3, 3)
         return ("pauli", self._qubit(call, 0, count), _bits(call.arg(1)), _bits(call.arg(2)))
@@ -189,44 +196,64 @@ class SimRealTimeController(ScpiInstrument):
         "SEND": "_parse_send",
         "RECV": "_parse_receive",
         "PAULI": "_parse_pauli",
+        "PROBE": "_parse_probe",
     }
 
     @command("QUBit:PROGram?")
     def _program(self, call: Call) -> str:
-        """Validate the whole program, then run it; always answer (status inline). A
-        program with network operations runs in the lab's real-time network, with the
-        programs other controllers started for the same shot."""
+        """Validate the whole program (or batch), then run it; always answer (status
+        inline). A program with network operations runs in the lab's real-time network,
+        with the programs other controllers started for the same shot."""
         try:
-            shot, ops, texts = self.compile_program(call)
-            if shot is None and all(op[0] in QUBIT_OPS for op in ops):
-                return self._run_alone(ops)
+            shot, programs = self.compile_programs(call)
+            if shot is None and len(programs) == 1:
+                ops = programs[0][0]
+                if all(op[0] in QUBIT_OPS for op in ops):
+                    return self._run_alone(ops)
             network = self._network()
-            network.start(self.name, self._shot(shot, ops, network), ops, texts)
-            return self._reply(network.result(self.name))
+            network.start_batch(self.name, self._shots(shot, programs, network))
+            return self._replies(network.results(self.name))
         except ScpiError as exc:
             return format_error(exc.code, exc.detail)
 
     @command("QUBit:PROGram:STARt?")
     def _program_start(self, call: Call) -> str:
-        """Validate and start a program of a shot without waiting for it: ``0``, or the
-        error (nothing started then)."""
+        """Validate and start a program (or a batch, for consecutive shots) without waiting
+        for it: ``0``, or the error (nothing started then)."""
         try:
-            shot, ops, texts = self.compile_program(call)
+            shot, programs = self.compile_programs(call)
             if shot is None:
                 raise ScpiError(-109, 'expected <shot>,"<op>|<op>|...": the shot is missing')
-            self._network().start(self.name, shot, ops, texts)
+            network = self._network()
+            network.start_batch(self.name, self._shots(shot, programs, network))
         except ScpiError as exc:
             return format_error(exc.code, exc.detail)
         return "0"
 
     @command("QUBit:PROGram:RESult?")
     def _program_result(self, call: Call) -> str:
-        """The last started program's reply, once it has run as far as it can."""
+        """The replies of the last started programs, once they have run as far as they can
+        (``;`` between the programs of a batch)."""
         try:
             call.expect_args(0)
-            return self._reply(self._network().result(self.name))
+            return self._replies(self._network().results(self.name))
         except ScpiError as exc:
             return format_error(exc.code, exc.detail)
+
+    def _shots(
+        self, shot: int | None, programs: list[Compiled], network: Any
+    ) -> list[tuple[int, tuple[Operation, ...], tuple[str, ...]]]:
+        """Each program with its shot: consecutive from ``shot``; a lone program that
+        meets no other may go without one."""
+        if shot is None:
+            if len(programs) > 1:
+                raise ScpiError(-109, 'expected <shot>,"<program>",...: a batch needs its shot')
+            ops, texts = programs[0]
+            return [(self._shot(None, ops, network), ops, texts)]
+        return [(shot + i, ops, texts) for i, (ops, texts) in enumerate(programs)]
+
+    def _replies(self, runs: list[Any]) -> str:
+        return ";".join(self._reply(run) for run in runs)
 
     def _shot(self, shot: int | None, ops: tuple[Operation, ...], network: Any) -> int:
         """The program's shot; a program that meets no other may go without one (it gets
@@ -270,15 +297,13 @@ class SimRealTimeController(ScpiInstrument):
             raise ScpiError(-200, "not wired to a lab's real-time network")
         return network
 
-    def compile_program(
-        self, call: Call
-    ) -> tuple[int | None, tuple[Operation, ...], tuple[str, ...]]:
-        """The shot (None when not given), operations and operation texts of a program
-        call ``[<shot>,]"<op>|<op>|..."``; ScpiError naming the operation if any is
-        malformed (nothing has run then)."""
+    def compile_programs(self, call: Call) -> tuple[int | None, list[Compiled]]:
+        """The shot (None when not given) and each program's operations and operation
+        texts of a call ``[<shot>,]"<op>|<op>|..."[,"<op>|...",...]``; ScpiError naming the
+        program and operation if any is malformed (nothing has run then)."""
         params = call.params.strip()
         shot = None
-        if params[:1].isdigit():  # [<shot>,]: split off before the program's text
+        if params[:1].isdigit():  # [<shot>,]: split off before the programs' text
             head, _, params = params.partition(",")
             shot = int(_SHOT.parse(head))
         count = self._count()
@@ -286,13 +311,22 @@ class SimRealTimeController(ScpiInstrument):
         compiled = self._compiled.get(key)
         if compiled is None:
             args = Call(call.header, params, True, ()).args
-            if len(args) != 1:
-                raise ScpiError(-109 if not args else -108, 'expected [<shot>,]"<op>|<op>|..."')
-            compiled = self._compile(String().parse(args[0]), count)
+            if not 1 <= len(args) <= MAX_BATCH:
+                raise ScpiError(
+                    -109 if not args else -108,
+                    f'expected [<shot>,]"<op>|<op>|..." (1..{MAX_BATCH} programs)',
+                )
+            compiled = []
+            for index, arg in enumerate(args, 1):
+                try:
+                    compiled.append(self._compile(String().parse(arg), count))
+                except ScpiError as exc:
+                    where = f"program {index}: " if len(args) > 1 else ""
+                    raise ScpiError(exc.code, where + exc.detail) from None
             if len(self._compiled) >= 256:
                 self._compiled.clear()
             self._compiled[key] = compiled
-        return (shot, *compiled)
+        return shot, compiled
 
     def _compile(self, text: str, count: int) -> tuple[tuple[Operation, ...], tuple[str, ...]]:
         pieces = [p.strip() for p in text.split("|")]
