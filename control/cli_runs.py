@@ -330,6 +330,15 @@ def teleport(
     ] = 2.0,
     faults: FaultsOption = None,
     resume: ResumeOption = None,
+    batch: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Shots per program transaction, as real-time controllers run many "
+            "repetitions per upload (a fault then costs the whole batch).",
+        ),
+    ] = 1,
     stepwise: Annotated[
         bool,
         typer.Option(
@@ -376,6 +385,7 @@ def teleport(
             db_path=db if store else None,
             progress=tick,
             stepwise=stepwise,
+            batch=batch,
         ),
     )
     _report(summary, as_json, _print_teleport_summary)

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from drivers.qnode_rtc_program import MAX_BATCH
 from sequences.analysis import wilson_interval
 from sequences.attempt_loop import AnyLoop, NodeOptics, entanglement_loop
 
@@ -28,6 +29,7 @@ from .shot_loop import (
     open_store,
     plan_run_resume,
     recovering,
+    recovering_batches,
     resumed_totals,
 )
 from .storage import ENTANGLEMENT_COLUMNS, Column
@@ -457,12 +459,23 @@ def iter_teleportations(
     *,
     start: int = 0,
     shot_faults: ShotFaults | None = None,
+    batch: int = 1,
 ) -> Iterator[TeleportShot]:
     """Teleport the six cardinal states in turn from one end of the chain to the other
     (shots ``start`` .. ``start + shots - 1``); a shot that meets a transient instrument
-    fault is abandoned and run again (``control.recovery.attempt_shot``)."""
+    fault is abandoned and run again (``control.recovery.attempt_shot``). ``batch``: shots
+    per program transaction (``Orchestrator.teleport_batch``; a fault then costs the
+    batch)."""
     a, b, c = chain_of(orchestrator.network)
     states = cardinal_states()
+    if batch > 1:
+
+        def batch_of(first: int, count: int) -> list[TeleportShot]:
+            items = [(s, states[s % len(states)]) for s in range(first, first + count)]
+            return orchestrator.teleport_batch(a, b, c, items)
+
+        yield from recovering_batches(batch_of, orchestrator, shots, start, batch, shot_faults)
+        return
 
     def one(shot: int) -> TeleportShot:
         state = states[shot % len(states)]
@@ -519,6 +532,7 @@ def run_teleport(
     faults: str | Path | None = None,
     resume: int | None = None,
     stepwise: bool = False,
+    batch: int = 1,
 ) -> dict[str, Any]:
     """Teleportation over a three-node chain, every shot stored as it completes. With
     ``remote_nodes`` the node controllers run in their own processes (``qnode serve``) and
@@ -526,12 +540,15 @@ def run_teleport(
     ``faults``: a fault plan file for a dry run; ``resume``: the id of a stored run that did
     not finish, continued to its requested shot count (``shots`` may then be None).
     ``stepwise``: the orchestrator drives each step (for real-time controllers that serve
-    only the core protocol, without shot programs).
+    only the core protocol, without shot programs). ``batch``: shots per program
+    transaction (1..64), as real-time controllers run many repetitions per upload.
 
     Stops cleanly on KeyboardInterrupt: the instruments go to their safe state, the shots so
     far are kept (the stored run is marked interrupted) and summarised. ``alpha`` None takes
     the links' calibrated alpha (else 0.1); the run records the calibration in force.
     """
+    if not isinstance(batch, int) or not 1 <= batch <= MAX_BATCH:
+        raise ValueError(f"batch={batch!r}: expected 1..{MAX_BATCH} shots per transaction")
     calibration = CalibrationStore.beside(network_path)
     a, b, c = chain_of(load_network(network_path))
     alpha = calibrated_alpha(alpha, calibration, [(a, b), (b, c)], 0.1)
@@ -577,7 +594,9 @@ def run_teleport(
         shot_faults = ShotFaults()
         start = 0 if plan is None else plan.start_shot
         collected = collect(
-            iter_teleportations(orchestrator, shots, start=start, shot_faults=shot_faults),
+            iter_teleportations(
+                orchestrator, shots, start=start, shot_faults=shot_faults, batch=batch
+            ),
             store,
             lambda record: _columns(record, started_sim),
             progress,
@@ -592,6 +611,7 @@ def run_teleport(
             attempt_loop=loop.model_dump(),
             calibration_in_force=calibration_versions(calibration),
             protocol="stepwise" if stepwise else "shot programs",
+            batch=batch,
         )
         resumed_totals(summary, plan)
         return finish(summary, collected, store, orchestrator, network, monitor, shot_faults)

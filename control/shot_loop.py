@@ -49,6 +49,34 @@ def recovering(
         yield attempt_shot(lambda: make(shot), orchestrator.nodes, faults)  # noqa: B023
 
 
+def recovering_batches(
+    batch_of: Callable[[int, int], list[Any]],
+    orchestrator: Orchestrator,
+    shots: int,
+    start: int,
+    batch: int,
+    shot_faults: ShotFaults | None,
+    health_every: int = HEALTH_EVERY,
+) -> Iterator[Any]:
+    """``recovering`` for shots run ``batch`` at a time: ``batch_of(first, count)`` returns
+    the records of shots ``first`` .. ``first + count - 1``; a batch that meets a transient
+    fault is abandoned and run again whole; the records are yielded one by one."""
+    faults = shot_faults if shot_faults is not None else ShotFaults()
+    instruments = list(orchestrator.network.instruments.values())
+    end = start + shots
+    for first in range(start, end, batch):
+        count = min(batch, end - first)
+        crossed = (first - start) // health_every != (first + count - 1 - start) // health_every
+        if health_every and first > start and ((first - start) % health_every == 0 or crossed):
+            for inst in instruments:
+                inst.check_health()
+        yield from attempt_shot(
+            lambda: batch_of(first, count),  # noqa: B023
+            orchestrator.nodes,
+            faults,
+        )
+
+
 def elapsed_s(node: Any, start_s: float) -> float:
     """Simulated time since ``start_s`` on ``node`` (NaN if its controller is lost)."""
     try:

@@ -385,3 +385,27 @@ def test_cut_offs_in_a_batch_rerun_only_their_shots() -> None:
     finally:
         orchestrator.network.close()
         Instrument.close_all()
+
+
+def test_a_batched_run_stores_every_shot_and_absorbs_faults(tmp_path: Path) -> None:
+    from control.runs import run_teleport
+    from control.storage import load_run, open_database
+
+    plain = run_teleport(CHAIN, 40, seed=5, db_path=None, batch=1)
+    batched = run_teleport(CHAIN, 40, seed=5, db_path=None, batch=8)
+    assert batched["batch"] == 8 and batched["fidelity_estimate"] == plain["fidelity_estimate"]
+    plan = tmp_path / "faults.yaml"
+    plan.write_text("seed: 3\nfaults:\n  - {instrument: charlie_rtc, kind: timeout, at: [11]}\n")
+    db = tmp_path / "runs.db"
+    summary = run_teleport(CHAIN, 40, seed=5, db_path=db, batch=8, faults=plan)
+    assert summary["aborted"] is None and summary["shots"] == 40
+    assert summary["faults"]["abandoned_shots"] >= 1  # a batch met a fault and ran again
+    conn = open_database(db, create=False, writer=False)
+    try:
+        table = load_run(conn, summary["run_id"]).table_name
+        stored = [r[0] for r in conn.execute(f'SELECT shot FROM "{table}" ORDER BY shot')]
+    finally:
+        conn.close()
+    assert stored == list(range(40))
+    with pytest.raises(ValueError, match="batch=0: expected 1..64"):
+        run_teleport(CHAIN, 5, db_path=None, batch=0)
