@@ -148,7 +148,7 @@ def test_a_rebooted_awg_gets_its_settings_and_sequence_back(tmp_path: Path, open
 
 
 def test_a_rebooted_qubit_controller_costs_the_shot_not_the_run(tmp_path: Path, opened) -> None:
-    faults = plan(tmp_path, "instrument: alice_rtc, kind: reboot, at: [100]")
+    faults = plan(tmp_path, "instrument: alice_rtc, kind: reboot, at: [50]")
     summary = teleport(tmp_path, faults)
     check_complete(summary, tmp_path, 30)
     assert summary["faults"]["abandoned_shots"] == 1
@@ -189,9 +189,9 @@ def test_soak_a_thousand_shots_with_random_faults_loses_none(tmp_path: Path, ope
         f"instrument: {node}_{role}, kind: {kind}, probability: {p}, after: 40"
         for node in ("alice", "bob", "charlie")
         for role, kind, p in (
-            # a shot is 6 controller messages (shot programs) and none to the AWGs, whose
+            # a shot is 5 controller messages (shot programs) and none to the AWGs, whose
             # messages are set-up, health checks and safe state
-            ("rtc", "timeout", 0.008),
+            ("rtc", "timeout", 0.01),
             ("rtc", "drop", 0.003),
             ("rtc", "garble", 0.003),
             ("rtc", "truncate", 0.003),
