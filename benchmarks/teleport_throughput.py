@@ -48,7 +48,7 @@ def teleportations_per_second(
             items = [(s, states[s % 6]) for s in range(first, min(first + batch, shots))]
             orchestrator.teleport_batch("alice", "bob", "charlie", items)
         wall = time.perf_counter() - started
-        messages = _messages_per_teleportation(network, orchestrator, shots=20)
+        messages = _messages_per_teleportation(network, orchestrator, shots=32, batch=batch)
         return {
             "batch": batch,
             "shots": shots,
@@ -65,7 +65,9 @@ def teleportations_per_second(
         Instrument.close_all()
 
 
-def _messages_per_teleportation(network: Any, orchestrator: Any, shots: int) -> float:
+def _messages_per_teleportation(
+    network: Any, orchestrator: Any, shots: int, batch: int = 1
+) -> float:
     """VISA messages written to all instruments per teleportation, over ``shots`` more
     teleportations (counted after the timed run so counting does not slow it)."""
     handles = [inst.visa_handle for inst in network.instruments.values()]
@@ -83,8 +85,9 @@ def _messages_per_teleportation(network: Any, orchestrator: Any, shots: int) -> 
         handle.write = counting(write)
     try:
         states = cardinal_states()
-        for shot in range(shots):
-            orchestrator.teleport_over_chain("alice", "bob", "charlie", shot, states[shot % 6])
+        for first in range(0, shots, batch):
+            items = [(s, states[s % 6]) for s in range(first, min(first + batch, shots))]
+            orchestrator.teleport_batch("alice", "bob", "charlie", items)
     finally:
         for handle in handles:
             del handle.write
