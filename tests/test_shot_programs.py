@@ -40,6 +40,21 @@ def _orchestrator(path: Path, seed: int, loop: AttemptLoop | None = None) -> Orc
     return orchestrator
 
 
+class _Recorder(EventPublisher):
+    """An event publisher without a socket: it keeps what would be published."""
+
+    def __init__(self) -> None:
+        self.published: list[tuple[str, dict]] = []
+
+    def publish(self, kind: str, **data) -> None:
+        self.published.append((kind, data))
+
+
+def _record_events(orchestrator: Orchestrator) -> list[tuple[str, dict]]:
+    orchestrator.events = _Recorder()
+    return orchestrator.events.published
+
+
 @pytest.fixture
 def pair_lab():
     orchestrator = _orchestrator(TWO_NODE, seed=21)
@@ -163,16 +178,7 @@ def _xor(registers: list[int], bits: tuple[int, ...]) -> int:
 
 def test_teleportation_over_the_chain_matches_the_simulated_state_and_its_events() -> None:
     orchestrator = _orchestrator(CHAIN, seed=4)
-    published: list[tuple[str, dict]] = []
-
-    class Recorder(EventPublisher):
-        def __init__(self) -> None:  # no socket: record what would be published
-            pass
-
-        def publish(self, kind: str, **data) -> None:
-            published.append((kind, data))
-
-    orchestrator.events = Recorder()
+    published = _record_events(orchestrator)
     try:
         states = cardinal_states()
         shots = [
@@ -198,16 +204,7 @@ def test_teleportation_over_the_chain_matches_the_simulated_state_and_its_events
 
 def test_the_memory_cut_off_discards_old_pairs_and_the_shot_is_run_again() -> None:
     orchestrator = _orchestrator(CHAIN, seed=6)
-    published: list[tuple[str, dict]] = []
-
-    class Recorder(EventPublisher):
-        def __init__(self) -> None:
-            pass
-
-        def publish(self, kind: str, **data) -> None:
-            published.append((kind, data))
-
-    orchestrator.events = Recorder()
+    published = _record_events(orchestrator)
     try:
         # without a cut-off: how long the stored pair waits for its partner
         ages = []
@@ -360,16 +357,7 @@ def test_a_teleport_batch_gives_the_shots_one_at_a_time_would() -> None:
 def test_cut_offs_in_a_batch_rerun_only_their_shots() -> None:
     loop = AttemptLoop(alpha=0.1, max_attempts=4000)  # most loops end without a herald
     orchestrator = _orchestrator(CHAIN, seed=13, loop=loop)
-    published: list[tuple[str, dict]] = []
-
-    class Recorder(EventPublisher):
-        def __init__(self) -> None:
-            pass
-
-        def publish(self, kind: str, **data) -> None:
-            published.append((kind, data))
-
-    orchestrator.events = Recorder()
+    published = _record_events(orchestrator)
     try:
         states = cardinal_states()
         records = orchestrator.teleport_batch(
