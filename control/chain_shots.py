@@ -1,0 +1,177 @@
+"""Teleportation over a chain as shot programs on the nodes' real-time controllers: one
+program per node per shot (``sequences.chain_teleport``), started and read in one
+transaction per node for one shot or a batch of them, with the shots a cut-off ended run
+again, and the events and record of each completed shot. A mixin of
+:class:`control.orchestrator.Orchestrator`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from drivers.qubit_program import ProgramResult
+from sequences.chain_teleport import ChainTeleport, chain_teleport
+
+
+@dataclass(frozen=True)
+class TeleportShot:
+    """One teleportation over the chain, as stored."""
+
+    shot: int
+    input_state: str
+    outcome: int
+    correct: int
+    attempts_ab: int
+    attempts_bc: int
+    swap_outcomes: tuple[int, int]
+    bsm_outcomes: tuple[int, int]
+    delivered_time_s: float
+    exact_fidelity: float | None
+
+
+class ChainShotsMixin:
+    """``teleport_batch`` and its helpers (for :class:`~control.orchestrator.Orchestrator`,
+    whose nodes, network, loop, cut-off, events and stepwise path it uses)."""
+
+    nodes: Any
+    network: Any
+    loop: Any
+    cutoff_s: float | None
+    events: Any
+    shot_programs: bool
+    _prepared: bool
+    _loaded: Any
+    _programs: dict[tuple[Any, ...], ChainTeleport]
+    _next_tag: int
+    prepare: Any
+    _publish: Any
+    teleport_stepwise: Any
+
+    def teleport_batch(
+        self, a: str, b: str, c: str, shots: list[tuple[int, tuple[str, float, float]]]
+    ) -> list[TeleportShot]:
+        """``teleport_over_chain`` for several shots at once: each controller gets the
+        programs of all of them in one transaction and runs them one after the other, as
+        real-time controllers run many repetitions per upload; shots a cut-off ended are
+        run again in a further batch. Records in the order of ``shots``."""
+        if not self.shot_programs:
+            return [self.teleport_stepwise(a, b, c, shot, state) for shot, state in shots]
+        if not self._prepared:
+            self.prepare()
+        node_a, node_b, node_c = (self.nodes[n] for n in (a, b, c))
+        if self._loaded is not self.loop:
+            for node in (node_a, node_b, node_c):
+                node.load_loop(self.loop)
+            self._loaded = self.loop
+        probe = self.network.backend != "lab"  # only a simulation knows the exact fidelity
+        pending_ab = [0] * len(shots)
+        attempts_bc = [0] * len(shots)
+        done: dict[int, TeleportShot] = {}
+        todo = list(range(len(shots)))
+        while todo:
+            programs = [self._chain_programs(a, b, c, *shots[i][1][1:], probe) for i in todo]
+            first = self._tags(len(todo))
+            node_a.start_programs([p.receiver for p in programs], first)
+            node_b.start_programs([p.swapper for p in programs], first)
+            at_c = node_c.run_shot_programs([p.sender for p in programs], first)
+            at_a = node_a.program_results([p.receiver for p in programs])
+            at_b = node_b.program_results([p.swapper for p in programs])
+            again = []
+            for k, i in enumerate(todo):
+                herald_ab = at_a[k].heralds[0] if at_a[k].heralds else None
+                attempts_ab = pending_ab[i] + (herald_ab.attempts if herald_ab else 0)
+                pending_ab[i] = 0 if herald_ab and herald_ab.bell_state else attempts_ab
+                attempts_bc[i] += at_c[k].heralds[0].attempts if at_c[k].heralds else 0
+                if any(r.aborted is not None for r in (at_a[k], at_b[k], at_c[k])):
+                    self._shot_aborted(a, b, c, at_b[k], programs[k].swapper_aborts, attempts_ab)
+                    again.append(i)
+                    continue
+                shot, state = shots[i]
+                self._published_shot(a, b, c, first + k, at_b[k], (attempts_ab, attempts_bc[i]))
+                done[i] = self._record(
+                    shot, state, at_a[k], at_b[k], at_c[k], (attempts_ab, attempts_bc[i])
+                )
+            todo = again
+        return [done[i] for i in range(len(shots))]
+
+    def _tags(self, count: int) -> int:
+        """``count`` consecutive shot tags for the controllers' programs; the first."""
+        first = self._next_tag
+        self._next_tag += count
+        return first
+
+    def _record(
+        self,
+        shot: int,
+        input_state: tuple[str, float, float],
+        at_a: ProgramResult,
+        at_b: ProgramResult,
+        at_c: ProgramResult,
+        attempts: tuple[int, int],
+    ) -> TeleportShot:
+        """A shot as stored, from the three programs' results (a's readout is its last)."""
+        outcome = at_a.readouts[-1]
+        record = TeleportShot(
+            shot=shot,
+            input_state=input_state[0],
+            outcome=outcome,
+            correct=int(outcome == 0),
+            attempts_ab=attempts[0],
+            attempts_bc=attempts[1],
+            swap_outcomes=(at_b.readouts[0], at_b.readouts[1]),
+            bsm_outcomes=(at_c.readouts[0], at_c.readouts[1]),
+            delivered_time_s=at_a.time_s,  # the clock when a's readout ended
+            exact_fidelity=at_a.probes[0] if at_a.probes else None,
+        )
+        self._publish("shot", shot=shot, input=input_state[0], correct=record.correct)
+        return record
+
+    def _published_shot(
+        self, a: str, b: str, c: str, tag: int, at_b: ProgramResult, attempts: tuple[int, int]
+    ) -> None:
+        """The events of a completed shot: both heralds (as b saw them) and the swap."""
+        if self.events is None:
+            return
+        for link, herald, count in (
+            (f"{a}-{b}", at_b.heralds[0], attempts[0]),
+            (f"{b}-{c}", at_b.heralds[1], attempts[1]),
+        ):
+            self._publish(
+                "herald", link=link, pair=f"{link}#{tag}", bell=herald.bell_state, attempts=count
+            )
+        self._publish("swap", node=b, pair=f"{a}-{c}#{tag}", outcomes=list(at_b.readouts))
+
+    def _chain_programs(
+        self, a: str, b: str, c: str, theta: float, phi: float, probe: bool
+    ) -> ChainTeleport:
+        """The shot's programs (compiled once per chain, input state and memory cut-off)."""
+        key = (a, b, c, theta, phi, self.cutoff_s, probe)
+        programs = self._programs.get(key)
+        if programs is None:
+            if len(self._programs) >= 64:
+                self._programs.clear()
+            programs = chain_teleport(a, b, c, theta, phi, self.cutoff_s, probe)
+            self._programs[key] = programs
+        return programs
+
+    def _shot_aborted(
+        self, a: str, b: str, c: str, at_b: ProgramResult, aborts: dict[int, str], ab: int
+    ) -> None:
+        """Report why a shot ended early (b's program knows: its attempt loops and the
+        memory cut-off are where a shot can end)."""
+        reason = aborts.get(at_b.aborted or 0, "aborted")
+        if reason == "memory cut-off":
+            (h_ab, h_bc) = at_b.heralds
+            self._publish(
+                "discard", pair=f"{a}-{b}", age_s=h_bc.time_s - h_ab.time_s, cutoff_s=self.cutoff_s
+            )
+        elif reason.startswith("cut-off"):
+            link = reason.removeprefix("cut-off ")
+            attempts = ab if link == f"{a}-{b}" else at_b.heralds[-1].attempts
+            self._publish(
+                "cutoff",
+                link=link,
+                attempts=attempts,
+                max_attempts=self.loop.max_attempts,
+                max_time_us=self.loop.max_time_us,
+            )
