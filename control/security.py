@@ -35,6 +35,7 @@ import logging
 import os
 import stat
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -334,20 +335,37 @@ def attach_authenticator(
     with _auth_lock:
         entry = _authenticators.get(id(context))
         if entry is None or entry[0] is not context:
-            auth = ThreadAuthenticator(context, log=logging.getLogger("zmq.auth"))
-            try:
-                auth.start()
-            except zmq.ZMQError as exc:
-                auth.stop()
-                raise RuntimeError(
-                    f"cannot start the ZAP authenticator ({exc}): another one already runs on "
-                    "this zmq.Context; give the RpcServer its own context"
-                ) from None
+            auth = _started_authenticator(context)
             entry = (context, auth, set())
             _authenticators[id(context)] = entry
         _, auth, domains = entry
         auth.configure_curve_callback(domain, _AllowedKeys(allowed, server))
         domains.add(domain)
+
+
+#: How long a new ZAP authenticator waits for a stopped one's endpoint to be released.
+_ZAP_RELEASE_S = 1.0
+
+
+def _started_authenticator(context: zmq.Context) -> ThreadAuthenticator:
+    """A started ``ThreadAuthenticator`` on ``context``. ZeroMQ releases a closed socket's
+    inproc endpoint in its reaper thread, shortly after the close returns: right after
+    another authenticator on this context stopped, binding the ZAP endpoint is tried again
+    for up to ``_ZAP_RELEASE_S``."""
+    deadline = time.monotonic() + _ZAP_RELEASE_S
+    while True:
+        auth = ThreadAuthenticator(context, log=logging.getLogger("zmq.auth"))
+        try:
+            auth.start()
+            return auth
+        except zmq.ZMQError as exc:
+            auth.stop()
+            if exc.errno != zmq.EADDRINUSE or time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"cannot start the ZAP authenticator ({exc}): another one already runs on "
+                    "this zmq.Context; give the RpcServer its own context"
+                ) from None
+            time.sleep(0.01)
 
 
 def detach_authenticator(context: zmq.Context, domain: str) -> None:

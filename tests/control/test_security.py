@@ -332,3 +332,19 @@ def test_role_checks_name_missing_fields(keys: dict[str, Path]) -> None:
         RpcServer("x", LOOPBACK, METHODS, security="curve")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="expected a control.security.Security"):
         RpcClient("tcp://127.0.0.1:1", "c", security={"plaintext": True})  # type: ignore[arg-type]
+
+
+def test_a_context_with_a_foreign_authenticator_is_refused_naming_why(
+    keys: dict[str, Path], ctx: zmq.Context
+) -> None:
+    """The ZAP endpoint of a context taken by another authenticator (not ours) is not
+    released by waiting: after the wait for a just-stopped one, the server is refused."""
+    from zmq.auth.thread import ThreadAuthenticator
+
+    foreign = ThreadAuthenticator(ctx)
+    foreign.start()
+    try:
+        with pytest.raises(RuntimeError, match="another one already runs on this zmq.Context"):
+            _server(keys, ctx)
+    finally:
+        foreign.stop()
