@@ -36,17 +36,9 @@ def recovering(
     """``one(shot)`` for each shot, each abandoned and repeated after a transient fault;
     every ``health_every`` shots the instruments are first asked whether they rebooted
     while idle (``check_health``: their settings are re-applied if so)."""
-    faults = shot_faults if shot_faults is not None else ShotFaults()
-    instruments = list(orchestrator.network.instruments.values())
-
-    def make(shot: int) -> Any:
-        if health_every and shot > start and (shot - start) % health_every == 0:
-            for inst in instruments:
-                inst.check_health()
-        return one(shot)
-
-    for shot in range(start, start + shots):
-        yield attempt_shot(lambda: make(shot), orchestrator.nodes, faults)  # noqa: B023
+    return recovering_batches(
+        lambda first, _: [one(first)], orchestrator, shots, start, 1, shot_faults, health_every
+    )
 
 
 def recovering_batches(
@@ -60,14 +52,19 @@ def recovering_batches(
 ) -> Iterator[Any]:
     """``recovering`` for shots run ``batch`` at a time: ``batch_of(first, count)`` returns
     the records of shots ``first`` .. ``first + count - 1``; a batch that meets a transient
-    fault is abandoned and run again whole; the records are yielded one by one."""
+    fault is abandoned and run again whole; the records are yielded one by one. The health
+    check runs before a batch holding a shot ``start + k * health_every`` (k >= 1)."""
     faults = shot_faults if shot_faults is not None else ShotFaults()
     instruments = list(orchestrator.network.instruments.values())
     end = start + shots
     for first in range(start, end, batch):
         count = min(batch, end - first)
-        crossed = (first - start) // health_every != (first + count - 1 - start) // health_every
-        if health_every and first > start and ((first - start) % health_every == 0 or crossed):
+        last = first + count - 1
+        if (
+            health_every
+            and first > start
+            and ((last - start) // health_every > (first - 1 - start) // health_every)
+        ):
             for inst in instruments:
                 inst.check_health()
         yield from attempt_shot(

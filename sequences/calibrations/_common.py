@@ -117,14 +117,27 @@ def fit_counts(
     p0: Sequence[float],
     bounds: tuple[Sequence[float], Sequence[float]],
 ) -> Fit:
-    """Weighted least squares of Poisson counts (sigma = sqrt(max(n, 1))), with the
-    covariance scaled by the reduced chi-square when it exceeds 1 (so a poor model widens the
-    stated uncertainty instead of hiding it). Raises RuntimeError if the fit fails."""
-    sigma = np.sqrt(np.maximum(counts, 1.0))
+    """Weighted least squares of Poisson counts (sigma = sqrt(max(n, 1))); see
+    ``weighted_fit``."""
+    return weighted_fit(model, names, x, counts, np.sqrt(np.maximum(counts, 1.0)), p0, bounds)
+
+
+def weighted_fit(
+    model: Callable[..., np.ndarray],
+    names: Sequence[str],
+    x: np.ndarray,
+    y: np.ndarray,
+    sigma: np.ndarray,
+    p0: Sequence[float],
+    bounds: tuple[Sequence[float], Sequence[float]],
+) -> Fit:
+    """Weighted least squares of ``y`` (standard errors ``sigma``), with the covariance
+    scaled by the reduced chi-square when it exceeds 1 (so a poor model widens the stated
+    uncertainty instead of hiding it). Raises RuntimeError if the fit fails."""
     popt, pcov = curve_fit(
-        model, x, counts, p0=p0, sigma=sigma, absolute_sigma=True, bounds=bounds, maxfev=20_000
+        model, x, y, p0=p0, sigma=sigma, absolute_sigma=True, bounds=bounds, maxfev=20_000
     )
-    residuals = (counts - model(x, *popt)) / sigma
+    residuals = (y - model(x, *popt)) / sigma
     dof = max(len(x) - len(popt), 1)
     chi2 = float(np.sum(residuals**2) / dof)
     errors = np.sqrt(np.abs(np.diag(pcov))) * math.sqrt(max(chi2, 1.0))

@@ -9,17 +9,15 @@ spin (optical pumping), trigger the AWG, whose channel-1 waveform IQ-modulates t
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import curve_fit
 
 from drivers.hal import AWG, AwgSequence, AwgSequenceStep, AwgWaveform, MicrowaveSource, QubitDevice
 
-from ._common import Fit
+from ._common import Fit, weighted_fit
 
 
 @dataclass
@@ -99,22 +97,9 @@ def fit_binomial(
     bounds: tuple[Sequence[float], Sequence[float]],
 ) -> Fit:
     """Weighted least squares of binomial fractions k/n, sigma^2 = p(1-p)/n with p
-    Laplace-smoothed ((k+1)/(n+2), so 0 or n ones keep a finite weight); the covariance is
-    scaled by the reduced chi-square when it exceeds 1. Raises RuntimeError if it fails."""
+    Laplace-smoothed ((k+1)/(n+2), so 0 or n ones keep a finite weight); see
+    ``_common.weighted_fit``."""
     y = np.asarray(ones, dtype=float) / shots
     smoothed = (np.asarray(ones, dtype=float) + 1) / (shots + 2)
     sigma = np.sqrt(smoothed * (1 - smoothed) / shots)
-    popt, pcov = curve_fit(
-        model, x, y, p0=p0, sigma=sigma, absolute_sigma=True, bounds=bounds, maxfev=20_000
-    )
-    residuals = (y - model(x, *popt)) / sigma
-    dof = max(len(x) - len(popt), 1)
-    chi2 = float(np.sum(residuals**2) / dof)
-    errors = np.sqrt(np.abs(np.diag(pcov))) * math.sqrt(max(chi2, 1.0))
-    if not np.all(np.isfinite(errors)):
-        raise RuntimeError("fit covariance is not finite (parameters not determined)")
-    return Fit(
-        params={n: float(v) for n, v in zip(names, popt, strict=True)},
-        errors={n: float(e) for n, e in zip(names, errors, strict=True)},
-        reduced_chi2=chi2,
-    )
+    return weighted_fit(model, names, x, y, sigma, p0, bounds)
