@@ -7,7 +7,6 @@ Each function takes the runner (its network, store and settings) and the step; t
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -160,31 +159,13 @@ def alpha_step(runner: Runner, step: Step) -> CalibrationResult:
 
 
 # --------------------------------------------------------------------------- plots
-def plot_qubit_step(outcome: StepOutcome, folder: Path) -> Path | None:
-    """Scan and fit of a Rabi, Ramsey or alpha step as a PNG (None for other kinds)."""
+def draw_qubit_step(ax: Any, outcome: StepOutcome) -> bool:
+    """Scan and fit of a Rabi, Ramsey or alpha step on ``ax``; False when there is nothing
+    to draw (another kind, no result, an empty scan)."""
     kind, result = outcome.step.kind, outcome.result
     if result is None or kind not in QUBIT_KINDS:
-        return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    try:
-        drawn = {"rabi": _rabi, "ramsey": _ramsey, "alpha": _alpha}[kind](
-            ax, result.scan, result.fit
-        )
-        if not drawn:
-            return None
-        ax.set_title(f"{outcome.name}: {outcome.status}")
-        ax.legend(fontsize="small")
-        fig.tight_layout()
-        path = folder / f"{outcome.name}.png"
-        fig.savefig(path, dpi=100)
-    finally:
-        plt.close(fig)
-    return path
+        return False
+    return {"rabi": _rabi, "ramsey": _ramsey, "alpha": _alpha}[kind](ax, result.scan, result.fit)
 
 
 def _binomial_bars(ones: list[float], shots: float) -> tuple[np.ndarray, np.ndarray]:

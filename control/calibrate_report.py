@@ -20,7 +20,7 @@ from sequences.calibrations.hom_visibility import hom_dip
 from sequences.calibrations.laser_resonance import lorentzian
 
 from .calibrate_plan import Step
-from .calibrate_qubit import QUBIT_KINDS, plot_qubit_step
+from .calibrate_qubit import QUBIT_KINDS, draw_qubit_step
 
 log = logging.getLogger(__name__)
 
@@ -226,34 +226,21 @@ PLOTS: dict[str, ScanPlot] = {
 
 def _plot(outcome: StepOutcome, folder: Path) -> Path | None:
     """Scan points with their error bars and the fitted curve, when the kind has a plot."""
-    if outcome.step.kind in QUBIT_KINDS:
-        return plot_qubit_step(outcome, folder)
-    spec, result = PLOTS.get(outcome.step.kind), outcome.result
-    if spec is None or result is None:
-        return None
-    x, y = result.scan.get(spec.x, []), result.scan.get(spec.y, [])
-    if not x or len(x) != len(y):
-        return None
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(6, 4))
     try:
-        yerr = spec.yerr(result) if spec.yerr else np.sqrt(np.maximum(y, 1))
-        label = "data (Poisson error)" if spec.yerr is None else "data (binomial error)"
-        ax.errorbar(x, y, yerr=yerr, fmt="o", ms=3, label=label)
-        curve = spec.curve(result)
-        if curve is not None:
-            xs = np.linspace(min(x), max(x), 2000)
-            ax.plot(xs, curve(xs), "-", label="fit")
-        ax.set_xlabel(spec.xlabel)
-        ax.set_ylabel(spec.ylabel(result))
+        drawn = (
+            draw_qubit_step(ax, outcome)
+            if outcome.step.kind in QUBIT_KINDS
+            else _draw_scan(ax, outcome)
+        )
+        if not drawn:
+            return None
         ax.set_title(f"{outcome.name}: {outcome.status}")
-        ax.ticklabel_format(axis="x", useOffset=False)
-        ax.xaxis.set_major_locator(MaxNLocator(5))
         ax.legend(fontsize="small")
         fig.tight_layout()
         path = folder / f"{outcome.name}.png"
@@ -261,3 +248,27 @@ def _plot(outcome: StepOutcome, folder: Path) -> Path | None:
     finally:
         plt.close(fig)
     return path
+
+
+def _draw_scan(ax: Any, outcome: StepOutcome) -> bool:
+    """An optical step's scan (``PLOTS``) on ``ax``; False when it has none."""
+    from matplotlib.ticker import MaxNLocator
+
+    spec, result = PLOTS.get(outcome.step.kind), outcome.result
+    if spec is None or result is None:
+        return False
+    x, y = result.scan.get(spec.x, []), result.scan.get(spec.y, [])
+    if not x or len(x) != len(y):
+        return False
+    yerr = spec.yerr(result) if spec.yerr else np.sqrt(np.maximum(y, 1))
+    label = "data (Poisson error)" if spec.yerr is None else "data (binomial error)"
+    ax.errorbar(x, y, yerr=yerr, fmt="o", ms=3, label=label)
+    curve = spec.curve(result)
+    if curve is not None:
+        xs = np.linspace(min(x), max(x), 2000)
+        ax.plot(xs, curve(xs), "-", label="fit")
+    ax.set_xlabel(spec.xlabel)
+    ax.set_ylabel(spec.ylabel(result))
+    ax.ticklabel_format(axis="x", useOffset=False)
+    ax.xaxis.set_major_locator(MaxNLocator(5))
+    return True
