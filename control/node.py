@@ -312,29 +312,12 @@ class NodeController:
         return failures
 
     # ------------------------------------------------------------ shot programs
-    def start_program(self, program: QubitProgram, shot: int) -> None:
-        """Start this node's real-time program of a protocol shot (its attempt loops,
-        gates, messages and feed-forward with the other nodes' programs of ``shot``) without
-        waiting for it; the node must hold no pair (the program owns its qubits)."""
-        self._check_no_pairs()
-        self.instruments.qubits.start_program(self._with_pending_wait(program), shot)
-
-    def program_result(self, program: QubitProgram) -> ProgramResult:
-        """How this node's started program ended (it is read once it has)."""
-        result = self.instruments.qubits.program_result(program)
-        self._clock_s = result.time_s
-        return result
-
-    def run_shot_program(self, program: QubitProgram, shot: int) -> ProgramResult:
-        """``start_program`` and ``program_result`` in one transaction."""
-        self._check_no_pairs()
-        result = self.instruments.qubits.run_program(self._with_pending_wait(program), shot)
-        self._clock_s = result.time_s
-        return result
-
     def start_programs(self, programs: list[QubitProgram], first_shot: int) -> None:
-        """``start_program`` for a batch: programs of consecutive shots from
-        ``first_shot``, run one after the other on the controller."""
+        """Start this node's real-time programs of consecutive protocol shots from
+        ``first_shot`` (each with its attempt loops, gates, messages and feed-forward, meeting
+        the other nodes' programs of the same shot; one shot is a batch of one), run one
+        after the other on the controller, without waiting for them; the node must hold no
+        pair (the programs own its qubits)."""
         self._check_no_pairs()
         programs = [self._with_pending_wait(programs[0]), *programs[1:]]
         self.instruments.qubits.start_programs(programs, first_shot)

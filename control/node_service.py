@@ -101,10 +101,9 @@ PROGRAM_OPERATIONS = (
 
 
 class ProgramArgs(_Args):
-    """A real-time program as its operation lists (``QubitProgram.ops``), and its shot."""
+    """A real-time program as its operation lists (``QubitProgram.ops``)."""
 
     ops: list[list[Any]] = Field(min_length=1, max_length=64)
-    shot: int | None = Field(default=None, ge=0, lt=2**31)
 
     @field_validator("ops")
     @classmethod
@@ -154,8 +153,8 @@ def result_from_dict(d: dict[str, Any]) -> ProgramResult:
     )
 
 
-def _wire(program: QubitProgram, shot: int | None = None) -> dict[str, Any]:
-    return {"ops": [list(op) for op in program.ops], "shot": shot}
+def _wire(program: QubitProgram) -> dict[str, Any]:
+    return {"ops": [list(op) for op in program.ops]}
 
 
 def pair_to_dict(pair: Pair | None) -> dict[str, Any] | None:
@@ -194,18 +193,6 @@ def node_methods(node: NodeController) -> dict[str, tuple[type[BaseModel] | None
         "last_step_s": (None, node.last_step_s),
         "arm": (ArmArgs, lambda a: node.arm(a.loop)),
         "load_loop": (ArmArgs, lambda a: node.load_loop(a.loop)),
-        "start_program": (
-            ProgramArgs,
-            lambda a: node.start_program(a.program(), _required_shot(a.shot)),
-        ),
-        "program_result": (
-            ProgramArgs,
-            lambda a: result_to_dict(node.program_result(a.program())),
-        ),
-        "run_shot_program": (
-            ProgramArgs,
-            lambda a: result_to_dict(node.run_shot_program(a.program(), _required_shot(a.shot))),
-        ),
         "start_programs": (
             BatchArgs,
             lambda a: node.start_programs(a.batch(), _required_shot(a.first_shot)),
@@ -312,15 +299,6 @@ class RemoteNode:
 
     def load_loop(self, loop: AnyLoop) -> None:
         self._call("load_loop", loop=loop.model_dump())
-
-    def start_program(self, program: QubitProgram, shot: int) -> None:
-        self._call("start_program", **_wire(program, shot))
-
-    def program_result(self, program: QubitProgram) -> ProgramResult:
-        return result_from_dict(self._call("program_result", **_wire(program)))
-
-    def run_shot_program(self, program: QubitProgram, shot: int) -> ProgramResult:
-        return result_from_dict(self._call("run_shot_program", **_wire(program, shot)))
 
     def start_programs(self, programs: list[QubitProgram], first_shot: int) -> None:
         self._call("start_programs", programs=[_wire(p) for p in programs], first_shot=first_shot)

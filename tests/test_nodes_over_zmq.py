@@ -72,15 +72,15 @@ def test_shot_programs_over_rpc_are_validated(remote_chain) -> None:
     from drivers.qubit_program import QubitProgram
 
     with pytest.raises(ValueError, match="operation 2 .*expected \\[kind, args...\\]"):
-        ProgramArgs(ops=[["INIT", 0], ["FLIP", 1]], shot=1)
+        ProgramArgs(ops=[["INIT", 0], ["FLIP", 1]])
     args = ProgramArgs(ops=[["ENT", "bob"], ["SEND", "bob", [0, 1]], ["PAULI", 0, [0], []]])
     assert args.program().ops == [("ENT", "bob"), ("SEND", "bob", (0, 1)), ("PAULI", 0, (0,), ())]
     alice = remote_chain.nodes["alice"]
     with pytest.raises(RpcError, match="shot: missing"):
-        alice._call("start_program", ops=[["INIT", 0]], shot=None)
+        alice._call("start_programs", programs=[{"ops": [["INIT", 0]]}], first_shot=None)
     with pytest.raises(RpcError, match="operation 1 .*bits"):
-        alice.run_shot_program(QubitProgram().pauli(0, (3,), ()), shot=4)
-    result = alice.run_shot_program(QubitProgram().init(0).measure(0), shot=5)
+        alice.run_shot_programs([QubitProgram().pauli(0, (3,), ())], first_shot=4)
+    (result,) = alice.run_shot_programs([QubitProgram().init(0).measure(0)], first_shot=5)
     assert result.aborted is None and len(result.readouts) == 1
 
 
