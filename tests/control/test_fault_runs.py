@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from qcodes.instrument import Instrument
 
-import control.runs as runs
+import control.run_teleport as run_teleport_module
 from control.recovery import ResumeMismatchError, continuation_seed
 from control.runs import run_teleport
 from control.storage import load_run, open_database, resume_info
@@ -36,13 +36,13 @@ def _close_all() -> Any:
 def opened(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """The networks the runs opened (to inspect the simulated instruments afterwards)."""
     networks: list[Any] = []
-    real = runs.open_network
+    real = run_teleport_module.open_network
 
     def capture(*args: Any, **kwargs: Any) -> Any:
         networks.append(real(*args, **kwargs))
         return networks[-1]
 
-    monkeypatch.setattr(runs, "open_network", capture)
+    monkeypatch.setattr(run_teleport_module, "open_network", capture)
     return networks
 
 
