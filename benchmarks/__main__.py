@@ -13,8 +13,9 @@ same run:  python -m benchmarks [--quick] [--no-sequence] [--json FILE]
    (goal: <= 1.5x).
 5. End-to-end teleportations per wall-clock second over the three-node chain, in one process
    as shot programs, one shot or 16 per transaction (goal: >= 2,000 per second), against
-   the same protocol driven step by step (the baseline, interleaved in the same run), and
-   with node controllers behind RPC.
+   the same protocol driven step by step (the baseline, interleaved in the same run), with
+   node controllers behind RPC in this process, and with one process per node (the shared
+   simulated lab and three node controller processes on loopback, as a network runs).
 """
 
 from __future__ import annotations
@@ -155,12 +156,22 @@ def main(argv: list[str] | None = None) -> int:
         f"shot programs {speedup:.2f}x, batches "
         f"{batched['teleportations_per_s'] / baseline['teleportations_per_s']:.2f}x"
     )
-    print(f"  node controllers over RPC: {remote['teleportations_per_s']:,.0f} /s")
+    print(f"  node controllers over RPC, in this process: {remote['teleportations_per_s']:,.0f} /s")
+    from .teleport_processes import teleportations_per_second_in_processes
+
+    processes = teleportations_per_second_in_processes(shots // 2, batches=(1, BATCH))
+    print(
+        "  one process per node (simulated lab + 3 node processes, CURVE, loopback): "
+        + ", ".join(
+            f"{r['teleportations_per_s']:,.0f} /s in batches of {b}" for b, r in processes.items()
+        )
+    )
     results["teleport"] = {
         "one_process": local,
         "batched": batched,
         "stepwise": baseline,
         "over_rpc": remote,
+        "one_process_per_node": processes,
         "speedup_over_stepwise": speedup,
     }
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -28,6 +31,9 @@ from .cli import (
     app,
     err,
 )
+
+if TYPE_CHECKING:
+    from .local_processes import LocalNetwork
 
 
 class Scheme(StrEnum):
@@ -325,6 +331,13 @@ def teleport(
     plaintext: Annotated[
         bool, typer.Option(help="Unencrypted messages to --remote nodes (local dry runs only).")
     ] = False,
+    processes: Annotated[
+        bool,
+        typer.Option(
+            help="One process per node on this machine, sharing one simulated lab (qnode "
+            "simlab and qnode serve, started for this run and stopped after it)."
+        ),
+    ] = False,
     heartbeat_s: Annotated[
         float, typer.Option(min=0.5, max=60, help="A silent --remote node is lost after (s).")
     ] = 2.0,
@@ -361,34 +374,61 @@ def teleport(
 
     if shots is None and resume is None:
         shots = 300
-    summary = _run_with_progress(
-        "teleport",
-        _resume_total(resume, db) if resume is not None else shots,
-        progress,
-        as_json,
-        lambda tick: run_teleport(
-            config,
-            shots,
-            faults=faults,
-            resume=resume,
-            events_endpoint=events,
-            remote_nodes=remote_nodes,
-            simlab=simlab,
-            plaintext=plaintext,
-            heartbeat_s=heartbeat_s,
-            seed=seed,
-            alpha=alpha,
-            max_attempts=max_attempts,
-            max_time_us=max_time_us,
-            scheme=scheme.value,
-            backend="lab" if lab else None,
-            db_path=db if store else None,
-            progress=tick,
-            stepwise=stepwise,
-            batch=batch,
-        ),
-    )
+    if processes and (remote or simlab or lab or faults):
+        _fail(
+            "--processes starts its own node processes and simulated lab: it does not go "
+            "with --remote, --simlab, --lab or --faults"
+        )
+    with _local_processes(processes, config, plaintext, seed) as local:
+        if local is not None:
+            remote_nodes, simlab = local.endpoints, local.port_map
+        summary = _run_with_progress(
+            "teleport",
+            _resume_total(resume, db) if resume is not None else shots,
+            progress,
+            as_json,
+            lambda tick: run_teleport(
+                config,
+                shots,
+                faults=faults,
+                resume=resume,
+                events_endpoint=events,
+                remote_nodes=remote_nodes,
+                simlab=simlab,
+                plaintext=plaintext,
+                heartbeat_s=heartbeat_s,
+                seed=seed,
+                alpha=alpha,
+                max_attempts=max_attempts,
+                max_time_us=max_time_us,
+                scheme=scheme.value,
+                backend="lab" if lab else None,
+                db_path=db if store else None,
+                progress=tick,
+                stepwise=stepwise,
+                batch=batch,
+            ),
+        )
     _report(summary, as_json, _print_teleport_summary)
+
+
+@contextmanager
+def _local_processes(
+    wanted: bool, config: Path, plaintext: bool, seed: int | None
+) -> Iterator[LocalNetwork | None]:
+    """``--processes``: the simulated lab and one node process per node for the run."""
+    if not wanted:
+        yield None
+        return
+    from .local_processes import LocalProcessError, local_node_processes
+    from .network_config import NetworkConfigError
+
+    with tempfile.TemporaryDirectory(prefix="qnode-processes-") as workdir:
+        try:
+            with local_node_processes(config, workdir, plaintext=plaintext, seed=seed) as local:
+                yield local
+        except (LocalProcessError, NetworkConfigError) as exc:
+            _fail(str(exc))
 
 
 def _entangle_run(

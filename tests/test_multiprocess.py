@@ -3,7 +3,7 @@ as a real network runs one PC per node: teleportation end to end, and a peer tha
 
 from __future__ import annotations
 
-import os
+import json
 import signal
 import subprocess
 import sys
@@ -12,33 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from control.local_processes import LocalProcessError, local_node_processes
 from control.runs import run_teleport
 
 ROOT = Path(__file__).parents[1]
 CHAIN = ROOT / "lab_configs" / "three_node_chain.network.yaml"
 NODES = ("alice", "bob", "charlie")
 CHAIN_FILE = CHAIN  # the secured copy the processes run (set by the fixture)
-
-
-def _wait_for(path: Path, proc: subprocess.Popen, limit_s: float = 60.0) -> str:
-    deadline = time.monotonic() + limit_s
-    while not path.exists():
-        if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args} exited early with {proc.returncode}")
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{path} did not appear within {limit_s} s")
-        time.sleep(0.1)
-    return path.read_text()
-
-
-def _cli(*args: str, log: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "control.cli", *args],
-        cwd=ROOT,
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
 
 
 @pytest.fixture
@@ -70,50 +50,8 @@ def secured_chain(tmp_path: Path) -> Path:
 def network_processes(tmp_path: Path, secured_chain: Path):
     global CHAIN_FILE
     CHAIN_FILE = secured_chain
-    port_map = tmp_path / "simlab.json"
-    simlab = _cli(
-        "simlab",
-        "--config",
-        str(secured_chain),
-        "--port-map",
-        str(port_map),
-        log=tmp_path / "simlab.log",
-    )
-    procs: dict[str, subprocess.Popen] = {}
-    try:
-        _wait_for(port_map, simlab)
-        endpoints = {}
-        for node in NODES:
-            ready = tmp_path / f"{node}.endpoint"
-            procs[node] = _cli(
-                "serve",
-                "--node",
-                node,
-                "--config",
-                str(secured_chain),
-                "--simlab",
-                str(port_map),
-                "--ready-file",
-                str(ready),
-                log=tmp_path / f"{node}.log",
-            )
-            endpoints[node] = ready
-        endpoints = {n: _wait_for(p, procs[n]) for n, p in endpoints.items()}
-        yield port_map, endpoints, procs
-    finally:
-        for proc in procs.values():  # nodes first: they make their instruments safe
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in procs.values():
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        simlab.send_signal(signal.SIGTERM)
-        try:
-            simlab.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            simlab.kill()
+    with local_node_processes(secured_chain, tmp_path / "processes") as running:
+        yield running.port_map, running.endpoints, running.processes
 
 
 def test_teleportation_with_one_process_per_node(network_processes) -> None:
@@ -281,3 +219,38 @@ def test_a_silent_node_is_declared_lost_and_the_others_made_safe_within_heartbea
     runner.join(timeout=60)
     assert "node bob lost" in result["aborted"]
     assert "bob" in result["safe_state_failures"]
+
+
+def test_a_node_process_that_cannot_start_is_named_with_its_log(tmp_path: Path) -> None:
+    # the shipped chain has no keys: a node process refuses to serve unencrypted unless asked
+    with (
+        pytest.raises(LocalProcessError) as error,
+        local_node_processes(CHAIN, tmp_path, start_timeout_s=60),
+    ):
+        pass
+    message = str(error.value)
+    assert "alice exited with code 2 before it was ready" in message
+    assert "plaintext" in message  # the node's own reason, from its log
+
+
+def test_qnode_teleport_processes_runs_one_process_per_node_with_the_same_physics() -> None:
+    from typer.testing import CliRunner
+
+    from control.cli import app
+
+    runner = CliRunner()
+    common = ["teleport", "--config", str(CHAIN), "--shots", "12", "--batch", "4", "--seed", "3"]
+    common += ["--no-store", "--json", "--no-progress"]
+    in_processes = runner.invoke(app, [*common, "--processes", "--plaintext"])
+    assert in_processes.exit_code == 0, in_processes.output
+    in_one = runner.invoke(app, common)
+    assert in_one.exit_code == 0, in_one.output
+    separate, together = json.loads(in_processes.stdout), json.loads(in_one.stdout)
+    assert separate["shots"] == 12 and separate["safe_state_failures"] == {}
+    for summary in (separate, together):
+        summary.pop("teleportations_per_wall_s")
+    assert separate == together  # the same seed: the same shots, in processes or not
+    # it starts its own processes and lab: nothing else to connect to
+    clash = runner.invoke(app, [*common, "--processes", "--remote", "alice=tcp://127.0.0.1:1"])
+    assert clash.exit_code != 0
+    assert "--processes starts its own node processes" in clash.output
