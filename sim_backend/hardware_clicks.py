@@ -5,6 +5,7 @@ flight, cable delay, jitter, dead time). A mixin of
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from .attempt_program import AttemptProgram, attempts_within, refusal
@@ -18,6 +19,30 @@ from .wiring import PS, AttemptRun, StationWiring
 
 #: the detector ports ('+': 0, '-': 1) that click in a round, by its outcome
 _PORTS: dict[str, tuple[int, ...]] = {"+": (0,), "-": (1,), "both": (0, 1), "none": ()}
+
+#: the frozenset of each link's two node names (the key of per-link caches keyed that way)
+_LINK_KEYS: dict[tuple[str, str], frozenset[str]] = {}
+
+
+def _link_key(link: tuple[str, str]) -> frozenset[str]:
+    key = _LINK_KEYS.get(link)
+    if key is None:
+        key = _LINK_KEYS[link] = frozenset(link)
+    return key
+
+
+@dataclass(frozen=True)
+class _LoopPlan:
+    """How a link's attempt loop runs: at most ``limit`` attempts (``cutoff``: which limit
+    that is, "attempts" or "time", None for the lab's own maximum), stopping at the first
+    herald or not, on the attempt grid (arrival offset, attempt period). Derived from
+    ``key`` alone (``AttemptLoopMixin._loop_plan``)."""
+
+    key: tuple[Any, ...]
+    limit: int
+    cutoff: str | None
+    stop_at_herald: bool
+    grid: tuple[float, float]
 
 
 class AttemptLoopMixin:
@@ -33,6 +58,85 @@ class AttemptLoopMixin:
             raise
         link = self.lab.link(*station.link)
         link.set_model(self.link_model(station.link, programs[0], programs[1]))
+        try:
+            plan = self._loop_plan(station, programs, link.model)
+        except ScpiError:
+            for awg in awgs:
+                awg.running = False
+            raise
+        clock = self.lab.clock
+        started = clock.now
+        attempts_before = link.attempts_made
+        remaining = plan.limit
+        stop_at_herald = plan.stop_at_herald
+        heralds = 0
+        last = None
+        # the AWG's attempt grid: attempt i starts at started + i * period. The engine
+        # delivers each herald before the next attempt (its clock then runs on by the herald's
+        # return in a free-running loop), but the AWG does not pause: tags follow the grid
+        grid = plan.grid
+        period = grid[1]
+        index = 0
+        while remaining > 0:
+            spent, pattern, _ = link.attempt(remaining)
+            remaining -= spent
+            first = started + index * period
+            self._failed_attempt_clicks(station, link, grid, first, spent - (pattern >= 0))
+            index += spent
+            if pattern < 0:
+                break
+            heralds += 1
+            last = link.model.patterns[pattern]
+            self._attempt_clicks(station, link, grid, started + (index - 1) * period, last.clicks)
+            if stop_at_herald:
+                break
+        self.runs.append(
+            AttemptRun(
+                link=self._link_name(station),
+                attempts=link.attempts_made - attempts_before,
+                heralds=heralds,
+                last_bell_state=None if last is None else last.bell_state,
+                last_clicks=None if last is None else last.clicks,
+                started_at_s=started,
+                ended_at_s=clock.now,
+                scheme=link.model.params.scheme,
+                cutoff=plan.cutoff if remaining <= 0 and not (heralds and stop_at_herald) else None,
+            )
+        )
+        for awg in awgs:  # the sequence ran to its end
+            awg.running = False
+
+    def _link_name(self, station: StationWiring) -> str:
+        """'a-b' of the station's link (remembered per link: the wiring is fixed)."""
+        names: dict[tuple[str, str], str] = self.__dict__.setdefault("_link_names", {})
+        name = names.get(station.link)
+        if name is None:
+            name = names[station.link] = "-".join(station.link)
+        return name
+
+    def _loop_plan(
+        self, station: StationWiring, programs: list[AttemptProgram | None], model: LinkModel
+    ) -> _LoopPlan:
+        """The loop's limit, cut-off and attempt grid, from the first node's program (its
+        repetitions and event jump), the lab's maximum, the two real-time controllers'
+        herald timeouts (read on every loop), the attempt period and the lab's parameters
+        (fibre length). Remembered per link and derived again when any of them changed
+        (programs and parameters compared by identity: one object per decoded program,
+        ``ProgramCache``; parameters are replaced, never edited). A herald timeout shorter
+        than one attempt raises ScpiError (-221) on every loop."""
+        period = model.timing.attempt_period_s
+        key = (
+            programs[0],
+            programs[1],
+            self._max_attempts,
+            self._herald_timeouts(station),
+            period,
+            self.lab.params,
+        )
+        plans: dict[tuple[str, str], _LoopPlan] = self.__dict__.setdefault("_loop_plans", {})
+        plan = plans.get(station.link)
+        if plan is not None and plan.key == key:
+            return plan
         attempt = programs[0]
         limit = self._max_attempts
         cutoff = None
@@ -40,54 +144,12 @@ class AttemptLoopMixin:
             limit, cutoff = attempt.repetitions, "attempts"
         stop_at_herald = attempt is None or attempt.stop_at_herald
         if stop_at_herald:
-            try:
-                by_time = self._attempts_within_herald_timeout(station, link.model)
-            except ScpiError:
-                for awg in awgs:
-                    awg.running = False
-                raise
+            by_time = self._attempts_within_herald_timeout(key[3], period)
             if by_time is not None and by_time < limit:
                 limit, cutoff = by_time, "time"
-        started = self.lab.clock.now
-        attempts_before = link.attempts_made
-        remaining = limit
-        heralds: list[Any] = []
-        # the AWG's attempt grid: attempt i starts at started + i * period. The engine
-        # delivers each herald before the next attempt (its clock then runs on by the herald's
-        # return in a free-running loop), but the AWG does not pause: tags follow the grid
-        period = link.model.timing.attempt_period_s
         grid = (self._arrival_offset_s(station, programs), period)
-        index = 0
-        while remaining > 0:
-            before = link.attempts_made
-            pair = link.generate(max_attempts=remaining)
-            spent = link.attempts_made - before
-            remaining -= spent
-            first = started + index * period
-            self._failed_attempt_clicks(station, link, grid, first, spent - (pair is not None))
-            index += spent
-            if pair is None:
-                break
-            heralds.append(pair)
-            self._attempt_clicks(station, link, grid, started + (index - 1) * period, pair.clicks)
-            if stop_at_herald:
-                break
-        last = heralds[-1] if heralds else None
-        self.runs.append(
-            AttemptRun(
-                link="-".join(station.link),
-                attempts=link.attempts_made - attempts_before,
-                heralds=len(heralds),
-                last_bell_state=getattr(last, "bell_state", None),
-                last_clicks=getattr(last, "clicks", None),
-                started_at_s=started,
-                ended_at_s=self.lab.clock.now,
-                scheme=link.model.params.scheme,
-                cutoff=cutoff if remaining <= 0 and not (heralds and stop_at_herald) else None,
-            )
-        )
-        for awg in awgs:  # the sequence ran to its end
-            awg.running = False
+        plan = plans[station.link] = _LoopPlan(key, limit, cutoff, stop_at_herald, grid)
+        return plan
 
     def _check_programs(
         self, station: StationWiring, programs: list[AttemptProgram | None]
@@ -115,21 +177,26 @@ class AttemptLoopMixin:
         if reason is not None:
             raise ScpiError(-221, reason)
 
-    def _attempts_within_herald_timeout(
-        self, station: StationWiring, model: LinkModel
-    ) -> int | None:
-        """Attempts that fit in the shorter herald timeout of the two nodes' real-time
-        controllers; None without a controller."""
-        timeouts = []
-        for node in station.link:
-            wiring = self.nodes.get(node)
-            rtc = self._instrument(wiring.qubit_controller) if wiring else None
-            if rtc is not None:
-                timeouts.append(float(rtc.herald_timeout_s))
+    def _herald_timeouts(self, station: StationWiring) -> tuple[float, ...]:
+        """The herald timeouts of the link's nodes' real-time controllers (those wired)."""
+        controllers: dict[tuple[str, str], tuple[str, ...]] = self.__dict__.setdefault(
+            "_link_controllers", {}
+        )
+        names = controllers.get(station.link)
+        if names is None:  # the wiring is fixed
+            wirings = [self.nodes.get(node) for node in station.link]
+            names = controllers[station.link] = tuple(
+                w.qubit_controller for w in wirings if w is not None and w.qubit_controller
+            )
+        return tuple(float(self._instrument(name).herald_timeout_s) for name in names)
+
+    @staticmethod
+    def _attempts_within_herald_timeout(timeouts: tuple[float, ...], period_s: float) -> int | None:
+        """Attempts that fit in the shorter of the herald ``timeouts``; None without one."""
         if not timeouts:
             return None
         try:
-            return attempts_within(min(timeouts), model.timing.attempt_period_s)
+            return attempts_within(min(timeouts), period_s)
         except ValueError as exc:
             raise ScpiError(-221, str(exc)) from None
 
@@ -209,7 +276,7 @@ class AttemptLoopMixin:
     def _click_sources(self, link: tuple[str, str]) -> tuple[tuple[float, float], float]:
         """(emission delays, probability a single click came from node A), cached until an
         instrument setting changes."""
-        key = frozenset(link)
+        key = _link_key(link)
         cached = self._click_timing.get(key)
         if cached is None:
             delays = self._emission_delays_s(link)
@@ -222,18 +289,22 @@ class AttemptLoopMixin:
         return cached
 
     def _add_tag(self, station: StationWiring, port: int, time_s: float) -> None:
-        if station.time_tagger is None:
+        """A click on detector ``port`` at ``time_s`` as the time tagger sees it: dropped
+        by an input that is off or whose threshold misses the detector pulse; else delayed
+        by the input's delay and the detector's cable delay, with Gaussian jitter."""
+        tagger_name = station.time_tagger
+        if tagger_name is None:
             return
-        tagger = self._instrument(station.time_tagger)
         channel = station.tagger_channels[port]
-        if not self._input_sees_pulses(tagger, channel, station):
-            return
-        delay_ps = int(round(tagger.inputs[channel].delay_ps))
+        inp = self._instrument(tagger_name).inputs[channel]
         det = self._link_params(station.link).detectors
+        if not (inp.enabled and 0 < inp.threshold_v < det.pulse_amplitude_v):
+            return
+        delay_ps = int(round(inp.delay_ps))
         cable_ps = det.cable_delay_ps[port]
         if det.timing_jitter_ps > 0:
             cable_ps += float(self._timing_rng.normal(0.0, det.timing_jitter_ps))
-        self._tag_buffers[station.time_tagger].tags.append(
+        self._tag_buffers[tagger_name].tags.append(
             (channel, int(round(time_s * PS + cable_ps)) + delay_ps)
         )
 

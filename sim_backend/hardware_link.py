@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from .attempt_program import AttemptProgram
+from .instruments.edits import Watched, edits
 from .optics import (
     aom_optical_phase_rad,
     bright_population,
@@ -35,7 +36,9 @@ class _StaticPoint:
     """The operating point of a link without its optical phase, with what it was derived
     from: the instruments' readings (``_operating_inputs``), the two nodes' attempt
     programs (by identity: ``ProgramCache`` keeps one object per decoded program), the
-    lab's parameters (by identity) and the drift step."""
+    lab's parameters (by identity) and the drift step; and the instruments read (by
+    identity) with the edit count (``instruments.edits``) when their readings were last
+    compared (None: some instrument does not count its edits, compare on every use)."""
 
     inputs: tuple[Any, ...]
     programs: tuple[AttemptProgram | None, AttemptProgram | None]
@@ -43,6 +46,8 @@ class _StaticPoint:
     drift_step: float
     fields: dict[str, Any]
     token: int  # names this point in the link-model cache
+    sources: tuple[Any, ...] = ()
+    edits: int | None = None
 
 
 _TOKENS = itertools.count()
@@ -78,21 +83,29 @@ class LinkPhysicsMixin:
     ) -> _StaticPoint:
         """Everything of the operating point but the optical phase (which drifts with
         simulated time), derived again only when an instrument reading, an attempt
-        program, the lab's parameters or the drift step changed."""
+        program, the lab's parameters or the drift step changed. The readings are not
+        even taken while the instruments read are the same objects, all count their edits
+        and none was edited (``instruments.edits``)."""
         cache: dict[tuple[str, str], _StaticPoint] = self.__dict__.setdefault("_static_points", {})
-        inputs = self._operating_inputs(link)
         params = self.lab.params
         drift_step = math.floor(self.lab.clock.now / DRIFT_STEP_S)
+        count = edits()
+        sources = self._input_sources(link)
         entry = cache.get(link)
-        if (
+        same_setup = (
             entry is not None
             and entry.programs[0] is program
             and entry.programs[1] is peer_program
             and entry.params is params
             and entry.drift_step == drift_step
-            and entry.inputs == inputs
-        ):
-            return entry
+        )
+        if same_setup and entry.edits == count and entry.sources == sources:  # type: ignore[union-attr]
+            return entry  # type: ignore[return-value]
+        inputs = self._operating_inputs(link)
+        watched = all(source is None or isinstance(source, Watched) for source in sources)
+        if same_setup and entry.inputs == inputs:  # type: ignore[union-attr]
+            entry.sources, entry.edits = sources, count if watched else None  # type: ignore[union-attr]
+            return entry  # type: ignore[return-value]
         fields = self._derive_static_point(link, program, peer_program)
         if not (
             entry is not None
@@ -104,9 +117,34 @@ class LinkPhysicsMixin:
         else:  # the same point (e.g. a new drift step without drift): same link models
             token = entry.token
         entry = cache[link] = _StaticPoint(
-            inputs, (program, peer_program), params, drift_step, fields, token
+            inputs,
+            (program, peer_program),
+            params,
+            drift_step,
+            fields,
+            token,
+            sources,
+            count if watched else None,
         )
         return entry
+
+    def _input_sources(self, link: tuple[str, str]) -> tuple[Any, ...]:
+        """The instruments ``_operating_inputs`` reads (None where none is wired)."""
+        names: dict[tuple[str, str], tuple[str | None, ...]] = self.__dict__.setdefault(
+            "_input_names", {}
+        )
+        wired = names.get(link)
+        if wired is None:  # the wiring is fixed
+            wired_list: list[str | None] = []
+            for index, node in enumerate(link):
+                wiring = self.nodes.get(node)
+                if wiring is not None:
+                    wired_list += [wiring.laser, wiring.optical_switch, wiring.frequency_converter]
+                    wired_list.append(wiring.microwave if index == 0 else None)
+            wired_list.append(self.stations[frozenset(link)].detectors)
+            wired = names[link] = tuple(wired_list)
+        get = self.instruments.get
+        return tuple([None if name is None else get(name) for name in wired])
 
     def _operating_inputs(self, link: tuple[str, str]) -> tuple[Any, ...]:
         """The instrument readings the operating point is derived from (all that
