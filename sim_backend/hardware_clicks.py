@@ -5,6 +5,7 @@ flight, cable delay, jitter, dead time). A mixin of
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,21 +46,38 @@ class _LoopPlan:
     grid: tuple[float, float]
 
 
+@dataclass(eq=False)
+class _LinkWires:
+    """What a link's wiring fixes for its attempt loop (the wiring never changes): the
+    link's name ('a-b'), its key in the lab's links, its nodes' real-time controllers (by
+    name); and the loop plan it last ran with."""
+
+    name: str
+    key: frozenset[str]
+    controllers: tuple[str, ...]
+    plan: _LoopPlan | None = None
+
+
 class AttemptLoopMixin:
     """The attempt loop and time tags of :class:`~sim_backend.hardware.SimulatedHardware`."""
 
     def _run_attempt_loop(self, station: StationWiring, awgs: list[Any]) -> None:
-        programs = [self._program(n) for n in station.link]
+        """Run the attempt loop of the station's link, started on ``awgs`` (its two nodes'
+        AWGs, in the link's order): decode and check their programs, set the link model at
+        the instruments' operating point, attempt until the herald or the loop's limit,
+        tag the clicks, record the run (``runs``) and stop the AWGs."""
+        programs = [self._programs.get(awg) for awg in awgs]  # as ``_program`` per node
         try:
             self._check_programs(station, programs)
         except ScpiError:
             for awg in awgs:  # a refused program does not start
                 awg.running = False
             raise
-        link = self.lab.link(*station.link)
+        wires = self._link_wires(station)
+        link = self.lab.links.get(wires.key) or self.lab.link(*station.link)
         link.set_model(self.link_model(station.link, programs[0], programs[1]))
         try:
-            plan = self._loop_plan(station, programs, link.model)
+            plan = self._loop_plan(station, wires, programs, link.model)
         except ScpiError:
             for awg in awgs:
                 awg.running = False
@@ -92,7 +110,7 @@ class AttemptLoopMixin:
                 break
         self.runs.append(
             AttemptRun(
-                link=self._link_name(station),
+                link=wires.name,
                 attempts=link.attempts_made - attempts_before,
                 heralds=heralds,
                 last_bell_state=None if last is None else last.bell_state,
@@ -106,16 +124,28 @@ class AttemptLoopMixin:
         for awg in awgs:  # the sequence ran to its end
             awg.running = False
 
-    def _link_name(self, station: StationWiring) -> str:
-        """'a-b' of the station's link (remembered per link: the wiring is fixed)."""
-        names: dict[tuple[str, str], str] = self.__dict__.setdefault("_link_names", {})
-        name = names.get(station.link)
-        if name is None:
-            name = names[station.link] = "-".join(station.link)
-        return name
+    def _link_wires(self, station: StationWiring) -> _LinkWires:
+        """The station's ``_LinkWires`` (derived once per link)."""
+        cache: dict[tuple[str, str], _LinkWires] | None = self.__dict__.get("_wires")
+        if cache is None:
+            cache = self.__dict__["_wires"] = {}
+        wires = cache.get(station.link)
+        if wires is None:
+            wirings = [self.nodes.get(node) for node in station.link]
+            controllers = tuple(
+                w.qubit_controller for w in wirings if w is not None and w.qubit_controller
+            )
+            wires = cache[station.link] = _LinkWires(
+                "-".join(station.link), frozenset(station.link), controllers
+            )
+        return wires
 
     def _loop_plan(
-        self, station: StationWiring, programs: list[AttemptProgram | None], model: LinkModel
+        self,
+        station: StationWiring,
+        wires: _LinkWires,
+        programs: list[AttemptProgram | None],
+        model: LinkModel,
     ) -> _LoopPlan:
         """The loop's limit, cut-off and attempt grid, from the first node's program (its
         repetitions and event jump), the lab's maximum, the two real-time controllers'
@@ -125,16 +155,9 @@ class AttemptLoopMixin:
         ``ProgramCache``; parameters are replaced, never edited). A herald timeout shorter
         than one attempt raises ScpiError (-221) on every loop."""
         period = model.timing.attempt_period_s
-        key = (
-            programs[0],
-            programs[1],
-            self._max_attempts,
-            self._herald_timeouts(station),
-            period,
-            self.lab.params,
-        )
-        plans: dict[tuple[str, str], _LoopPlan] = self.__dict__.setdefault("_loop_plans", {})
-        plan = plans.get(station.link)
+        timeouts = tuple([float(self._instrument(n).herald_timeout_s) for n in wires.controllers])
+        key = (programs[0], programs[1], self._max_attempts, timeouts, period, self.lab.params)
+        plan = wires.plan
         if plan is not None and plan.key == key:
             return plan
         attempt = programs[0]
@@ -144,11 +167,11 @@ class AttemptLoopMixin:
             limit, cutoff = attempt.repetitions, "attempts"
         stop_at_herald = attempt is None or attempt.stop_at_herald
         if stop_at_herald:
-            by_time = self._attempts_within_herald_timeout(key[3], period)
+            by_time = self._attempts_within_herald_timeout(timeouts, period)
             if by_time is not None and by_time < limit:
                 limit, cutoff = by_time, "time"
         grid = (self._arrival_offset_s(station, programs), period)
-        plan = plans[station.link] = _LoopPlan(key, limit, cutoff, stop_at_herald, grid)
+        plan = wires.plan = _LoopPlan(key, limit, cutoff, stop_at_herald, grid)
         return plan
 
     def _check_programs(
@@ -159,36 +182,32 @@ class AttemptLoopMixin:
         if first is None or second is None:
             return  # no optical pulse on one node: nothing to check
         window_s = self._link_params(station.link).detectors.detection_window_ns * 1e-9
-
-        def flip(index: int) -> tuple[float, float]:  # (angle, flip probability)
-            angle, factor = self._rotation(station.link[index], programs[index], 1)  # type: ignore[arg-type]
-            return angle, bright_population(angle, factor)
-
         if first.scheme == "barrett_kok":  # the pi pulse is checked through the instruments
-            reason = refusal(first, second, window_s, flip)
+            reason = refusal(first, second, window_s, self._pi_pulse_flip(station, programs))
         else:  # the programs alone decide: remembered per link while they are the same
-            memo = self.__dict__.setdefault("_refusals", {})
+            memo: dict[tuple[str, str], tuple[Any, ...]] | None = self.__dict__.get("_refusals")
+            if memo is None:
+                memo = self.__dict__["_refusals"] = {}
             seen = memo.get(station.link)
             if seen is not None and seen[0] is first and seen[1] is second and seen[2] == window_s:
                 reason = seen[3]
             else:
+                flip = self._pi_pulse_flip(station, programs)
                 reason = refusal(first, second, window_s, flip)
                 memo[station.link] = (first, second, window_s, reason)
         if reason is not None:
             raise ScpiError(-221, reason)
 
-    def _herald_timeouts(self, station: StationWiring) -> tuple[float, ...]:
-        """The herald timeouts of the link's nodes' real-time controllers (those wired)."""
-        controllers: dict[tuple[str, str], tuple[str, ...]] = self.__dict__.setdefault(
-            "_link_controllers", {}
-        )
-        names = controllers.get(station.link)
-        if names is None:  # the wiring is fixed
-            wirings = [self.nodes.get(node) for node in station.link]
-            names = controllers[station.link] = tuple(
-                w.qubit_controller for w in wirings if w is not None and w.qubit_controller
-            )
-        return tuple(float(self._instrument(name).herald_timeout_s) for name in names)
+    def _pi_pulse_flip(
+        self, station: StationWiring, programs: list[AttemptProgram | None]
+    ) -> Callable[[int], tuple[float, float]]:
+        """(angle, flip probability) of node i's pulse between the Barrett-Kok rounds."""
+
+        def flip(index: int) -> tuple[float, float]:
+            angle, factor = self._rotation(station.link[index], programs[index], 1)  # type: ignore[arg-type]
+            return angle, bright_population(angle, factor)
+
+        return flip
 
     @staticmethod
     def _attempts_within_herald_timeout(timeouts: tuple[float, ...], period_s: float) -> int | None:

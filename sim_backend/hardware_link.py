@@ -86,7 +86,9 @@ class LinkPhysicsMixin:
         program, the lab's parameters or the drift step changed. The readings are not
         even taken while the instruments read are the same objects, all count their edits
         and none was edited (``instruments.edits``)."""
-        cache: dict[tuple[str, str], _StaticPoint] = self.__dict__.setdefault("_static_points", {})
+        cache: dict[tuple[str, str], _StaticPoint] | None = self.__dict__.get("_static_points")
+        if cache is None:
+            cache = self.__dict__["_static_points"] = {}
         params = self.lab.params
         drift_step = math.floor(self.lab.clock.now / DRIFT_STEP_S)
         count = edits()
@@ -130,9 +132,11 @@ class LinkPhysicsMixin:
 
     def _input_sources(self, link: tuple[str, str]) -> tuple[Any, ...]:
         """The instruments ``_operating_inputs`` reads (None where none is wired)."""
-        names: dict[tuple[str, str], tuple[str | None, ...]] = self.__dict__.setdefault(
-            "_input_names", {}
+        names: dict[tuple[str, str], tuple[str | None, ...]] | None = self.__dict__.get(
+            "_input_names"
         )
+        if names is None:
+            names = self.__dict__["_input_names"] = {}
         wired = names.get(link)
         if wired is None:  # the wiring is fixed
             wired_list: list[str | None] = []
@@ -143,8 +147,8 @@ class LinkPhysicsMixin:
                     wired_list.append(wiring.microwave if index == 0 else None)
             wired_list.append(self.stations[frozenset(link)].detectors)
             wired = names[link] = tuple(wired_list)
-        get = self.instruments.get
-        return tuple([None if name is None else get(name) for name in wired])
+        # (no instrument is named None: a node without one reads as None)
+        return tuple(map(self.instruments.get, wired))
 
     def _operating_inputs(self, link: tuple[str, str]) -> tuple[Any, ...]:
         """The instrument readings the operating point is derived from (all that
@@ -272,12 +276,12 @@ class LinkPhysicsMixin:
         return round(wrap_phase(phase), 2)
 
     def _aom_phase(self, node: str) -> float:
+        """The optical phase the node's excitation AOM imprints (0 without one)."""
         wiring = self.nodes.get(node)
         if wiring is None or wiring.optical_switch is None:
             return 0.0
         switch = self._instrument(wiring.optical_switch)
-        channel = switch.channels[wiring.optical_switch_channel]
-        return aom_optical_phase_rad(channel.phase_deg)
+        return aom_optical_phase_rad(switch.channels[wiring.optical_switch_channel].phase_deg)
 
     def link_model(
         self,
@@ -387,9 +391,11 @@ class LinkPhysicsMixin:
     def _link_params(self, link: tuple[str, str]) -> LinkParams:
         """The lab config's parameters of ``link`` (``LabParams.link``, looked up once per
         link while the lab's parameters are the same object)."""
-        cache: dict[tuple[str, str], tuple[Any, LinkParams]] = self.__dict__.setdefault(
-            "_link_params_cache", {}
+        cache: dict[tuple[str, str], tuple[Any, LinkParams]] | None = self.__dict__.get(
+            "_link_params_cache"
         )
+        if cache is None:
+            cache = self.__dict__["_link_params_cache"] = {}
         params = self.lab.params
         entry = cache.get(link)
         if entry is None or entry[0] is not params:

@@ -49,7 +49,9 @@ class Watched:
         if name not in self._UNWATCHED:
             _COUNT[0] += 1
             value = _watched(value)
-        super().__setattr__(name, value)
+        # the generic assignment (data descriptors such as SCPI settings included); the
+        # watched classes define no other __setattr__
+        object.__setattr__(self, name, value)
 
     def __delattr__(self, name: str) -> None:
         _COUNT[0] += 1
