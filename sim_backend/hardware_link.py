@@ -49,6 +49,28 @@ class _StaticPoint:
     sources: tuple[Any, ...] = ()
     edits: int | None = None
 
+    def derived_from(
+        self,
+        program: AttemptProgram | None,
+        peer_program: AttemptProgram | None,
+        params: Any,
+        drift_step: float,
+    ) -> bool:
+        """Whether the point was derived for these programs, parameters and drift step."""
+        return (
+            self.programs[0] is program
+            and self.programs[1] is peer_program
+            and self.params is params
+            and self.drift_step == drift_step
+        )
+
+
+def _edit_count(sources: tuple[Any, ...], count: int) -> int | None:
+    """``count`` if every instrument read counts its edits, else None (compare always)."""
+    if all(source is None or isinstance(source, Watched) for source in sources):
+        return count
+    return None
+
 
 _TOKENS = itertools.count()
 
@@ -94,20 +116,15 @@ class LinkPhysicsMixin:
         count = edits()
         sources = self._input_sources(link)
         entry = cache.get(link)
-        same_setup = (
-            entry is not None
-            and entry.programs[0] is program
-            and entry.programs[1] is peer_program
-            and entry.params is params
-            and entry.drift_step == drift_step
-        )
-        if same_setup and entry.edits == count and entry.sources == sources:  # type: ignore[union-attr]
-            return entry  # type: ignore[return-value]
-        inputs = self._operating_inputs(link)
-        watched = all(source is None or isinstance(source, Watched) for source in sources)
-        if same_setup and entry.inputs == inputs:  # type: ignore[union-attr]
-            entry.sources, entry.edits = sources, count if watched else None  # type: ignore[union-attr]
-            return entry  # type: ignore[return-value]
+        if entry is not None and entry.derived_from(program, peer_program, params, drift_step):
+            if entry.edits == count and entry.sources == sources:
+                return entry  # nothing read was edited
+            inputs = self._operating_inputs(link)
+            if entry.inputs == inputs:
+                entry.sources, entry.edits = sources, _edit_count(sources, count)
+                return entry
+        else:
+            inputs = self._operating_inputs(link)
         fields = self._derive_static_point(link, program, peer_program)
         if not (
             entry is not None
@@ -126,7 +143,7 @@ class LinkPhysicsMixin:
             fields,
             token,
             sources,
-            count if watched else None,
+            _edit_count(sources, count),
         )
         return entry
 

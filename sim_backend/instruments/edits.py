@@ -41,113 +41,129 @@ def _watched(value: Any) -> Any:
 
 class Watched:
     """Mixin: every attribute assignment counts as an edit (``_UNWATCHED`` names excepted),
-    and plain dict and list values are stored watched (see the module docstring)."""
+    and plain dict and list values are stored watched (see the module docstring). An edit
+    is counted after the change is made, so a cache never records the new count with the
+    old value."""
 
     _UNWATCHED: ClassVar[frozenset[str]] = frozenset()
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name not in self._UNWATCHED:
-            _COUNT[0] += 1
-            value = _watched(value)
+        if name in self._UNWATCHED:
+            object.__setattr__(self, name, value)
+            return
         # the generic assignment (data descriptors such as SCPI settings included); the
         # watched classes define no other __setattr__
-        object.__setattr__(self, name, value)
+        object.__setattr__(self, name, _watched(value))
+        _COUNT[0] += 1
 
     def __delattr__(self, name: str) -> None:
+        object.__delattr__(self, name)
         _COUNT[0] += 1
-        super().__delattr__(name)
 
 
 class WatchedDict(dict):  # type: ignore[type-arg]
     """A dict whose every change counts as an edit (its values stored watched)."""
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        _COUNT[0] += 1
         super().__setitem__(key, _watched(value))
+        _COUNT[0] += 1
 
     def __delitem__(self, key: Any) -> None:
-        _COUNT[0] += 1
         super().__delitem__(key)
+        _COUNT[0] += 1
 
-    def __ior__(self, other: Any) -> WatchedDict:
+    def __ior__(self, other: Any) -> WatchedDict:  # type: ignore[override,misc]
         self.update(other)
         return self
 
     def clear(self) -> None:
-        _COUNT[0] += 1
         super().clear()
+        _COUNT[0] += 1
 
     def pop(self, *args: Any) -> Any:
-        _COUNT[0] += 1
-        return super().pop(*args)
+        try:
+            return super().pop(*args)
+        finally:
+            _COUNT[0] += 1
 
     def popitem(self) -> Any:
-        _COUNT[0] += 1
-        return super().popitem()
+        try:
+            return super().popitem()
+        finally:
+            _COUNT[0] += 1
 
     def setdefault(self, key: Any, default: Any = None) -> Any:
-        _COUNT[0] += 1
-        return super().setdefault(key, _watched(default))
+        try:
+            return super().setdefault(key, _watched(default))
+        finally:
+            _COUNT[0] += 1
 
     def update(self, *args: Any, **kwargs: Any) -> None:
-        _COUNT[0] += 1
-        for key, value in dict(*args, **kwargs).items():
-            super().__setitem__(key, _watched(value))
+        try:
+            for key, value in dict(*args, **kwargs).items():
+                super().__setitem__(key, _watched(value))
+        finally:
+            _COUNT[0] += 1
 
 
 class WatchedList(list):  # type: ignore[type-arg]
-    """A list whose every change counts as an edit."""
-
-    def _edited(self) -> None:
-        _COUNT[0] += 1
+    """A list whose every change counts as an edit (its items stored watched)."""
 
     def __setitem__(self, index: Any, value: Any) -> None:
-        self._edited()
         if isinstance(index, slice):
             super().__setitem__(index, [_watched(item) for item in value])
         else:
             super().__setitem__(index, _watched(value))
+        _COUNT[0] += 1
 
     def __delitem__(self, index: Any) -> None:
-        self._edited()
         super().__delitem__(index)
+        _COUNT[0] += 1
 
-    def __iadd__(self, other: Any) -> WatchedList:  # type: ignore[override]
-        self._edited()
-        return super().__iadd__([_watched(item) for item in other])  # type: ignore[return-value]
+    def __iadd__(self, other: Any) -> WatchedList:  # type: ignore[override,misc]
+        self.extend(other)
+        return self
 
-    def __imul__(self, n: Any) -> WatchedList:  # type: ignore[override]
-        self._edited()
-        return super().__imul__(n)  # type: ignore[return-value]
+    def __imul__(self, n: Any) -> WatchedList:  # type: ignore[override,misc]
+        try:
+            return super().__imul__(n)  # type: ignore[return-value]
+        finally:
+            _COUNT[0] += 1
 
     def append(self, value: Any) -> None:
-        self._edited()
         super().append(_watched(value))
+        _COUNT[0] += 1
 
     def extend(self, values: Any) -> None:
-        self._edited()
         super().extend([_watched(item) for item in values])
+        _COUNT[0] += 1
 
     def insert(self, index: Any, value: Any) -> None:
-        self._edited()
         super().insert(index, _watched(value))
+        _COUNT[0] += 1
 
     def pop(self, *args: Any) -> Any:
-        self._edited()
-        return super().pop(*args)
+        try:
+            return super().pop(*args)
+        finally:
+            _COUNT[0] += 1
 
     def remove(self, value: Any) -> None:
-        self._edited()
-        super().remove(value)
+        try:
+            super().remove(value)
+        finally:
+            _COUNT[0] += 1
 
     def clear(self) -> None:
-        self._edited()
         super().clear()
+        _COUNT[0] += 1
 
     def sort(self, *args: Any, **kwargs: Any) -> None:
-        self._edited()
-        super().sort(*args, **kwargs)
+        try:
+            super().sort(*args, **kwargs)
+        finally:
+            _COUNT[0] += 1
 
     def reverse(self) -> None:
-        self._edited()
         super().reverse()
+        _COUNT[0] += 1
