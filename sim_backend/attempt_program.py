@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from .instruments.edits import Watched, edits
+
 #: a Barrett-Kok program's pulse between the rounds must flip the spin at least this often:
 #: the link physics models that pulse as a pi pulse (with the gate's error)
 PI_PULSE_MIN_FLIP = 0.95
@@ -133,33 +135,60 @@ class ProgramCache:
     """Decoded attempt programs per AWG, decoded again only when the AWG's sequence, the
     waveforms it plays, its sample rate or channel 1 changed (an attempt loop starts the
     AWGs every few hundred microseconds; decoding its waveforms each time costs more than
-    the rest of the start)."""
+    the rest of the start). What the AWG plays is compared with what was decoded (its
+    key), unless the AWG counts its edits (``instruments.edits``) and none happened since
+    the last comparison."""
 
     def __init__(self) -> None:
-        self._entries: dict[str, tuple[list[Any], AttemptProgram | None, list[Any]]] = {}
+        self._entries: dict[str, _Entry] = {}
 
     def get(self, awg: Any) -> AttemptProgram | None:
-        waveforms = awg.waveforms
-        channel = awg.channels[1]
-        # one flat key: per element its (channel, waveform name) items in the element's own
-        # order (another order only decodes again), its sequencing fields and the ids of
-        # the waveforms it plays
-        key: list[Any] = [awg.sample_rate_hz, channel.amplitude_vpp, channel.output_on]
-        for element in awg.elements:
-            items = tuple(element.waveforms.items())
-            key.append(items)
-            key.append(_element_fields(element))
-            for _, name in items:
-                key.append(id(waveforms.get(name)))
         entry = self._entries.get(awg.name)
-        if entry is not None and entry[0] == key:
-            return entry[1]
-        # waveform objects are replaced, never edited, when the user list changes; the
-        # entry holds them, so their ids cannot be reused while it lives
-        waves = [waveforms.get(n) for e in awg.elements for _, n in e.waveforms.items()]
-        program = decode_attempt_program(awg)
-        self._entries[awg.name] = (key, program, waves)
+        count = edits()
+        if entry is not None and entry.edits == count and entry.awg is awg:
+            return entry.program
+        key = _program_key(awg)
+        if entry is not None and entry.awg is awg and entry.key == key:
+            program = entry.program
+        else:
+            # waveform objects are replaced, never edited, when the user list changes; the
+            # entry holds them, so their ids cannot be reused while it lives
+            waveforms = awg.waveforms
+            waves = [waveforms.get(n) for e in awg.elements for _, n in e.waveforms.items()]
+            program = decode_attempt_program(awg)
+            entry = _Entry(awg, key, program, waves)
+        # an AWG that does not count its edits is compared on every call
+        entry.edits = count if isinstance(awg, Watched) else None
+        self._entries[awg.name] = entry
         return program
+
+
+@dataclass(eq=False)
+class _Entry:
+    """A decoded program, the AWG and what it played (``_program_key``), and the edit
+    count when that was last compared (None: compare on every call)."""
+
+    awg: Any
+    key: list[Any]
+    program: AttemptProgram | None
+    waves: list[Any]
+    edits: int | None = None
+
+
+def _program_key(awg: Any) -> list[Any]:
+    """What an AWG's attempt program is decoded from, as one flat list: per element its
+    (channel, waveform name) items in the element's own order (another order only decodes
+    again), its sequencing fields and the ids of the waveforms it plays."""
+    waveforms = awg.waveforms
+    channel = awg.channels[1]
+    key: list[Any] = [awg.sample_rate_hz, channel.amplitude_vpp, channel.output_on]
+    for element in awg.elements:
+        items = tuple(element.waveforms.items())
+        key.append(items)
+        key.append(_element_fields(element))
+        for _, name in items:
+            key.append(id(waveforms.get(name)))
+    return key
 
 
 #: an AWG sequence element's sequencing fields (``ProgramCache``)

@@ -5,6 +5,8 @@ flight, cable delay, jitter, dead time). A mixin of
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from .attempt_program import AttemptProgram, attempts_within, refusal
@@ -19,20 +21,145 @@ from .wiring import PS, AttemptRun, StationWiring
 #: the detector ports ('+': 0, '-': 1) that click in a round, by its outcome
 _PORTS: dict[str, tuple[int, ...]] = {"+": (0,), "-": (1,), "both": (0, 1), "none": ()}
 
+#: the frozenset of each link's two node names (the key of per-link caches keyed that way)
+_LINK_KEYS: dict[tuple[str, str], frozenset[str]] = {}
+
+
+def _link_key(link: tuple[str, str]) -> frozenset[str]:
+    key = _LINK_KEYS.get(link)
+    if key is None:
+        key = _LINK_KEYS[link] = frozenset(link)
+    return key
+
+
+@dataclass(frozen=True)
+class _LoopPlan:
+    """How a link's attempt loop runs: at most ``limit`` attempts (``cutoff``: which limit
+    that is, "attempts" or "time", None for the lab's own maximum), stopping at the first
+    herald or not, on the attempt grid (arrival offset, attempt period). Derived from
+    ``key`` alone (``AttemptLoopMixin._loop_plan``)."""
+
+    key: tuple[Any, ...]
+    limit: int
+    cutoff: str | None
+    stop_at_herald: bool
+    grid: tuple[float, float]
+
+
+@dataclass(eq=False)
+class _LinkWires:
+    """What a link's wiring fixes for its attempt loop (the wiring never changes): the
+    link's name ('a-b'), its key in the lab's links, its nodes' real-time controllers (by
+    name); and the loop plan it last ran with."""
+
+    name: str
+    key: frozenset[str]
+    controllers: tuple[str, ...]
+    plan: _LoopPlan | None = None
+
 
 class AttemptLoopMixin:
     """The attempt loop and time tags of :class:`~sim_backend.hardware.SimulatedHardware`."""
 
     def _run_attempt_loop(self, station: StationWiring, awgs: list[Any]) -> None:
-        programs = [self._program(n) for n in station.link]
+        """Run the attempt loop of the station's link, started on ``awgs`` (its two nodes'
+        AWGs, in the link's order): decode and check their programs, set the link model at
+        the instruments' operating point, attempt until the herald or the loop's limit,
+        tag the clicks, record the run (``runs``) and stop the AWGs."""
+        programs = [self._programs.get(awg) for awg in awgs]  # as ``_program`` per node
         try:
             self._check_programs(station, programs)
         except ScpiError:
             for awg in awgs:  # a refused program does not start
                 awg.running = False
             raise
-        link = self.lab.link(*station.link)
+        wires = self._link_wires(station)
+        link = self.lab.links.get(wires.key) or self.lab.link(*station.link)
         link.set_model(self.link_model(station.link, programs[0], programs[1]))
+        try:
+            plan = self._loop_plan(station, wires, programs, link.model)
+        except ScpiError:
+            for awg in awgs:
+                awg.running = False
+            raise
+        clock = self.lab.clock
+        started = clock.now
+        attempts_before = link.attempts_made
+        remaining = plan.limit
+        stop_at_herald = plan.stop_at_herald
+        heralds = 0
+        last = None
+        # the AWG's attempt grid: attempt i starts at started + i * period. The engine
+        # delivers each herald before the next attempt (its clock then runs on by the herald's
+        # return in a free-running loop), but the AWG does not pause: tags follow the grid
+        grid = plan.grid
+        period = grid[1]
+        index = 0
+        while remaining > 0:
+            spent, pattern, _ = link.attempt(remaining)
+            remaining -= spent
+            first = started + index * period
+            self._failed_attempt_clicks(station, link, grid, first, spent - (pattern >= 0))
+            index += spent
+            if pattern < 0:
+                break
+            heralds += 1
+            last = link.model.patterns[pattern]
+            self._attempt_clicks(station, link, grid, started + (index - 1) * period, last.clicks)
+            if stop_at_herald:
+                break
+        self.runs.append(
+            AttemptRun(
+                link=wires.name,
+                attempts=link.attempts_made - attempts_before,
+                heralds=heralds,
+                last_bell_state=None if last is None else last.bell_state,
+                last_clicks=None if last is None else last.clicks,
+                started_at_s=started,
+                ended_at_s=clock.now,
+                scheme=link.model.params.scheme,
+                cutoff=plan.cutoff if remaining <= 0 and not (heralds and stop_at_herald) else None,
+            )
+        )
+        for awg in awgs:  # the sequence ran to its end
+            awg.running = False
+
+    def _link_wires(self, station: StationWiring) -> _LinkWires:
+        """The station's ``_LinkWires`` (derived once per link)."""
+        cache: dict[tuple[str, str], _LinkWires] | None = self.__dict__.get("_wires")
+        if cache is None:
+            cache = self.__dict__["_wires"] = {}
+        wires = cache.get(station.link)
+        if wires is None:
+            wirings = [self.nodes.get(node) for node in station.link]
+            controllers = tuple(
+                w.qubit_controller for w in wirings if w is not None and w.qubit_controller
+            )
+            wires = cache[station.link] = _LinkWires(
+                "-".join(station.link), frozenset(station.link), controllers
+            )
+        return wires
+
+    def _loop_plan(
+        self,
+        station: StationWiring,
+        wires: _LinkWires,
+        programs: list[AttemptProgram | None],
+        model: LinkModel,
+    ) -> _LoopPlan:
+        """The loop's limit, cut-off and attempt grid, from the first node's program (its
+        repetitions and event jump), the lab's maximum, the two real-time controllers'
+        herald timeouts (read on every loop), the attempt period and the lab's parameters
+        (fibre length). Remembered per link and derived again when any of them changed
+        (programs and parameters compared by identity: one object per decoded program,
+        ``ProgramCache``; parameters are replaced, never edited). A herald timeout shorter
+        than one attempt raises ScpiError (-221) on every loop."""
+        period = model.timing.attempt_period_s
+        timeouts = tuple([float(self._instrument(n).herald_timeout_s) for n in wires.controllers])
+        key = (programs[0], programs[1], self._max_attempts, timeouts, period, self.lab.params)
+        plan = wires.plan
+        if plan is not None and plan.key == key:
+            return plan
         attempt = programs[0]
         limit = self._max_attempts
         cutoff = None
@@ -40,54 +167,12 @@ class AttemptLoopMixin:
             limit, cutoff = attempt.repetitions, "attempts"
         stop_at_herald = attempt is None or attempt.stop_at_herald
         if stop_at_herald:
-            try:
-                by_time = self._attempts_within_herald_timeout(station, link.model)
-            except ScpiError:
-                for awg in awgs:
-                    awg.running = False
-                raise
+            by_time = self._attempts_within_herald_timeout(timeouts, period)
             if by_time is not None and by_time < limit:
                 limit, cutoff = by_time, "time"
-        started = self.lab.clock.now
-        attempts_before = link.attempts_made
-        remaining = limit
-        heralds: list[Any] = []
-        # the AWG's attempt grid: attempt i starts at started + i * period. The engine
-        # delivers each herald before the next attempt (its clock then runs on by the herald's
-        # return in a free-running loop), but the AWG does not pause: tags follow the grid
-        period = link.model.timing.attempt_period_s
         grid = (self._arrival_offset_s(station, programs), period)
-        index = 0
-        while remaining > 0:
-            before = link.attempts_made
-            pair = link.generate(max_attempts=remaining)
-            spent = link.attempts_made - before
-            remaining -= spent
-            first = started + index * period
-            self._failed_attempt_clicks(station, link, grid, first, spent - (pair is not None))
-            index += spent
-            if pair is None:
-                break
-            heralds.append(pair)
-            self._attempt_clicks(station, link, grid, started + (index - 1) * period, pair.clicks)
-            if stop_at_herald:
-                break
-        last = heralds[-1] if heralds else None
-        self.runs.append(
-            AttemptRun(
-                link="-".join(station.link),
-                attempts=link.attempts_made - attempts_before,
-                heralds=len(heralds),
-                last_bell_state=getattr(last, "bell_state", None),
-                last_clicks=getattr(last, "clicks", None),
-                started_at_s=started,
-                ended_at_s=self.lab.clock.now,
-                scheme=link.model.params.scheme,
-                cutoff=cutoff if remaining <= 0 and not (heralds and stop_at_herald) else None,
-            )
-        )
-        for awg in awgs:  # the sequence ran to its end
-            awg.running = False
+        plan = wires.plan = _LoopPlan(key, limit, cutoff, stop_at_herald, grid)
+        return plan
 
     def _check_programs(
         self, station: StationWiring, programs: list[AttemptProgram | None]
@@ -97,39 +182,40 @@ class AttemptLoopMixin:
         if first is None or second is None:
             return  # no optical pulse on one node: nothing to check
         window_s = self._link_params(station.link).detectors.detection_window_ns * 1e-9
-
-        def flip(index: int) -> tuple[float, float]:  # (angle, flip probability)
-            angle, factor = self._rotation(station.link[index], programs[index], 1)  # type: ignore[arg-type]
-            return angle, bright_population(angle, factor)
-
         if first.scheme == "barrett_kok":  # the pi pulse is checked through the instruments
-            reason = refusal(first, second, window_s, flip)
+            reason = refusal(first, second, window_s, self._pi_pulse_flip(station, programs))
         else:  # the programs alone decide: remembered per link while they are the same
-            memo = self.__dict__.setdefault("_refusals", {})
+            memo: dict[tuple[str, str], tuple[Any, ...]] | None = self.__dict__.get("_refusals")
+            if memo is None:
+                memo = self.__dict__["_refusals"] = {}
             seen = memo.get(station.link)
             if seen is not None and seen[0] is first and seen[1] is second and seen[2] == window_s:
                 reason = seen[3]
             else:
+                flip = self._pi_pulse_flip(station, programs)
                 reason = refusal(first, second, window_s, flip)
                 memo[station.link] = (first, second, window_s, reason)
         if reason is not None:
             raise ScpiError(-221, reason)
 
-    def _attempts_within_herald_timeout(
-        self, station: StationWiring, model: LinkModel
-    ) -> int | None:
-        """Attempts that fit in the shorter herald timeout of the two nodes' real-time
-        controllers; None without a controller."""
-        timeouts = []
-        for node in station.link:
-            wiring = self.nodes.get(node)
-            rtc = self._instrument(wiring.qubit_controller) if wiring else None
-            if rtc is not None:
-                timeouts.append(float(rtc.herald_timeout_s))
+    def _pi_pulse_flip(
+        self, station: StationWiring, programs: list[AttemptProgram | None]
+    ) -> Callable[[int], tuple[float, float]]:
+        """(angle, flip probability) of node i's pulse between the Barrett-Kok rounds."""
+
+        def flip(index: int) -> tuple[float, float]:
+            angle, factor = self._rotation(station.link[index], programs[index], 1)  # type: ignore[arg-type]
+            return angle, bright_population(angle, factor)
+
+        return flip
+
+    @staticmethod
+    def _attempts_within_herald_timeout(timeouts: tuple[float, ...], period_s: float) -> int | None:
+        """Attempts that fit in the shorter of the herald ``timeouts``; None without one."""
         if not timeouts:
             return None
         try:
-            return attempts_within(min(timeouts), model.timing.attempt_period_s)
+            return attempts_within(min(timeouts), period_s)
         except ValueError as exc:
             raise ScpiError(-221, str(exc)) from None
 
@@ -209,7 +295,7 @@ class AttemptLoopMixin:
     def _click_sources(self, link: tuple[str, str]) -> tuple[tuple[float, float], float]:
         """(emission delays, probability a single click came from node A), cached until an
         instrument setting changes."""
-        key = frozenset(link)
+        key = _link_key(link)
         cached = self._click_timing.get(key)
         if cached is None:
             delays = self._emission_delays_s(link)
@@ -222,18 +308,22 @@ class AttemptLoopMixin:
         return cached
 
     def _add_tag(self, station: StationWiring, port: int, time_s: float) -> None:
-        if station.time_tagger is None:
+        """A click on detector ``port`` at ``time_s`` as the time tagger sees it: dropped
+        by an input that is off or whose threshold misses the detector pulse; else delayed
+        by the input's delay and the detector's cable delay, with Gaussian jitter."""
+        tagger_name = station.time_tagger
+        if tagger_name is None:
             return
-        tagger = self._instrument(station.time_tagger)
         channel = station.tagger_channels[port]
-        if not self._input_sees_pulses(tagger, channel, station):
-            return
-        delay_ps = int(round(tagger.inputs[channel].delay_ps))
+        inp = self._instrument(tagger_name).inputs[channel]
         det = self._link_params(station.link).detectors
+        if not (inp.enabled and 0 < inp.threshold_v < det.pulse_amplitude_v):
+            return
+        delay_ps = int(round(inp.delay_ps))
         cable_ps = det.cable_delay_ps[port]
         if det.timing_jitter_ps > 0:
             cable_ps += float(self._timing_rng.normal(0.0, det.timing_jitter_ps))
-        self._tag_buffers[station.time_tagger].tags.append(
+        self._tag_buffers[tagger_name].tags.append(
             (channel, int(round(time_s * PS + cable_ps)) + delay_ps)
         )
 

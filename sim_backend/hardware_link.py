@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from .attempt_program import AttemptProgram
+from .instruments.edits import Watched, edits
 from .optics import (
     aom_optical_phase_rad,
     bright_population,
@@ -35,7 +36,9 @@ class _StaticPoint:
     """The operating point of a link without its optical phase, with what it was derived
     from: the instruments' readings (``_operating_inputs``), the two nodes' attempt
     programs (by identity: ``ProgramCache`` keeps one object per decoded program), the
-    lab's parameters (by identity) and the drift step."""
+    lab's parameters (by identity) and the drift step; and the instruments read (by
+    identity) with the edit count (``instruments.edits``) when their readings were last
+    compared (None: some instrument does not count its edits, compare on every use)."""
 
     inputs: tuple[Any, ...]
     programs: tuple[AttemptProgram | None, AttemptProgram | None]
@@ -43,6 +46,30 @@ class _StaticPoint:
     drift_step: float
     fields: dict[str, Any]
     token: int  # names this point in the link-model cache
+    sources: tuple[Any, ...] = ()
+    edits: int | None = None
+
+    def derived_from(
+        self,
+        program: AttemptProgram | None,
+        peer_program: AttemptProgram | None,
+        params: Any,
+        drift_step: float,
+    ) -> bool:
+        """Whether the point was derived for these programs, parameters and drift step."""
+        return (
+            self.programs[0] is program
+            and self.programs[1] is peer_program
+            and self.params is params
+            and self.drift_step == drift_step
+        )
+
+
+def _edit_count(sources: tuple[Any, ...], count: int) -> int | None:
+    """``count`` if every instrument read counts its edits, else None (compare always)."""
+    if all(source is None or isinstance(source, Watched) for source in sources):
+        return count
+    return None
 
 
 _TOKENS = itertools.count()
@@ -78,21 +105,26 @@ class LinkPhysicsMixin:
     ) -> _StaticPoint:
         """Everything of the operating point but the optical phase (which drifts with
         simulated time), derived again only when an instrument reading, an attempt
-        program, the lab's parameters or the drift step changed."""
-        cache: dict[tuple[str, str], _StaticPoint] = self.__dict__.setdefault("_static_points", {})
-        inputs = self._operating_inputs(link)
+        program, the lab's parameters or the drift step changed. The readings are not
+        even taken while the instruments read are the same objects, all count their edits
+        and none was edited (``instruments.edits``)."""
+        cache: dict[tuple[str, str], _StaticPoint] | None = self.__dict__.get("_static_points")
+        if cache is None:
+            cache = self.__dict__["_static_points"] = {}
         params = self.lab.params
         drift_step = math.floor(self.lab.clock.now / DRIFT_STEP_S)
+        count = edits()
+        sources = self._input_sources(link)
         entry = cache.get(link)
-        if (
-            entry is not None
-            and entry.programs[0] is program
-            and entry.programs[1] is peer_program
-            and entry.params is params
-            and entry.drift_step == drift_step
-            and entry.inputs == inputs
-        ):
-            return entry
+        if entry is not None and entry.derived_from(program, peer_program, params, drift_step):
+            if entry.edits == count and entry.sources == sources:
+                return entry  # nothing read was edited
+            inputs = self._operating_inputs(link)
+            if entry.inputs == inputs:
+                entry.sources, entry.edits = sources, _edit_count(sources, count)
+                return entry
+        else:
+            inputs = self._operating_inputs(link)
         fields = self._derive_static_point(link, program, peer_program)
         if not (
             entry is not None
@@ -104,9 +136,36 @@ class LinkPhysicsMixin:
         else:  # the same point (e.g. a new drift step without drift): same link models
             token = entry.token
         entry = cache[link] = _StaticPoint(
-            inputs, (program, peer_program), params, drift_step, fields, token
+            inputs,
+            (program, peer_program),
+            params,
+            drift_step,
+            fields,
+            token,
+            sources,
+            _edit_count(sources, count),
         )
         return entry
+
+    def _input_sources(self, link: tuple[str, str]) -> tuple[Any, ...]:
+        """The instruments ``_operating_inputs`` reads (None where none is wired)."""
+        names: dict[tuple[str, str], tuple[str | None, ...]] | None = self.__dict__.get(
+            "_input_names"
+        )
+        if names is None:
+            names = self.__dict__["_input_names"] = {}
+        wired = names.get(link)
+        if wired is None:  # the wiring is fixed
+            wired_list: list[str | None] = []
+            for index, node in enumerate(link):
+                wiring = self.nodes.get(node)
+                if wiring is not None:
+                    wired_list += [wiring.laser, wiring.optical_switch, wiring.frequency_converter]
+                    wired_list.append(wiring.microwave if index == 0 else None)
+            wired_list.append(self.stations[frozenset(link)].detectors)
+            wired = names[link] = tuple(wired_list)
+        # (no instrument is named None: a node without one reads as None)
+        return tuple(map(self.instruments.get, wired))
 
     def _operating_inputs(self, link: tuple[str, str]) -> tuple[Any, ...]:
         """The instrument readings the operating point is derived from (all that
@@ -234,12 +293,12 @@ class LinkPhysicsMixin:
         return round(wrap_phase(phase), 2)
 
     def _aom_phase(self, node: str) -> float:
+        """The optical phase the node's excitation AOM imprints (0 without one)."""
         wiring = self.nodes.get(node)
         if wiring is None or wiring.optical_switch is None:
             return 0.0
         switch = self._instrument(wiring.optical_switch)
-        channel = switch.channels[wiring.optical_switch_channel]
-        return aom_optical_phase_rad(channel.phase_deg)
+        return aom_optical_phase_rad(switch.channels[wiring.optical_switch_channel].phase_deg)
 
     def link_model(
         self,
@@ -349,9 +408,11 @@ class LinkPhysicsMixin:
     def _link_params(self, link: tuple[str, str]) -> LinkParams:
         """The lab config's parameters of ``link`` (``LabParams.link``, looked up once per
         link while the lab's parameters are the same object)."""
-        cache: dict[tuple[str, str], tuple[Any, LinkParams]] = self.__dict__.setdefault(
-            "_link_params_cache", {}
+        cache: dict[tuple[str, str], tuple[Any, LinkParams]] | None = self.__dict__.get(
+            "_link_params_cache"
         )
+        if cache is None:
+            cache = self.__dict__["_link_params_cache"] = {}
         params = self.lab.params
         entry = cache.get(link)
         if entry is None or entry[0] is not params:

@@ -39,10 +39,27 @@ class RealTimeMixin:
         triggered mode starts on the controller's trigger line); returns (heralded, Bell
         state, attempts, clock at its end). A program the link cannot run raises ScpiError."""
         hw: Any = self
-        station = hw.stations[frozenset((node, peer))]
-        awgs = [hw._instrument(hw.nodes[n].awg) for n in station.link]
+        station, awg_names = self._realtime_link(node, peer)
+        awgs = [hw._instrument(name) for name in awg_names]
         for awg in awgs:
             awg.running = True
         hw._run_attempt_loop(station, awgs)
-        heralded, _, bell, attempts, when = hw.last_herald(self.controller_of(node), peer)
-        return heralded, bell, attempts, when
+        # the loop just recorded its run last (what ``last_herald`` finds for this link)
+        run = hw.runs[-1]
+        return run.heralds > 0, run.last_bell_state or "", run.attempts, run.ended_at_s
+
+    def _realtime_link(self, node: str, peer: str) -> tuple[Any, tuple[str | None, ...]]:
+        """The station of the link ``node``-``peer`` and its nodes' AWGs (by name),
+        remembered per (node, peer) while the stations are the same object."""
+        hw: Any = self
+        cache = hw.__dict__.get("_realtime_links")
+        if cache is None or cache[0] is not hw.stations:
+            cache = hw.__dict__["_realtime_links"] = (hw.stations, {})
+        entry = cache[1].get((node, peer))
+        if entry is None:
+            station = hw.stations[frozenset((node, peer))]
+            entry = cache[1][(node, peer)] = (
+                station,
+                tuple(hw.nodes[n].awg for n in station.link),
+            )
+        return entry

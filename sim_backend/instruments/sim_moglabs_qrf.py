@@ -32,6 +32,7 @@ import math
 import re
 from dataclasses import dataclass
 
+from .edits import Watched
 from .protocols import LabHooks, NullLabHooks
 
 CHANNELS = (1, 2, 3, 4)
@@ -45,7 +46,7 @@ _PHASE_UNITS = {"": 1.0, "DEG": 1.0, "RAD": 180.0 / math.pi}
 
 
 @dataclass
-class QrfChannelState:
+class QrfChannelState(Watched):
     """Settings of one RF output, as the unit keeps them."""
 
     frequency_mhz: float = 80.0
@@ -65,7 +66,7 @@ class _CommandError(Exception):
     """Internal: becomes an ``ERR: <reason>`` reply."""
 
 
-class SimMoglabsQRF:
+class SimMoglabsQRF(Watched):
     """Simulated MOGLabs QRF; a :class:`~sim_backend.instruments.protocols.MessageHandler`.
 
     Args:

@@ -46,6 +46,7 @@ import re
 from collections import deque
 from collections.abc import Callable
 
+from .edits import Watched
 from .protocols import LabHooks, NullLabHooks
 from .scpi import Boolean, Choice, Number, ScpiError, compile_pattern
 
@@ -77,7 +78,7 @@ class _RefusedError(Exception):
 Handler = Callable[[str], str | None]
 
 
-class SimNewFocusTLB6700:
+class SimNewFocusTLB6700(Watched):
     """Simulated TLB-6700; a :class:`~sim_backend.instruments.protocols.MessageHandler`.
 
     Args:

@@ -22,13 +22,14 @@ command                             setting (attribute)                         
 
 from __future__ import annotations
 
+from .edits import Watched
 from .protocols import LabHooks
 from .scpi import Boolean, Call, Choice, Number, ScpiInstrument, Setting, command
 
 FREQUENCY_MIN_HZ = 1e6
 
 
-class SimRsSGS100A(ScpiInstrument):
+class SimRsSGS100A(Watched, ScpiInstrument):
     """Simulated R&S SGS100A; a :class:`~sim_backend.instruments.protocols.MessageHandler`.
 
     Args:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 
+from .edits import Watched
 from .protocols import LabHooks
 from .scpi import Boolean, Call, Integer, Number, ScpiError, ScpiInstrument, Setting, command
 
@@ -38,7 +39,7 @@ C_NM_THZ = 299_792.458
 POWER_MONITOR_FLOOR_DBM = -40.0
 
 
-class SimSantecTSL570(ScpiInstrument):
+class SimSantecTSL570(Watched, ScpiInstrument):
     """Simulated Santec TSL-570; a :class:`~sim_backend.instruments.protocols.MessageHandler`.
 
     Args:

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .edits import Watched
 from .protocols import LabHooks
 from .scpi import Boolean, Call, Integer, Number, ScpiError, ScpiInstrument, Setting, command
 
@@ -50,7 +51,7 @@ SERIES_RESISTANCE_OHM = 100e3
 NORMAL_RESISTANCE_OHM = 1e6
 
 
-class EosChannel:
+class EosChannel(Watched):
     """One detector channel's settings (``bias_enabled`` is the unit's global enable)."""
 
     def __init__(self, instrument: SimSingleQuantumEos, channel: int) -> None:
@@ -73,7 +74,7 @@ class EosChannel:
         )
 
 
-class SimSingleQuantumEos(ScpiInstrument):
+class SimSingleQuantumEos(Watched, ScpiInstrument):
     """Simulated Single Quantum Eos; a :class:`~sim_backend.instruments.protocols.MessageHandler`.
 
     Args:

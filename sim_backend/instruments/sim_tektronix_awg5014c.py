@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from .edits import Watched
 from .protocols import LabHooks
 from .scpi import (
     Boolean,
@@ -102,7 +103,7 @@ class SimSequenceStep:
 
 
 @dataclass
-class AwgChannelState:
+class AwgChannelState(Watched):
     """One analog output and its two markers."""
 
     amplitude_vpp: float = 0.5
@@ -113,7 +114,7 @@ class AwgChannelState:
 
 
 @dataclass
-class AwgElementState:
+class AwgElementState(Watched):
     """One sequence element as the instrument stores it."""
 
     waveforms: dict[int, str] = field(default_factory=dict)
@@ -126,7 +127,7 @@ class AwgElementState:
     goto_index: int = 1
 
 
-class SimTektronixAWG5014C(ScpiInstrument):
+class SimTektronixAWG5014C(Watched, ScpiInstrument):
     """Simulated AWG5014C; a :class:`~sim_backend.instruments.protocols.MessageHandler`.
 
     Attributes read by the lab: :attr:`sample_rate_hz`, ``channels[n]``
@@ -137,6 +138,8 @@ class SimTektronixAWG5014C(ScpiInstrument):
     """
 
     IDN = "TEKTRONIX,AWG5014C,B012345,SCPI:99.0 FW:4.6.0.7"
+    #: starting and stopping the sequence is no edit of what it plays (``edits``)
+    _UNWATCHED = frozenset({"running"})
 
     run_mode = Setting(
         "AWGControl:RMODe", Choice("CONTinuous", "TRIGgered", "GATed", "SEQuence"), "CONT"

@@ -29,6 +29,7 @@ crystal reads its setpoint while the TEC regulates and the ambient temperature
 
 from __future__ import annotations
 
+from .edits import Watched
 from .protocols import LabHooks
 from .scpi import Boolean, Call, Choice, Number, ScpiInstrument, command
 
@@ -36,7 +37,7 @@ CURRENT_LIMIT_RANGE_A = (0.0, 1.0)
 _LD, _TEC = 1, 2
 
 
-class SimThorlabsITC4001QFC(ScpiInstrument):
+class SimThorlabsITC4001QFC(Watched, ScpiInstrument):
     """Simulated ITC4001 (QFC pump and crystal TEC); a
     :class:`~sim_backend.instruments.protocols.MessageHandler`.
 

@@ -304,34 +304,46 @@ class HeraldedLink:
         """
         if max_attempts is not None and max_attempts < 1:
             raise ValueError(f"max_attempts={max_attempts!r}: expected a positive integer")
-        node_a, node_b = self.nodes
-        timing = self.model.timing
-        attempts = self.sample_attempts()
-        if max_attempts is not None and attempts > max_attempts:
-            self._spend_attempts(max_attempts)
-            self._clock.advance(max_attempts * timing.attempt_period_s)
+        attempts, index, emitted_at = self.attempt(max_attempts)
+        if index < 0:
             return None
-        self._spend_attempts(attempts)
-        emitted_at = (
-            self._clock.now + (attempts - 1) * timing.attempt_period_s + timing.emission_offset_s
-        )
-        index = self.model.choose_pattern(self._uniform())
-        qubits = (node_a.communication_qubit, node_b.communication_qubit)
-        heralded_at = self._clock.advance_to(emitted_at + timing.herald_delay_s)
-        self._registry.set_state(qubits, self.model.states[index])
-        node_a.mark_fresh([qubits[0]], heralded_at)
-        node_b.mark_fresh([qubits[1]], heralded_at)
-        self.pairs_delivered += 1
+        node_a, node_b = self.nodes
+        pattern = self.model.patterns[index]
         return HeraldedPair(
             pair_id=self.pairs_delivered,
             link=self.name,
-            qubits=qubits,
-            bell_state=self.model.patterns[index].bell_state,
-            clicks=self.model.patterns[index].clicks,
+            qubits=(node_a.communication_qubit, node_b.communication_qubit),
+            bell_state=pattern.bell_state,
+            clicks=pattern.clicks,
             attempts=attempts,
             emitted_at_s=emitted_at,
-            heralded_at_s=heralded_at,
+            heralded_at_s=self._clock.now,
         )
+
+    def attempt(self, max_attempts: int | None) -> tuple[int, int, float]:
+        """``generate`` without its record (the simulated lab's attempt loop runs this):
+        (attempts spent, index of the heralding pattern in ``model.patterns``, emission
+        time of the heralded attempt); the index is -1 when ``max_attempts`` (>= 1, or None
+        for no cut-off) ran out first. The clock ends at the herald (or the cut-off)."""
+        model = self.model
+        timing = model.timing
+        clock = self._clock
+        attempts = self.sample_attempts()
+        if max_attempts is not None and attempts > max_attempts:
+            self._spend_attempts(max_attempts)
+            clock.advance(max_attempts * timing.attempt_period_s)
+            return max_attempts, -1, 0.0
+        self._spend_attempts(attempts)
+        emitted_at = clock.now + (attempts - 1) * timing.attempt_period_s + timing.emission_offset_s
+        index = model.choose_pattern(self._uniform())
+        node_a, node_b = self.nodes
+        qubits = (node_a.communication_qubit, node_b.communication_qubit)
+        heralded_at = clock.advance_to(emitted_at + timing.herald_delay_s)
+        self._registry.set_state(qubits, model.states[index])
+        node_a.mark_fresh(qubits[:1], heralded_at)
+        node_b.mark_fresh(qubits[1:], heralded_at)
+        self.pairs_delivered += 1
+        return attempts, index, emitted_at
 
     def _spend_attempts(self, attempts: int) -> None:
         self.attempts_made += attempts
