@@ -39,7 +39,7 @@ period is the attempt waveform's length.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import defaultdict, deque
 from typing import Any
 
 import numpy as np
@@ -57,7 +57,7 @@ from .physics.link import LinkModel, OperatingPoint
 from .physics.operators import H, S, X, Y, Z
 from .physics.states import BELL_STATES, bloch_ket, fidelity_to_pure
 from .spin_drive import play_spin_program
-from .wiring import AttemptRun, NodeWiring, StationWiring, _TagBuffer
+from .wiring import RECENT_ATTEMPT_RUNS, AttemptRun, NodeWiring, StationWiring, _TagBuffer
 
 _SINGLE_GATES = {"H": H, "X": X, "Y": Y, "Z": Z, "S": S}
 
@@ -76,7 +76,7 @@ class SimulatedHardware(LinkPhysicsMixin, AttemptLoopMixin, RealTimeMixin):
         self.nodes = {n.node: n for n in nodes}
         self.stations = {frozenset(s.link): s for s in stations}
         self.instruments: dict[str, Any] = {}
-        self.runs: list[AttemptRun] = []
+        self.runs: deque[AttemptRun] = deque(maxlen=RECENT_ATTEMPT_RUNS)
         self._models: dict[tuple[frozenset[str], OperatingPoint], LinkModel] = {}
         self._programs = ProgramCache()
         self._max_attempts = max_attempts_per_run

@@ -3,6 +3,7 @@ what a run of the attempt loop left (shared by ``sim_backend.hardware`` and its 
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 
 PS = 1e12  # picoseconds per second
@@ -49,7 +50,17 @@ class AttemptRun:
     cutoff: str | None = None  # "attempts" or "time" when the loop ended by its cut-off
 
 
+#: Tags a time tagger holds until they are read: a ring buffer, as a tagger's on-board memory
+#: (when it is full the earliest written are overwritten: dark counts are written when the
+#: tags are read, so they can displace later clicks; a run that never reads its tagger, such
+#: as teleportation heralded by the real-time controllers, keeps a bounded memory).
+TAG_BUFFER_SIZE = 1 << 20
+
+#: Attempt loops the simulated lab remembers (the latest; for the heralds and diagnostics).
+RECENT_ATTEMPT_RUNS = 100_000
+
+
 @dataclass
 class _TagBuffer:
-    tags: list[tuple[int, int]] = field(default_factory=list)
+    tags: deque[tuple[int, int]] = field(default_factory=lambda: deque(maxlen=TAG_BUFFER_SIZE))
     counted_since_s: float = 0.0  # dark counts outside windows generated up to here

@@ -85,3 +85,36 @@ def test_cut_off_on_attempts_ends_without_a_pair(chain) -> None:
     chain.loop = AttemptLoop(alpha=0.1, max_attempts=3)
     with pytest.raises(OrchestrationError, match="no herald between alice and bob within 3"):
         chain.entangle("alice", "bob")
+
+
+def test_a_long_run_keeps_bounded_memory_of_attempt_loops_and_unread_tags(monkeypatch) -> None:
+    # teleportation never reads the time taggers (the controllers see the heralds): their
+    # buffers are rings, as a tagger's memory, and the lab keeps only recent attempt loops
+    import sim_backend.hardware as hardware
+    import sim_backend.wiring as wiring
+
+    monkeypatch.setattr(wiring, "TAG_BUFFER_SIZE", 8)
+    monkeypatch.setattr(hardware, "RECENT_ATTEMPT_RUNS", 5)
+    network = open_network(CHAIN, seed=2)
+    try:
+        nodes = {
+            n: NodeController(n, NodeInstruments.of(network, n), OPTICS)
+            for n in network.loaded.config.nodes
+        }
+        orchestrator = Orchestrator(network, nodes, AttemptLoop(alpha=0.1, max_attempts=0))
+        states = cardinal_states()
+        records = orchestrator.teleport_batch(
+            "alice", "bob", "charlie", [(i, states[i % 6]) for i in range(40)]
+        )
+        assert len(records) == 40
+        lab = network.simulated_lab
+        assert len(lab.runs) == 5 and lab.runs[-1].heralds == 1
+        buffers = lab._tag_buffers
+        assert buffers and all(len(b.tags) == 8 for b in buffers.values())
+        for station in lab.stations.values():  # a full buffer still reads out, in time order
+            tags = lab.time_tags(station.time_tagger)
+            assert len(tags) == 8 and list(tags[:, 1]) == sorted(tags[:, 1])
+            assert len(lab.time_tags(station.time_tagger)) <= 1  # read: emptied
+    finally:
+        network.close()
+        Instrument.close_all()
