@@ -59,7 +59,7 @@ from .physics.clock import SimClock
 from .physics.link import LinkModel, OperatingPoint
 from .physics.operators import CNOT, CZ, H, S, X, Y, Z, rotation
 from .physics.quantum_node import QuantumNode
-from .physics.states import BELL_STATES, bloch_ket, fidelity_to_pure
+from .physics.states import BELL_STATES, fidelity_to_bloch_state, fidelity_to_pure
 from .spin_drive import play_spin_program
 from .wiring import AttemptRun, NodeWiring, StationWiring, _TagBuffer
 
@@ -292,8 +292,7 @@ class SimulatedHardware(LinkPhysicsMixin, AttemptLoopMixin, RealTimeMixin):
     def qubit_fidelity(self, node: str, qubit: int, theta: float, phi: float) -> float:
         """Fidelity of a node's qubit (by index) to a pure state on the Bloch sphere."""
         q = self.lab.node(node).qubit(qubit)
-        rho = self.lab.density_matrix([q])
-        return fidelity_to_pure(rho, bloch_ket(theta, phi))
+        return fidelity_to_bloch_state(self.lab.density_matrix([q]), theta, phi)
 
     def readout_fidelities(self, node: str) -> tuple[float, float]:
         """(F0, F1) of a node's communication-qubit readout."""
