@@ -227,21 +227,23 @@ class SimulatedHardware(LinkPhysicsMixin, AttemptLoopMixin, RealTimeMixin):
             # the clock advances first: an initialised qubit's state is fresh at the end
             try:
                 qubit = node.qubit(args[0])
-            except IndexError:
+            except (IndexError, TypeError):
                 clock.advance(t.init_us * 1e-6)  # as the operation did before failing
                 raise
             return _advance_then(clock, t.init_us * 1e-6, node.prepared_initialize(qubit))
         if operation == "rotate":
             index, axis, angle = args
             qubit = node.qubit(index)
-            gate = node.single_qubit_gate(rotation(axis, angle), qubit)
-            return _then_advance(node.prepared_gate(gate, (qubit,)), clock, t.single_qubit_gate_us)
+            gate = node.prepared_gate(
+                node.single_qubit_gate(rotation(axis, angle), qubit), (qubit,)
+            )
+            return _then_advance(gate, clock, t.single_qubit_gate_us * 1e-6)
         if operation == "gate":
             return _gate_step(node, clock, t, args)
         if operation == "measure":
             index, basis = args
             read = node.prepared_measure(node.qubit(index), basis)
-            return _then_advance(read, clock, t.readout_us)
+            return _then_advance(read, clock, t.readout_us * 1e-6)
         if operation == "wait":
             return _advance_then(clock, float(args[0]), _nothing)
         raise ValueError(f"unknown qubit operation {operation!r}")
@@ -329,23 +331,24 @@ def _gate_step(
     name, *indices = args
     qubits = tuple(node.qubit(q) for q in indices)
     if len(qubits) == 1:
-        gate = node.single_qubit_gate(_SINGLE_GATES[name], qubits[0])
-        return _then_advance(node.prepared_gate(gate, qubits), clock, t.single_qubit_gate_us)
+        gate = node.prepared_gate(node.single_qubit_gate(_SINGLE_GATES[name], qubits[0]), qubits)
+        return _then_advance(gate, clock, t.single_qubit_gate_us * 1e-6)
     if name == "SWAP":
         swap = node.prepared_gate(node.swap_gate(), (qubits[0], qubits[1]))
-        return _then_advance(swap, clock, 3 * t.two_qubit_gate_us)
+        return _then_advance(swap, clock, 3 * t.two_qubit_gate_us * 1e-6)
     if name in _TWO_QUBIT_GATES and len(qubits) == 2:
         gate = node.prepared_gate(node.two_qubit_gate(_TWO_QUBIT_GATES[name]), qubits)
     else:  # another of the node's gate methods
         gate = partial(getattr(node, name.lower()), *qubits)
-    return _then_advance(gate, clock, t.two_qubit_gate_us)
+    return _then_advance(gate, clock, t.two_qubit_gate_us * 1e-6)
 
 
 def _then_advance(
-    operation: Callable[[], Any], clock: SimClock, duration_us: float
+    operation: Callable[[], Any], clock: SimClock, duration_s: float
 ) -> Callable[[], Any]:
-    """``operation``, then the clock advances by its duration; returns its result."""
-    advance, duration_s = clock.advance, duration_us * 1e-6
+    """``operation``, then the clock advances by its duration ``duration_s``; returns the
+    operation's result."""
+    advance = clock.advance
 
     def step() -> Any:
         result = operation()

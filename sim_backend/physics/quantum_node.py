@@ -24,6 +24,10 @@ CNOT_REVERSED = np.array([[1, 0, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0], [0, 1, 0, 0]
 
 Basis = str  # 'X', 'Y' or 'Z'
 
+#: ``idle_parameters`` remembered: a node's programs repeat their timing, so the same idle
+#: durations recur (the gate before, the readout's wait)
+_idle_parameters = lru_cache(maxsize=1024)(idle_parameters)
+
 
 class QuantumNode:
     """A node's communication qubit (index 0) and memory qubits (1..n)."""
@@ -93,7 +97,7 @@ class QuantumNode:
         if elapsed > 0:
             lifetimes = self._lifetimes[qubit]
             if lifetimes is not None:
-                gamma, idle_coherence = idle_parameters(elapsed, *lifetimes)
+                gamma, idle_coherence = _idle_parameters(elapsed, *lifetimes)
                 coherence *= idle_coherence
         self._last_update[qubit] = now
         self._pending_coherence[qubit] = 1.0
