@@ -40,6 +40,8 @@ period is the attempt waveform's length.
 from __future__ import annotations
 
 from collections import defaultdict, deque
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -52,14 +54,18 @@ from .lab import SimulatedLab
 from .optics import (
     snspd_latched,
 )
-from .params import SPEED_OF_LIGHT_IN_FIBRE_M_PER_S
+from .params import SPEED_OF_LIGHT_IN_FIBRE_M_PER_S, OperationTimes
+from .physics.clock import SimClock
 from .physics.link import LinkModel, OperatingPoint
-from .physics.operators import H, S, X, Y, Z
-from .physics.states import BELL_STATES, bloch_ket, fidelity_to_pure
+from .physics.operators import CNOT, CZ, H, S, X, Y, Z, rotation
+from .physics.quantum_node import QuantumNode
+from .physics.states import BELL_STATES, fidelity_to_bloch_state, fidelity_to_pure
 from .spin_drive import play_spin_program
 from .wiring import RECENT_ATTEMPT_RUNS, AttemptRun, NodeWiring, StationWiring, _TagBuffer
 
 _SINGLE_GATES = {"H": H, "X": X, "Y": Y, "Z": Z, "S": S}
+#: two-qubit gates by name, as the node's methods of that name apply them
+_TWO_QUBIT_GATES = {"CNOT": CNOT, "CZ": CZ}
 
 
 class SimulatedHardware(LinkPhysicsMixin, AttemptLoopMixin, RealTimeMixin):
@@ -189,60 +195,57 @@ class SimulatedHardware(LinkPhysicsMixin, AttemptLoopMixin, RealTimeMixin):
     def qubit_operation(self, instrument: str, operation: str, *args: Any) -> Any:
         """Execute a real-time controller's operation on its node's simulated qubits; the
         simulated clock advances by the operation's duration (OperationTimes)."""
-        # per controller: its node and the operation times in seconds, while the lab's
-        # parameters are the same object
-        cache = self.__dict__.get("_qubit_op_cache")
-        if cache is None:
-            cache = self.__dict__["_qubit_op_cache"] = {}
-        entry = cache.get(instrument)
-        if entry is None or entry[0] is not self.lab.params:
-            name = self._node_of_controller(instrument)
-            t = self.lab.params.nodes[name].operation_times
-            entry = cache[instrument] = (
-                self.lab.params,
-                self.lab.node(name),
-                t.init_us * 1e-6,
-                t.single_qubit_gate_us * 1e-6,
-                t.two_qubit_gate_us * 1e-6,
-                3 * t.two_qubit_gate_us * 1e-6,
-                t.readout_us * 1e-6,
-            )
-        _, node, init_s, gate_s, two_qubit_s, swap_s, readout_s = entry
+        # a controller repeats a few operations: each is resolved once into a step (its
+        # qubits, noisy gate and duration), while the lab's parameters are the same object
+        steps = self.__dict__.get("_qubit_steps")
+        if steps is None or steps[0] is not self.lab.params:
+            steps = self.__dict__["_qubit_steps"] = (self.lab.params, {})
+        key = (instrument, operation, *args)
+        try:
+            step = steps[1].get(key)
+        except TypeError:  # an unhashable argument (an axis as a list): not kept
+            return self._qubit_step(instrument, operation, args)()
+        if step is None:
+            step = self._qubit_step(instrument, operation, args)
+            if len(steps[1]) >= 4096:  # free angles or waits: keep the cache bounded
+                steps[1].clear()
+            steps[1][key] = step
+        return step()
+
+    def _qubit_step(self, instrument: str, operation: str, args: tuple[Any, ...]) -> Any:
+        """``qubit_operation(instrument, operation, *args)`` as a callable; an invalid
+        operation raises here, as the operation itself would."""
+        name = self._node_of_controller(instrument)
+        node = self.lab.node(name)
+        t = self.lab.params.nodes[name].operation_times
         clock = self.lab.clock
         if operation == "count":
-            return node.qubit_count
+            return lambda: node.qubit_count
         if operation == "time":
-            return clock.now
+            return lambda: clock.now
         if operation == "init":
-            clock.advance(init_s)
-            node.initialize(node.qubit(args[0]))
-            return None
+            # the clock advances first: an initialised qubit's state is fresh at the end
+            try:
+                qubit = node.qubit(args[0])
+            except (IndexError, TypeError):
+                clock.advance(t.init_us * 1e-6)  # as the operation did before failing
+                raise
+            return _advance_then(clock, t.init_us * 1e-6, node.prepared_initialize(qubit))
         if operation == "rotate":
-            qubit, axis, angle = args
-            node.rotate(node.qubit(qubit), axis, angle)
-            clock.advance(gate_s)
-            return None
+            index, axis, angle = args
+            qubit = node.qubit(index)
+            gate = node.prepared_gate(
+                node.single_qubit_gate(rotation(axis, angle), qubit), (qubit,)
+            )
+            return _then_advance(gate, clock, t.single_qubit_gate_us * 1e-6)
         if operation == "gate":
-            name, *qubits = args
-            ids = [node.qubit(q) for q in qubits]
-            if len(ids) == 1:
-                node.apply_gate(_SINGLE_GATES[name], ids[0])
-                clock.advance(gate_s)
-            elif name == "SWAP":  # three CNOTs, as a memory swap is done on an NV node
-                node.swap(ids[0], ids[1])
-                clock.advance(swap_s)
-            else:
-                getattr(node, name.lower())(*ids)
-                clock.advance(two_qubit_s)
-            return None
+            return _gate_step(node, clock, t, args)
         if operation == "measure":
-            qubit, basis = args
-            outcome = node.measure(node.qubit(qubit), basis)
-            clock.advance(readout_s)
-            return outcome
+            index, basis = args
+            read = node.prepared_measure(node.qubit(index), basis)
+            return _then_advance(read, clock, t.readout_us * 1e-6)
         if operation == "wait":
-            clock.advance(float(args[0]))
-            return None
+            return _advance_then(clock, float(args[0]), _nothing)
         raise ValueError(f"unknown qubit operation {operation!r}")
 
     def last_herald(self, instrument: str, peer: str) -> tuple[bool, str, str, int, float]:
@@ -291,8 +294,7 @@ class SimulatedHardware(LinkPhysicsMixin, AttemptLoopMixin, RealTimeMixin):
     def qubit_fidelity(self, node: str, qubit: int, theta: float, phi: float) -> float:
         """Fidelity of a node's qubit (by index) to a pure state on the Bloch sphere."""
         q = self.lab.node(node).qubit(qubit)
-        rho = self.lab.density_matrix([q])
-        return fidelity_to_pure(rho, bloch_ket(theta, phi))
+        return fidelity_to_bloch_state(self.lab.density_matrix([q]), theta, phi)
 
     def readout_fidelities(self, node: str) -> tuple[float, float]:
         """(F0, F1) of a node's communication-qubit readout."""
@@ -319,3 +321,55 @@ class SimulatedHardware(LinkPhysicsMixin, AttemptLoopMixin, RealTimeMixin):
             if set(station.link) == {node, peer}:
                 return station.link
         raise KeyError(f"no link between {node!r} and {peer!r}")
+
+
+def _gate_step(
+    node: QuantumNode, clock: SimClock, t: OperationTimes, args: tuple[Any, ...]
+) -> Callable[[], None]:
+    """A named gate's step: one-qubit (H, X, Y, Z, S), SWAP (three CNOTs, as a memory swap
+    is done on an NV node) or a two-qubit gate the node has a method for (CNOT, CZ)."""
+    name, *indices = args
+    qubits = tuple(node.qubit(q) for q in indices)
+    if len(qubits) == 1:
+        gate = node.prepared_gate(node.single_qubit_gate(_SINGLE_GATES[name], qubits[0]), qubits)
+        return _then_advance(gate, clock, t.single_qubit_gate_us * 1e-6)
+    if name == "SWAP":
+        swap = node.prepared_gate(node.swap_gate(), (qubits[0], qubits[1]))
+        return _then_advance(swap, clock, 3 * t.two_qubit_gate_us * 1e-6)
+    if name in _TWO_QUBIT_GATES and len(qubits) == 2:
+        gate = node.prepared_gate(node.two_qubit_gate(_TWO_QUBIT_GATES[name]), qubits)
+    else:  # another of the node's gate methods
+        gate = partial(getattr(node, name.lower()), *qubits)
+    return _then_advance(gate, clock, t.two_qubit_gate_us * 1e-6)
+
+
+def _then_advance(
+    operation: Callable[[], Any], clock: SimClock, duration_s: float
+) -> Callable[[], Any]:
+    """``operation``, then the clock advances by its duration ``duration_s``; returns the
+    operation's result."""
+    advance = clock.advance
+
+    def step() -> Any:
+        result = operation()
+        advance(duration_s)
+        return result
+
+    return step
+
+
+def _advance_then(
+    clock: SimClock, duration_s: float, operation: Callable[[], None]
+) -> Callable[[], None]:
+    """The clock advances by ``duration_s``, then ``operation``."""
+    advance = clock.advance
+
+    def step() -> None:
+        advance(duration_s)
+        operation()
+
+    return step
+
+
+def _nothing() -> None:
+    return None

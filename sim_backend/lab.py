@@ -27,6 +27,8 @@ class SimulatedLab:
             name: QuantumNode(name, node, self.registry, self.clock, self.rng)
             for name, node in params.nodes.items()
         }
+        #: the node holding each qubit (a node's qubits are fixed when it is built)
+        self._owners = {q: node for node in self.nodes.values() for q in node.qubits}
         self.links: dict[frozenset[str], HeraldedLink] = {}
         for link in params.links:
             a, b = link.nodes
@@ -36,9 +38,20 @@ class SimulatedLab:
             )
 
     def density_matrix(self, qubits: list[int]) -> np.ndarray:
-        """The joint state of ``qubits`` now, with all pending noise applied."""
-        for node in self.nodes.values():
-            node.bring_up_to_date([q for q in qubits if q in node.qubits])
+        """The joint state of ``qubits`` now, with all pending noise applied (node by
+        node, in the lab's order of nodes)."""
+        mine: dict[QuantumNode, list[int]] = {}
+        for q in qubits:
+            owner = self._owners.get(q)
+            if owner is not None:
+                mine.setdefault(owner, []).append(q)
+        if len(mine) == 1:
+            ((owner, owned),) = mine.items()
+            owner.bring_up_to_date(owned)
+        elif mine:
+            for node in self.nodes.values():
+                if node in mine:
+                    node.bring_up_to_date(mine[node])
         return self.registry.density_matrix(qubits)
 
     def node(self, name: str) -> QuantumNode:

@@ -381,3 +381,157 @@ def test_two_target_idle_weights_are_the_outer_products():
         for gamma, coherence in idle:
             expected = [w * x for w in expected for x in (1.0, coherence, gamma)]
         assert _idle_weights(idle) == expected
+
+
+# ------------------------------------------------------------------ prepared operations
+def test_prepared_operations_match_the_node_methods():
+    """A node's prepared operations (resolved once, called again and again) leave the same
+    states, report the same outcomes and draw the same random numbers as its methods."""
+    runs = []
+    for prepared in (False, True):
+        registry, clock = QubitRegistry(), SimClock()
+        node = _node(registry, clock, seed=5)
+        a, b, c = node.qubits
+        registry.set_state([a, b], random_rho(np.random.default_rng(9), 2))
+        steps = [
+            ("init", (c,)),
+            ("gate", (H, a)),
+            ("gate", (rotation("Y", 0.4), c)),
+            ("cnot", (a, c)),
+            ("swap", (b, a)),
+            ("measure", (c, "X")),
+            ("measure", (a, "Z")),
+            ("measure", (b, (0.3, 1.2))),
+        ]
+        outcomes, states = [], []
+        for _ in range(3):  # again and again: the prepared calls are reused
+            calls = [_prepared(node, kind, args) if prepared else None for kind, args in steps]
+            for (kind, args), call in zip(steps, calls, strict=True):
+                clock.advance(1.7e-4)
+                if call is not None:
+                    outcomes.append(call())
+                else:
+                    method = {"init": "initialize", "gate": "apply_gate"}.get(kind, kind)
+                    outcomes.append(getattr(node, method)(*args))
+                states.append(registry.density_matrix([a, b, c]))
+        runs.append((outcomes, states, node._rng.random()))
+    assert runs[0][0] == runs[1][0]
+    assert runs[0][2] == runs[1][2]
+    for one, other in zip(runs[0][1], runs[1][1], strict=True):
+        assert np.array_equal(one, other)
+
+
+def _prepared(node: QuantumNode, kind: str, args: tuple):
+    if kind == "init":
+        return node.prepared_initialize(*args)
+    if kind == "gate":
+        unitary, qubit = args
+        return node.prepared_gate(node.single_qubit_gate(unitary, qubit), (qubit,))
+    if kind == "cnot":
+        return node.prepared_gate(node.two_qubit_gate(CNOT), args)
+    if kind == "swap":
+        return node.prepared_gate(node.swap_gate(), args)
+    return node.prepared_measure(*args)
+
+
+def test_a_recurring_idle_channel_reuses_its_weighted_superoperator():
+    """The remembered weighted superoperator is the one computed afresh, read-only."""
+    rng = np.random.default_rng(21)
+    gate = noisy_gate(random_unitary(rng, 2), 0.02)
+    for n, positions in [(2, (1, 0)), (3, (0, 2)), (4, (3, 1))]:
+        idle = ((0.01, 0.9), (0.0, 0.95))
+        first = gate._weighted(n, positions, idle)
+        assert np.array_equal(first, gate._weigh(n, positions, idle))
+        assert gate._weighted(n, positions, [tuple(i) for i in idle]) is first
+        assert not first.flags.writeable
+
+
+def test_fidelity_to_a_bloch_state_matches_fidelity_to_pure():
+    from sim_backend.physics.states import bloch_ket, fidelity_to_bloch_state, fidelity_to_pure
+
+    rng = np.random.default_rng(4)
+    for _ in range(50):
+        rho = random_rho(rng, 1)
+        theta, phi = rng.uniform(0, np.pi), rng.uniform(-np.pi, 2 * np.pi)
+        expected = fidelity_to_pure(rho, bloch_ket(theta, phi))
+        assert math.isclose(fidelity_to_bloch_state(rho, theta, phi), expected, rel_tol=1e-14)
+
+
+def _hardware(seed: int):
+    from sim_backend.hardware import SimulatedHardware
+    from sim_backend.lab import SimulatedLab
+    from sim_backend.params import LabParams
+    from sim_backend.wiring import NodeWiring
+
+    qubit = QubitParams(t1_s=1e-3, t2_s=5e-4, init_error=0.02, gate_depolarizing=0.01)
+    params = NodeParams(
+        communication_qubit=qubit,
+        memory=MemoryParams(count=2, t1_s=None, t2_s=2e-3, gate_depolarizing=0.002),
+        two_qubit_gate_depolarizing=0.03,
+    )
+    lab = SimulatedLab(LabParams(nodes={"n": params}), seed=seed)
+    return SimulatedHardware(lab, [NodeWiring(node="n", qubit_controller="rtc")], [])
+
+
+def test_qubit_operations_match_the_node_methods_and_keep_their_errors():
+    """``qubit_operation``'s remembered steps against the node's methods and the clock,
+    called by hand in the operation's order (init: the clock first)."""
+    ops = [
+        ("init", 1),
+        ("rotate", 1, "Y", 0.7),
+        ("gate", "H", 0),
+        ("gate", "CNOT", 1, 0),
+        ("gate", "SWAP", 1, 2),
+        ("gate", "CZ", 2, 0),
+        ("wait", 3e-4),
+        ("measure", 1, "Y"),
+        ("measure", 0, "Z"),
+    ]
+    hw, reference = _hardware(3), _hardware(3)
+    node, clock = reference.lab.node("n"), reference.lab.clock
+    t = reference.lab.params.nodes["n"].operation_times
+    got, expected = [], []
+    for _ in range(3):
+        for op in ops:
+            got.append(hw.qubit_operation("rtc", *op))
+            kind, *args = op
+            if kind == "init":
+                clock.advance(t.init_us * 1e-6)
+                expected.append(node.initialize(node.qubit(args[0])))
+            elif kind == "rotate":
+                expected.append(node.rotate(node.qubit(args[0]), *args[1:]))
+                clock.advance(t.single_qubit_gate_us * 1e-6)
+            elif kind == "gate" and args[0] == "H":
+                expected.append(node.apply_gate(H, node.qubit(args[1])))
+                clock.advance(t.single_qubit_gate_us * 1e-6)
+            elif kind == "gate":
+                name, *qubits = args
+                ids = [node.qubit(q) for q in qubits]
+                expected.append(getattr(node, name.lower())(*ids))
+                clock.advance((3 if name == "SWAP" else 1) * t.two_qubit_gate_us * 1e-6)
+            elif kind == "wait":
+                expected.append(clock.advance(args[0]) and None)
+            else:
+                expected.append(node.measure(node.qubit(args[0]), args[1]))
+                clock.advance(t.readout_us * 1e-6)
+            assert hw.lab.clock.now == clock.now
+            qubits = hw.lab.node("n").qubits
+            assert np.array_equal(
+                hw.lab.registry.density_matrix(qubits),
+                reference.lab.registry.density_matrix(qubits),
+            )
+    assert got == expected
+    for bad, error in [
+        (("gate", "H", 3), IndexError),
+        (("gate", "T", 0), KeyError),
+        (("measure", 0, "W"), ValueError),
+        (("jump",), ValueError),
+    ]:
+        for _ in range(2):  # a failed operation is not remembered
+            with pytest.raises(error):
+                hw.qubit_operation("rtc", *bad)
+    before = hw.lab.clock.now
+    with pytest.raises(IndexError):
+        hw.qubit_operation("rtc", "init", 7)
+    assert hw.lab.clock.now == before + t.init_us * 1e-6  # as before: the clock went first
+    assert hw.qubit_operation("rtc", "rotate", 1, [0.0, 1.0, 0.0], 0.3) is None  # unhashable

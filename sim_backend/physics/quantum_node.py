@@ -7,7 +7,7 @@ is applied in one step.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 
 import numpy as np
@@ -23,6 +23,10 @@ from .superoperators import FusedGate, noisy_gate
 CNOT_REVERSED = np.array([[1, 0, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0], [0, 1, 0, 0]], dtype=complex)
 
 Basis = str  # 'X', 'Y' or 'Z'
+
+#: ``idle_parameters`` remembered: a node's programs repeat their timing, so the same idle
+#: durations recur (the gate before, the readout's wait)
+_idle_parameters = lru_cache(maxsize=1024)(idle_parameters)
 
 
 class QuantumNode:
@@ -55,6 +59,11 @@ class QuantumNode:
         self._pending_coherence: dict[int, float] = {q: 1.0 for q in self._ids}
         # the state initialisation leaves (|0> up to the init error), per qubit
         self._init_states = {q: _initial_state(p.init_error) for q, p in self._qubit_params.items()}
+        # (T1, T2) per qubit, None when the qubit does not decay at all (the params are frozen)
+        self._lifetimes = {
+            q: None if p.t1_s is None and p.t2_s is None else (p.t1_s, p.t2_s)
+            for q, p in self._qubit_params.items()
+        }
 
     @property
     def qubits(self) -> list[int]:
@@ -86,9 +95,9 @@ class QuantumNode:
         elapsed = now - self._last_update[qubit]
         gamma, coherence = 0.0, self._pending_coherence[qubit]
         if elapsed > 0:
-            p = self._qubit_params[qubit]
-            if p.t1_s is not None or p.t2_s is not None:
-                gamma, idle_coherence = idle_parameters(elapsed, p.t1_s, p.t2_s)
+            lifetimes = self._lifetimes[qubit]
+            if lifetimes is not None:
+                gamma, idle_coherence = _idle_parameters(elapsed, *lifetimes)
                 coherence *= idle_coherence
         self._last_update[qubit] = now
         self._pending_coherence[qubit] = 1.0
@@ -127,8 +136,7 @@ class QuantumNode:
         """Any single-qubit unitary followed by the gate's depolarising error (with the
         qubit's pending idle noise before it: one fused channel, ``superoperators``)."""
         self._own(qubit)
-        gate = noisy_gate(unitary, self._qubit_params[qubit].gate_depolarizing)
-        self._registry.apply_gate(gate, (qubit,), (self._take_idle(qubit),))
+        self._apply(self.single_qubit_gate(unitary, qubit), (qubit,))
 
     def cnot(self, control: int, target: int) -> None:
         self._two_qubit(CNOT, control, target)
@@ -141,8 +149,7 @@ class QuantumNode:
         memory swap is done on an NV node; applied as one fused channel."""
         self._own(a)
         self._own(b)
-        gate = _swap_as_cnots(self.params.two_qubit_gate_depolarizing)
-        self._registry.apply_gate(gate, (a, b), (self._take_idle(a), self._take_idle(b)))
+        self._apply(self.swap_gate(), (a, b))
 
     def controlled_rotation(
         self, control: int, target: int, axis: str | Sequence[float], angle: float
@@ -161,14 +168,8 @@ class QuantumNode:
         self._own(qubit)
         if change is not None:
             self.apply_gate(change, qubit)
-        # the idle channel before the readout: only its damping can change a Z readout
-        gamma, _ = self._take_idle(qubit)
-        true_outcome = self._registry.measure_z(qubit, self._rng, damping=gamma)
         p = self._qubit_params[qubit]
-        correct = p.readout_f0 if true_outcome == 0 else p.readout_f1
-        if correct < 1.0 and self._rng.random() >= correct:
-            return 1 - true_outcome
-        return true_outcome
+        return self._read_out(qubit, p.readout_f0, p.readout_f1)
 
     def pauli(self, qubit: int, which: str) -> None:
         """Pauli-frame correction as a physical gate ('X', 'Y', 'Z' or 'I')."""
@@ -178,12 +179,85 @@ class QuantumNode:
         if ops[which] is not None:
             self.apply_gate(ops[which], qubit)
 
+    # ---------------------------------------------------------- prepared operations
+    # A real-time controller repeats a few operations on the same qubits: each is resolved
+    # once (qubits checked, noisy gate looked up) into a callable that does the same as the
+    # method above, in the same order, with the same random draws.
+    def single_qubit_gate(self, unitary: np.ndarray, qubit: int) -> FusedGate:
+        """``unitary`` followed by ``qubit``'s gate depolarising error."""
+        return noisy_gate(unitary, self._qubit_params[qubit].gate_depolarizing)
+
+    def two_qubit_gate(self, unitary: np.ndarray) -> FusedGate:
+        """``unitary`` followed by the node's two-qubit gate depolarising error."""
+        return noisy_gate(unitary, self.params.two_qubit_gate_depolarizing)
+
+    def swap_gate(self) -> FusedGate:
+        """SWAP as three noisy CNOTs (``swap``)."""
+        return _swap_as_cnots(self.params.two_qubit_gate_depolarizing)
+
+    def prepared_gate(self, gate: FusedGate, qubits: tuple[int, ...]) -> Callable[[], None]:
+        """``gate`` on one or two of the node's ``qubits`` (``apply_gate``, ``cnot``,
+        ``swap``), after each one's pending idle channel."""
+        for q in qubits:
+            self._own(q)
+        apply, take_idle = self._registry.apply_gate, self._take_idle
+        if len(qubits) == 1:
+            (q,) = qubits
+            return lambda: apply(gate, qubits, (take_idle(q),))
+        if len(qubits) == 2:
+            a, b = qubits
+            return lambda: apply(gate, qubits, (take_idle(a), take_idle(b)))
+        return lambda: self._apply(gate, qubits)
+
+    def prepared_measure(
+        self, qubit: int, basis: Basis | tuple[float, float] = "Z"
+    ) -> Callable[[], int]:
+        """``measure`` of ``qubit`` along ``basis``."""
+        change = None if type(basis) is str and basis == "Z" else _basis_change(basis)
+        self._own(qubit)
+        p = self._qubit_params[qubit]
+        read_out, f0, f1 = self._read_out, p.readout_f0, p.readout_f1
+        if change is None:
+            return lambda: read_out(qubit, f0, f1)
+        rotate = self.prepared_gate(self.single_qubit_gate(change, qubit), (qubit,))
+
+        def measure() -> int:
+            rotate()
+            return read_out(qubit, f0, f1)
+
+        return measure
+
+    def prepared_initialize(self, qubit: int) -> Callable[[], None]:
+        """``initialize`` of ``qubit``."""
+        self._own(qubit)
+        qubits, state = [qubit], self._init_states[qubit]
+        set_state, mark_fresh, clock = self._registry.set_state, self.mark_fresh, self._clock
+
+        def initialize() -> None:
+            set_state(qubits, state)
+            mark_fresh(qubits, clock.now)
+
+        return initialize
+
     # ------------------------------------------------------------------ helpers
+    def _apply(self, gate: FusedGate, qubits: tuple[int, ...]) -> None:
+        """``gate`` on the node's ``qubits`` after each one's pending idle channel."""
+        self._registry.apply_gate(gate, qubits, [self._take_idle(q) for q in qubits])
+
+    def _read_out(self, qubit: int, f0: float, f1: float) -> int:
+        """Z readout of ``qubit`` reporting the true outcome with probability ``f0`` (for 0)
+        or ``f1`` (for 1); the idle channel before it: only its damping can change it."""
+        gamma, _ = self._take_idle(qubit)
+        true_outcome = self._registry.measure_z(qubit, self._rng, damping=gamma)
+        correct = f0 if true_outcome == 0 else f1
+        if correct < 1.0 and self._rng.random() >= correct:
+            return 1 - true_outcome
+        return true_outcome
+
     def _two_qubit(self, unitary: np.ndarray, a: int, b: int) -> None:
         self._own(a)
         self._own(b)
-        gate = noisy_gate(unitary, self.params.two_qubit_gate_depolarizing)
-        self._registry.apply_gate(gate, (a, b), (self._take_idle(a), self._take_idle(b)))
+        self._apply(self.two_qubit_gate(unitary), (a, b))
 
     def _own(self, qubit: int) -> None:
         if qubit not in self._last_update:

@@ -71,6 +71,10 @@ class QubitRegistry:
     # ------------------------------------------------------------------- states
     def density_matrix(self, qubits: Sequence[int]) -> np.ndarray:
         """The (reduced) joint density matrix of ``qubits``, in that order."""
+        if len(qubits) == 1:  # a lone qubit's own matrix, or traced out of its group
+            group = self._groups[self._check(qubits[0])]
+            if len(group.qubits) == 1:
+                return group.rho.copy()
         group, positions = self._merged_view(qubits)
         return partial_trace(group.rho, positions)
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import cmath
+import math
+
 import numpy as np
 
 KET_0 = np.array([1.0, 0.0], dtype=complex)
@@ -51,3 +54,15 @@ def fidelity_to_pure(rho: np.ndarray, ket: np.ndarray) -> float:
 def bloch_ket(theta: float, phi: float) -> np.ndarray:
     """cos(theta/2)|0> + e^{i phi} sin(theta/2)|1>."""
     return np.array([np.cos(theta / 2), np.exp(1j * phi) * np.sin(theta / 2)], dtype=complex)
+
+
+def fidelity_to_bloch_state(rho: np.ndarray, theta: float, phi: float) -> float:
+    """``fidelity_to_pure(rho, bloch_ket(theta, phi))`` of a one-qubit ``rho``, on its four
+    entries in plain arithmetic (the same products and sums: <psi| rho first, then |psi>)."""
+    a = math.cos(theta / 2)
+    b = cmath.exp(1j * phi) * math.sin(theta / 2)
+    r00, r01, r10, r11 = rho.ravel().tolist()
+    bra0, bra1 = a, b.conjugate()
+    row0 = bra0 * r00 + bra1 * r10
+    row1 = bra0 * r01 + bra1 * r11
+    return (row0 * a + row1 * b).real

@@ -72,6 +72,9 @@ _IDLE_BASIS = (
 #: groups up to this size get the gate as one full-size superoperator (no gather/scatter)
 _FULL_GROUP_SIZE = 2
 
+#: weighted superoperators a gate keeps for recurring idle channels (then it starts afresh)
+_RECENT_IDLE = 64
+
 
 class FusedGate:
     """A gate's channel on k qubits (unitary and its error) with the idle channel of each
@@ -90,6 +93,8 @@ class FusedGate:
             basis = [np.kron(b, e) for b in basis for e in _IDLE_BASIS]
         self.stack = np.stack([(superop @ b).reshape(-1) for b in basis])
         self._full: dict[tuple[int, tuple[int, ...]], tuple[np.ndarray, np.ndarray]] = {}
+        self._recent: dict[tuple[int, tuple[int, ...], tuple[tuple[float, float], ...]], np.ndarray]
+        self._recent = {}
         # a lone qubit's 2x2 rho: four numbers, cheaper in Python than through numpy
         self._entries = tuple(superop.ravel().tolist()) if self.k == 1 else ()
 
@@ -141,6 +146,21 @@ class FusedGate:
     def _weighted(
         self, n: int, positions: tuple[int, ...], idle: Sequence[tuple[float, float]]
     ) -> np.ndarray:
+        """``_weigh``, remembered for the idle channels seen lately: a node's programs
+        repeat their timing, so the same (gamma, coherence) recur (a gate's idle time
+        after the previous gate, an attempt loop's herald-to-gate delay)."""
+        key = (n, positions, tuple(idle))
+        superop = self._recent.get(key)
+        if superop is None:
+            superop = self._weigh(n, positions, idle)
+            if len(self._recent) >= _RECENT_IDLE:
+                self._recent.clear()
+            self._recent[key] = superop
+        return superop
+
+    def _weigh(
+        self, n: int, positions: tuple[int, ...], idle: Sequence[tuple[float, float]]
+    ) -> np.ndarray:
         """The gate after the idle channels: the full-size (4^n x 4^n) superoperator for
         groups up to ``_FULL_GROUP_SIZE`` qubits, else the targets' 4^k x 4^k one."""
         trivial = True
@@ -154,7 +174,9 @@ class FusedGate:
             superop, stack = self.superop, self.stack
         if trivial:
             return superop
-        return np.dot(_idle_weights(idle), stack).reshape(superop.shape)
+        weighted = np.dot(_idle_weights(idle), stack).reshape(superop.shape)
+        weighted.flags.writeable = False  # shared by later applications
+        return weighted
 
     def _apply_to_lone_qubit(self, rho: np.ndarray, idle: tuple[float, float]) -> np.ndarray:
         """The idle channel on the entries (r00, r01, r10, r11), then the gate's 4x4."""
