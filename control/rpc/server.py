@@ -332,12 +332,8 @@ class RpcServer:
         [identity, b"", payload]; the envelope goes back unchanged."""
         sock = self._sock
         ident = sock.recv()  # blocks without the GIL
-        # A ROUTER message always has a part after the identity. Received as a Frame, it
-        # says whether more parts follow (pyzmq reads RCVMORE in C), cheaper than a
-        # getsockopt call from Python.
-        frame = sock.recv(copy=False)
-        payload = frame.bytes
-        if not frame.more:
+        payload = sock.recv()  # a ROUTER message always has a part after the identity
+        if not sock.getsockopt(zmq.RCVMORE):
             reply = self.handle(payload)
             _send(sock, ident, _SNDMORE)
             _send(sock, reply)
