@@ -176,12 +176,19 @@ def _default(obj: Any) -> Any:
 
 
 _unpackb = msgpack.unpackb
-_UNPACK_OPTIONS: dict[str, Any] = {
-    "raw": False,  # strings are UTF-8 text
-    "strict_map_key": True,  # map keys must be strings (binary keys are refused below)
-    "max_bin_len": 0,  # no binary values
-    "max_ext_len": 0,  # no extension types (timestamps included)
-}
+
+
+def _unpack(data: Any) -> Any:
+    """msgpack -> JSON-compatible data, or a msgpack exception.
+
+    Only the options that differ from msgpack's defaults are passed, spelled out: each
+    keyword costs a name lookup in the compiled call, and ``**options`` would also merge a
+    dict, on every message. The defaults (msgpack >= 1.0) are raw=False (strings are UTF-8
+    text) and strict_map_key=True (map keys must be strings; binary keys are refused by
+    max_bin_len); tests check both."""
+    return _unpackb(data, max_bin_len=0, max_ext_len=0)  # no binary, no extension types
+
+
 _local = threading.local()
 
 
@@ -247,7 +254,7 @@ def loads(data: bytes, max_size: int = MAX_MESSAGE_BYTES) -> Any:
         raise MessageError(f"message of {size} bytes exceeds the limit of {max_size} bytes")
     if detect_format(data) == "msgpack":
         try:
-            return _unpackb(data, **_UNPACK_OPTIONS)
+            return _unpack(data)
         except Exception as exc:  # every msgpack failure mode becomes one error type
             raise MessageError(f"undecodable msgpack: {_msgpack_reason(exc)}") from None
     try:
@@ -311,7 +318,7 @@ def describe_validation_error(exc: ValidationError, prefix: str = "") -> tuple[s
 def _unpack_fast(data: bytes, max_size: int) -> Any:
     if type(data) is bytes and 0 < len(data) <= max_size and data[0] in _MSGPACK_MAP:
         try:
-            return _unpackb(data, **_UNPACK_OPTIONS)
+            return _unpack(data)
         except Exception as exc:
             raise MessageError(f"undecodable msgpack: {_msgpack_reason(exc)}") from None
     return loads(data, max_size)
@@ -362,6 +369,39 @@ def decode(
                         request_id=_request_id(obj),
                     ) from None
     raise _diagnose(obj)
+
+
+def peek(data: Any, kind: str, max_size: int = MAX_MESSAGE_BYTES) -> dict[str, Any] | None:
+    """The unvalidated fields of a msgpack message of type ``kind`` and this protocol
+    version, or None for anything else (another type, JSON, too large, undecodable...).
+
+    For shortcuts of the common case: validate the fields with the message's model, and
+    hand anything that is None or fails to ``decode``, whose results and errors are the
+    reference (the shortcut then never changes an answer, only saves steps)."""
+    if type(data) is bytes and 0 < len(data) <= max_size and data[0] in _MSGPACK_MAP:
+        try:
+            obj = _unpack(data)
+        except Exception:
+            return None
+        if type(obj) is dict and obj.get("type") == kind:
+            version = obj.get("v")
+            if type(version) is int and version == PROTOCOL_VERSION:
+                return obj
+    return None
+
+
+_validate_ok = Ok.__pydantic_validator__.validate_python
+
+
+def decode_reply(data: bytes, max_size: int = MAX_MESSAGE_BYTES) -> Message:
+    """``decode`` with a shortcut for the common reply, an ``ok`` in msgpack."""
+    fields = peek(data, "ok", max_size)
+    if fields is not None:
+        try:
+            return _validate_ok(fields)
+        except ValidationError:
+            pass  # decode says what is wrong
+    return decode(data, max_size)
 
 
 def validate_call(fields: dict[str, Any], model: type[Call]) -> Call:

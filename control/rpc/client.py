@@ -24,7 +24,7 @@ from ..messages import (
     Ok,
     Ping,
     PingResult,
-    decode,
+    decode_reply,
     dumps,
     encode,
 )
@@ -35,6 +35,10 @@ log = logging.getLogger(__name__)
 
 
 _UNSET: Any = object()
+_NOBLOCK = int(zmq.NOBLOCK)  # a plain int: pyzmq converts an enum flag on every call
+# pyzmq's Socket.send is a Python wrapper (for draft sockets) around the compiled send of
+# zmq.backend.Socket; calling that directly saves a Python frame and a keyword call.
+_send = zmq.backend.Socket.send
 
 
 class RpcClient:
@@ -129,7 +133,7 @@ class RpcClient:
             raise self._fail(ErrorCode.bad_message, str(exc), what) from None
         deadline = time.monotonic() + timeout_s
         try:
-            sock.send(payload, zmq.NOBLOCK)
+            _send(sock, payload, _NOBLOCK)
         except zmq.Again:
             self._reset()
             raise self._timed_out(what, timeout_s, " (send queue full)") from None
@@ -147,7 +151,7 @@ class RpcClient:
                 self._reset()  # drops queued requests and late replies with the socket
                 raise self._timed_out(what, timeout_s) from None
             try:
-                reply = decode(data, self.max_message_bytes)
+                reply = decode_reply(data, self.max_message_bytes)
             except MessageError as exc:
                 raise self._fail(exc.code, f"unreadable reply: {exc}", what) from None
             kind = type(reply)
@@ -189,9 +193,10 @@ class RpcClient:
             raise ValueError(f"method {method!r}: expected a name of 1 to 128 characters")
         if timeout_s is not None and not timeout_s > 0:
             raise ValueError(f"timeout_s {timeout_s!r}: expected a positive number of seconds")
+        self._seq = seq = self._seq + 1
         msg = {
             "v": PROTOCOL_VERSION,
-            "id": self._next_id(),
+            "id": f"{seq:x}",  # as _next_id(), inlined
             "type": "call",
             "method": method,
             "args": {} if args is None else args if type(args) is dict else dict(args),

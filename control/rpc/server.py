@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal
 
 import zmq
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .. import security as _security
 from ..messages import (
@@ -27,6 +27,7 @@ from ..messages import (
     decode,
     dumps,
     encode,
+    peek,
     validate_call,
 )
 from ..security import Security
@@ -37,6 +38,11 @@ Handler = Callable[..., Any]
 MethodSpec = tuple[type[BaseModel] | None, Handler]
 BUILTIN_METHODS = ("lock", "unlock")
 _STOP_POLL_MS = 20  # how often a serving loop checks for a stop request
+_SNDMORE = int(zmq.SNDMORE)  # a plain int: pyzmq converts an enum flag on every call
+# pyzmq's Socket.send is a Python wrapper (routing ids and groups of draft sockets) around
+# the compiled send of zmq.backend.Socket; calling that one directly saves a Python frame
+# and a keyword call per frame sent. Same arguments, same behaviour for bytes.
+_send = zmq.backend.Socket.send
 
 
 class _LockArgs(BaseModel):
@@ -90,6 +96,12 @@ class RpcServer:
         self._owner: str | None = None
         self._started = time.monotonic()
         self._call_models = {m: call_model(m, spec[0]) for m, spec in self.methods.items()}
+        # method -> (validator of its call, handler, whether it takes arguments): the
+        # shortcut of handle() for the common request
+        self._fast = {
+            m: (self._call_models[m].__pydantic_validator__.validate_python, h, a is not None)
+            for m, (a, h) in self.methods.items()
+        }
         self._call_models["lock"] = call_model("lock", _LockArgs)
         self._call_models["unlock"] = call_model("unlock", _UnlockArgs)
         self._hello = HelloResult(
@@ -146,6 +158,23 @@ class RpcServer:
 
     def handle(self, payload: bytes) -> bytes:
         """One request's bytes -> the reply's bytes. Never raises on bad input."""
+        # Shortcut for the common request, a msgpack call of a served method while the node
+        # is unlocked: the same validation (the method's call model) in fewer steps. Anything
+        # else, or anything failing validation, takes the general path, which answers it.
+        fields = peek(payload, "call", self.max_message_bytes) if self._owner is None else None
+        if fields is not None:
+            method = fields.get("method")
+            fast = self._fast.get(method) if type(method) is str else None
+            if fast is not None:
+                try:
+                    msg = fast[0](fields)
+                except ValidationError:
+                    pass
+                else:
+                    return self._invoke(msg, fast[1], fast[2], "msgpack")
+        return self._handle(payload)
+
+    def _handle(self, payload: bytes) -> bytes:
         fmt = _reply_format(payload)
         try:
             # While the node is locked, the owner token is checked before the arguments.
@@ -234,10 +263,15 @@ class RpcServer:
                 return self._error(msg.id, exc.code, str(exc), fmt, exc.details)
         if spec is None:
             return self._lock_call(msg, fmt)
+        return self._invoke(msg, spec[1], spec[0] is not None, fmt)
+
+    def _invoke(self, msg: Call, handler: Handler, takes_args: bool, fmt: Format) -> bytes:
+        """Run the handler of a validated call and encode its reply."""
+        method = msg.method
         self.calls += 1
         try:
             # msg.args is already an instance of the method's args model (call_models)
-            result = spec[1]() if spec[0] is None else spec[1](msg.args)
+            result = handler(msg.args) if takes_args else handler()
         except Exception as exc:
             log.exception("%s: handler %r raised", self.name, method)
             return self._error(
@@ -301,8 +335,8 @@ class RpcServer:
         payload = sock.recv()  # a ROUTER message always has a part after the identity
         if not sock.getsockopt(zmq.RCVMORE):
             reply = self.handle(payload)
-            sock.send(ident, zmq.SNDMORE)
-            sock.send(reply)
+            _send(sock, ident, _SNDMORE)
+            _send(sock, reply)
             return
         envelope = [ident, payload]
         while sock.getsockopt(zmq.RCVMORE):

@@ -139,6 +139,7 @@ BAD_INPUTS = {
     "binary value": (_packed({**GOOD, "args": {"x": b"\x00"}}), "binary values are not allowed"),
     "extension type": (_packed({**GOOD, "args": {"x": msgpack.ExtType(5, b"ab")}}), "extension"),
     "integer map key": (_packed({**GOOD, "args": {1: 2}}), "map key"),
+    "binary map key": (_packed({**GOOD, "args": {b"k": 2}}), "binary values are not allowed"),
     "deep nesting": (b"\x81\xa1a" + b"\x91" * 100_000 + b"\x01", "nesting too deep"),
     "deep json": (b'{"a":' + b"[" * 100_000 + b"]" * 100_000 + b"}", "undecodable JSON"),
     "array at top": (_packed([1, 2]), "expected a map (object) at top level, got list"),

@@ -196,6 +196,28 @@ def test_reply_is_in_the_format_of_the_request(server: RpcServer) -> None:
     assert server.handle(dumps({"v": 1, "id": "m1", "type": "ping"}))[0] & 0xF0 == 0x80
 
 
+def test_the_shortcut_for_msgpack_calls_answers_as_the_general_path(server: RpcServer) -> None:
+    """handle() takes a shortcut for a msgpack call of a served method on an unlocked node;
+    every request answers byte for byte as the general path (_handle) answers it."""
+    base = {"v": 1, "id": "s1", "type": "call", "method": "echo", "args": {"value": 3}}
+    variants = [
+        base,
+        {**base, "args": {"value": "x", "extra": 1}},  # bad arguments
+        {**base, "method": ["echo"]},  # unhashable method name
+        {**base, "method": "nope"},  # unknown method
+        {**base, "v": True},  # a bool is not a version
+        {**base, "v": 2},  # another protocol version
+        {**base, "owner": 5},  # ill-typed owner
+        {**base, "method": "lock", "args": {"owner": "me"}},  # built in: general path
+    ]
+    for fields in variants:
+        payload = msgpack.packb(fields)
+        calls = server.calls
+        assert server.handle(payload) == server._handle(payload), fields
+        server._owner = None  # the lock variant took the lock (twice)
+        server.calls = calls
+
+
 def test_version_mismatch_is_refused_at_hello(server: RpcServer) -> None:
     dealer = _raw(server.endpoint)
     try:
