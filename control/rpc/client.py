@@ -36,9 +36,6 @@ log = logging.getLogger(__name__)
 
 _UNSET: Any = object()
 _NOBLOCK = int(zmq.NOBLOCK)  # a plain int: pyzmq converts an enum flag on every call
-# pyzmq's Socket.send is a Python wrapper (for draft sockets) around the compiled send of
-# zmq.backend.Socket; calling that directly saves a Python frame and a keyword call.
-_send = zmq.backend.Socket.send
 
 
 class RpcClient:
@@ -133,7 +130,7 @@ class RpcClient:
             raise self._fail(ErrorCode.bad_message, str(exc), what) from None
         deadline = time.monotonic() + timeout_s
         try:
-            _send(sock, payload, _NOBLOCK)
+            sock.send(payload, _NOBLOCK)
         except zmq.Again:
             self._reset()
             raise self._timed_out(what, timeout_s, " (send queue full)") from None

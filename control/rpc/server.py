@@ -39,10 +39,6 @@ MethodSpec = tuple[type[BaseModel] | None, Handler]
 BUILTIN_METHODS = ("lock", "unlock")
 _STOP_POLL_MS = 20  # how often a serving loop checks for a stop request
 _SNDMORE = int(zmq.SNDMORE)  # a plain int: pyzmq converts an enum flag on every call
-# pyzmq's Socket.send is a Python wrapper (routing ids and groups of draft sockets) around
-# the compiled send of zmq.backend.Socket; calling that one directly saves a Python frame
-# and a keyword call per frame sent. Same arguments, same behaviour for bytes.
-_send = zmq.backend.Socket.send
 
 
 class _LockArgs(BaseModel):
@@ -335,8 +331,8 @@ class RpcServer:
         payload = sock.recv()  # a ROUTER message always has a part after the identity
         if not sock.getsockopt(zmq.RCVMORE):
             reply = self.handle(payload)
-            _send(sock, ident, _SNDMORE)
-            _send(sock, reply)
+            sock.send(ident, _SNDMORE)
+            sock.send(reply)
             return
         envelope = [ident, payload]
         while sock.getsockopt(zmq.RCVMORE):
