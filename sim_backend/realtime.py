@@ -221,7 +221,7 @@ class RealTimeNetwork:
             return True
         op = run.ops[run.position]
         try:
-            return _OPERATIONS.get(op[0], RealTimeNetwork._qubit_op)(self, run, op)
+            return _OPERATIONS.get(op[0], _QUBIT_OPERATION)(self, run, op)
         except ScpiError as exc:
             self._fail(run, exc.code, f"{run.where()}: {exc.detail}")
             return True
@@ -288,8 +288,9 @@ class RealTimeNetwork:
             for r in (run, other):
                 self._fail(r, exc.code, f"{r.where()}: {exc.detail}")
             return True
+        item = f"{bell if heralded else 'NONE'}:{attempts}:{when:.12g}"  # both report it
         for r in (run, other):
-            r.items.append(f"{bell if heralded else 'NONE'}:{attempts}:{when:.12g}")
+            r.items.append(item)
             if heralded:
                 r.registers.extend(BELL_FRAMES[bell])
                 r.first_herald_s = when if r.first_herald_s is None else r.first_herald_s
@@ -384,7 +385,12 @@ def _xor(registers: list[int], bits: tuple[int, ...]) -> int:
 
 
 #: what runs each kind of operation (anything else is an operation on the node's qubits)
+_QUBIT_OPERATION = RealTimeNetwork._qubit_op
 _OPERATIONS = {
+    "init": _QUBIT_OPERATION,
+    "rotate": _QUBIT_OPERATION,
+    "gate": _QUBIT_OPERATION,
+    "wait": _QUBIT_OPERATION,
     "measure": RealTimeNetwork._measure,
     "pauli": RealTimeNetwork._pauli,
     "probe": RealTimeNetwork._probe,
