@@ -161,28 +161,27 @@ class RealTimeNetwork:
         clock, so it is kept exactly; a sleeping program is only skipped where its step
         would have waited anyway."""
         while True:
-            progressed = self._dequeue() if self._ended else False
+            if self._ended:
+                self._dequeue()
             if self._floor is None:
                 running = [r.shot for r in self._runs.values() if r.state == "running"]
                 self._floor = min(running, default=0)  # shots run in order: earliest first
-            if self._pass(self._floor) or progressed:
+            # a pass that ran nothing leaves nothing changed (not even the clock), so a
+            # further pass would run nothing either: time runs on at once
+            if self._pass(self._floor):
                 continue
             arrival = self._next_arrival()
             if arrival is None:
                 return
             self._hw.clock_advance_to(arrival)
 
-    def _dequeue(self) -> bool:
-        """Each controller whose program ended takes its next queued one; True if any did."""
+    def _dequeue(self) -> None:
+        """Each controller whose program ended takes its next queued one."""
         self._ended = False
-        started = False
         for controller, run in self._runs.items():  # values only change: iteration is safe
             if run.state != "running" and self._queued.get(controller):
                 self._runs[controller] = self._queued[controller].popleft()
-                started = True
-        if started:
-            self._floor = None
-        return started
+                self._floor = None
 
     def _pass(self, floor: int) -> bool:
         """One pass: each controller's program of shot ``floor`` runs until it waits; True
