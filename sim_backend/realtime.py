@@ -226,19 +226,22 @@ class RealTimeNetwork:
             return True
 
     # ------------------------------------------------------------------ operations
-    def _qubit_op(self, run: ProgramRun, op: Operation) -> bool:
-        """An operation on the node's own qubits (init, rotate, gate, wait)."""
-        self._hw.qubit_operation(run.controller, *op)
-        self._next(run)
-        return True
-
-    def _measure(self, run: ProgramRun, op: Operation) -> bool:
-        """A readout: into the next register and the reply."""
-        outcome = int(self._hw.qubit_operation(run.controller, *op))
-        run.registers.append(outcome)
-        run.items.append(_BIT_TEXT[outcome])
-        self._next(run)
-        return True
+    def _qubit_ops(self, run: ProgramRun, op: Operation) -> bool:
+        """Operations on the node's own qubits (init, rotate, gate, wait, measure: a readout
+        goes into the next register and the reply), this one and those right after it, in
+        one go: as the passes would run them, since nothing else can end the shot
+        meanwhile (an error ends the run at its operation)."""
+        operation, ops, last = self._hw.qubit_operation, run.ops, len(run.ops) - 1
+        while True:
+            outcome = operation(run.controller, *op)
+            if op[0] == "measure":
+                run.registers.append(int(outcome))
+                run.items.append(_BIT_TEXT[int(outcome)])
+            if run.position == last or ops[run.position + 1][0] not in _QUBIT_KINDS:
+                self._next(run)
+                return True
+            run.position += 1
+            op = ops[run.position]
 
     def _pauli(self, run: ProgramRun, op: Operation) -> bool:
         """Feed-forward: X then Z, each when its XOR of registers is 1."""
@@ -383,14 +386,11 @@ def _xor(registers: list[int], bits: tuple[int, ...]) -> int:
     return value
 
 
+#: operations on the node's own qubits, run by the lab's ``qubit_operation``
+_QUBIT_KINDS = frozenset({"init", "rotate", "gate", "wait", "measure"})
 #: what runs each kind of operation (anything else is an operation on the node's qubits)
-_QUBIT_OPERATION = RealTimeNetwork._qubit_op
+_QUBIT_OPERATION = RealTimeNetwork._qubit_ops
 _OPERATIONS = {
-    "init": _QUBIT_OPERATION,
-    "rotate": _QUBIT_OPERATION,
-    "gate": _QUBIT_OPERATION,
-    "wait": _QUBIT_OPERATION,
-    "measure": RealTimeNetwork._measure,
     "pauli": RealTimeNetwork._pauli,
     "probe": RealTimeNetwork._probe,
     "age": RealTimeNetwork._age,
