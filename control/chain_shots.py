@@ -82,7 +82,11 @@ class ChainShotsMixin:
                 attempts_ab = pending_ab[i] + (herald_ab.attempts if herald_ab else 0)
                 pending_ab[i] = 0 if herald_ab and herald_ab.bell_state else attempts_ab
                 attempts_bc[i] += at_c[k].heralds[0].attempts if at_c[k].heralds else 0
-                if any(r.aborted is not None for r in (at_a[k], at_b[k], at_c[k])):
+                if (
+                    at_a[k].aborted is not None
+                    or at_b[k].aborted is not None
+                    or at_c[k].aborted is not None
+                ):
                     self._shot_aborted(a, b, c, at_b[k], programs[k].swapper_aborts, attempts_ab)
                     again.append(i)
                     continue

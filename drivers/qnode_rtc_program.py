@@ -59,6 +59,29 @@ def _herald(item: str) -> Herald:
     return Herald(None if bell == "NONE" else bell, int(attempts), float(when))
 
 
+def _complete_reply(fields: list[str], shape: tuple[int, int, int]) -> ProgramResult | None:
+    """The common reply, read in one pass: a complete program's ``<time_s>`` and items of
+    its shape, each item exactly ``0``, ``1``, a herald or a probe. None for anything else
+    (the full parse then decides, and names what is wrong)."""
+    readouts: list[int] = []
+    heralds: list[Herald] = []
+    probes: list[float | None] = []
+    try:
+        time_s = float(fields[0])
+        for item in fields[1:]:
+            if item == "0" or item == "1":
+                readouts.append(int(item))
+            elif item[:1] == "F":
+                probes.append(None if item == "F-" else float(item[1:]))
+            else:
+                heralds.append(_herald(item))
+    except (ValueError, IndexError):
+        return None
+    if (len(readouts), len(heralds), len(probes)) != shape:
+        return None
+    return ProgramResult(tuple(readouts), time_s, tuple(heralds), None, tuple(probes))
+
+
 class ProgramTransactions:
     """The program transactions of the RTC driver (a mixin; it uses the driver's
     ``display_name``, ``_transact``, ``_query``, ``_qubit``, ``_axis``, ``_gate_args`` and
@@ -165,6 +188,10 @@ class ProgramTransactions:
         if status not in ("0", "1"):
             raise self._refusal(reply, command, expected=_PROGRAM_REPLY)
         fields = rest.split(",")
+        if status == "0":
+            result = _complete_reply(fields, shape)
+            if result is not None:
+                return result
         try:
             time_s = float(fields[0])
             aborted = int(fields[1]) if status == "1" else None

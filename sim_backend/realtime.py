@@ -26,6 +26,7 @@ blocked when its result is asked for.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,9 +40,12 @@ BELL_FRAMES = {"PHI+": (0, 0), "PSI+": (1, 0), "PHI-": (0, 1), "PSI-": (1, 1)}
 _SHOT_MEMORY = 64
 #: Mailboxes kept before those of finished shots are dropped.
 _MAILBOXES = 256
+#: ``ProgramRun.wake_s`` of a program waiting for a message not yet sent
+_NEVER = math.inf
+_BIT_TEXT = ("0", "1")  # a readout as a reply item
 
 
-@dataclass
+@dataclass(slots=True)
 class ProgramRun:
     """One controller's program of one shot, and how far it got."""
 
@@ -59,6 +63,9 @@ class ProgramRun:
     first_herald_s: float | None = None
     ended_s: float | None = None  # controller clock when it ended
     waiting: tuple[str, Any] = ("", None)  # what a blocked program waits for (see ``why``)
+    #: asleep until the clock reaches it (a message's arrival; ``_NEVER``: until a message
+    #: is posted or the shot aborts); 0: awake, its next operation is tried at every pass
+    wake_s: float = 0.0
 
     def where(self) -> str:
         return f"operation {self.position + 1} {self.texts[self.position]!r}"
@@ -88,6 +95,8 @@ class RealTimeNetwork:
         self._aborted: dict[int, str] = {}
         self._delays: dict[tuple[str, str], float] = {}
         self._private = 0  # shots of programs that meet no other (negative, lab-wide)
+        self._ended = False  # a program ended since the queues were last looked at
+        self._floor: int | None = None  # earliest running shot; None: to be found again
 
     # ------------------------------------------------------------------ interface
     def start(
@@ -118,6 +127,7 @@ class RealTimeNetwork:
         self._batches[controller] = runs
         self._runs[controller] = runs[0]
         self._queued[controller] = deque(runs[1:])
+        self._ended, self._floor = True, None
         self._advance()
 
     def private_shot(self) -> int:
@@ -145,35 +155,62 @@ class RealTimeNetwork:
 
     # ------------------------------------------------------------------ scheduling
     def _advance(self) -> None:
-        """Run every program as far as it can go; when none can, let simulated time run to
-        the next message's arrival and try again."""
+        """Run every program as far as it can go, in passes over the controllers; when a
+        pass moves none, let simulated time run to the next message's arrival and try
+        again. The order of the passes fixes the order of the operations on the shared
+        clock, so it is kept exactly; a sleeping program is only skipped where its step
+        would have waited anyway."""
         while True:
-            progressed = False
-            for controller, run in list(self._runs.items()):
-                if run.state != "running" and self._queued.get(controller):
-                    run = self._runs[controller] = self._queued[controller].popleft()
-                    progressed = True
-            running = [r.shot for r in self._runs.values() if r.state == "running"]
-            floor = min(running, default=0)  # shots run in order: the earliest first
-            for run in list(self._runs.values()):
-                while run.state == "running" and run.shot == floor and self._step(run):
-                    progressed = True
-            if progressed:
+            if self._ended:
+                self._dequeue()
+            if self._floor is None:
+                running = [r.shot for r in self._runs.values() if r.state == "running"]
+                self._floor = min(running, default=0)  # shots run in order: earliest first
+            # a pass that ran nothing leaves nothing changed (not even the clock), so a
+            # further pass would run nothing either: time runs on at once
+            if self._pass(self._floor):
                 continue
             arrival = self._next_arrival()
             if arrival is None:
                 return
             self._hw.clock_advance_to(arrival)
 
+    def _dequeue(self) -> None:
+        """Each controller whose program ended takes its next queued one."""
+        self._ended = False
+        for controller, run in self._runs.items():  # values only change: iteration is safe
+            if run.state != "running" and self._queued.get(controller):
+                self._runs[controller] = self._queued[controller].popleft()
+                self._floor = None
+
+    def _pass(self, floor: int) -> bool:
+        """One pass: each controller's program of shot ``floor`` runs until it waits; True
+        if any operation ran."""
+        progressed = False
+        now = self._hw.now_s
+        for run in self._runs.values():  # steps never add or remove controllers
+            while run.state == "running" and run.shot == floor:
+                if run.wake_s and run.wake_s > now():  # its message is not there yet
+                    break
+                if not self._step(run):
+                    break
+                progressed = True
+        return progressed
+
     def _next_arrival(self) -> float | None:
+        """The earliest arrival, after now, of a message a running program waits for."""
         now = self._hw.now_s()
-        pending = [
-            box[0][0]
-            for run in self._runs.values()
-            if run.state == "running" and run.ops[run.position][0] == "receive"
-            for box in [self._mail.get((run.shot, run.ops[run.position][1], run.node))]
-            if box and box[0][0] > now
-        ]
+        pending = []
+        for run in self._runs.values():
+            if run.state != "running" or run.ops[run.position][0] != "receive":
+                continue
+            if run.wake_s:  # asleep: its wake time is the message's arrival (inf: none)
+                arrival = run.wake_s if run.wake_s != _NEVER else None
+            else:
+                box = self._mail.get((run.shot, run.ops[run.position][1], run.node))
+                arrival = box[0][0] if box else None
+            if arrival is not None and arrival > now:
+                pending.append(arrival)
         return min(pending, default=None)
 
     def _step(self, run: ProgramRun) -> bool:
@@ -182,40 +219,60 @@ class RealTimeNetwork:
             self._end(run, "aborted")
             return True
         op = run.ops[run.position]
-        kind = op[0]
         try:
-            if kind == "entangle":
-                return self._entangle(run, op[1])
-            if kind == "receive":
-                return self._receive(run, op[1], op[2])
-            if kind == "send":
-                self._send(run, op[1], op[2])
-            elif kind == "pauli":
-                _, qubit, x, z = op
-                for gate, bits in (("X", x), ("Z", z)):
-                    if _xor(run.registers, bits):
-                        self._hw.qubit_operation(run.controller, "gate", gate, qubit)
-            elif kind == "probe":
-                _, qubit, theta, phi = op
-                fidelity = self._hw.qubit_fidelity(run.node, qubit, theta, phi)
-                run.items.append(f"F{fidelity:.12g}")
-            elif kind == "age":
-                born = run.first_herald_s
-                if born is not None and self._hw.now_s() - born > op[1]:
-                    self._end(run, "aborted")
-                    return True
-            else:
-                outcome = self._hw.qubit_operation(run.controller, *op)
-                if kind == "measure":
-                    run.registers.append(int(outcome))
-                    run.items.append(str(int(outcome)))
+            return _OPERATIONS.get(op[0], _QUBIT_OPERATION)(self, run, op)
         except ScpiError as exc:
             self._fail(run, exc.code, f"{run.where()}: {exc.detail}")
             return True
+
+    # ------------------------------------------------------------------ operations
+    def _qubit_ops(self, run: ProgramRun, op: Operation) -> bool:
+        """Operations on the node's own qubits (init, rotate, gate, wait, measure: a readout
+        goes into the next register and the reply), this one and those right after it, in
+        one go: as the passes would run them, since nothing else can end the shot
+        meanwhile (an error ends the run at its operation)."""
+        operation, ops, last = self._hw.qubit_operation, run.ops, len(run.ops) - 1
+        while True:
+            outcome = operation(run.controller, *op)
+            if op[0] == "measure":
+                run.registers.append(int(outcome))
+                run.items.append(_BIT_TEXT[int(outcome)])
+            if run.position == last or ops[run.position + 1][0] not in _QUBIT_KINDS:
+                self._next(run)
+                return True
+            run.position += 1
+            op = ops[run.position]
+
+    def _pauli(self, run: ProgramRun, op: Operation) -> bool:
+        """Feed-forward: X then Z, each when its XOR of registers is 1."""
+        _, qubit, x, z = op
+        for gate, bits in (("X", x), ("Z", z)):
+            if _xor(run.registers, bits):
+                self._hw.qubit_operation(run.controller, "gate", gate, qubit)
         self._next(run)
         return True
 
-    def _entangle(self, run: ProgramRun, peer: str) -> bool:
+    def _probe(self, run: ProgramRun, op: Operation) -> bool:
+        """The exact fidelity of a qubit to a pure state, as an item of the reply."""
+        _, qubit, theta, phi = op
+        fidelity = self._hw.qubit_fidelity(run.node, qubit, theta, phi)
+        run.items.append(f"F{fidelity:.12g}")
+        self._next(run)
+        return True
+
+    def _age(self, run: ProgramRun, op: Operation) -> bool:
+        """The memory cut-off: abort when the first heralded pair is older than op[1]."""
+        born = run.first_herald_s
+        if born is not None and self._hw.now_s() - born > op[1]:
+            self._end(run, "aborted")
+        else:
+            self._next(run)
+        return True
+
+    def _entangle(self, run: ProgramRun, op: Operation) -> bool:
+        """The attempt loop with ``op[1]``, once the peer's program has reached its own
+        ``entangle`` towards this node (it is checked again at every pass until then)."""
+        peer = op[1]
         other = self._runs.get(self._hw.controller_of(peer))
         ready = (
             other is not None
@@ -233,8 +290,9 @@ class RealTimeNetwork:
             for r in (run, other):
                 self._fail(r, exc.code, f"{r.where()}: {exc.detail}")
             return True
+        item = f"{bell if heralded else 'NONE'}:{attempts}:{when:.12g}"  # both report it
         for r in (run, other):
-            r.items.append(f"{bell if heralded else 'NONE'}:{attempts}:{when:.12g}")
+            r.items.append(item)
             if heralded:
                 r.registers.extend(BELL_FRAMES[bell])
                 r.first_herald_s = when if r.first_herald_s is None else r.first_herald_s
@@ -243,7 +301,10 @@ class RealTimeNetwork:
                 self._end(r, "aborted")
         return True
 
-    def _send(self, run: ProgramRun, peer: str, bits: tuple[tuple[int, ...], ...]) -> None:
+    def _send(self, run: ProgramRun, op: Operation) -> bool:
+        """Post the bits (XORs of registers) to the peer; they arrive after the classical
+        delay. The peer's program of this shot, asleep waiting for them, sleeps on until then."""
+        _, peer, bits = op
         route = (run.node, peer)
         delay = self._delays.get(route)
         if delay is None:  # the fibre between two nodes does not change during a run
@@ -255,16 +316,32 @@ class RealTimeNetwork:
             live = {r.shot for r in self._runs.values() if r.state == "running"}
             for key in [k for k in self._mail if k[0] not in live]:
                 del self._mail[key]
+        for reader in self._runs.values():  # the peer's program, asleep on an empty box
+            if (
+                reader.wake_s == _NEVER
+                and reader.shot == run.shot
+                and reader.node == peer
+                and reader.ops[reader.position][1] == run.node
+            ):
+                reader.wake_s = arrival  # the box's first message: readable at its arrival
+        self._next(run)
+        return True
 
-    def _receive(self, run: ProgramRun, peer: str, count: int) -> bool:
+    def _receive(self, run: ProgramRun, op: Operation) -> bool:
+        """Take the next message from the peer into registers; False (the program sleeps
+        until the message's arrival, or until a message is posted) when there is none."""
+        _, peer, count = op
         box = self._mail.get((run.shot, peer, run.node))
         if not box:
             run.waiting = ("message", peer)
+            run.wake_s = _NEVER
             return False
         arrival, bits = box[0]
         if arrival > self._hw.now_s():
             run.waiting = ("arrival", (peer, arrival))
+            run.wake_s = arrival
             return False
+        run.wake_s = 0.0
         box.popleft()
         if len(bits) != count:
             self._fail(
@@ -281,14 +358,21 @@ class RealTimeNetwork:
         if run.position == len(run.ops):
             run.state = "done"
             run.ended_s = self._hw.now_s()
+            self._ended, self._floor = True, None
 
     def _end(self, run: ProgramRun, state: str) -> None:
+        """End ``run`` early, and with it its shot: the shot's sleeping programs wake to
+        end at their next operation."""
         run.state = state
         run.ended_s = self._hw.now_s()
         run.aborted_at = run.position + 1
+        self._ended, self._floor = True, None
         self._aborted[run.shot] = run.node
         while len(self._aborted) > _SHOT_MEMORY:
             del self._aborted[next(iter(self._aborted))]
+        for other in self._runs.values():
+            if other.shot == run.shot:
+                other.wake_s = 0.0
 
     def _fail(self, run: ProgramRun, code: int, reason: str) -> None:
         self._end(run, "failed")
@@ -300,3 +384,17 @@ def _xor(registers: list[int], bits: tuple[int, ...]) -> int:
     for index in bits:
         value ^= registers[index]
     return value
+
+
+#: operations on the node's own qubits, run by the lab's ``qubit_operation``
+_QUBIT_KINDS = frozenset({"init", "rotate", "gate", "wait", "measure"})
+#: what runs each kind of operation (anything else is an operation on the node's qubits)
+_QUBIT_OPERATION = RealTimeNetwork._qubit_ops
+_OPERATIONS = {
+    "pauli": RealTimeNetwork._pauli,
+    "probe": RealTimeNetwork._probe,
+    "age": RealTimeNetwork._age,
+    "entangle": RealTimeNetwork._entangle,
+    "send": RealTimeNetwork._send,
+    "receive": RealTimeNetwork._receive,
+}
