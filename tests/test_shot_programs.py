@@ -212,7 +212,7 @@ def test_the_memory_cut_off_discards_old_pairs_and_the_shot_is_run_again() -> No
             orchestrator.teleport_over_chain("alice", "bob", "charlie", i, cardinal_states()[0])
         heralds = [d for k, d in published if k == "herald"]
         assert len(heralds) == 80
-        runs = orchestrator.network.simulated_lab.runs
+        runs = list(orchestrator.network.simulated_lab.runs)
         ages = [b.ended_at_s - a.ended_at_s for a, b in zip(runs[::2], runs[1::2], strict=True)]
         orchestrator.cutoff_s = float(np.median(ages))
         published.clear()
