@@ -45,7 +45,6 @@ def teleportations_per_second_in_processes(
                     "batch": batch,
                     "shots": summary["shots"],
                     "teleportations_per_s": summary["teleportations_per_wall_s"],
-                    "wall_s": summary["shots"] / summary["teleportations_per_wall_s"],
                     "exact_fidelity_mean": summary["exact_fidelity_mean"],
                 }
         return out

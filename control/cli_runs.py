@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -423,12 +424,15 @@ def _local_processes(
     from .local_processes import LocalProcessError, local_node_processes
     from .network_config import NetworkConfigError
 
-    with tempfile.TemporaryDirectory(prefix="qnode-processes-") as workdir:
-        try:
-            with local_node_processes(config, workdir, plaintext=plaintext, seed=seed) as local:
-                yield local
-        except (LocalProcessError, NetworkConfigError) as exc:
-            _fail(str(exc))
+    # the processes' logs are removed after a clean run and kept after a failure (the
+    # error names them)
+    workdir = tempfile.mkdtemp(prefix="qnode-processes-")
+    try:
+        with local_node_processes(config, workdir, plaintext=plaintext, seed=seed) as local:
+            yield local
+    except (LocalProcessError, NetworkConfigError) as exc:
+        _fail(str(exc))
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _entangle_run(

@@ -16,7 +16,7 @@ from .calibration_store import CalibrationStore
 from .network_config import load_network
 from .orchestrator import Orchestrator
 from .recovery import ShotFaults
-from .run_setup import build_orchestrator, calibrated_alpha, calibration_versions, link_of
+from .run_setup import build_orchestrator, calibrated_alpha, link_of, run_identity
 from .shot_loop import (
     collect,
     finish,
@@ -79,10 +79,7 @@ def run_chsh(
             link=f"{a}-{b}",
             scheme=loop.scheme,
             alpha=alpha,
-            network=str(network_path),
-            backend=network.backend,
-            seed=network.seed,
-            calibration_in_force=calibration_versions(calibration),
+            **run_identity(network_path, network, calibration),
         )
         resumed_totals(summary, plan)
         return finish(summary, collected, store, orchestrator, network, None, shot_faults)

@@ -17,7 +17,13 @@ from .network_config import load_network
 from .node import Pair
 from .orchestrator import Orchestrator
 from .recovery import ShotFaults
-from .run_setup import build_orchestrator, calibrated_alpha, calibration_versions, chain_of, link_of
+from .run_setup import (
+    build_orchestrator,
+    calibrated_alpha,
+    chain_of,
+    link_of,
+    run_identity,
+)
 from .shot_loop import (
     collect,
     elapsed_s,
@@ -215,13 +221,7 @@ def run_entangle(
             },
             requested_shots=shots,
         )
-        summary.update(
-            network=str(network_path),
-            backend=network.backend,
-            seed=network.seed,
-            wall_s=collected.wall_s,
-            calibration_in_force=calibration_versions(calibration),
-        )
+        summary.update(**run_identity(network_path, network, calibration), wall_s=collected.wall_s)
         resumed_totals(summary, plan)
         return finish(summary, collected, store, orchestrator, network, None, shot_faults)
     finally:

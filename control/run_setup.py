@@ -103,6 +103,19 @@ def calibrated_alpha(
     return calibrated if calibrated is not None else default
 
 
+def run_identity(
+    network_path: Any, network: Network, calibration: CalibrationStore
+) -> dict[str, Any]:
+    """What every run's summary says it ran on: the network file, backend, seed and the
+    calibration in force."""
+    return {
+        "network": str(network_path),
+        "backend": network.backend,
+        "seed": network.seed,
+        "calibration_in_force": calibration_versions(calibration),
+    }
+
+
 def calibration_versions(calibration: CalibrationStore) -> dict[str, int]:
     """Which calibration a run used: key -> version of the value in force."""
     return {key: record["version"] for key, record in calibration.snapshot().items()}

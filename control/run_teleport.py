@@ -21,7 +21,12 @@ from .network_config import load_network
 from .node import cardinal_states
 from .orchestrator import Orchestrator, TeleportShot
 from .recovery import ShotFaults
-from .run_setup import build_orchestrator, calibrated_alpha, calibration_versions, chain_of
+from .run_setup import (
+    build_orchestrator,
+    calibrated_alpha,
+    chain_of,
+    run_identity,
+)
 from .shot_loop import (
     collect,
     elapsed_s,
@@ -202,11 +207,8 @@ def run_teleport(
         simulated = elapsed_s(orchestrator.nodes[first], started_sim)
         summary = teleport_summary(collected.records, simulated, collected.wall_s, shots)
         summary.update(
-            network=str(network_path),
-            backend=network.backend,
-            seed=network.seed,
+            **run_identity(network_path, network, calibration),
             attempt_loop=loop.model_dump(),
-            calibration_in_force=calibration_versions(calibration),
             protocol="stepwise" if stepwise else "shot programs",
             batch=batch,
         )
