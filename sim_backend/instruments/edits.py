@@ -39,6 +39,18 @@ def _watched(value: Any) -> Any:
     return value
 
 
+def _counted(method: Any) -> Any:
+    """``method`` of a container, counting one edit after it ran (or failed part-way)."""
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            _COUNT[0] += 1
+
+    return counting
+
+
 class Watched:
     """Mixin: every attribute assignment counts as an edit (``_UNWATCHED`` names excepted),
     and plain dict and list values are stored watched (see the module docstring). An edit
@@ -68,29 +80,15 @@ class WatchedDict(dict):  # type: ignore[type-arg]
         super().__setitem__(key, _watched(value))
         _COUNT[0] += 1
 
-    def __delitem__(self, key: Any) -> None:
-        super().__delitem__(key)
-        _COUNT[0] += 1
+    __delitem__ = _counted(dict.__delitem__)
 
     def __ior__(self, other: Any) -> WatchedDict:  # type: ignore[override,misc]
         self.update(other)
         return self
 
-    def clear(self) -> None:
-        super().clear()
-        _COUNT[0] += 1
-
-    def pop(self, *args: Any) -> Any:
-        try:
-            return super().pop(*args)
-        finally:
-            _COUNT[0] += 1
-
-    def popitem(self) -> Any:
-        try:
-            return super().popitem()
-        finally:
-            _COUNT[0] += 1
+    clear = _counted(dict.clear)
+    pop = _counted(dict.pop)
+    popitem = _counted(dict.popitem)
 
     def setdefault(self, key: Any, default: Any = None) -> Any:
         try:
@@ -116,19 +114,13 @@ class WatchedList(list):  # type: ignore[type-arg]
             super().__setitem__(index, _watched(value))
         _COUNT[0] += 1
 
-    def __delitem__(self, index: Any) -> None:
-        super().__delitem__(index)
-        _COUNT[0] += 1
+    __delitem__ = _counted(list.__delitem__)
 
     def __iadd__(self, other: Any) -> WatchedList:  # type: ignore[override,misc]
         self.extend(other)
         return self
 
-    def __imul__(self, n: Any) -> WatchedList:  # type: ignore[override,misc]
-        try:
-            return super().__imul__(n)  # type: ignore[return-value]
-        finally:
-            _COUNT[0] += 1
+    __imul__ = _counted(list.__imul__)
 
     def append(self, value: Any) -> None:
         super().append(_watched(value))
@@ -142,28 +134,8 @@ class WatchedList(list):  # type: ignore[type-arg]
         super().insert(index, _watched(value))
         _COUNT[0] += 1
 
-    def pop(self, *args: Any) -> Any:
-        try:
-            return super().pop(*args)
-        finally:
-            _COUNT[0] += 1
-
-    def remove(self, value: Any) -> None:
-        try:
-            super().remove(value)
-        finally:
-            _COUNT[0] += 1
-
-    def clear(self) -> None:
-        super().clear()
-        _COUNT[0] += 1
-
-    def sort(self, *args: Any, **kwargs: Any) -> None:
-        try:
-            super().sort(*args, **kwargs)
-        finally:
-            _COUNT[0] += 1
-
-    def reverse(self) -> None:
-        super().reverse()
-        _COUNT[0] += 1
+    pop = _counted(list.pop)
+    remove = _counted(list.remove)
+    clear = _counted(list.clear)
+    sort = _counted(list.sort)
+    reverse = _counted(list.reverse)
