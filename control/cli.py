@@ -52,8 +52,20 @@ AlphaOption = Annotated[
     ),
 ]
 
-DEFAULT_NETWORK = Path("lab_configs/two_node.network.yaml")
-DEFAULT_CHAIN = Path("lab_configs/three_node_chain.network.yaml")
+
+def _shipped_config(relative: str) -> Path:
+    """A default network file: ``relative`` to the working directory when it is there (the
+    project's root, as the README runs it), else the project's own copy beside the
+    installed package (an editable install run from another directory)."""
+    path = Path(relative)
+    if path.exists():
+        return path
+    shipped = Path(__file__).resolve().parent.parent / relative
+    return shipped if shipped.exists() else path
+
+
+DEFAULT_NETWORK = _shipped_config("lab_configs/two_node.network.yaml")
+DEFAULT_CHAIN = _shipped_config("lab_configs/three_node_chain.network.yaml")
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:

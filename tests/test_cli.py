@@ -181,3 +181,20 @@ def test_a_cut_off_on_attempts_restarts_the_loop_instead_of_failing_the_run() ->
     summary = json.loads(result.stdout)
     assert summary["shots"] == 3 and summary["aborted"] is None
     assert summary["parameters"]["max_attempts"] == 50
+
+
+def test_default_network_files_are_found_outside_the_project(tmp_path, monkeypatch) -> None:
+    """Run from another directory, the default network file is the project's own copy; a
+    file of that name in the working directory takes precedence; an unknown name stays as
+    given (so the error names it)."""
+    from control.cli import _shipped_config
+
+    relative = "lab_configs/three_node_chain.network.yaml"
+    monkeypatch.chdir(tmp_path)
+    shipped = _shipped_config(relative)
+    assert shipped.is_absolute()
+    assert shipped.resolve() == (CONFIGS / "three_node_chain.network.yaml").resolve()
+    (tmp_path / "lab_configs").mkdir()
+    (tmp_path / relative).write_text("nodes: {}\n")
+    assert _shipped_config(relative) == Path(relative)
+    assert _shipped_config("lab_configs/missing.yaml") == Path("lab_configs/missing.yaml")
