@@ -85,23 +85,13 @@ def _run_with_progress(name: str, shots: int, progress: bool, as_json: bool, run
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, terminate)
-    bar = _progress_bar(progress, as_json)
-    task = bar.add_task(name, total=shots, rate="")
-    started = time.perf_counter()
-
-    def tick(done: int) -> None:
-        if not bar.live.is_started:  # shown from the first shot: a bad config is told plainly
-            bar.start()
-        if done % 10 == 0 or done == shots:
-            rate = f"{done / max(time.perf_counter() - started, 1e-9):,.1f} shots/s"
-            bar.update(task, completed=done, rate=rate)
-
+    tick = _Tick(_progress_bar(progress, as_json), name, shots)
     try:
         try:
             return run(tick)
         finally:
-            if bar.live.is_started:
-                bar.stop()
+            if tick.bar.live.is_started:
+                tick.bar.stop()
     except (NetworkConfigError, InstrumentConnectionError, ValueError) as exc:
         _fail(str(exc))
     except RpcError as exc:
@@ -149,12 +139,42 @@ def _sweep(run, text, base, seed, workers, dask, as_json, keys) -> None:
     Console().print(table)
 
 
+class _Tick:
+    """A run's progress: ``tick(done)`` after each shot; ``tick.cutoffs(n)`` while tries
+    end at a cut-off (shown with the tries each shot took so far). The bar appears at the
+    first call: a bad config is told plainly, without a bar."""
+
+    def __init__(self, bar: Progress, name: str, shots: int) -> None:
+        self.bar, self.shots, self.done = bar, shots, 0
+        self.task = bar.add_task(name, total=shots, rate="", note="")
+        self.started = time.perf_counter()
+
+    def __call__(self, done: int) -> None:
+        self._show()
+        self.done = done
+        if done % 10 == 0 or done == self.shots:
+            rate = f"{done / max(time.perf_counter() - self.started, 1e-9):,.1f} shots/s"
+            self.bar.update(self.task, completed=done, rate=rate)
+
+    def cutoffs(self, count: int) -> None:
+        self._show()
+        note = f"{count:,} tries cut off"
+        if self.done:
+            note += f", ~{(count + self.done) / self.done:,.0f} tries per shot"
+        self.bar.update(self.task, note=note)
+
+    def _show(self) -> None:
+        if not self.bar.live.is_started:
+            self.bar.start()
+
+
 def _progress_bar(enabled: bool, transient: bool) -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.fields[rate]}"),
+        TextColumn("{task.fields[note]}"),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=err,

@@ -408,6 +408,7 @@ def teleport(
                 progress=tick,
                 stepwise=stepwise,
                 batch=batch,
+                on_cutoffs=tick.cutoffs,
             ),
         )
     _report(summary, as_json, _print_teleport_summary)
@@ -510,6 +511,8 @@ def _print_teleport_summary(s: dict[str, Any]) -> None:
     table.add_row(
         "fidelity from outcomes", f"{s['fidelity_estimate']:.4f}", f"{lo:.4f} .. {hi:.4f}"
     )
+    if s.get("tries_cut_off"):
+        table.add_row("tries ended at a cut-off (run again)", f"{s['tries_cut_off']:,}", "")
     if s.get("exact_fidelity_mean") is not None:
         table.add_row("fidelity of simulated state (exact)", f"{s['exact_fidelity_mean']:.4f}", "")
     for name, value in s["per_input_state"].items():

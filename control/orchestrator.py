@@ -10,6 +10,7 @@ processing latency), so the qubits pay for it in memory decoherence, as in a rea
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,8 @@ class Orchestrator(ChainShotsMixin):
     loop: AnyLoop
     bias_ua: float = 9.0
     events: Any = None  # an EventPublisher, or None
+    #: a local observer of the same events, (kind, data) (a run counts its cut-off tries)
+    on_event: Callable[[str, dict[str, Any]], None] | None = None
     cutoff_s: float | None = None  # a stored pair older than this is discarded and remade
     #: heralding station -> calibrated '+' and '-' time-tagger delays, ps (default 0, 0)
     tagger_delays_ps: dict[str, tuple[int, int]] = field(default_factory=dict)
@@ -66,6 +69,8 @@ class Orchestrator(ChainShotsMixin):
     def _publish(self, kind: str, **data: Any) -> None:
         if self.events is not None:
             self.events.publish(kind, **data)
+        if self.on_event is not None:
+            self.on_event(kind, data)
 
     def send(self, sender: str, receiver: str, defer: bool = False) -> None:
         """A classical message from ``sender`` to ``receiver``: the receiver waits for it.

@@ -28,6 +28,7 @@ from .run_setup import (
     run_identity,
 )
 from .shot_loop import (
+    CutoffTally,
     collect,
     elapsed_s,
     finish,
@@ -135,6 +136,7 @@ def run_teleport(
     resume: int | None = None,
     stepwise: bool = False,
     batch: int = 1,
+    on_cutoffs: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Teleportation over a three-node chain, every shot stored as it completes. With
     ``remote_nodes`` the node controllers run in their own processes (``qnode serve``) and
@@ -144,6 +146,8 @@ def run_teleport(
     ``stepwise``: the orchestrator drives each step (for real-time controllers that serve
     only the core protocol, without shot programs). ``batch``: shots per program
     transaction (1..64), as real-time controllers run many repetitions per upload.
+    ``on_cutoffs``: told, every half second while it grows, how many tries a cut-off has
+    ended so far (the summary's ``tries_cut_off``).
 
     Stops cleanly on KeyboardInterrupt: the instruments go to their safe state, the shots so
     far are kept (the stored run is marked interrupted) and summarised. ``alpha`` None takes
@@ -179,6 +183,7 @@ def run_teleport(
             calibration=calibration,
         )
         orchestrator.shot_programs = not stepwise
+        cutoffs = orchestrator.on_event = CutoffTally(on_cutoffs)
         orchestrator.prepare()
         store = open_store(
             plan,
@@ -211,6 +216,7 @@ def run_teleport(
             attempt_loop=loop.model_dump(),
             protocol="stepwise" if stepwise else "shot programs",
             batch=batch,
+            tries_cut_off=cutoffs.count,
         )
         resumed_totals(summary, plan)
         return finish(summary, collected, store, orchestrator, network, monitor, shot_faults)

@@ -25,6 +25,29 @@ from .storage import ShotStore
 HEALTH_EVERY = 100
 
 
+class CutoffTally:
+    """Counts the tries a cut-off ended (the orchestrator's ``cutoff`` and ``discard``
+    events: an attempt loop out of attempts or time, a stored pair too old), and tells
+    ``notify`` the count at most every ``every_s`` of wall time: a run whose cut-off is
+    too short for the link retries silently for minutes otherwise."""
+
+    KINDS = frozenset({"cutoff", "discard"})
+
+    def __init__(self, notify: Callable[[int], None] | None = None, every_s: float = 0.5):
+        self.count = 0
+        self._notify = notify
+        self._every_s = every_s
+        self._told_at = time.monotonic()
+
+    def __call__(self, kind: str, data: Mapping[str, Any]) -> None:
+        if kind not in self.KINDS:
+            return
+        self.count += 1
+        if self._notify is not None and time.monotonic() - self._told_at >= self._every_s:
+            self._told_at = time.monotonic()
+            self._notify(self.count)
+
+
 def recovering(
     one: Callable[[int], Any],
     orchestrator: Orchestrator,

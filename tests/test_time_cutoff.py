@@ -177,3 +177,28 @@ def test_teleportation_runs_barrett_kok_with_a_time_cutoff(tmp_path: Path) -> No
     stored = read_metadata(load_by_id(summary["run_id"]))
     assert stored["attempt_loop"]["max_time_us"] == 300.0
     assert stored["attempt_loop"]["scheme"] == "barrett_kok"
+
+
+def test_teleportation_counts_the_tries_a_cutoff_ended(tmp_path: Path) -> None:
+    """Tries that a cut-off ended are run again, counted, and shown to the operator: live
+    while they pile up, and in the summary (0 without a cut-off)."""
+    chain = clean_network(tmp_path, chain=True)
+    told: list[int] = []
+    short = run_teleport(chain, 6, seed=4, db_path=None, max_time_us=100.0, on_cutoffs=told.append)
+    Instrument.close_all()
+    assert short["shots"] == 6 and short["complete"]
+    assert short["tries_cut_off"] > 0
+    assert told == sorted(told) and all(n <= short["tries_cut_off"] for n in told)
+    # each try that ended at the cut-off ran at least one attempt on its links
+    assert short["tries_cut_off"] <= 6 * 2 * short["attempts_per_success"]
+    unlimited = run_teleport(chain, 6, seed=4, db_path=None)
+    Instrument.close_all()
+    assert unlimited["tries_cut_off"] == 0
+    table = CliRunner().invoke(
+        app,
+        ["teleport", "--config", str(chain), "--shots", "4", "--seed", "4"]
+        + ["--no-progress", "--no-store", "--max-time-us", "40"],
+    )
+    Instrument.close_all()
+    assert table.exit_code == 0, table.output
+    assert "tries ended at a cut-off" in table.output
