@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import shutil
-import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,8 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from .cli import (
     DEFAULT_CHAIN,
@@ -30,7 +26,12 @@ from .cli import (
     _run_with_progress,
     _sweep,
     app,
-    err,
+)
+from .cli_summaries import (
+    print_chsh_summary,
+    print_entangle_summary,
+    print_teleport_summary,
+    report,
 )
 
 if TYPE_CHECKING:
@@ -147,56 +148,7 @@ def entangle(
         events_endpoint=events,
     )
     if summary is not None:
-        _report(summary, as_json, _print_summary)
-
-
-def _print_summary(s: dict[str, Any]) -> None:
-    out = Console()
-    if s["shots"] == 0:
-        out.print("no shots completed")
-        return
-    table = Table(title=f"Heralded entanglement, {s['parameters']['link']} ({s['backend']} lab)")
-    table.add_column("quantity")
-    table.add_column("value", justify="right")
-    table.add_column("95% CI", justify="right")
-
-    def ci(pair: list[float], fmt: str) -> str:
-        return f"{pair[0]:{fmt}} .. {pair[1]:{fmt}}"
-
-    rate = s["heralded_rate_per_s"]
-    table.add_row("pairs delivered", f"{s['shots']} of {s['requested_shots']}", "")
-    table.add_row("heralded rate (per simulated s)", f"{rate:.4g} /s" if rate else "-", "")
-    table.add_row(
-        "success probability per attempt",
-        f"{s['success_probability_per_attempt']:.4g}",
-        ci(s["success_probability_ci95"], ".4g"),
-    )
-    table.add_row("attempts per success", f"{s['attempts_per_success']:.4g}", "")
-    if "fidelity_estimate" in s:
-        table.add_row(
-            "fidelity (readout-corrected)",
-            f"{s['fidelity_estimate']:.4f}",
-            ci(s["fidelity_ci95"], ".4f"),
-        )
-        table.add_row(
-            "fidelity (raw outcomes)",
-            f"{s['fidelity_estimate_raw']:.4f}",
-            ci(s["fidelity_raw_ci95"], ".4f"),
-        )
-    if s.get("exact_fidelity_mean") is not None:
-        table.add_row("fidelity of simulated state (exact)", f"{s['exact_fidelity_mean']:.4f}", "")
-    table.add_row("simulated time", f"{s['simulated_time_s']:.4g} s", "")
-    if "run_id" in s:
-        table.add_row("stored as", f"run {s['run_id']} in {s['database']}", "")
-    out.print(table)
-    params = Table(title="Parameters", show_header=False)
-    for key, value in s["parameters"].items():
-        if value is None:  # e.g. alpha of Barrett-Kok, a cut-off not set
-            continue
-        params.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
-    params.add_row("seed", str(s["seed"]))
-    params.add_row("network", s["network"])
-    out.print(params)
+        report(summary, as_json, print_entangle_summary)
 
 
 @app.command()
@@ -242,7 +194,7 @@ def swap(
         "swap", params, sweep, seed, workers, dask, as_json, progress, faults, resume, db
     )
     if summary is not None:
-        _report(summary, as_json, _print_summary)
+        report(summary, as_json, print_entangle_summary)
 
 
 @app.command()
@@ -288,19 +240,7 @@ def chsh(
             progress=tick,
         ),
     )
-    _report(summary, as_json, _print_chsh)
-
-
-def _print_chsh(summary: dict[str, Any]) -> None:
-    if "chsh_s" not in summary:
-        Console().print(f"{summary['shots']} pairs: too few to cover the four CHSH settings")
-        return
-    lo, hi = summary["chsh_ci95"]
-    verdict = "violates" if summary["violates_local_bound"] else "does not violate"
-    Console().print(
-        f"CHSH on {summary['link']}: S = {summary['chsh_s']:.3f} (95% CI {lo:.3f} .. {hi:.3f}) "
-        f"from {summary['shots']} pairs; {verdict} the local bound 2"
-    )
+    report(summary, as_json, print_chsh_summary)
 
 
 @app.command()
@@ -411,7 +351,7 @@ def teleport(
                 on_cutoffs=tick.cutoffs,
             ),
         )
-    _report(summary, as_json, _print_teleport_summary)
+    report(summary, as_json, print_teleport_summary)
 
 
 @contextmanager
@@ -478,70 +418,3 @@ def _resume_total(run_id: int, db: Path) -> int:
         return resume_info(run_id, db).remaining or 0
     except (FileNotFoundError, ValueError) as exc:
         _fail(f"--resume {run_id}: {exc}")
-
-
-def _report(summary: dict[str, Any], as_json: bool, show: Any) -> None:
-    """Print a run's summary (JSON or table); exit 1 if the run was aborted, 130 if it was
-    interrupted, so scripts can tell."""
-    if as_json:
-        sys.stdout.write(json.dumps(summary, indent=2, default=float) + "\n")
-    else:
-        show(summary)
-    if summary.get("aborted"):
-        err.print(f"[bold red]run aborted:[/] {summary['aborted']}", soft_wrap=True)
-        raise typer.Exit(1)
-    if summary.get("interrupted"):
-        raise typer.Exit(130)
-
-
-def _print_teleport_summary(s: dict[str, Any]) -> None:
-    out = Console()
-    if s["shots"] == 0:
-        out.print("no shots completed")
-        return
-    table = Table(title=f"Teleportation over the chain ({s['backend']} lab, {s['network']})")
-    table.add_column("quantity")
-    table.add_column("value", justify="right")
-    table.add_column("95% CI", justify="right")
-    lo, hi = s["fidelity_ci95"]
-    table.add_row("teleportations", f"{s['shots']} of {s['requested_shots']}", "")
-    rate = s["teleportations_per_simulated_s"]
-    table.add_row("rate (per simulated s)", f"{rate:.4g} /s" if rate else "-", "")
-    table.add_row("attempts per link success", f"{s['attempts_per_success']:.4g}", "")
-    table.add_row(
-        "fidelity from outcomes", f"{s['fidelity_estimate']:.4f}", f"{lo:.4f} .. {hi:.4f}"
-    )
-    if s.get("tries_cut_off"):
-        table.add_row("tries ended at a cut-off (run again)", f"{s['tries_cut_off']:,}", "")
-    if s.get("exact_fidelity_mean") is not None:
-        table.add_row("fidelity of simulated state (exact)", f"{s['exact_fidelity_mean']:.4f}", "")
-    for name, value in s["per_input_state"].items():
-        table.add_row(f"  input {name}", f"{value:.3f}", "")
-    table.add_row("wall-clock rate", f"{s['teleportations_per_wall_s']:.1f} /s", "")
-    if "run_id" in s:
-        table.add_row("stored as", f"run {s['run_id']} in {s['database']}", "")
-    out.print(table)
-    if s.get("safe_state_failures"):
-        out.print(
-            f"[red]instruments that did not reach their safe state:[/] {s['safe_state_failures']}"
-        )
-    if s.get("faults"):
-        _print_faults(out, s["faults"])
-
-
-def _print_faults(out: Console, faults: dict[str, Any]) -> None:
-    """Injected faults and what the drivers and the run did about them."""
-    table = Table(title="Faults")
-    for column in ("instrument", "injected", "retries", "reconnects", "reboots", "gave up"):
-        table.add_column(column)
-    names = sorted(set(faults["injected"]) | set(faults["handled"]))
-    for name in names:
-        injected = ", ".join(f"{k} x{v}" for k, v in faults["injected"].get(name, {}).items())
-        h = faults["handled"].get(name, {})
-        table.add_row(
-            name,
-            injected or "-",
-            *(str(h.get(key, 0)) for key in ("retries", "reconnects", "reboots", "gave_up")),
-        )
-    out.print(table)
-    out.print(f"shots abandoned and run again: {faults['abandoned_shots']}")
