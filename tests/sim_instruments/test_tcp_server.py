@@ -24,15 +24,11 @@ from drivers.hal import AwgWaveform
 from drivers.resilience import RetryPolicy
 from drivers.rs_sgs100a import RohdeSchwarzSGS100A
 from drivers.tektronix_awg5014c import TektronixAWG5014C, decode_waveform, encode_waveform
+from sim_backend.instruments.message_framing import MessageFramer
 from sim_backend.instruments.protocols import MessageHandler
 from sim_backend.instruments.sim_rs_sgs100a import SimRsSGS100A
 from sim_backend.instruments.sim_tektronix_awg5014c import SimTektronixAWG5014C
-from sim_backend.instruments.tcp_server import (
-    RECV_SIZE,
-    InstrumentServer,
-    MessageFramer,
-    check_loopback,
-)
+from sim_backend.instruments.tcp_server import RECV_SIZE, InstrumentServer, check_loopback
 from sim_backend.instruments.visa_library import SimulatedVisaLibrary
 
 SHORT_TIMEOUT_S = 0.2
