@@ -29,15 +29,21 @@ def report(summary: dict[str, Any], as_json: bool, show: Any) -> None:
         raise typer.Exit(130)
 
 
+def _summary_table(title: str) -> Table:
+    """A run's summary table: quantity, value and its 95% confidence interval."""
+    table = Table(title=title)
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+    table.add_column("95% CI", justify="right")
+    return table
+
+
 def print_entangle_summary(s: dict[str, Any]) -> None:
     out = Console()
     if s["shots"] == 0:
         out.print("no shots completed")
         return
-    table = Table(title=f"Heralded entanglement, {s['parameters']['link']} ({s['backend']} lab)")
-    table.add_column("quantity")
-    table.add_column("value", justify="right")
-    table.add_column("95% CI", justify="right")
+    table = _summary_table(f"Heralded entanglement, {s['parameters']['link']} ({s['backend']} lab)")
 
     def ci(pair: list[float], fmt: str) -> str:
         return f"{pair[0]:{fmt}} .. {pair[1]:{fmt}}"
@@ -95,10 +101,7 @@ def print_teleport_summary(s: dict[str, Any]) -> None:
     if s["shots"] == 0:
         out.print("no shots completed")
         return
-    table = Table(title=f"Teleportation over the chain ({s['backend']} lab, {s['network']})")
-    table.add_column("quantity")
-    table.add_column("value", justify="right")
-    table.add_column("95% CI", justify="right")
+    table = _summary_table(f"Teleportation over the chain ({s['backend']} lab, {s['network']})")
     lo, hi = s["fidelity_ci95"]
     table.add_row("teleportations", f"{s['shots']} of {s['requested_shots']}", "")
     rate = s["teleportations_per_simulated_s"]
