@@ -412,7 +412,7 @@ def _entangle_run(
 
 def _resume_total(run_id: int, db: Path) -> int:
     """Shots a resumed run still needs (for the progress bar)."""
-    from .storage import resume_info
+    from .stored_runs import resume_info
 
     try:
         return resume_info(run_id, db).remaining or 0

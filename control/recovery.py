@@ -29,7 +29,7 @@ import numpy as np
 from drivers.errors import TRANSIENT_ERRORS, InstrumentError
 
 from .network_config import load_network
-from .storage import DEFAULT_DB_PATH, load_run, open_database, resume_info
+from .stored_runs import DEFAULT_DB_PATH, load_run, open_database, resume_info
 
 #: How often one shot is tried before a transient fault ends the run.
 SHOT_ATTEMPTS = 5

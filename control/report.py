@@ -29,7 +29,7 @@ from .run_analysis import (
     load_shots,
     summary,
 )
-from .storage import DEFAULT_DB_PATH
+from .stored_runs import DEFAULT_DB_PATH
 
 __all__ = ["format_summary", "load_shots", "summary", "write_report"]
 

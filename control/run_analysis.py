@@ -27,7 +27,13 @@ from sequences.analysis import (
     wilson_interval,
 )
 
-from .storage import DEFAULT_DB_PATH, load_run, open_database, read_metadata, stored_columns
+from .stored_runs import (
+    DEFAULT_DB_PATH,
+    load_run,
+    open_database,
+    read_metadata,
+    stored_columns,
+)
 
 BASES = ("XX", "YY", "ZZ")
 BELL_STATES = tuple(BELL_CORRELATOR_SIGNS)

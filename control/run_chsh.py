@@ -17,6 +17,7 @@ from .network_config import load_network
 from .orchestrator import Orchestrator
 from .recovery import ShotFaults
 from .run_setup import build_orchestrator, calibrated_alpha, link_of, run_identity
+from .shot_columns import Column
 from .shot_loop import (
     collect,
     finish,
@@ -25,7 +26,6 @@ from .shot_loop import (
     recovering,
     resumed_totals,
 )
-from .storage import Column
 
 CHSH_COLUMNS: tuple[Column, ...] = (
     Column("setting", "int", label="CHSH setting (0..3)"),

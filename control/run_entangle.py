@@ -24,6 +24,7 @@ from .run_setup import (
     link_of,
     run_identity,
 )
+from .shot_columns import ENTANGLEMENT_COLUMNS
 from .shot_loop import (
     collect,
     elapsed_s,
@@ -33,7 +34,6 @@ from .shot_loop import (
     recovering,
     resumed_totals,
 )
-from .storage import ENTANGLEMENT_COLUMNS
 
 
 @dataclass(frozen=True)

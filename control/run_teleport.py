@@ -27,6 +27,7 @@ from .run_setup import (
     chain_of,
     run_identity,
 )
+from .shot_columns import Column
 from .shot_loop import (
     CutoffTally,
     collect,
@@ -38,7 +39,6 @@ from .shot_loop import (
     recovering_batches,
     resumed_totals,
 )
-from .storage import Column
 
 #: What one teleportation over the chain stores.
 TELEPORT_COLUMNS: tuple[Column, ...] = (

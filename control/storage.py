@@ -18,9 +18,9 @@ Durability (``durability=``):
 
 Run metadata (config, seed, command line, software versions, backend, calibration in force,
 start time, requested shot count, column spec) is stored with ``dataset.add_metadata`` as JSON
-strings under tags prefixed ``qnode_``; ``read_metadata`` decodes it. ``finish`` records the
+strings under tags prefixed ``qnode_``; ``stored_runs.read_metadata`` decodes it. ``finish`` records the
 shot count and a summary and marks the dataset completed; a run that never reached ``finish``
-stays incomplete, ``resume_info`` reports it as interrupted and ``ShotStore.resume`` appends
+stays incomplete, ``stored_runs.resume_info`` reports it as interrupted and ``ShotStore.resume`` appends
 to it. Leaving a ``with ShotStore(...)`` block normally finishes the run; leaving it by an
 exception (Ctrl-C included) commits what was added and marks the run interrupted. One store
 belongs to one thread (SQLite connections are not shared between threads).
@@ -33,12 +33,10 @@ start of the run rather than as epoch seconds.
 from __future__ import annotations
 
 import json
-import math
 import shlex
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -47,112 +45,25 @@ from typing import Any, Literal
 import numpy as np
 from qcodes.dataset import (
     InterDependencies_,
-    connect,
-    load_by_id,
     load_or_create_experiment,
     new_data_set,
 )
 from qcodes.dataset.data_set import DataSet
-from qcodes.dataset.sqlite.connection import AtomicConnection
-from qcodes.dataset.sqlite.database import set_journal_mode
 from qcodes.parameters import ParamSpecBase
 
-DEFAULT_DB_PATH = Path("runs/qnode.db")
-METADATA_PREFIX = "qnode_"
-Kind = Literal["float", "int", "text"]
+from .shot_columns import ENTANGLEMENT_COLUMNS, Column, Sweep, _coerce
+from .stored_runs import (
+    DEFAULT_DB_PATH,
+    METADATA_PREFIX,
+    load_run,
+    open_database,
+    read_metadata,
+    shot_stats,
+    stored_columns,
+)
+
 Durability = Literal["shot", "batch"]
 BACKENDS = ("simulated", "lab")
-_REQUIRED: Any = object()
-_RESERVED = {"shot", "id"}
-
-
-@dataclass(frozen=True)
-class Column:
-    """One stored quantity of a shot: ``kind`` is "float", "int" or "text"; a column with a
-    ``default`` may be left out of ``add_shot``."""
-
-    name: str
-    kind: Kind
-    unit: str = ""
-    label: str = ""
-    default: Any = field(default=_REQUIRED, repr=False)
-
-    def __post_init__(self) -> None:
-        if not self.name.isidentifier() or self.name in _RESERVED:
-            raise ValueError(
-                f"column name {self.name!r}: expected a Python identifier other than "
-                f"{sorted(_RESERVED)}"
-            )
-        if self.kind not in ("float", "int", "text"):
-            raise ValueError(f"column {self.name!r}: kind={self.kind!r}: expected float/int/text")
-        if self.default is not _REQUIRED:
-            object.__setattr__(self, "default", _coerce(self, self.default, "default"))
-
-    @property
-    def required(self) -> bool:
-        return self.default is _REQUIRED
-
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "kind": self.kind, "unit": self.unit}
-        out["label"] = self.label
-        if not self.required:
-            out["default"] = self.default
-        return out
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Column:
-        return cls(
-            d["name"], d["kind"], d.get("unit", ""), d.get("label", ""), d.get("default", _REQUIRED)
-        )
-
-
-@dataclass(frozen=True)
-class Sweep:
-    """The parameter swept across a run; its value is stored per shot in ``sweep_value``."""
-
-    name: str
-    unit: str = ""
-
-
-def _coerce(col: Column, value: Any, where: str = "add_shot") -> Any:
-    """The value to store for ``col``, or a ValueError naming column, value and expectation."""
-    if col.kind == "text":
-        if isinstance(value, str):
-            return str(value)
-        expected = "a text value (str)"
-    elif col.kind == "int":
-        if isinstance(value, (int, np.integer, np.bool_)):
-            return int(value)
-        expected = "an integer"
-    else:
-        if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
-            value, (bool, np.bool_)
-        ):
-            return float(value)
-        expected = "a real number"
-    raise ValueError(
-        f"{where}: column {col.name!r} = {value!r} ({type(value).__name__}): expected {expected}"
-    )
-
-
-#: Standard columns of a heralded-entanglement run (verification in XX, YY or ZZ).
-ENTANGLEMENT_COLUMNS: tuple[Column, ...] = (
-    Column("pair_id", "text", label="Pair id"),
-    Column("link", "text", label="Link"),
-    Column("bell_state", "text", label="Heralded Bell state"),
-    Column("attempts", "int", label="Attempts to success"),
-    Column("herald_time_s", "float", "s", "Herald time"),
-    Column("delivered_time_s", "float", "s", "Delivery time"),
-    Column("basis", "text", label="Measurement basis"),
-    Column("outcome_a", "int", label="Outcome A"),
-    Column("outcome_b", "int", label="Outcome B"),
-    Column("fidelity_exact", "float", label="Exact fidelity (simulation only)", default=math.nan),
-)
-#: Teleportation adds the input state and whether the receiver's outcome was the right one.
-TELEPORTATION_COLUMNS: tuple[Column, ...] = ENTANGLEMENT_COLUMNS + (
-    Column("input_state", "text", label="Input state"),
-    Column("correct", "int", label="Correct outcome"),
-)
 
 
 def _json_default(obj: Any) -> Any:
@@ -179,95 +90,6 @@ def software_versions() -> dict[str, str]:
         except importlib_metadata.PackageNotFoundError:
             out[dist] = "unknown"
     return out
-
-
-def open_database(
-    db_path: str | Path, *, create: bool = True, writer: bool = True
-) -> AtomicConnection:
-    """A QCoDeS connection to ``db_path``. ``create``: make the folder and file if missing
-    (otherwise a missing file is a FileNotFoundError). ``writer``: switch the database to
-    WAL journaling (as ``initialise_or_create_database_at`` does), so readers never block the
-    writer and each commit is one append to the log."""
-    path = Path(db_path).expanduser().absolute()
-    if not create and not path.is_file():
-        raise FileNotFoundError(f"database {str(path)!r} does not exist")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = connect(path)
-    if writer:
-        set_journal_mode(conn, "WAL")
-    return conn
-
-
-def load_run(conn: AtomicConnection, run_id: int) -> DataSet:
-    """The dataset ``run_id`` of an open database, or a ValueError saying which runs exist."""
-    try:
-        ds = load_by_id(run_id, conn=conn)
-    except (ValueError, RuntimeError, NameError) as exc:
-        runs = [r[0] for r in conn.execute("SELECT run_id FROM runs ORDER BY run_id")]
-        raise ValueError(
-            f"run_id={run_id!r}: no such run in {conn.path_to_dbfile}; runs there: {runs}"
-        ) from exc
-    assert isinstance(ds, DataSet)
-    return ds
-
-
-def read_metadata(ds: DataSet) -> dict[str, Any]:
-    """The qnode metadata of a run, decoded (tags without the ``qnode_`` prefix)."""
-    out: dict[str, Any] = {}
-    for tag, raw in ds.metadata.items():
-        if tag.startswith(METADATA_PREFIX):
-            try:
-                out[tag[len(METADATA_PREFIX) :]] = json.loads(raw)
-            except (TypeError, ValueError):
-                out[tag[len(METADATA_PREFIX) :]] = raw
-    return out
-
-
-def stored_columns(ds: DataSet) -> tuple[Column, ...]:
-    """The column spec a run was declared with (without the ``shot`` setpoint)."""
-    spec = read_metadata(ds).get("columns")
-    if spec is None:
-        raise ValueError(f"run {ds.run_id} was not written by qnode's ShotStore (no column spec)")
-    return tuple(Column.from_dict(d) for d in spec)
-
-
-def _shot_stats(ds: DataSet) -> tuple[int, int | None]:
-    row = ds.conn.execute(f'SELECT COUNT(*), MAX(shot) FROM "{ds.table_name}"').fetchone()
-    return int(row[0]), None if row[1] is None else int(row[1])
-
-
-@dataclass(frozen=True)
-class ResumeInfo:
-    run_id: int
-    shots: int
-    last_shot: int | None
-    completed: bool
-    status: str  # "completed" or "interrupted" (a run still being written also shows here)
-    requested_shots: int | None
-    remaining: int | None
-    metadata: dict[str, Any]
-
-
-def resume_info(run_id: int, db_path: str | Path = DEFAULT_DB_PATH) -> ResumeInfo:
-    """How many shots a stored run holds, whether it finished, and its metadata."""
-    conn = open_database(db_path, create=False, writer=False)
-    try:
-        ds = load_run(conn, run_id)
-        meta = read_metadata(ds)
-        shots, last = _shot_stats(ds)
-        requested = meta.get("requested_shots")
-        return ResumeInfo(
-            run_id=run_id,
-            shots=shots,
-            last_shot=last,
-            completed=ds.completed,
-            status="completed" if ds.completed else "interrupted",
-            requested_shots=requested,
-            remaining=None if requested is None else max(requested - shots, 0),
-            metadata=meta,
-        )
-    finally:
-        conn.close()
 
 
 class ShotStore:
@@ -384,7 +206,7 @@ class ShotStore:
             if ds.completed:
                 raise ValueError(f"run {run_id} is completed; only an interrupted run resumes")
             cols = stored_columns(ds)
-            count, last = _shot_stats(ds)
+            count, last = shot_stats(ds)
             resumes = read_metadata(ds).get("resumes", [])
             resumes.append(
                 {
@@ -498,7 +320,7 @@ class ShotStore:
                 # QCoDeS defers Ctrl-C until its transaction is committed and raises it
                 # afterwards: ask the database whether these rows made it, so that a later
                 # flush neither loses nor duplicates them
-                _, last = _shot_stats(self.dataset)
+                _, last = shot_stats(self.dataset)
                 if last is not None and last >= rows[-1]["shot"]:
                     self._written += len(rows)
                     self._pending = []

@@ -119,7 +119,7 @@ def test_validate_a_network_file_and_its_stations(tmp_path: Path) -> None:
 def test_teleport_runs_stores_every_shot_and_summarises(tmp_path: Path) -> None:
     from qcodes.dataset import load_by_id
 
-    from control.storage import open_database
+    from control.stored_runs import open_database
 
     db = tmp_path / "runs.db"
     chain = str(ROOT / "lab_configs" / "three_node_chain.network.yaml")

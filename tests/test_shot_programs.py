@@ -377,7 +377,7 @@ def test_cut_offs_in_a_batch_rerun_only_their_shots() -> None:
 
 def test_a_batched_run_stores_every_shot_and_absorbs_faults(tmp_path: Path) -> None:
     from control.runs import run_teleport
-    from control.storage import load_run, open_database
+    from control.stored_runs import load_run, open_database
 
     plain = run_teleport(CHAIN, 40, seed=5, db_path=None, batch=1)
     batched = run_teleport(CHAIN, 40, seed=5, db_path=None, batch=8)

@@ -18,7 +18,7 @@ from control.backend import open_network
 from control.cli import app
 from control.orchestrator import OrchestrationError
 from control.runs import build_orchestrator, iter_entanglement, iter_swapped_pairs, run_teleport
-from control.storage import read_metadata
+from control.stored_runs import read_metadata
 from drivers.errors import InstrumentErrorQueueError
 from sequences.attempt_loop import AttemptLoop, entanglement_loop, run_attempt_loops
 from sequences.barrett_kok import BarrettKokLoop

@@ -18,7 +18,7 @@ from control.backend import Network, open_network
 from control.calibrate import CalibrationSettings, run_calibrations, summary_lines
 from control.calibration_store import CalibrationStore
 from control.runs import build_orchestrator, run_entangle
-from control.storage import load_run, open_database, read_metadata
+from control.stored_runs import load_run, open_database, read_metadata
 from sequences.attempt_loop import AttemptLoop
 from sequences.calibrations._spin import SpinDrive
 from sequences.calibrations.alpha_tradeoff import PairBatch, alpha_tradeoff

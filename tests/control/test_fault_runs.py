@@ -20,7 +20,7 @@ from qcodes.instrument import Instrument
 import control.run_teleport as run_teleport_module
 from control.recovery import ResumeMismatchError, continuation_seed
 from control.runs import run_teleport
-from control.storage import load_run, open_database, resume_info
+from control.stored_runs import load_run, open_database, resume_info
 
 ROOT = Path(__file__).parents[2]
 CHAIN = ROOT / "lab_configs" / "three_node_chain.network.yaml"

@@ -9,7 +9,8 @@ import pytest
 from matplotlib.image import imread
 
 from control.report import format_summary, load_shots, summary, write_report
-from control.storage import TELEPORTATION_COLUMNS, Column, ShotStore, Sweep
+from control.shot_columns import TELEPORTATION_COLUMNS, Column, Sweep
+from control.storage import ShotStore
 from sequences.analysis import BELL_CORRELATOR_SIGNS
 
 BASES = ("XX", "YY", "ZZ")

@@ -18,15 +18,9 @@ import qcodes
 from qcodes.dataset import connect, load_by_id
 from qcodes.dataset.sqlite.connection import AtomicConnection
 
-from control.storage import (
-    ENTANGLEMENT_COLUMNS,
-    TELEPORTATION_COLUMNS,
-    Column,
-    ShotStore,
-    Sweep,
-    read_metadata,
-    resume_info,
-)
+from control.shot_columns import ENTANGLEMENT_COLUMNS, TELEPORTATION_COLUMNS, Column, Sweep
+from control.storage import ShotStore
+from control.stored_runs import read_metadata, resume_info
 
 
 def shot_values(i: int) -> dict:
