@@ -13,9 +13,10 @@ from functools import lru_cache
 import numpy as np
 
 from ..params import NodeParams, QubitParams
+from .bell_measurement import BellInstrument, measure_pair
 from .channels import attempt_dephasing_factor, idle_parameters
 from .clock import SimClock
-from .operators import BASIS_CHANGE, CNOT, CZ, X, controlled, rotation
+from .operators import BASIS_CHANGE, CNOT, CZ, H, X, controlled, rotation
 from .registry import QubitRegistry
 from .superoperators import FusedGate, noisy_gate
 
@@ -238,6 +239,75 @@ class QuantumNode:
             mark_fresh(qubits, clock.now)
 
         return initialize
+
+    def prepared_bell_measurement(
+        self, control: int, target: int, durations: tuple[float, float, float]
+    ) -> Callable[[], tuple[int, int] | None]:
+        """``cnot(control, target)``, ``apply_gate(H, control)``, ``measure(control)``,
+        ``measure(target)`` with the clock advanced after each by the durations (two-qubit
+        gate, single-qubit gate, readout; s) as one instrument (``bell_measurement``) when
+        the two qubits are in different groups: the same random draws in the same order,
+        the same states (to rounding), qubits' idle bookkeeping and clock. Returns the two
+        reported outcomes, or None (nothing done) when the instrument does not apply (the
+        qubits share a group, or events are scheduled on the clock: they would see the
+        states between the operations)."""
+        self._own(control)
+        self._own(target)
+        if control == target:
+            raise ValueError(f"qubits {control} and {target} must be distinct")
+        two, one, readout = durations
+        cnot = self.two_qubit_gate(CNOT)
+        hadamard = self.single_qubit_gate(H, control).superop
+        pc, pt = self._qubit_params[control], self._qubit_params[target]
+        fidelities = ((pc.readout_f0, pc.readout_f1), (pt.readout_f0, pt.readout_f1))
+        lifetimes_c, lifetimes_t = self._lifetimes[control], self._lifetimes[target]
+        instruments: dict[tuple[float, float, float], BellInstrument] = {}
+        clock, registry, take_idle = self._clock, self._registry, self._take_idle
+        last_update, random = self._last_update, self._rng.random
+
+        def idle(elapsed: float, lifetimes: tuple[float | None, float | None] | None) -> tuple:
+            # ``_take_idle`` of a qubit touched ``elapsed`` ago with no pending dephasing
+            if elapsed > 0 and lifetimes is not None:
+                return _idle_parameters(elapsed, *lifetimes)
+            return 0.0, 1.0
+
+        def measure() -> tuple[int, int] | None:
+            if clock._queue:
+                return None
+            states = registry.separate_states(control, target)
+            if states is None:
+                return None
+            start = clock.now
+            idle_c, idle_t = take_idle(control), take_idle(target)
+            # the clock's readings at the H and at the readouts, as its advances make them
+            at_h = start + two
+            at_read_c = at_h + one
+            at_read_t = at_read_c + readout
+            key = (at_h - start, at_read_c - at_h, at_read_t - start)
+            instrument = instruments.get(key)
+            if instrument is None:
+                if len(instruments) >= 64:
+                    instruments.clear()
+                instrument = instruments[key] = BellInstrument(
+                    cnot,
+                    hadamard,
+                    idle(key[0], lifetimes_c),
+                    idle(key[1], lifetimes_c)[0],
+                    idle(key[2], lifetimes_t)[0],
+                )
+            F = instrument.functionals(idle_c, idle_t)
+            true_c, reported_c, true_t, reported_t, rest = measure_pair(
+                F, states[0], states[1], random, fidelities
+            )
+            registry.set_pair_measured(control, true_c, target, true_t, rest)
+            last_update[control], last_update[target] = at_read_c, at_read_t
+            clock.advance(two)
+            clock.advance(one)
+            clock.advance(readout)
+            clock.advance(readout)
+            return reported_c, reported_t
+
+        return measure
 
     # ------------------------------------------------------------------ helpers
     def _apply(self, gate: FusedGate, qubits: tuple[int, ...]) -> None:
