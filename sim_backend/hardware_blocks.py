@@ -6,7 +6,9 @@ one go (``RealTimeNetwork._qubit_ops``); the simulated hardware resolves each su
 (``SimulatedHardware.qubit_operation``), except that a Bell-state measurement, CNOT(c -> t),
 H(c), Z readout of c, Z readout of t, becomes one step: the node's fused instrument
 (``QuantumNode.prepared_bell_measurement``), which never forms the merged state of the two
-qubits' groups and draws the same outcomes in the same order.
+qubits' groups and draws the same outcomes in the same order; and an init followed by
+single-qubit gates on the same qubit becomes one step that sets the state they leave
+(``QuantumNode.prepared_preparation``).
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-#: Fuse a Bell-state measurement into one instrument. False: every operation its own step
-#: (tests compare the two; blocks resolved with the other setting are not reused).
-FUSE_BELL_MEASUREMENTS = True
+#: Fuse a Bell-state measurement into one instrument, a qubit's preparation into one step.
+#: False: every operation its own step (tests compare the two; blocks resolved with the
+#: other setting are not reused).
+FUSE_OPERATIONS = True
 
 #: (step, operations it covers, readouts it returns: 0, 1 (an outcome) or 2 (a pair))
 Entry = tuple[Callable[[], Any], int, int]
@@ -29,7 +32,7 @@ def qubit_block(hw: Any, instrument: str, block: tuple[tuple[Any, ...], ...]) ->
     """The entries of ``block`` (consecutive operations of ``instrument``'s program), or
     None when an operation does not resolve (the caller runs them one by one, so the error
     ends the program at that operation) or has an unhashable argument."""
-    fuse = FUSE_BELL_MEASUREMENTS
+    fuse = FUSE_OPERATIONS
     cache = hw.__dict__.get("_qubit_blocks")
     if cache is None or cache[0] is not hw.lab.params or cache[1] is not fuse:
         cache = hw.__dict__["_qubit_blocks"] = (hw.lab.params, fuse, {})
@@ -61,6 +64,12 @@ def _resolve(
                 entries.append((_bell_step(hw, instrument, node, block[i : i + 4]), 4, 2))
                 i += 4
                 continue
+            width = _preparation_width(block, i) if fuse else 0
+            if width:
+                step = _preparation_step(hw, instrument, node, block[i : i + width])
+                entries.append((step, width, 0))
+                i += width
+                continue
             step = hw.qubit_step(instrument, op[0], op[1:])
             entries.append((step, 1, int(op[0] == "measure")))
             i += 1
@@ -85,6 +94,53 @@ def _is_bell_measurement(block: tuple[tuple[Any, ...], ...], i: int) -> bool:
         and read_c == ("measure", c, "Z")
         and read_t == ("measure", t, "Z")
     )
+
+
+def _single_qubit_gate(op: tuple[Any, ...], index: int) -> bool:
+    """A rotation or a named single-qubit gate of the qubit ``index``."""
+    from .hardware import _SINGLE_GATES  # (hardware imports this module)
+
+    if op[0] == "rotate":
+        return len(op) == 4 and op[1] == index and type(op[1]) is int
+    return op[0] == "gate" and len(op) == 3 and op[1] in _SINGLE_GATES and op[2] == index
+
+
+def _preparation_width(block: tuple[tuple[Any, ...], ...], i: int) -> int:
+    """How many operations from ``block[i]`` are an init of a qubit and the single-qubit
+    gates right after it on that qubit (0: not an init followed by a gate)."""
+    if len(block[i]) != 2 or block[i][0] != "init" or type(block[i][1]) is not int:
+        return 0
+    end = i + 1
+    while end < len(block) and _single_qubit_gate(block[end], block[i][1]):
+        end += 1
+    return end - i if end > i + 1 else 0
+
+
+def _preparation_step(
+    hw: Any, instrument: str, node: Any, ops: tuple[tuple[Any, ...], ...]
+) -> Callable[[], None]:
+    """The fused preparation; its steps one by one when events are scheduled on the
+    clock (``QuantumNode.prepared_preparation``)."""
+    from .hardware import _SINGLE_GATES
+    from .physics.operators import rotation
+
+    steps = [hw.qubit_step(instrument, op[0], op[1:]) for op in ops]
+    t = hw.lab.params.nodes[node.name].operation_times
+    qubit = node.qubit(ops[0][1])
+    gates = [
+        node.single_qubit_gate(
+            rotation(op[2], op[3]) if op[0] == "rotate" else _SINGLE_GATES[op[1]], qubit
+        )
+        for op in ops[1:]
+    ]
+    fused = node.prepared_preparation(qubit, gates, t.init_us * 1e-6, t.single_qubit_gate_us * 1e-6)
+
+    def step() -> None:
+        if not fused():
+            for one in steps:
+                one()
+
+    return step
 
 
 def _bell_step(

@@ -16,7 +16,7 @@ from sim_backend.params import MemoryParams, NodeParams, QubitParams
 from sim_backend.physics.bell_measurement import BellInstrument, split_state
 from sim_backend.physics.channels import idle_parameters
 from sim_backend.physics.clock import SimClock
-from sim_backend.physics.operators import CNOT, H
+from sim_backend.physics.operators import CNOT, H, rotation
 from sim_backend.physics.quantum_node import QuantumNode
 from sim_backend.physics.registry import QubitRegistry
 
@@ -217,7 +217,7 @@ def _run(ops: tuple, mode: str, monkeypatch) -> tuple:
     measurement fused or not, or one by one; (registers, items, position, state, state of
     the qubits, clock, the error)."""
     with monkeypatch.context() as patch:
-        patch.setattr(blocks, "FUSE_BELL_MEASUREMENTS", mode == "fused")
+        patch.setattr(blocks, "FUSE_OPERATIONS", mode == "fused")
         if mode == "one by one":
             _one_by_one(patch)
         return _program(ops)
@@ -250,6 +250,10 @@ def _program(ops: tuple) -> tuple:
         (("init", 9),) + BSM,  # fails first (the clock advances as it does)
         PREPARE + BSM + (("rotate", 1, [0.0, 1.0, 0.0], 0.3),),  # an unhashable axis
         PREPARE + (("wait", 1e-5),) + BSM + (("gate", "H", 2),) + BSM,
+        PREPARE + BSM + (("init", 1), ("rotate", 1, "Y", 0.3), ("rotate", 1, "Z", 2.0)) + BSM,
+        PREPARE + (("gate", "CNOT", 1, 0), ("init", 1), ("gate", "S", 1), ("gate", "X", 0)),
+        PREPARE + (("init", 2), ("gate", "H", 2), ("rotate", 2, "X", 0.1), ("gate", "H", 1)),
+        PREPARE + (("init", 1), ("rotate", 1, "Y", 0.2), ("gate", "T", 1)),  # fails
     ],
 )
 @pytest.mark.parametrize("mode", ["fused", "blocks"])
@@ -260,6 +264,30 @@ def test_blocks_run_as_the_operations_one_by_one(ops: tuple, mode: str, monkeypa
     assert got[5:] == expected[5:]
 
 
+def test_a_preparation_leaves_exactly_the_state_of_its_operations() -> None:
+    """init, then single-qubit gates, as one step: the same state, bit for bit, the same
+    bookkeeping and clock, also when the qubit was in a group."""
+    for seed in range(3):
+        reference, fused = Setup(seed, 1, 1, Script([])), Setup(seed, 1, 1, Script([]))
+        init_s, gate_s = 2e-6, 1e-7
+        gates = [rotation("Y", 0.7), rotation("Z", -1.2), H]
+        steps = fused.node.prepared_preparation(
+            fused.c, [fused.node.single_qubit_gate(g, fused.c) for g in gates], init_s, gate_s
+        )
+        for _ in range(3):
+            reference.clock.advance(init_s)
+            reference.node.initialize(reference.c)
+            for gate in gates:
+                reference.node.apply_gate(gate, reference.c)
+                reference.clock.advance(gate_s)
+            assert steps()
+            assert_same(fused.snapshot(), reference.snapshot(), tol=0)
+            for setup in (reference, fused):
+                setup.clock.advance(3e-5)
+        fused.clock.schedule(1.0, lambda: None)
+        assert not steps()  # an event on the clock: the operations one by one
+
+
 def test_bell_measurement_pattern() -> None:
     assert blocks._is_bell_measurement(BSM, 0)
     assert blocks._is_bell_measurement((("init", 1),) + BSM, 1)
@@ -268,6 +296,10 @@ def test_bell_measurement_pattern() -> None:
     assert not blocks._is_bell_measurement((("gate", "CNOT", 1, 1), *BSM[1:]), 0)
     assert not blocks._is_bell_measurement((*BSM[:3], ("measure", 0, "X")), 0)
     assert not blocks._is_bell_measurement((("gate", "CNOT", 1.0, 0), *BSM[1:]), 0)
+    prepare = (("init", 1), ("rotate", 1, "Y", 0.3), ("gate", "H", 1), ("gate", "H", 0))
+    assert blocks._preparation_width(prepare, 0) == 3
+    assert blocks._preparation_width(prepare[:1] + prepare[3:], 0) == 0
+    assert blocks._preparation_width(prepare, 1) == 0
 
 
 # ------------------------------------------------------------------ end to end

@@ -309,6 +309,52 @@ class QuantumNode:
 
         return measure
 
+    def prepared_preparation(
+        self, qubit: int, gates: Sequence[FusedGate], init_s: float, gate_s: float
+    ) -> Callable[[], bool]:
+        """``initialize(qubit)`` after the clock advances by ``init_s``, then each of the
+        single-qubit ``gates`` followed by an advance of ``gate_s``, as one step: the qubit
+        is alone in a known state after the init, so the state the gates leave depends only
+        on their idle times (the clock's readings), and is remembered per idle times, made
+        by the same arithmetic as the gates one by one. Returns False (nothing done) when
+        events are scheduled on the clock."""
+        self._own(qubit)
+        states: dict[tuple[float, ...], np.ndarray] = {}
+        clock, initial, lifetimes = self._clock, self._init_states[qubit], self._lifetimes[qubit]
+        set_state, last_update = self._registry.set_state, self._last_update
+        pending, qubits, positions = self._pending_coherence, [qubit], (0,)
+
+        def prepare() -> bool:
+            if clock._queue:
+                return False
+            clock.advance(init_s)
+            now = start = clock.now
+            elapsed = [0.0]  # the first gate right after the init (the qubit is fresh)
+            for _ in gates[1:]:
+                later = now + gate_s  # the clock's reading at the next gate
+                elapsed.append(later - now)
+                now = later
+            key = tuple(elapsed)
+            rho = states.get(key)
+            if rho is None:
+                rho = initial
+                for gate, dt in zip(gates, key, strict=True):
+                    idle = (0.0, 1.0)  # ``_take_idle`` of the fresh qubit
+                    if dt > 0 and lifetimes is not None:
+                        idle = _idle_parameters(dt, *lifetimes)
+                    rho = gate.apply(rho, positions, (idle,))
+                rho.flags.writeable = False  # shared by the groups it starts
+                if len(states) >= 64:
+                    states.clear()
+                states[key] = rho
+            set_state(qubits, rho)
+            last_update[qubit], pending[qubit] = now if gates else start, 1.0
+            for _ in gates:
+                clock.advance(gate_s)
+            return True
+
+        return prepare
+
     # ------------------------------------------------------------------ helpers
     def _apply(self, gate: FusedGate, qubits: tuple[int, ...]) -> None:
         """``gate`` on the node's ``qubits`` after each one's pending idle channel."""
