@@ -70,6 +70,12 @@ def _resolve(
                 entries.append((step, width, 0))
                 i += width
                 continue
+            width = _readout_width(block, i) if fuse else 0
+            if width:
+                step = _readout_step(hw, instrument, node, block[i : i + width])
+                entries.append((step, width, 1))
+                i += width
+                continue
             step = hw.qubit_step(instrument, op[0], op[1:])
             entries.append((step, 1, int(op[0] == "measure")))
             i += 1
@@ -116,23 +122,66 @@ def _preparation_width(block: tuple[tuple[Any, ...], ...], i: int) -> int:
     return end - i if end > i + 1 else 0
 
 
+def _readout_width(block: tuple[tuple[Any, ...], ...], i: int) -> int:
+    """How many operations from ``block[i]`` are single-qubit gates on one qubit and its Z
+    readout right after them (0: not at least one gate and the readout)."""
+    index = block[i][1] if len(block[i]) > 1 else None
+    if type(index) is not int:
+        return 0
+    end = i
+    while end < len(block) and _single_qubit_gate(block[end], index):
+        end += 1
+    if end == i or end == len(block) or block[end] != ("measure", index, "Z"):
+        return 0
+    return end + 1 - i
+
+
+def _gates(node: Any, qubit: int, ops: tuple[tuple[Any, ...], ...]) -> list[Any]:
+    """The node's noisy gates of single-qubit operations (rotate, or a named gate)."""
+    from .hardware import _SINGLE_GATES
+    from .physics.operators import rotation
+
+    return [
+        node.single_qubit_gate(
+            rotation(op[2], op[3]) if op[0] == "rotate" else _SINGLE_GATES[op[1]], qubit
+        )
+        for op in ops
+    ]
+
+
+def _readout_step(
+    hw: Any, instrument: str, node: Any, ops: tuple[tuple[Any, ...], ...]
+) -> Callable[[], int]:
+    """The fused gates and readout; their steps one by one when the qubit shares a group
+    or events are scheduled on the clock (``QuantumNode.prepared_readout``)."""
+    steps = [hw.qubit_step(instrument, op[0], op[1:]) for op in ops]
+    t = hw.lab.params.nodes[node.name].operation_times
+    qubit = node.qubit(ops[-1][1])
+    fused = node.prepared_readout(
+        qubit, _gates(node, qubit, ops[:-1]), t.single_qubit_gate_us * 1e-6, t.readout_us * 1e-6
+    )
+    *gates, read = steps
+
+    def step() -> int:
+        outcome = fused()
+        if outcome is None:
+            for gate in gates:
+                gate()
+            return read()
+        return outcome
+
+    return step
+
+
 def _preparation_step(
     hw: Any, instrument: str, node: Any, ops: tuple[tuple[Any, ...], ...]
 ) -> Callable[[], None]:
     """The fused preparation; its steps one by one when events are scheduled on the
     clock (``QuantumNode.prepared_preparation``)."""
-    from .hardware import _SINGLE_GATES
-    from .physics.operators import rotation
-
     steps = [hw.qubit_step(instrument, op[0], op[1:]) for op in ops]
     t = hw.lab.params.nodes[node.name].operation_times
     qubit = node.qubit(ops[0][1])
-    gates = [
-        node.single_qubit_gate(
-            rotation(op[2], op[3]) if op[0] == "rotate" else _SINGLE_GATES[op[1]], qubit
-        )
-        for op in ops[1:]
-    ]
+    gates = _gates(node, qubit, ops[1:])
     fused = node.prepared_preparation(qubit, gates, t.init_us * 1e-6, t.single_qubit_gate_us * 1e-6)
 
     def step() -> None:

@@ -254,6 +254,9 @@ def _program(ops: tuple) -> tuple:
         PREPARE + (("gate", "CNOT", 1, 0), ("init", 1), ("gate", "S", 1), ("gate", "X", 0)),
         PREPARE + (("init", 2), ("gate", "H", 2), ("rotate", 2, "X", 0.1), ("gate", "H", 1)),
         PREPARE + (("init", 1), ("rotate", 1, "Y", 0.2), ("gate", "T", 1)),  # fails
+        PREPARE + (("wait", 1e-5), ("gate", "H", 2), ("rotate", 2, "Y", 0.4), ("measure", 2, "Z")),
+        PREPARE + (("gate", "CNOT", 1, 0), ("gate", "H", 1), ("measure", 1, "Z")),  # a group
+        PREPARE + BSM + (("rotate", 0, "X", 0.5), ("measure", 0, "Z"), ("measure", 1, "Z")),
     ],
 )
 @pytest.mark.parametrize("mode", ["fused", "blocks"])
@@ -288,6 +291,60 @@ def test_a_preparation_leaves_exactly_the_state_of_its_operations() -> None:
         assert not steps()  # an event on the clock: the operations one by one
 
 
+@pytest.mark.parametrize("lifetimes", [True, False])
+def test_gates_and_a_readout_on_a_lone_qubit_draw_as_one_by_one(lifetimes: bool) -> None:
+    """Single-qubit gates then a Z readout as one step: P(1) as the gates one by one leave
+    it, the same draws, the measured state, bookkeeping and clock."""
+    from sim_backend.physics.bell_measurement import readout_functionals
+
+    gate_s, readout_s = 1e-7, 3.7e-6
+    outcomes = set()
+    for seed in range(60):
+        reference = Setup(seed, 0, 1, np.random.default_rng(seed))
+        fused = Setup(seed, 0, 1, np.random.default_rng(seed))
+        if not lifetimes:
+            for setup in (reference, fused):
+                setup.node._lifetimes[setup.c] = None
+        unitaries = [rotation("Z", 0.4), rotation("Y", -1.1), H][: 1 + seed % 3]
+        gates = [fused.node.single_qubit_gate(u, fused.c) for u in unitaries]
+        step = fused.node.prepared_readout(fused.c, gates, gate_s, readout_s)
+        # P(1) from the state the gates leave, one by one, and from the functionals
+        idle = []
+        for u in unitaries:  # each gate's idle channel first, recorded
+            idle.append(reference.node._take_idle(reference.c))
+            reference.registry.apply_damping_dephasing(reference.c, *idle[-1])
+            reference.node.apply_gate(u, reference.c)
+            reference.clock.advance(gate_s)
+        idle.append(reference.node._take_idle(reference.c))
+        rho = reference.registry.density_matrix([reference.c]).ravel()
+        e, c, g = readout_functionals(gates, idle[1:-1], idle[-1][0])
+        weights = np.array(e) + idle[0][1] * np.array(c) + idle[0][0] * np.array(g)
+        expected = rho[3].real * (1 - idle[-1][0])
+        assert math.isclose(
+            float((weights @ fused.registry.lone_state(fused.c).ravel()).real),
+            expected,
+            rel_tol=1e-12,
+            abs_tol=1e-14,
+        )
+        # the two paths, from the same start
+        reference = Setup(seed, 0, 1, np.random.default_rng(seed))
+        if not lifetimes:
+            reference.node._lifetimes[reference.c] = None
+        for u in unitaries:
+            reference.node.apply_gate(u, reference.c)
+            reference.clock.advance(gate_s)
+        expected_outcome = reference.node.measure(reference.c)
+        reference.clock.advance(readout_s)
+        assert step() == expected_outcome
+        outcomes.add(expected_outcome)
+        assert_same(fused.snapshot(), reference.snapshot(), tol=0)
+        assert reference.node._rng.random() == fused.node._rng.random()
+    assert outcomes == {0, 1}
+    # shared with another qubit: left to the operations one by one
+    setup = Setup(1, 1, 0, Script([]))
+    assert setup.node.prepared_readout(setup.c, gates, gate_s, readout_s)() is None
+
+
 def test_bell_measurement_pattern() -> None:
     assert blocks._is_bell_measurement(BSM, 0)
     assert blocks._is_bell_measurement((("init", 1),) + BSM, 1)
@@ -300,6 +357,12 @@ def test_bell_measurement_pattern() -> None:
     assert blocks._preparation_width(prepare, 0) == 3
     assert blocks._preparation_width(prepare[:1] + prepare[3:], 0) == 0
     assert blocks._preparation_width(prepare, 1) == 0
+    readout = (("rotate", 0, "Z", 0.3), ("gate", "H", 0), ("measure", 0, "Z"), ("init", 0))
+    assert blocks._readout_width(readout, 0) == 3
+    assert blocks._readout_width(readout, 2) == 0  # a readout alone is its own step
+    assert blocks._readout_width(readout[:2], 0) == 0
+    assert blocks._readout_width((readout[0], ("measure", 0, "X")), 0) == 0
+    assert blocks._readout_width((readout[0], ("measure", 1, "Z")), 0) == 0
 
 
 # ------------------------------------------------------------------ end to end

@@ -29,11 +29,17 @@ reduced states of c and t), and only the drawn outcome's sigma is built, R_1^T F
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .superoperators import FusedGate, _cached_gather, _idle_weights, idle_superoperator
+from .superoperators import (
+    _IDLE_BASIS,
+    FusedGate,
+    _cached_gather,
+    _idle_weights,
+    idle_superoperator,
+)
 
 #: rows of the interleaved (i_c j_c i_t j_t) index where both qubits read (m_c, m_t): the
 #: outcomes in the order 00, 01, 10, 11 (m = 2 m_c + m_t)
@@ -112,6 +118,31 @@ def measure_pair(
     da, dc = 1 << (da.bit_length() - 1) // 2, 1 << (dc.bit_length() - 1) // 2  # d^2 -> d
     rho = sigma.reshape(da, da, dc, dc).transpose(0, 2, 1, 3).reshape(da * dc, da * dc)
     return true_c, reported_c, true_t, reported_t, rho * (1.0 / (prob_c * prob_t))
+
+
+def draw_readout(
+    p1: float, random: Callable[[], float], fidelities: tuple[float, float]
+) -> tuple[int, int]:
+    """(true, reported) outcome of a Z readout with P(1) = ``p1`` (``QubitRegistry.measure_z``
+    then ``QuantumNode._read_out``: the same draws)."""
+    p1 = min(1.0, max(0.0, p1))
+    true = int(random() < p1)
+    return true, _reported(true, fidelities, random)
+
+
+def readout_functionals(
+    gates: Sequence[FusedGate], idle: Sequence[tuple[float, float]], decay: float
+) -> tuple[tuple[complex, ...], ...]:
+    """P(1) of a lone qubit's Z readout after single-qubit ``gates`` with the idle channels
+    ``idle`` between them and the readout's T1 ``decay``, as functionals of its state's
+    entries (r00, r01, r10, r11), one per idle basis element (E, C, G) of the channel before
+    the first gate (``superoperators.FusedGate``): P(1) = (f_E + c f_C + gamma f_G) . r.
+    The same measurement of a subsystem as ``BellInstrument``, on one qubit."""
+    channel = gates[0].superop
+    for gate, (gamma, coherence) in zip(gates[1:], idle, strict=True):
+        channel = gate.superop @ idle_superoperator(gamma, coherence) @ channel
+    row = (idle_superoperator(decay, 1.0) @ channel)[3]  # the |1><1| entry after it all
+    return tuple(tuple((row @ basis).tolist()) for basis in _IDLE_BASIS)
 
 
 def _reported(true: int, fidelities: tuple[float, float], random: Callable[[], float]) -> int:

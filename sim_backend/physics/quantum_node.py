@@ -13,7 +13,7 @@ from functools import lru_cache
 import numpy as np
 
 from ..params import NodeParams, QubitParams
-from .bell_measurement import BellInstrument, measure_pair
+from .bell_measurement import BellInstrument, draw_readout, measure_pair, readout_functionals
 from .channels import attempt_dephasing_factor, idle_parameters
 from .clock import SimClock
 from .operators import BASIS_CHANGE, CNOT, CZ, H, X, controlled, rotation
@@ -265,12 +265,6 @@ class QuantumNode:
         clock, registry, take_idle = self._clock, self._registry, self._take_idle
         last_update, random = self._last_update, self._rng.random
 
-        def idle(elapsed: float, lifetimes: tuple[float | None, float | None] | None) -> tuple:
-            # ``_take_idle`` of a qubit touched ``elapsed`` ago with no pending dephasing
-            if elapsed > 0 and lifetimes is not None:
-                return _idle_parameters(elapsed, *lifetimes)
-            return 0.0, 1.0
-
         def measure() -> tuple[int, int] | None:
             if clock._queue:
                 return None
@@ -291,9 +285,9 @@ class QuantumNode:
                 instrument = instruments[key] = BellInstrument(
                     cnot,
                     hadamard,
-                    idle(key[0], lifetimes_c),
-                    idle(key[1], lifetimes_c)[0],
-                    idle(key[2], lifetimes_t)[0],
+                    _idle(key[0], lifetimes_c),
+                    _idle(key[1], lifetimes_c)[0],
+                    _idle(key[2], lifetimes_t)[0],
                 )
             F = instrument.functionals(idle_c, idle_t)
             true_c, reported_c, true_t, reported_t, rest = measure_pair(
@@ -339,10 +333,7 @@ class QuantumNode:
             if rho is None:
                 rho = initial
                 for gate, dt in zip(gates, key, strict=True):
-                    idle = (0.0, 1.0)  # ``_take_idle`` of the fresh qubit
-                    if dt > 0 and lifetimes is not None:
-                        idle = _idle_parameters(dt, *lifetimes)
-                    rho = gate.apply(rho, positions, (idle,))
+                    rho = gate.apply(rho, positions, (_idle(dt, lifetimes),))
                 rho.flags.writeable = False  # shared by the groups it starts
                 if len(states) >= 64:
                     states.clear()
@@ -354,6 +345,56 @@ class QuantumNode:
             return True
 
         return prepare
+
+    def prepared_readout(
+        self, qubit: int, gates: Sequence[FusedGate], gate_s: float, readout_s: float
+    ) -> Callable[[], int | None]:
+        """Single-qubit ``gates``, each followed by an advance of ``gate_s``, then ``measure``
+        (Z) and an advance of ``readout_s``, as one step when the qubit is alone: P(1) is
+        a linear functional of its state (``readout_functionals``), and the readout leaves
+        it in its measured state. None (nothing done): the qubit shares a group, or events
+        are scheduled on the clock."""
+        self._own(qubit)
+        p = self._qubit_params[qubit]
+        fidelities, lifetimes = (p.readout_f0, p.readout_f1), self._lifetimes[qubit]
+        known: dict[tuple[float, ...], tuple[tuple[complex, ...], ...]] = {}
+        clock, registry, take_idle = self._clock, self._registry, self._take_idle
+        last_update, random = self._last_update, self._rng.random
+
+        def read() -> int | None:
+            rho = registry.lone_state(qubit)
+            if rho is None or clock._queue:
+                return None
+            gamma, coherence = take_idle(qubit)
+            now, elapsed = clock.now, []
+            for _ in gates:  # the clock's readings at the next gates and the readout
+                later = now + gate_s
+                elapsed.append(later - now)
+                now = later
+            key = tuple(elapsed)
+            f = known.get(key)
+            if f is None:
+                if len(known) >= 64:
+                    known.clear()
+                idle = [_idle(dt, lifetimes) for dt in key]
+                f = known[key] = readout_functionals(gates, idle[:-1], idle[-1][0])
+            r0, r1, r2, r3 = rho.ravel().tolist()
+            e, c, g = f
+            p1 = (
+                (e[0] + coherence * c[0] + gamma * g[0]) * r0
+                + (e[1] + coherence * c[1] + gamma * g[1]) * r1
+                + (e[2] + coherence * c[2] + gamma * g[2]) * r2
+                + (e[3] + coherence * c[3] + gamma * g[3]) * r3
+            ).real
+            true, reported = draw_readout(p1, random, fidelities)
+            registry.set_lone_measured(qubit, true)
+            last_update[qubit] = now
+            for _ in gates:
+                clock.advance(gate_s)
+            clock.advance(readout_s)
+            return reported
+
+        return read
 
     # ------------------------------------------------------------------ helpers
     def _apply(self, gate: FusedGate, qubits: tuple[int, ...]) -> None:
@@ -378,6 +419,15 @@ class QuantumNode:
     def _own(self, qubit: int) -> None:
         if qubit not in self._last_update:
             raise ValueError(f"qubit {qubit} does not belong to node {self.name!r}")
+
+
+def _idle(
+    elapsed: float, lifetimes: tuple[float | None, float | None] | None
+) -> tuple[float, float]:
+    """``QuantumNode._take_idle`` of a qubit touched ``elapsed`` ago, nothing pending."""
+    if elapsed > 0 and lifetimes is not None:
+        return _idle_parameters(elapsed, *lifetimes)
+    return 0.0, 1.0
 
 
 def _initial_state(init_error: float) -> np.ndarray:

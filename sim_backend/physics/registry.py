@@ -181,6 +181,15 @@ class QubitRegistry:
         self._groups[qubit] = _Group([qubit], _MEASURED[outcome])
         return outcome
 
+    def lone_state(self, qubit: int) -> np.ndarray | None:
+        """The state of ``qubit`` when it is alone in its group (not to be written), else None."""
+        group = self._groups[self._check(qubit)]
+        return group.rho if len(group.qubits) == 1 else None
+
+    def set_lone_measured(self, qubit: int, outcome: int) -> None:
+        """A lone qubit (``lone_state``) after a Z readout with ``outcome``."""
+        self._groups[qubit] = _Group([qubit], _MEASURED[outcome])
+
     def separate_states(
         self, a: int, b: int
     ) -> tuple[tuple[np.ndarray, int], tuple[np.ndarray, int]] | None:
