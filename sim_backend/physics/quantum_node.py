@@ -13,10 +13,10 @@ from functools import lru_cache
 import numpy as np
 
 from ..params import NodeParams, QubitParams
-from .bell_measurement import BellInstrument, draw_readout, measure_pair, readout_functionals
+from .bell_measurement import bell_measurement_step, preparation_step, readout_step
 from .channels import attempt_dephasing_factor, idle_parameters
 from .clock import SimClock
-from .operators import BASIS_CHANGE, CNOT, CZ, H, X, controlled, rotation
+from .operators import BASIS_CHANGE, CNOT, CZ, X, controlled, rotation
 from .registry import QubitRegistry
 from .superoperators import FusedGate, noisy_gate
 
@@ -240,161 +240,36 @@ class QuantumNode:
 
         return initialize
 
+    # the node's fused operations (``bell_measurement``): several operations as one step,
+    # with the same draws, states (to rounding), idle bookkeeping and clock
     def prepared_bell_measurement(
         self, control: int, target: int, durations: tuple[float, float, float]
     ) -> Callable[[], tuple[int, int] | None]:
         """``cnot(control, target)``, ``apply_gate(H, control)``, ``measure(control)``,
-        ``measure(target)`` with the clock advanced after each by the durations (two-qubit
-        gate, single-qubit gate, readout; s) as one instrument (``bell_measurement``) when
-        the two qubits are in different groups: the same random draws in the same order,
-        the same states (to rounding), qubits' idle bookkeeping and clock. Returns the two
-        reported outcomes, or None (nothing done) when the instrument does not apply (the
-        qubits share a group, or events are scheduled on the clock: they would see the
-        states between the operations)."""
+        ``measure(target)``, the clock advanced after each by ``durations`` (two-qubit gate,
+        single-qubit gate, readout; s), as one instrument (``bell_measurement_step``)."""
         self._own(control)
         self._own(target)
         if control == target:
             raise ValueError(f"qubits {control} and {target} must be distinct")
-        two, one, readout = durations
-        cnot = self.two_qubit_gate(CNOT)
-        hadamard = self.single_qubit_gate(H, control).superop
-        pc, pt = self._qubit_params[control], self._qubit_params[target]
-        fidelities = ((pc.readout_f0, pc.readout_f1), (pt.readout_f0, pt.readout_f1))
-        lifetimes_c, lifetimes_t = self._lifetimes[control], self._lifetimes[target]
-        instruments: dict[tuple[float, float, float], BellInstrument] = {}
-        clock, registry, take_idle = self._clock, self._registry, self._take_idle
-        last_update, random = self._last_update, self._rng.random
-
-        def measure() -> tuple[int, int] | None:
-            if clock._queue:
-                return None
-            states = registry.separate_states(control, target)
-            if states is None:
-                return None
-            start = clock.now
-            idle_c, idle_t = take_idle(control), take_idle(target)
-            # the clock's readings at the H and at the readouts, as its advances make them
-            at_h = start + two
-            at_read_c = at_h + one
-            at_read_t = at_read_c + readout
-            key = (at_h - start, at_read_c - at_h, at_read_t - start)
-            instrument = instruments.get(key)
-            if instrument is None:
-                if len(instruments) >= 64:
-                    instruments.clear()
-                instrument = instruments[key] = BellInstrument(
-                    cnot,
-                    hadamard,
-                    _idle(key[0], lifetimes_c),
-                    _idle(key[1], lifetimes_c)[0],
-                    _idle(key[2], lifetimes_t)[0],
-                )
-            F = instrument.functionals(idle_c, idle_t)
-            true_c, reported_c, true_t, reported_t, rest = measure_pair(
-                F, states[0], states[1], random, fidelities
-            )
-            registry.set_pair_measured(control, true_c, target, true_t, rest)
-            last_update[control], last_update[target] = at_read_c, at_read_t
-            clock.advance(two)
-            clock.advance(one)
-            clock.advance(readout)
-            clock.advance(readout)
-            return reported_c, reported_t
-
-        return measure
+        return bell_measurement_step(self, control, target, durations)
 
     def prepared_preparation(
         self, qubit: int, gates: Sequence[FusedGate], init_s: float, gate_s: float
     ) -> Callable[[], bool]:
-        """``initialize(qubit)`` after the clock advances by ``init_s``, then each of the
-        single-qubit ``gates`` followed by an advance of ``gate_s``, as one step: the qubit
-        is alone in a known state after the init, so the state the gates leave depends only
-        on their idle times (the clock's readings), and is remembered per idle times, made
-        by the same arithmetic as the gates one by one. Returns False (nothing done) when
-        events are scheduled on the clock."""
+        """``initialize(qubit)`` after the clock advances by ``init_s``, then the single-qubit
+        ``gates``, each followed by an advance of ``gate_s``, as one step
+        (``preparation_step``)."""
         self._own(qubit)
-        states: dict[tuple[float, ...], np.ndarray] = {}
-        clock, initial, lifetimes = self._clock, self._init_states[qubit], self._lifetimes[qubit]
-        set_state, last_update = self._registry.set_state, self._last_update
-        pending, qubits, positions = self._pending_coherence, [qubit], (0,)
-
-        def prepare() -> bool:
-            if clock._queue:
-                return False
-            clock.advance(init_s)
-            now = start = clock.now
-            elapsed = [0.0]  # the first gate right after the init (the qubit is fresh)
-            for _ in gates[1:]:
-                later = now + gate_s  # the clock's reading at the next gate
-                elapsed.append(later - now)
-                now = later
-            key = tuple(elapsed)
-            rho = states.get(key)
-            if rho is None:
-                rho = initial
-                for gate, dt in zip(gates, key, strict=True):
-                    rho = gate.apply(rho, positions, (_idle(dt, lifetimes),))
-                rho.flags.writeable = False  # shared by the groups it starts
-                if len(states) >= 64:
-                    states.clear()
-                states[key] = rho
-            set_state(qubits, rho)
-            last_update[qubit], pending[qubit] = now if gates else start, 1.0
-            for _ in gates:
-                clock.advance(gate_s)
-            return True
-
-        return prepare
+        return preparation_step(self, qubit, gates, init_s, gate_s)
 
     def prepared_readout(
         self, qubit: int, gates: Sequence[FusedGate], gate_s: float, readout_s: float
     ) -> Callable[[], int | None]:
         """Single-qubit ``gates``, each followed by an advance of ``gate_s``, then ``measure``
-        (Z) and an advance of ``readout_s``, as one step when the qubit is alone: P(1) is
-        a linear functional of its state (``readout_functionals``), and the readout leaves
-        it in its measured state. None (nothing done): the qubit shares a group, or events
-        are scheduled on the clock."""
+        (Z) and an advance of ``readout_s``, as one step (``readout_step``)."""
         self._own(qubit)
-        p = self._qubit_params[qubit]
-        fidelities, lifetimes = (p.readout_f0, p.readout_f1), self._lifetimes[qubit]
-        known: dict[tuple[float, ...], tuple[tuple[complex, ...], ...]] = {}
-        clock, registry, take_idle = self._clock, self._registry, self._take_idle
-        last_update, random = self._last_update, self._rng.random
-
-        def read() -> int | None:
-            rho = registry.lone_state(qubit)
-            if rho is None or clock._queue:
-                return None
-            gamma, coherence = take_idle(qubit)
-            now, elapsed = clock.now, []
-            for _ in gates:  # the clock's readings at the next gates and the readout
-                later = now + gate_s
-                elapsed.append(later - now)
-                now = later
-            key = tuple(elapsed)
-            f = known.get(key)
-            if f is None:
-                if len(known) >= 64:
-                    known.clear()
-                idle = [_idle(dt, lifetimes) for dt in key]
-                f = known[key] = readout_functionals(gates, idle[:-1], idle[-1][0])
-            r0, r1, r2, r3 = rho.ravel().tolist()
-            e, c, g = f
-            p1 = (
-                (e[0] + coherence * c[0] + gamma * g[0]) * r0
-                + (e[1] + coherence * c[1] + gamma * g[1]) * r1
-                + (e[2] + coherence * c[2] + gamma * g[2]) * r2
-                + (e[3] + coherence * c[3] + gamma * g[3]) * r3
-            ).real
-            true, reported = draw_readout(p1, random, fidelities)
-            registry.set_lone_measured(qubit, true)
-            last_update[qubit] = now
-            for _ in gates:
-                clock.advance(gate_s)
-            clock.advance(readout_s)
-            return reported
-
-        return read
+        return readout_step(self, qubit, gates, gate_s, readout_s)
 
     # ------------------------------------------------------------------ helpers
     def _apply(self, gate: FusedGate, qubits: tuple[int, ...]) -> None:
@@ -419,15 +294,6 @@ class QuantumNode:
     def _own(self, qubit: int) -> None:
         if qubit not in self._last_update:
             raise ValueError(f"qubit {qubit} does not belong to node {self.name!r}")
-
-
-def _idle(
-    elapsed: float, lifetimes: tuple[float | None, float | None] | None
-) -> tuple[float, float]:
-    """``QuantumNode._take_idle`` of a qubit touched ``elapsed`` ago, nothing pending."""
-    if elapsed > 0 and lifetimes is not None:
-        return _idle_parameters(elapsed, *lifetimes)
-    return 0.0, 1.0
 
 
 def _initial_state(init_error: float) -> np.ndarray:
