@@ -6,9 +6,10 @@ one go (``RealTimeNetwork._qubit_ops``); the simulated hardware resolves each su
 (``SimulatedHardware.qubit_operation``), except that a Bell-state measurement, CNOT(c -> t),
 H(c), Z readout of c, Z readout of t, becomes one step: the node's fused instrument
 (``QuantumNode.prepared_bell_measurement``), which never forms the merged state of the two
-qubits' groups and draws the same outcomes in the same order; and an init followed by
+qubits' groups and draws the same outcomes in the same order; an init followed by
 single-qubit gates on the same qubit becomes one step that sets the state they leave
-(``QuantumNode.prepared_preparation``).
+(``QuantumNode.prepared_preparation``); single-qubit gates followed by the Z readout of
+their (lone) qubit become one step (``QuantumNode.prepared_readout``).
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-#: Fuse a Bell-state measurement into one instrument, a qubit's preparation into one step.
-#: False: every operation its own step (tests compare the two; blocks resolved with the
-#: other setting are not reused).
+#: Fuse a Bell-state measurement into one instrument, a qubit's preparation and its gates
+#: before a readout into one step each. False: every operation its own step (tests compare
+#: the two; blocks resolved with the other setting are not reused).
 FUSE_OPERATIONS = True
 
 #: (step, operations it covers, readouts it returns: 0, 1 (an outcome) or 2 (a pair))
