@@ -179,6 +179,10 @@ def test_qubits_sharing_a_group_are_left_to_the_four_operations() -> None:
     assert setup.fused() is None
     assert setup.clock.now == before[0]
     np.testing.assert_array_equal(setup.registry.density_matrix([setup.c, setup.t]), before[1])
+    # one fused step per qubits and durations (blocks that differ elsewhere share it)
+    step = setup.node.prepared_bell_measurement(setup.c, setup.t, DURATIONS)
+    assert setup.node.prepared_bell_measurement(setup.c, setup.t, DURATIONS) is step
+    assert setup.node.prepared_bell_measurement(setup.t, setup.c, DURATIONS) is not step
     with pytest.raises(ValueError, match="distinct"):
         setup.node.prepared_bell_measurement(setup.c, setup.c, DURATIONS)
     with pytest.raises(ValueError, match="does not belong"):

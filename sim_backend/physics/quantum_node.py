@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -65,6 +66,9 @@ class QuantumNode:
             q: None if p.t1_s is None and p.t2_s is None else (p.t1_s, p.t2_s)
             for q, p in self._qubit_params.items()
         }
+        # fused Bell-state measurements by (control, target, durations): blocks of
+        # operations that differ elsewhere (a rotation's angle) share one, and its instruments
+        self._bell_steps: dict[tuple[int, int, tuple[float, ...]], Callable[[], Any]] = {}
 
     @property
     def qubits(self) -> list[int]:
@@ -252,7 +256,11 @@ class QuantumNode:
         self._own(target)
         if control == target:
             raise ValueError(f"qubits {control} and {target} must be distinct")
-        return bell_measurement_step(self, control, target, durations)
+        key = (control, target, durations)
+        step = self._bell_steps.get(key)
+        if step is None:
+            step = self._bell_steps[key] = bell_measurement_step(self, control, target, durations)
+        return step
 
     def prepared_preparation(
         self, qubit: int, gates: Sequence[FusedGate], init_s: float, gate_s: float
