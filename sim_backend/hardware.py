@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 
 from .attempt_program import ProgramCache
+from .hardware_blocks import qubit_block
 from .hardware_clicks import AttemptLoopMixin
 from .hardware_link import LinkPhysicsMixin
 from .hardware_realtime import RealTimeMixin
@@ -195,6 +196,10 @@ class SimulatedHardware(LinkPhysicsMixin, AttemptLoopMixin, RealTimeMixin):
     def qubit_operation(self, instrument: str, operation: str, *args: Any) -> Any:
         """Execute a real-time controller's operation on its node's simulated qubits; the
         simulated clock advances by the operation's duration (OperationTimes)."""
+        return self.qubit_step(instrument, operation, args)()
+
+    def qubit_step(self, instrument: str, operation: str, args: tuple[Any, ...]) -> Any:
+        """``qubit_operation(instrument, operation, *args)`` as a callable, remembered."""
         # a controller repeats a few operations: each is resolved once into a step (its
         # qubits, noisy gate and duration), while the lab's parameters are the same object
         steps = self.__dict__.get("_qubit_steps")
@@ -204,13 +209,18 @@ class SimulatedHardware(LinkPhysicsMixin, AttemptLoopMixin, RealTimeMixin):
         try:
             step = steps[1].get(key)
         except TypeError:  # an unhashable argument (an axis as a list): not kept
-            return self._qubit_step(instrument, operation, args)()
+            return self._qubit_step(instrument, operation, args)
         if step is None:
             step = self._qubit_step(instrument, operation, args)
             if len(steps[1]) >= 4096:  # free angles or waits: keep the cache bounded
                 steps[1].clear()
             steps[1][key] = step
-        return step()
+        return step
+
+    def qubit_block(self, instrument: str, block: tuple[tuple[Any, ...], ...]) -> Any:
+        """A program's consecutive qubit operations as steps, a Bell-state measurement
+        fused (``hardware_blocks.qubit_block``); None: run them one by one."""
+        return qubit_block(self, instrument, block)
 
     def _qubit_step(self, instrument: str, operation: str, args: tuple[Any, ...]) -> Any:
         """``qubit_operation(instrument, operation, *args)`` as a callable; an invalid

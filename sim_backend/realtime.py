@@ -230,8 +230,33 @@ class RealTimeNetwork:
         """Operations on the node's own qubits (init, rotate, gate, wait, measure: a readout
         goes into the next register and the reply), this one and those right after it, in
         one go: as the passes would run them, since nothing else can end the shot
-        meanwhile (an error ends the run at its operation)."""
-        operation, ops, last = self._hw.qubit_operation, run.ops, len(run.ops) - 1
+        meanwhile (an error ends the run at its operation). The hardware resolves the block
+        once into steps (a Bell-state measurement fused into one); when it cannot, they run
+        one by one."""
+        hw, ops = self._hw, run.ops
+        start, count = run.position, len(ops)
+        end = start + 1
+        while end < count and ops[end][0] in _QUBIT_KINDS:
+            end += 1
+        block = getattr(hw, "qubit_block", None)
+        entries = block(run.controller, ops[start:end]) if block is not None else None
+        if entries is not None:
+            registers, items, position = run.registers, run.items, start
+            for step, width, reads in entries:
+                run.position = position  # where an error would end the run
+                outcome = step()
+                if reads == 1:
+                    registers.append(int(outcome))
+                    items.append(_BIT_TEXT[int(outcome)])
+                elif reads == 2:
+                    for bit in outcome:
+                        registers.append(int(bit))
+                        items.append(_BIT_TEXT[int(bit)])
+                position += width
+            run.position = position - 1
+            self._next(run)
+            return True
+        operation, last = hw.qubit_operation, count - 1
         while True:
             outcome = operation(run.controller, *op)
             if op[0] == "measure":

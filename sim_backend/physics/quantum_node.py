@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
 from ..params import NodeParams, QubitParams
+from .bell_measurement import bell_measurement_step, preparation_step, readout_step
 from .channels import attempt_dephasing_factor, idle_parameters
 from .clock import SimClock
 from .operators import BASIS_CHANGE, CNOT, CZ, X, controlled, rotation
@@ -64,6 +66,9 @@ class QuantumNode:
             q: None if p.t1_s is None and p.t2_s is None else (p.t1_s, p.t2_s)
             for q, p in self._qubit_params.items()
         }
+        # fused Bell-state measurements by (control, target, durations): blocks of
+        # operations that differ elsewhere (a rotation's angle) share one, and its instruments
+        self._bell_steps: dict[tuple[int, int, tuple[float, ...]], Callable[[], Any]] = {}
 
     @property
     def qubits(self) -> list[int]:
@@ -238,6 +243,41 @@ class QuantumNode:
             mark_fresh(qubits, clock.now)
 
         return initialize
+
+    # the node's fused operations (``bell_measurement``): several operations as one step,
+    # with the same draws, states (to rounding), idle bookkeeping and clock
+    def prepared_bell_measurement(
+        self, control: int, target: int, durations: tuple[float, float, float]
+    ) -> Callable[[], tuple[int, int] | None]:
+        """``cnot(control, target)``, ``apply_gate(H, control)``, ``measure(control)``,
+        ``measure(target)``, the clock advanced after each by ``durations`` (two-qubit gate,
+        single-qubit gate, readout; s), as one instrument (``bell_measurement_step``)."""
+        self._own(control)
+        self._own(target)
+        if control == target:
+            raise ValueError(f"qubits {control} and {target} must be distinct")
+        key = (control, target, durations)
+        step = self._bell_steps.get(key)
+        if step is None:
+            step = self._bell_steps[key] = bell_measurement_step(self, control, target, durations)
+        return step
+
+    def prepared_preparation(
+        self, qubit: int, gates: Sequence[FusedGate], init_s: float, gate_s: float
+    ) -> Callable[[], bool]:
+        """``initialize(qubit)`` after the clock advances by ``init_s``, then the single-qubit
+        ``gates``, each followed by an advance of ``gate_s``, as one step
+        (``preparation_step``)."""
+        self._own(qubit)
+        return preparation_step(self, qubit, gates, init_s, gate_s)
+
+    def prepared_readout(
+        self, qubit: int, gates: Sequence[FusedGate], gate_s: float, readout_s: float
+    ) -> Callable[[], int | None]:
+        """Single-qubit ``gates``, each followed by an advance of ``gate_s``, then ``measure``
+        (Z) and an advance of ``readout_s``, as one step (``readout_step``)."""
+        self._own(qubit)
+        return readout_step(self, qubit, gates, gate_s, readout_s)
 
     # ------------------------------------------------------------------ helpers
     def _apply(self, gate: FusedGate, qubits: tuple[int, ...]) -> None:

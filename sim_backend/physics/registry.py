@@ -181,6 +181,41 @@ class QubitRegistry:
         self._groups[qubit] = _Group([qubit], _MEASURED[outcome])
         return outcome
 
+    def lone_state(self, qubit: int) -> np.ndarray | None:
+        """The state of ``qubit`` when it is alone in its group (not to be written), else None."""
+        group = self._groups[self._check(qubit)]
+        return group.rho if len(group.qubits) == 1 else None
+
+    def set_lone_measured(self, qubit: int, outcome: int) -> None:
+        """A lone qubit (``lone_state``) after a Z readout with ``outcome``."""
+        self._groups[qubit] = _Group([qubit], _MEASURED[outcome])
+
+    def separate_states(
+        self, a: int, b: int
+    ) -> tuple[tuple[np.ndarray, int], tuple[np.ndarray, int]] | None:
+        """((rho, position of ``a``), (rho, position of ``b``)) of the two qubits' groups;
+        None when they share one."""
+        first, second = self._groups[self._check(a)], self._groups[self._check(b)]
+        if first is second:
+            return None
+        return (first.rho, first.qubits.index(a)), (second.rho, second.qubits.index(b))
+
+    def set_pair_measured(
+        self, a: int, outcome_a: int, b: int, outcome_b: int, rest_state: np.ndarray | None
+    ) -> None:
+        """After a Z readout of ``a`` and of ``b`` (in separate groups, ``separate_states``)
+        as one instrument: each is alone in its measured state, and the rest of the two
+        groups share ``rest_state`` (a's group's other qubits, then b's; as ``measure_z``
+        after the two-qubit gate that merged the groups leaves them)."""
+        groups = self._groups
+        rest = [q for q in groups[a].qubits if q != a] + [q for q in groups[b].qubits if q != b]
+        if rest:
+            rest_group = _Group(rest, rest_state)
+            for q in rest:
+                groups[q] = rest_group
+        groups[a] = _Group([a], _MEASURED[outcome_a])
+        groups[b] = _Group([b], _MEASURED[outcome_b])
+
     def _measure_in_pair(
         self, group: _Group, qubit: int, rng: np.random.Generator, damping: float
     ) -> int:
