@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .instruments.scpi import ScpiError
@@ -42,10 +42,12 @@ _SHOT_MEMORY = 64
 _MAILBOXES = 256
 #: ``ProgramRun.wake_s`` of a program waiting for a message not yet sent
 _NEVER = math.inf
+#: ``_due_or_arrival``: a pass would run something (times are never negative)
+_DUE = -1.0
 _BIT_TEXT = ("0", "1")  # a readout as a reply item
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class ProgramRun:
     """One controller's program of one shot, and how far it got."""
 
@@ -55,19 +57,35 @@ class ProgramRun:
     ops: tuple[Operation, ...]
     texts: tuple[str, ...]  # each operation as sent, for reports
     runners: tuple[Any, ...]  # what runs each operation (see ``_OPERATIONS``)
-    position: int = 0  # index of the next operation
-    registers: list[int] = field(default_factory=list)
-    items: list[str] = field(default_factory=list)  # readouts and heralds, for the reply
-    state: str = "running"  # running, done, aborted, failed
-    aborted_at: int | None = None  # 1-based operation that ended it
-    error: tuple[int, str] | None = None  # failed: SCPI code and reason
-    first_herald_s: float | None = None
-    ended_s: float | None = None  # controller clock when it ended
-    waiting: tuple[str, Any] = ("", None)  # what a blocked program waits for (see ``why``)
+    position: int  # index of the next operation
+    registers: list[int]
+    items: list[str]  # readouts and heralds, for the reply
+    state: str  # running, done, aborted, failed
+    aborted_at: int | None  # 1-based operation that ended it
+    error: tuple[int, str] | None  # failed: SCPI code and reason
+    first_herald_s: float | None
+    ended_s: float | None  # controller clock when it ended
+    waiting: tuple[str, Any]  # what a blocked program waits for (see ``why``)
     #: asleep until the clock reaches it (a message's arrival, always its box's first
     #: message's; ``_NEVER``: until a message is posted or the shot aborts); 0: awake, its
     #: next operation is tried at every pass
-    wake_s: float = 0.0
+    wake_s: float
+
+    def __init__(
+        self,
+        controller: str,
+        node: str,
+        shot: int,
+        ops: tuple[Operation, ...],
+        texts: tuple[str, ...],
+        runners: tuple[Any, ...],
+    ) -> None:
+        # written out (not dataclass-made): three are made per teleportation
+        self.controller, self.node, self.shot = controller, node, shot
+        self.ops, self.texts, self.runners = ops, texts, runners
+        self.position, self.registers, self.items, self.state = 0, [], [], "running"
+        self.aborted_at = self.error = self.first_herald_s = self.ended_s = None
+        self.waiting, self.wake_s = ("", None), 0.0
 
     def where(self) -> str:
         return f"operation {self.position + 1} {self.texts[self.position]!r}"
@@ -97,8 +115,9 @@ class RealTimeNetwork:
         self._aborted: dict[int, str] = {}
         self._delays: dict[tuple[str, str], float] = {}
         self._private = 0  # shots of programs that meet no other (negative, lab-wide)
-        self._ended = False  # a program ended since the queues were last looked at
-        self._floor: int | None = None  # earliest running shot; None: to be found again
+        # the earliest running shot; None: a program ended (or started) since the queues
+        # were last looked at, so they are looked at again and it is found again
+        self._floor: int | None = None
         # each program's runners, by the id of its operations (the entry keeps them alive,
         # so the id stays theirs): the controllers rerun a few compiled programs
         self._runners: dict[int, tuple[tuple[Operation, ...], tuple[Any, ...]]] = {}
@@ -141,7 +160,7 @@ class RealTimeNetwork:
         self._batches[controller] = runs
         self._runs[controller] = runs[0]
         self._queued[controller] = deque(runs[1:])
-        self._ended, self._floor = True, None
+        self._floor = None
         self._advance()
 
     def private_shot(self) -> int:
@@ -175,33 +194,43 @@ class RealTimeNetwork:
         clock, so it is kept exactly; a sleeping program is only skipped where its step
         would have waited anyway."""
         self._controllers.clear()
-        runs = self._runs
+        moved = False  # the last pass ran something
         while True:
-            if self._ended:
-                self._dequeue()
             floor = self._floor
-            if floor is None:  # shots run in order: the earliest running one
-                for run in runs.values():
-                    if run.state == "running" and (floor is None or run.shot < floor):
-                        floor = run.shot
-                floor = self._floor = 0 if floor is None else floor
-            # a pass that ran nothing leaves nothing changed (not even the clock), so a
-            # further pass would run nothing either: time runs on at once
-            if self._pass(floor):
-                continue
-            arrival = self._next_arrival()
+            if floor is None:
+                floor = self._dequeue()
+            # after a pass that ran something, another pass follows; one that would run
+            # nothing (every program of the shot asleep) is not made, time runs on at once
+            arrival = self._due_or_arrival(floor) if moved else _DUE
+            if arrival == _DUE:
+                moved = self._pass(floor)
+                if moved:
+                    continue
+                # a pass that ran nothing leaves nothing changed (not even the clock), so
+                # a further pass would run nothing either: time runs on at once
+                arrival = self._next_arrival()
             if arrival is None:
                 return
             self._hw.clock_advance_to(arrival)
+            moved = False
 
-    def _dequeue(self) -> None:
-        """Each controller whose program ended takes its next queued one."""
-        self._ended = False
+    def _dequeue(self) -> int:
+        """Each controller whose program ended takes its next queued one; returns the
+        earliest running shot (the floor: shots run in order), found in the same look."""
         runs, queued = self._runs, self._queued
+        floor = None
         for controller, run in runs.items():  # values only change: iteration is safe
-            if run.state != "running" and queued.get(controller):
-                runs[controller] = queued[controller].popleft()
-                self._floor = None
+            if run.state != "running":
+                waiting = queued.get(controller)
+                if not waiting:
+                    continue
+                run = runs[controller] = waiting.popleft()
+                if run.state != "running":
+                    continue
+            if floor is None or run.shot < floor:
+                floor = run.shot
+        self._floor = floor = 0 if floor is None else floor
+        return floor
 
     def _pass(self, floor: int) -> bool:
         """One pass: each controller's program of shot ``floor`` runs until it waits; True
@@ -256,6 +285,33 @@ class RealTimeNetwork:
             if arrival is not None and arrival > now:
                 pending.append(arrival)
         return min(pending, default=None)
+
+    def _due_or_arrival(self, floor: int) -> float | None:
+        """``_DUE`` when a pass over shot ``floor`` now would step a program (one awake, or
+        asleep till now or earlier), else ``_next_arrival`` (found in the same look)."""
+        now = self._hw.now_s()
+        earliest = None
+        for run in self._runs.values():
+            if run.state != "running":
+                continue
+            wake = run.wake_s
+            if run.shot == floor and (not wake or wake <= now):
+                return _DUE
+            op = run.ops[run.position]
+            if op[0] != "receive":
+                continue
+            if wake:  # asleep: its wake time is the message's arrival (inf: none)
+                if wake == _NEVER:
+                    continue
+                arrival = wake
+            else:
+                box = self._mail.get((run.shot, op[1], run.node))
+                if not box:
+                    continue
+                arrival = box[0][0]
+            if arrival > now and (earliest is None or arrival < earliest):
+                earliest = arrival
+        return earliest
 
     def _resolve(self, ops: tuple[Operation, ...]) -> tuple[Any, ...]:
         """The entry of ``_runners`` for a program's operations."""
@@ -430,7 +486,7 @@ class RealTimeNetwork:
     def _done(self, run: ProgramRun) -> None:
         run.state = "done"
         run.ended_s = self._hw.now_s()
-        self._ended, self._floor = True, None
+        self._floor = None
 
     def _end(self, run: ProgramRun, state: str) -> None:
         """End ``run`` early, and with it its shot: the shot's sleeping programs wake to
@@ -438,7 +494,7 @@ class RealTimeNetwork:
         run.state = state
         run.ended_s = self._hw.now_s()
         run.aborted_at = run.position + 1
-        self._ended, self._floor = True, None
+        self._floor = None
         self._aborted[run.shot] = run.node
         while len(self._aborted) > _SHOT_MEMORY:
             del self._aborted[next(iter(self._aborted))]
