@@ -313,8 +313,8 @@ class RealTimeNetwork:
                 earliest = arrival
         return earliest
 
-    def _resolve(self, ops: tuple[Operation, ...]) -> tuple[Any, ...]:
-        """The entry of ``_runners`` for a program's operations."""
+    def _resolve(self, ops: tuple[Operation, ...]) -> tuple[tuple[Operation, ...], tuple[Any, ...]]:
+        """The entry of ``_runners`` for a program's operations (made now)."""
         if len(self._runners) >= _MAILBOXES:
             self._runners.clear()
         runners = tuple(_OPERATIONS.get(op[0], _QUBIT_OPERATION) for op in ops)
@@ -322,7 +322,7 @@ class RealTimeNetwork:
         return entry
 
     # ------------------------------------------------------------------ operations
-    # (each ends with ``_next``'s lines written out: they run at every operation)
+    # (the network operations below write ``_next``'s lines out: they run at every one)
     def _qubit_ops(self, run: ProgramRun, op: Operation) -> bool:
         """Operations on the node's own qubits (init, rotate, gate, wait, measure: a readout
         goes into the next register and the reply), this one and those right after it, in
