@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .instruments.scpi import ScpiError
@@ -42,10 +42,12 @@ _SHOT_MEMORY = 64
 _MAILBOXES = 256
 #: ``ProgramRun.wake_s`` of a program waiting for a message not yet sent
 _NEVER = math.inf
+#: ``_due_or_arrival``: a pass would run something (times are never negative)
+_DUE = -1.0
 _BIT_TEXT = ("0", "1")  # a readout as a reply item
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class ProgramRun:
     """One controller's program of one shot, and how far it got."""
 
@@ -54,18 +56,36 @@ class ProgramRun:
     shot: int
     ops: tuple[Operation, ...]
     texts: tuple[str, ...]  # each operation as sent, for reports
-    position: int = 0  # index of the next operation
-    registers: list[int] = field(default_factory=list)
-    items: list[str] = field(default_factory=list)  # readouts and heralds, for the reply
-    state: str = "running"  # running, done, aborted, failed
-    aborted_at: int | None = None  # 1-based operation that ended it
-    error: tuple[int, str] | None = None  # failed: SCPI code and reason
-    first_herald_s: float | None = None
-    ended_s: float | None = None  # controller clock when it ended
-    waiting: tuple[str, Any] = ("", None)  # what a blocked program waits for (see ``why``)
-    #: asleep until the clock reaches it (a message's arrival; ``_NEVER``: until a message
-    #: is posted or the shot aborts); 0: awake, its next operation is tried at every pass
-    wake_s: float = 0.0
+    runners: tuple[Any, ...]  # what runs each operation (see ``_OPERATIONS``)
+    position: int  # index of the next operation
+    registers: list[int]
+    items: list[str]  # readouts and heralds, for the reply
+    state: str  # running, done, aborted, failed
+    aborted_at: int | None  # 1-based operation that ended it
+    error: tuple[int, str] | None  # failed: SCPI code and reason
+    first_herald_s: float | None
+    ended_s: float | None  # controller clock when it ended
+    waiting: tuple[str, Any]  # what a blocked program waits for (see ``why``)
+    #: asleep until the clock reaches it (a message's arrival, always its box's first
+    #: message's; ``_NEVER``: until a message is posted or the shot aborts); 0: awake, its
+    #: next operation is tried at every pass
+    wake_s: float
+
+    def __init__(
+        self,
+        controller: str,
+        node: str,
+        shot: int,
+        ops: tuple[Operation, ...],
+        texts: tuple[str, ...],
+        runners: tuple[Any, ...],
+    ) -> None:
+        # written out (not dataclass-made): three are made per teleportation
+        self.controller, self.node, self.shot = controller, node, shot
+        self.ops, self.texts, self.runners = ops, texts, runners
+        self.position, self.registers, self.items, self.state = 0, [], [], "running"
+        self.aborted_at = self.error = self.first_herald_s = self.ended_s = None
+        self.waiting, self.wake_s = ("", None), 0.0
 
     def where(self) -> str:
         return f"operation {self.position + 1} {self.texts[self.position]!r}"
@@ -95,8 +115,15 @@ class RealTimeNetwork:
         self._aborted: dict[int, str] = {}
         self._delays: dict[tuple[str, str], float] = {}
         self._private = 0  # shots of programs that meet no other (negative, lab-wide)
-        self._ended = False  # a program ended since the queues were last looked at
-        self._floor: int | None = None  # earliest running shot; None: to be found again
+        # the earliest running shot; None: a program ended (or started) since the queues
+        # were last looked at, so they are looked at again and it is found again
+        self._floor: int | None = None
+        # each program's runners, by the id of its operations (the entry keeps them alive,
+        # so the id stays theirs): the controllers rerun a few compiled programs
+        self._runners: dict[int, tuple[tuple[Operation, ...], tuple[Any, ...]]] = {}
+        # controller_of per peer node while one ``_advance`` runs (nothing rewires the lab
+        # meanwhile; it is asked again at the next one)
+        self._controllers: dict[str, str] = {}
 
     # ------------------------------------------------------------------ interface
     def start(
@@ -123,11 +150,17 @@ class RealTimeNetwork:
             if other.state == "running" and 0 <= other.shot < first:
                 self._end(other, "aborted")
         node = self._hw.node_of_controller(controller)
-        runs = [ProgramRun(controller, node, shot, ops, texts) for shot, ops, texts in programs]
+        known = self._runners
+        runs = []
+        for shot, ops, texts in programs:
+            entry = known.get(id(ops))
+            if entry is None or entry[0] is not ops:
+                entry = self._resolve(ops)
+            runs.append(ProgramRun(controller, node, shot, ops, texts, entry[1]))
         self._batches[controller] = runs
         self._runs[controller] = runs[0]
         self._queued[controller] = deque(runs[1:])
-        self._ended, self._floor = True, None
+        self._floor = None
         self._advance()
 
     def private_shot(self) -> int:
@@ -160,41 +193,81 @@ class RealTimeNetwork:
         again. The order of the passes fixes the order of the operations on the shared
         clock, so it is kept exactly; a sleeping program is only skipped where its step
         would have waited anyway."""
+        self._controllers.clear()
+        moved = False  # the last pass ran something
         while True:
-            if self._ended:
-                self._dequeue()
-            if self._floor is None:
-                running = [r.shot for r in self._runs.values() if r.state == "running"]
-                self._floor = min(running, default=0)  # shots run in order: earliest first
-            # a pass that ran nothing leaves nothing changed (not even the clock), so a
-            # further pass would run nothing either: time runs on at once
-            if self._pass(self._floor):
-                continue
-            arrival = self._next_arrival()
+            floor = self._floor
+            if floor is None:
+                floor = self._dequeue()
+            # after a pass that ran something, another pass follows; one that would run
+            # nothing (every program of the shot asleep) is not made, time runs on at once
+            arrival = self._due_or_arrival(floor) if moved else _DUE
+            if arrival == _DUE:
+                moved = self._pass(floor)
+                if moved:
+                    continue
+                # a pass that ran nothing leaves nothing changed (not even the clock), so
+                # a further pass would run nothing either: time runs on at once
+                arrival = self._next_arrival()
             if arrival is None:
                 return
             self._hw.clock_advance_to(arrival)
+            moved = False
 
-    def _dequeue(self) -> None:
-        """Each controller whose program ended takes its next queued one."""
-        self._ended = False
-        for controller, run in self._runs.items():  # values only change: iteration is safe
-            if run.state != "running" and self._queued.get(controller):
-                self._runs[controller] = self._queued[controller].popleft()
-                self._floor = None
+    def _dequeue(self) -> int:
+        """Each controller whose program ended takes its next queued one; returns the
+        earliest running shot (the floor: shots run in order), found in the same look."""
+        runs, queued = self._runs, self._queued
+        floor = None
+        for controller, run in runs.items():  # values only change: iteration is safe
+            if run.state != "running":
+                waiting = queued.get(controller)
+                if not waiting:
+                    continue
+                run = runs[controller] = waiting.popleft()
+                if run.state != "running":
+                    continue
+            if floor is None or run.shot < floor:
+                floor = run.shot
+        self._floor = floor = 0 if floor is None else floor
+        return floor
 
     def _pass(self, floor: int) -> bool:
         """One pass: each controller's program of shot ``floor`` runs until it waits; True
-        if any operation ran."""
+        if any operation ran. A program of an aborted shot ends at its next operation, one
+        whose operation fails (ScpiError) fails there."""
         progressed = False
-        now = self._hw.now_s
+        now_s = self._hw.now_s
+        now = None  # the clock, once asked, until an operation runs
+        aborted = self._aborted
         for run in self._runs.values():  # steps never add or remove controllers
-            while run.state == "running" and run.shot == floor:
-                if run.wake_s and run.wake_s > now():  # its message is not there yet
-                    break
-                if not self._step(run):
-                    break
+            if run.shot != floor or run.state != "running":
+                continue
+            wake = run.wake_s
+            if wake:
+                if now is None:
+                    now = now_s()
+                if wake > now:  # its message is not there yet
+                    continue
+            now = None
+            if floor in aborted:
+                self._end(run, "aborted")
                 progressed = True
+                continue
+            # Once it runs, a program stays awake and its shot unaborted for as long as it
+            # runs (only its own receive puts it to sleep, and waits; an operation that
+            # ends its shot ends it too): only its state is looked at between operations.
+            ops, runners = run.ops, run.runners
+            while True:
+                position = run.position
+                try:
+                    if not runners[position](self, run, ops[position]):
+                        break  # it waits
+                except ScpiError as exc:
+                    self._fail(run, exc.code, f"{run.where()}: {exc.detail}")
+                progressed = True
+                if run.state != "running":
+                    break
         return progressed
 
     def _next_arrival(self) -> float | None:
@@ -213,19 +286,43 @@ class RealTimeNetwork:
                 pending.append(arrival)
         return min(pending, default=None)
 
-    def _step(self, run: ProgramRun) -> bool:
-        """Run the next operation of ``run``; False when it has to wait."""
-        if run.shot in self._aborted:
-            self._end(run, "aborted")
-            return True
-        op = run.ops[run.position]
-        try:
-            return _OPERATIONS.get(op[0], _QUBIT_OPERATION)(self, run, op)
-        except ScpiError as exc:
-            self._fail(run, exc.code, f"{run.where()}: {exc.detail}")
-            return True
+    def _due_or_arrival(self, floor: int) -> float | None:
+        """``_DUE`` when a pass over shot ``floor`` now would step a program (one awake, or
+        asleep till now or earlier), else ``_next_arrival`` (found in the same look)."""
+        now = self._hw.now_s()
+        earliest = None
+        for run in self._runs.values():
+            if run.state != "running":
+                continue
+            wake = run.wake_s
+            if run.shot == floor and (not wake or wake <= now):
+                return _DUE
+            op = run.ops[run.position]
+            if op[0] != "receive":
+                continue
+            if wake:  # asleep: its wake time is the message's arrival (inf: none)
+                if wake == _NEVER:
+                    continue
+                arrival = wake
+            else:
+                box = self._mail.get((run.shot, op[1], run.node))
+                if not box:
+                    continue
+                arrival = box[0][0]
+            if arrival > now and (earliest is None or arrival < earliest):
+                earliest = arrival
+        return earliest
+
+    def _resolve(self, ops: tuple[Operation, ...]) -> tuple[tuple[Operation, ...], tuple[Any, ...]]:
+        """The entry of ``_runners`` for a program's operations (made now)."""
+        if len(self._runners) >= _MAILBOXES:
+            self._runners.clear()
+        runners = tuple(_OPERATIONS.get(op[0], _QUBIT_OPERATION) for op in ops)
+        entry = self._runners[id(ops)] = (ops, runners)
+        return entry
 
     # ------------------------------------------------------------------ operations
+    # (the network operations below write ``_next``'s lines out: they run at every one)
     def _qubit_ops(self, run: ProgramRun, op: Operation) -> bool:
         """Operations on the node's own qubits (init, rotate, gate, wait, measure: a readout
         goes into the next register and the reply), this one and those right after it, in
@@ -274,7 +371,9 @@ class RealTimeNetwork:
         for gate, bits in (("X", x), ("Z", z)):
             if _xor(run.registers, bits):
                 self._hw.qubit_operation(run.controller, "gate", gate, qubit)
-        self._next(run)
+        run.position += 1
+        if run.position == len(run.ops):
+            self._done(run)
         return True
 
     def _probe(self, run: ProgramRun, op: Operation) -> bool:
@@ -282,7 +381,9 @@ class RealTimeNetwork:
         _, qubit, theta, phi = op
         fidelity = self._hw.qubit_fidelity(run.node, qubit, theta, phi)
         run.items.append(f"F{fidelity:.12g}")
-        self._next(run)
+        run.position += 1
+        if run.position == len(run.ops):
+            self._done(run)
         return True
 
     def _age(self, run: ProgramRun, op: Operation) -> bool:
@@ -298,7 +399,10 @@ class RealTimeNetwork:
         """The attempt loop with ``op[1]``, once the peer's program has reached its own
         ``entangle`` towards this node (it is checked again at every pass until then)."""
         peer = op[1]
-        other = self._runs.get(self._hw.controller_of(peer))
+        controller = self._controllers.get(peer)
+        if controller is None:
+            controller = self._controllers[peer] = self._hw.controller_of(peer)
+        other = self._runs.get(controller)
         ready = (
             other is not None
             and other.shot == run.shot
@@ -316,40 +420,57 @@ class RealTimeNetwork:
                 self._fail(r, exc.code, f"{r.where()}: {exc.detail}")
             return True
         item = f"{bell if heralded else 'NONE'}:{attempts}:{when:.12g}"  # both report it
+        if not heralded:
+            for r in (run, other):
+                r.items.append(item)
+                self._end(r, "aborted")
+            return True
+        frame = BELL_FRAMES[bell]
         for r in (run, other):
             r.items.append(item)
-            if heralded:
-                r.registers.extend(BELL_FRAMES[bell])
-                r.first_herald_s = when if r.first_herald_s is None else r.first_herald_s
-                self._next(r)
-            else:
-                self._end(r, "aborted")
+            r.registers.extend(frame)
+            if r.first_herald_s is None:
+                r.first_herald_s = when
+            r.position += 1
+            if r.position == len(r.ops):
+                self._done(r)
         return True
 
     def _send(self, run: ProgramRun, op: Operation) -> bool:
         """Post the bits (XORs of registers) to the peer; they arrive after the classical
         delay. The peer's program of this shot, asleep waiting for them, sleeps on until then."""
         _, peer, bits = op
-        route = (run.node, peer)
-        delay = self._delays.get(route)
+        node, shot = run.node, run.shot
+        delay = self._delays.get((node, peer))
         if delay is None:  # the fibre between two nodes does not change during a run
-            delay = self._delays[route] = self._hw.classical_delay_s(run.node, peer)
+            delay = self._delays[(node, peer)] = self._hw.classical_delay_s(node, peer)
         arrival = self._hw.now_s() + delay
-        message = tuple(_xor(run.registers, b) for b in bits)
-        self._mail.setdefault((run.shot, run.node, peer), deque()).append((arrival, message))
-        if len(self._mail) > _MAILBOXES:  # drop what finished shots left unread
-            live = {r.shot for r in self._runs.values() if r.state == "running"}
-            for key in [k for k in self._mail if k[0] not in live]:
-                del self._mail[key]
+        registers, message = run.registers, []
+        for indices in bits:  # each bit: the XOR of its registers
+            value = 0
+            for index in indices:
+                value ^= registers[index]
+            message.append(value)
+        mail = self._mail
+        box = mail.get((shot, node, peer))
+        if box is None:
+            box = mail[(shot, node, peer)] = deque()
+            if len(mail) > _MAILBOXES:  # drop what finished shots left unread
+                live = {r.shot for r in self._runs.values() if r.state == "running"}
+                for key in [k for k in mail if k[0] not in live]:
+                    del mail[key]
+        box.append((arrival, tuple(message)))
         for reader in self._runs.values():  # the peer's program, asleep on an empty box
             if (
                 reader.wake_s == _NEVER
-                and reader.shot == run.shot
                 and reader.node == peer
-                and reader.ops[reader.position][1] == run.node
+                and reader.shot == shot
+                and reader.ops[reader.position][1] == node
             ):
                 reader.wake_s = arrival  # the box's first message: readable at its arrival
-        self._next(run)
+        run.position += 1
+        if run.position == len(run.ops):
+            self._done(run)
         return True
 
     def _receive(self, run: ProgramRun, op: Operation) -> bool:
@@ -362,7 +483,9 @@ class RealTimeNetwork:
             run.wake_s = _NEVER
             return False
         arrival, bits = box[0]
-        if arrival > self._hw.now_s():
+        # a program asleep till this message's arrival is only woken (by the pass) once
+        # the clock has reached it: the clock is asked only of an awake one
+        if not run.wake_s and arrival > self._hw.now_s():
             run.waiting = ("arrival", (peer, arrival))
             run.wake_s = arrival
             return False
@@ -374,16 +497,21 @@ class RealTimeNetwork:
             )
             return True
         run.registers.extend(bits)
-        self._next(run)
+        run.position += 1
+        if run.position == len(run.ops):
+            self._done(run)
         return True
 
     # ------------------------------------------------------------------ endings
     def _next(self, run: ProgramRun) -> None:
         run.position += 1
         if run.position == len(run.ops):
-            run.state = "done"
-            run.ended_s = self._hw.now_s()
-            self._ended, self._floor = True, None
+            self._done(run)
+
+    def _done(self, run: ProgramRun) -> None:
+        run.state = "done"
+        run.ended_s = self._hw.now_s()
+        self._floor = None
 
     def _end(self, run: ProgramRun, state: str) -> None:
         """End ``run`` early, and with it its shot: the shot's sleeping programs wake to
@@ -391,7 +519,7 @@ class RealTimeNetwork:
         run.state = state
         run.ended_s = self._hw.now_s()
         run.aborted_at = run.position + 1
-        self._ended, self._floor = True, None
+        self._floor = None
         self._aborted[run.shot] = run.node
         while len(self._aborted) > _SHOT_MEMORY:
             del self._aborted[next(iter(self._aborted))]

@@ -1,0 +1,156 @@
+"""The real-time scheduler's order of operations on the shared clock, pinned: the lab hooks a
+chain teleportation's programs call, in order, with the clock at each wait, as the scheduler
+before its speed-ups ran them (its passes fix the order; a faster scheduler must keep it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sim_backend.realtime import RealTimeNetwork
+
+ALICE = (
+    ("entangle", "bob"),
+    ("receive", "bob", 2),
+    ("receive", "charlie", 2),
+    ("pauli", 0, (4,), (5,)),
+    ("probe", 0, 0.0, 0.0),
+    ("measure", 0, "Z"),
+)
+BOB = (
+    ("entangle", "alice"),
+    ("init", 1),
+    ("gate", "SWAP", 0, 1),
+    ("entangle", "charlie"),
+    ("gate", "CNOT", 1, 0),
+    ("gate", "H", 1),
+    ("measure", 1, "Z"),
+    ("measure", 0, "Z"),
+    ("send", "alice", ((0, 2, 5), (1, 3, 4))),
+    ("send", "charlie", ((0, 2, 5), (1, 3, 4))),
+)
+CHARLIE = (
+    ("entangle", "bob"),
+    ("receive", "bob", 2),
+    ("init", 1),
+    ("gate", "CNOT", 1, 0),
+    ("gate", "H", 1),
+    ("measure", 1, "Z"),
+    ("measure", 0, "Z"),
+    ("send", "alice", ((2, 5), (3, 4))),
+)
+PROGRAMS = {"a_rtc": ALICE, "b_rtc": BOB, "c_rtc": CHARLIE}
+
+
+class LoggingLab:
+    """Trivial lab hooks that log every call the scheduler makes; each qubit operation
+    takes 1 us, each attempt loop 100 us, each message 3 us."""
+
+    def __init__(self, failing_loop: int | None = None) -> None:
+        self.now, self.loops, self.failing_loop = 0.0, 0, failing_loop
+        self.log: list[tuple[Any, ...]] = []
+        self.controllers = {"alice": "a_rtc", "bob": "b_rtc", "charlie": "c_rtc"}
+
+    def node_of_controller(self, controller: str) -> str:
+        return {c: n for n, c in self.controllers.items()}[controller]
+
+    def controller_of(self, node: str) -> str:
+        return self.controllers[node]
+
+    def now_s(self) -> float:
+        return self.now
+
+    def clock_advance_to(self, time_s: float) -> None:
+        self.log.append(("advance", round(time_s * 1e6)))
+        self.now = max(self.now, time_s)
+
+    def qubit_operation(self, controller: str, operation: str, *args: Any) -> Any:
+        self.log.append((controller, operation, *args))
+        self.now += 1e-6
+        return 1 if operation == "measure" else None
+
+    def qubit_fidelity(self, node: str, qubit: int, theta: float, phi: float) -> float:
+        self.log.append((node, "probe"))
+        return 0.5
+
+    def classical_delay_s(self, sender: str, receiver: str) -> float:
+        return 3e-6
+
+    def realtime_attempt_loop(self, node: str, peer: str) -> tuple[bool, str, int, float]:
+        self.loops += 1
+        self.now += 1e-4
+        self.log.append(("loop", node, peer))
+        heralded = self.loops != self.failing_loop
+        return heralded, ("PSI+", "PHI-")[self.loops % 2], self.loops, self.now
+
+
+def _run(order: tuple[str, ...], shots: tuple[int, ...], lab: LoggingLab) -> dict[str, Any]:
+    network = RealTimeNetwork(lab)
+    for controller in order:
+        ops = PROGRAMS[controller]
+        texts = tuple(op[0] for op in ops)
+        network.start_batch(controller, [(shot, ops, texts) for shot in shots])
+    return {
+        c: [
+            (r.state, round(r.ended_s * 1e6), r.aborted_at, r.items, r.registers)
+            for r in network.results(c)
+        ]
+        for c in sorted(PROGRAMS)
+    }
+
+
+def _shot(first: str, t0: int) -> list[tuple[Any, ...]]:
+    """One teleportation's hook calls: Bob's two loops and operations, Charlie's after
+    Bob's message arrives (at ``t0`` us), Alice's feed-forward after Charlie's; ``first``
+    started the loop between Alice and Bob."""
+    bob = [("b_rtc", "init", 1), ("b_rtc", "gate", "SWAP", 0, 1), ("loop", "bob", "charlie")]
+    bob += [("b_rtc", "gate", "CNOT", 1, 0), ("b_rtc", "gate", "H", 1)]
+    bob += [("b_rtc", "measure", 1, "Z"), ("b_rtc", "measure", 0, "Z")]
+    charlie = [("c_rtc", "init", 1), ("c_rtc", "gate", "CNOT", 1, 0), ("c_rtc", "gate", "H", 1)]
+    charlie += [("c_rtc", "measure", 1, "Z"), ("c_rtc", "measure", 0, "Z")]
+    alice = [("a_rtc", "gate", "X", 0), ("a_rtc", "gate", "Z", 0), ("alice", "probe")]
+    alice += [("a_rtc", "measure", 0, "Z")]
+    entangle = ("loop", first, "bob" if first == "alice" else "alice")
+    return [entangle, *bob, ("advance", t0), *charlie, ("advance", t0 + 8), *alice]
+
+
+def test_teleportation_batch_runs_in_the_pinned_order() -> None:
+    lab = LoggingLab()
+    results = _run(("a_rtc", "b_rtc", "c_rtc"), (7, 8), lab)
+    assert lab.log == _shot("alice", 209) + _shot("alice", 429)
+    assert results["a_rtc"] == [
+        ("done", 220, None, ["PHI-:1:0.0001", "F0.5", "1"], [0, 1, 0, 0, 1, 1, 1]),
+        ("done", 440, None, ["PHI-:3:0.00032", "F0.5", "1"], [0, 1, 0, 0, 1, 1, 1]),
+    ]
+    assert results["b_rtc"][1] == (
+        "done",
+        426,
+        None,
+        ["PHI-:3:0.00032", "PSI+:4:0.000422", "1", "1"],
+        [0, 1, 1, 0, 1, 1],
+    )
+    assert results["c_rtc"][0] == (
+        "done",
+        214,
+        None,
+        ["PSI+:2:0.000202", "1", "1"],
+        [1, 0, 0, 0, 1, 1],
+    )
+
+
+def test_an_aborted_shot_ends_every_program_and_the_next_shot_runs_on() -> None:
+    lab = LoggingLab(failing_loop=3)  # the second shot's first loop is cut off
+    results = _run(("c_rtc", "b_rtc", "a_rtc"), (3, 4, 5), lab)
+    assert lab.log == (
+        _shot("bob", 209)
+        + [("loop", "bob", "alice")]  # shot 4: cut off, all three programs abort
+        + _shot("bob", 529)
+    )
+    assert [r[:4] for r in results["c_rtc"]] == [
+        ("done", 214, None, ["PSI+:2:0.000202", "1", "1"]),
+        ("aborted", 320, 1, []),
+        ("done", 534, None, ["PHI-:5:0.000522", "1", "1"]),
+    ]
+    assert [r[:4] for r in results["a_rtc"]][1:] == [
+        ("aborted", 320, 1, ["NONE:3:0.00032"]),
+        ("done", 540, None, ["PSI+:4:0.00042", "F0.5", "1"]),
+    ]
