@@ -105,7 +105,7 @@ class ChainShotsMixin:
         done: dict[int, TeleportShot] = {}
         todo = list(range(len(shots)))
         while todo:
-            programs = [self._chain_programs(a, b, c, *shots[i][1][1:], probe) for i in todo]
+            programs = self._batch_programs(a, b, c, [shots[i][1] for i in todo], probe)
             receivers = [p.receiver for p in programs]
             swappers = [p.swapper for p in programs]
             first = self._tags(len(todo))
@@ -176,6 +176,20 @@ class ChainShotsMixin:
                 "herald", link=link, pair=f"{link}#{tag}", bell=herald.bell_state, attempts=count
             )
         self._publish("swap", node=b, pair=f"{a}-{c}#{tag}", outcomes=list(at_b.readouts))
+
+    def _batch_programs(
+        self, a: str, b: str, c: str, states: list[tuple[str, float, float]], probe: bool
+    ) -> list[ChainTeleport]:
+        """The programs of each shot of a batch, by input state (a batch repeats a few)."""
+        known: dict[int, ChainTeleport] = {}  # by the state's identity, within this call
+        programs = []
+        for state in states:
+            shot_programs = known.get(id(state))
+            if shot_programs is None:
+                shot_programs = self._chain_programs(a, b, c, state[1], state[2], probe)
+                known[id(state)] = shot_programs
+            programs.append(shot_programs)
+        return programs
 
     def _chain_programs(
         self, a: str, b: str, c: str, theta: float, phi: float, probe: bool
