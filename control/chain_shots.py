@@ -12,8 +12,10 @@ from typing import Any
 from drivers.qubit_program import ProgramResult
 from sequences.chain_teleport import ChainTeleport, chain_teleport
 
+_set = object.__setattr__
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, init=False)
 class TeleportShot:
     """One teleportation over the chain, as stored."""
 
@@ -27,6 +29,39 @@ class TeleportShot:
     bsm_outcomes: tuple[int, int]
     delivered_time_s: float
     exact_fidelity: float | None
+
+    def __init__(
+        self,
+        shot: int,
+        input_state: str,
+        outcome: int,
+        correct: int,
+        attempts_ab: int,
+        attempts_bc: int,
+        swap_outcomes: tuple[int, int],
+        bsm_outcomes: tuple[int, int],
+        delivered_time_s: float,
+        exact_fidelity: float | None,
+    ) -> None:
+        # the generated frozen ``__init__`` sets each field through ``object.__setattr__``
+        # (a record per shot: it cost as much as reading a program's reply); the instance's
+        # fields are set at once instead
+        _set(
+            self,
+            "__dict__",
+            {
+                "shot": shot,
+                "input_state": input_state,
+                "outcome": outcome,
+                "correct": correct,
+                "attempts_ab": attempts_ab,
+                "attempts_bc": attempts_bc,
+                "swap_outcomes": swap_outcomes,
+                "bsm_outcomes": bsm_outcomes,
+                "delivered_time_s": delivered_time_s,
+                "exact_fidelity": exact_fidelity,
+            },
+        )
 
 
 class ChainShotsMixin:
@@ -64,37 +99,38 @@ class ChainShotsMixin:
                 node.load_loop(self.loop)
             self._loaded = self.loop
         probe = self.network.backend != "lab"  # only a simulation knows the exact fidelity
+        events = self.events
         pending_ab = [0] * len(shots)
         attempts_bc = [0] * len(shots)
         done: dict[int, TeleportShot] = {}
         todo = list(range(len(shots)))
         while todo:
-            programs = [self._chain_programs(a, b, c, *shots[i][1][1:], probe) for i in todo]
+            programs = self._batch_programs(a, b, c, [shots[i][1] for i in todo], probe)
+            receivers = [p.receiver for p in programs]
+            swappers = [p.swapper for p in programs]
             first = self._tags(len(todo))
-            node_a.start_programs([p.receiver for p in programs], first)
-            node_b.start_programs([p.swapper for p in programs], first)
+            node_a.start_programs(receivers, first)
+            node_b.start_programs(swappers, first)
             at_c = node_c.run_shot_programs([p.sender for p in programs], first)
-            at_a = node_a.program_results([p.receiver for p in programs])
-            at_b = node_b.program_results([p.swapper for p in programs])
+            at_a = node_a.program_results(receivers)
+            at_b = node_b.program_results(swappers)
             again = []
-            for k, i in enumerate(todo):
-                herald_ab = at_a[k].heralds[0] if at_a[k].heralds else None
+            for k, (i, ra, rb, rc) in enumerate(zip(todo, at_a, at_b, at_c, strict=True)):
+                herald_ab = ra.heralds[0] if ra.heralds else None
                 attempts_ab = pending_ab[i] + (herald_ab.attempts if herald_ab else 0)
                 pending_ab[i] = 0 if herald_ab and herald_ab.bell_state else attempts_ab
-                attempts_bc[i] += at_c[k].heralds[0].attempts if at_c[k].heralds else 0
-                if (
-                    at_a[k].aborted is not None
-                    or at_b[k].aborted is not None
-                    or at_c[k].aborted is not None
-                ):
-                    self._shot_aborted(a, b, c, at_b[k], programs[k].swapper_aborts, attempts_ab)
+                attempts_bc[i] += rc.heralds[0].attempts if rc.heralds else 0
+                if ra.aborted is not None or rb.aborted is not None or rc.aborted is not None:
+                    self._shot_aborted(a, b, c, rb, programs[k].swapper_aborts, attempts_ab)
                     again.append(i)
                     continue
                 shot, state = shots[i]
-                self._published_shot(a, b, c, first + k, at_b[k], (attempts_ab, attempts_bc[i]))
-                done[i] = self._record(
-                    shot, state, at_a[k], at_b[k], at_c[k], (attempts_ab, attempts_bc[i])
-                )
+                attempts = (attempts_ab, attempts_bc[i])
+                record = self._record(shot, state, ra, rb, rc, attempts)
+                if events is not None:  # (publishing nothing, skip building the events)
+                    self._published_shot(a, b, c, first + k, rb, attempts)
+                    self._publish("shot", shot=shot, input=state[0], correct=record.correct)
+                done[i] = record
             todo = again
         return [done[i] for i in range(len(shots))]
 
@@ -115,27 +151,23 @@ class ChainShotsMixin:
     ) -> TeleportShot:
         """A shot as stored, from the three programs' results (a's readout is its last)."""
         outcome = at_a.readouts[-1]
-        record = TeleportShot(
-            shot=shot,
-            input_state=input_state[0],
-            outcome=outcome,
-            correct=int(outcome == 0),
-            attempts_ab=attempts[0],
-            attempts_bc=attempts[1],
-            swap_outcomes=(at_b.readouts[0], at_b.readouts[1]),
-            bsm_outcomes=(at_c.readouts[0], at_c.readouts[1]),
-            delivered_time_s=at_a.time_s,  # the clock when a's readout ended
-            exact_fidelity=at_a.probes[0] if at_a.probes else None,
+        return TeleportShot(
+            shot,
+            input_state[0],
+            outcome,
+            int(outcome == 0),
+            attempts[0],
+            attempts[1],
+            (at_b.readouts[0], at_b.readouts[1]),
+            (at_c.readouts[0], at_c.readouts[1]),
+            at_a.time_s,  # the clock when a's readout ended
+            at_a.probes[0] if at_a.probes else None,  # the exact fidelity
         )
-        self._publish("shot", shot=shot, input=input_state[0], correct=record.correct)
-        return record
 
     def _published_shot(
         self, a: str, b: str, c: str, tag: int, at_b: ProgramResult, attempts: tuple[int, int]
     ) -> None:
         """The events of a completed shot: both heralds (as b saw them) and the swap."""
-        if self.events is None:
-            return
         for link, herald, count in (
             (f"{a}-{b}", at_b.heralds[0], attempts[0]),
             (f"{b}-{c}", at_b.heralds[1], attempts[1]),
@@ -144,6 +176,20 @@ class ChainShotsMixin:
                 "herald", link=link, pair=f"{link}#{tag}", bell=herald.bell_state, attempts=count
             )
         self._publish("swap", node=b, pair=f"{a}-{c}#{tag}", outcomes=list(at_b.readouts))
+
+    def _batch_programs(
+        self, a: str, b: str, c: str, states: list[tuple[str, float, float]], probe: bool
+    ) -> list[ChainTeleport]:
+        """The programs of each shot of a batch, by input state (a batch repeats a few)."""
+        known: dict[int, ChainTeleport] = {}  # by the state's identity, within this call
+        programs = []
+        for state in states:
+            shot_programs = known.get(id(state))
+            if shot_programs is None:
+                shot_programs = self._chain_programs(a, b, c, state[1], state[2], probe)
+                known[id(state)] = shot_programs
+            programs.append(shot_programs)
+        return programs
 
     def _chain_programs(
         self, a: str, b: str, c: str, theta: float, phi: float, probe: bool

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import fields as dataclass_fields
 from typing import Any
 
 from drivers.errors import InstrumentReplyError, InstrumentValueError
@@ -59,27 +60,76 @@ def _herald(item: str) -> Herald:
     return Herald(None if bell == "NONE" else bell, int(attempts), float(when))
 
 
-def _complete_reply(fields: list[str], shape: tuple[int, int, int]) -> ProgramResult | None:
-    """The common reply, read in one pass: a complete program's ``<time_s>`` and items of
-    its shape, each item exactly ``0``, ``1``, a herald or a probe. None for anything else
-    (the full parse then decides, and names what is wrong)."""
-    readouts: list[int] = []
-    heralds: list[Herald] = []
-    probes: list[float | None] = []
+# The common reply is read into new ``Herald`` and ``ProgramResult`` objects without their
+# generated ``__init__``: a frozen dataclass sets each field through ``object.__setattr__``,
+# which made the objects the larger part of reading a reply. The values are the checked ones
+# ``__init__`` would store; the field names are checked here, so a changed class fails at
+# import rather than building incomplete objects.
+_new, _set_dict = object.__new__, object.__setattr__
+for _cls, _names in (
+    (Herald, ("bell_state", "attempts", "time_s")),
+    (ProgramResult, ("readouts", "time_s", "heralds", "aborted", "probes")),
+):
+    if tuple(f.name for f in dataclass_fields(_cls)) != _names or hasattr(_cls, "__post_init__"):
+        raise TypeError(f"{_cls.__name__} changed: update drivers.qnode_rtc_program")
+#: the bell state of a herald item (``NONE``: the loop's cut-off), and a readout's bit
+_BELLS = {"PHI+": "PHI+", "PHI-": "PHI-", "PSI+": "PSI+", "PSI-": "PSI-", "NONE": None}
+_BITS = {"0": 0, "1": 1}
+
+
+def _complete_replies(
+    parts: list[str], shapes: list[tuple[int, int, int]]
+) -> list[ProgramResult] | None:
+    """The common batch reply, read in one pass: every program complete (``0,<time_s>``)
+    with items of its shape, each item exactly ``0``, ``1``, a herald or a probe. None for
+    anything else (each program's full parse then decides, and names what is wrong)."""
+    results = []
     try:
-        time_s = float(fields[0])
-        for item in fields[1:]:
-            if item == "0" or item == "1":
-                readouts.append(int(item))
-            elif item[:1] == "F":
-                probes.append(None if item == "F-" else float(item[1:]))
-            else:
-                heralds.append(_herald(item))
-    except (ValueError, IndexError):
+        for part, shape in zip(parts, shapes, strict=True):
+            if part[:2] != "0,":
+                return None
+            items = part[2:].split(",")
+            time_s = float(items[0])
+            readouts: list[int] = []
+            heralds: list[Herald] = []
+            probes: list[float | None] = []
+            for item in items[1:]:
+                bit = _BITS.get(item)
+                if bit is not None:
+                    readouts.append(bit)
+                elif item[:1] == "F":
+                    probes.append(None if item == "F-" else float(item[1:]))
+                else:
+                    bell, attempts, when = item.split(":")
+                    herald = _new(Herald)
+                    _set_dict(
+                        herald,
+                        "__dict__",
+                        {
+                            "bell_state": _BELLS[bell],
+                            "attempts": int(attempts),
+                            "time_s": float(when),
+                        },
+                    )
+                    heralds.append(herald)
+            if (len(readouts), len(heralds), len(probes)) != shape:
+                return None
+            result = _new(ProgramResult)
+            _set_dict(
+                result,
+                "__dict__",
+                {
+                    "readouts": tuple(readouts),
+                    "time_s": time_s,
+                    "heralds": tuple(heralds),
+                    "aborted": None,
+                    "probes": tuple(probes),
+                },
+            )
+            results.append(result)
+    except (ValueError, KeyError):
         return None
-    if (len(readouts), len(heralds), len(probes)) != shape:
-        return None
-    return ProgramResult(tuple(readouts), time_s, tuple(heralds), None, tuple(probes))
+    return results
 
 
 class ProgramTransactions:
@@ -101,7 +151,7 @@ class ProgramTransactions:
         sent. ``shot``: the shot whose programs on other nodes this one meets (needed for
         network operations)."""
         text, shape = self._program_text(program)
-        return self._program_replies([shape], f'QUB:PROG? {_shot(shot)}"{text}"')[0]
+        return self._program_replies([shape], f"QUB:PROG? {_shot(shot)}{text}")[0]
 
     def run_programs(self, programs: list[QubitProgram], first_shot: int) -> list[ProgramResult]:
         """Programs of consecutive shots from ``first_shot`` in one transaction, run one
@@ -139,27 +189,36 @@ class ProgramTransactions:
             raise InstrumentValueError(
                 self.display_name, f"batch of {len(programs)} programs, expected 1..{MAX_BATCH}"
             )
-        encoded = [self._program_text(p) for p in programs]
-        return ",".join(f'"{text}"' for text, _ in encoded), [shape for _, shape in encoded]
+        texts, shapes = [], []
+        # a batch repeats a few programs (one per input state): each is looked up once
+        known: dict[int, tuple[str, tuple[int, int, int]]] = {}
+        for program in programs:
+            encoded = known.get(id(program))
+            if encoded is None:
+                encoded = known[id(program)] = self._program_text(program)
+            texts.append(encoded[0])
+            shapes.append(encoded[1])
+        return ",".join(texts), shapes
 
     def _program_text(self, program: QubitProgram) -> tuple[str, tuple[int, int, int]]:
-        """The program as sent, validated (refused naming the operation), and its shape:
-        how many readouts, heralds and probes a complete run returns."""
-        if not 0 < len(program) <= MAX_PROGRAM_OPS:
+        """The program as sent (quoted), validated (refused naming the operation), and its
+        shape: how many readouts, heralds and probes a complete run returns."""
+        ops = program.ops
+        if not 0 < len(ops) <= MAX_PROGRAM_OPS:
             raise InstrumentValueError(
                 self.display_name,
-                f"program of {len(program)} operations, expected 1..{MAX_PROGRAM_OPS}",
+                f"program of {len(ops)} operations, expected 1..{MAX_PROGRAM_OPS}",
             )
-        key = tuple(program.ops)
+        key = tuple(ops)
         try:
             encoded = self._encoded.get(key)
         except TypeError:  # an unhashable argument: validation below names it
             key, encoded = None, None
         if encoded is None:  # steps repeat (same BSM, same input states): encode once
             registers = [0]
-            text = "|".join(self._encode(i, op, registers) for i, op in enumerate(program.ops, 1))
-            probes = sum(op[0] == "PROBE" for op in program.ops)
-            encoded = (text, (program.readouts, program.heralds, probes))
+            text = "|".join(self._encode(i, op, registers) for i, op in enumerate(ops, 1))
+            probes = sum(op[0] == "PROBE" for op in ops)
+            encoded = (f'"{text}"', (program.readouts, program.heralds, probes))
             if key is not None:
                 if len(self._encoded) >= 512:
                     self._encoded.clear()
@@ -177,6 +236,9 @@ class ProgramTransactions:
             if len(parts) == 1 and parts[0][:1] not in ("0", "1"):
                 raise self._refusal(parts[0], command, expected=_PROGRAM_REPLY)
             raise self._bad_program_reply(reply, command)
+        results = _complete_replies(parts, shapes)
+        if results is not None:
+            return results
         return [self._one_reply(p, shape, command) for p, shape in zip(parts, shapes, strict=True)]
 
     def _one_reply(self, reply: str, shape: tuple[int, int, int], command: str) -> ProgramResult:
@@ -187,11 +249,11 @@ class ProgramTransactions:
         status, _, rest = reply.partition(",")
         if status not in ("0", "1"):
             raise self._refusal(reply, command, expected=_PROGRAM_REPLY)
-        fields = rest.split(",")
         if status == "0":
-            result = _complete_reply(fields, shape)
-            if result is not None:
-                return result
+            complete = _complete_replies([reply], [shape])
+            if complete is not None:
+                return complete[0]
+        fields = rest.split(",")
         try:
             time_s = float(fields[0])
             aborted = int(fields[1]) if status == "1" else None
