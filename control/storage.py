@@ -18,12 +18,13 @@ Durability (``durability=``):
 
 Run metadata (config, seed, command line, software versions, backend, calibration in force,
 start time, requested shot count, column spec) is stored with ``dataset.add_metadata`` as JSON
-strings under tags prefixed ``qnode_``; ``stored_runs.read_metadata`` decodes it. ``finish`` records the
-shot count and a summary and marks the dataset completed; a run that never reached ``finish``
-stays incomplete, ``stored_runs.resume_info`` reports it as interrupted and ``ShotStore.resume`` appends
-to it. Leaving a ``with ShotStore(...)`` block normally finishes the run; leaving it by an
-exception (Ctrl-C included) commits what was added and marks the run interrupted. One store
-belongs to one thread (SQLite connections are not shared between threads).
+strings under tags prefixed ``qnode_``; ``stored_runs.read_metadata`` decodes it. ``finish``
+records the shot count and a summary and marks the dataset completed; a run that never
+reached ``finish`` stays incomplete, ``stored_runs.resume_info`` reports it as interrupted
+and ``ShotStore.resume`` appends to it. Leaving a ``with ShotStore(...)`` block normally
+finishes the run; leaving it by an exception (Ctrl-C included) commits what was added and
+marks the run interrupted. One store belongs to one thread (SQLite connections are not
+shared between threads).
 
 Values are stored exactly (SQLite REAL), but QCoDeS reads "numeric" columns back through
 SQLite's conversion to text, which keeps 15 significant digits: store times relative to the
