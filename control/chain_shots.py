@@ -73,6 +73,7 @@ class ChainShotsMixin:
     loop: Any
     cutoff_s: float | None
     events: Any
+    on_event: Any
     shot_programs: bool
     _prepared: bool
     _loaded: Any
@@ -99,7 +100,7 @@ class ChainShotsMixin:
                 node.load_loop(self.loop)
             self._loaded = self.loop
         probe = self.network.backend != "lab"  # only a simulation knows the exact fidelity
-        events = self.events
+        publishing = self.events is not None or self.on_event is not None
         pending_ab = [0] * len(shots)
         attempts_bc = [0] * len(shots)
         done: dict[int, TeleportShot] = {}
@@ -127,7 +128,7 @@ class ChainShotsMixin:
                 shot, state = shots[i]
                 attempts = (attempts_ab, attempts_bc[i])
                 record = self._record(shot, state, ra, rb, rc, attempts)
-                if events is not None:  # (publishing nothing, skip building the events)
+                if publishing:  # (nobody listening: skip building the events)
                     self._published_shot(a, b, c, first + k, rb, attempts)
                     self._publish("shot", shot=shot, input=state[0], correct=record.correct)
                 done[i] = record

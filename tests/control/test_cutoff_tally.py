@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from control.shot_loop import CutoffTally
 
 
@@ -31,3 +33,28 @@ def test_without_a_listener_it_only_counts() -> None:
     tally = CutoffTally()
     tally("discard", {"pair": "alice-bob#1"})
     assert tally.count == 1
+
+
+def test_a_local_observer_sees_every_event_of_a_shot_program_batch() -> None:
+    """Without an event publisher, ``Orchestrator.on_event`` still sees each completed
+    shot's heralds, swap and shot events (the batch skips building them only when nobody
+    listens)."""
+    from qcodes.instrument import Instrument
+
+    from control.backend import open_network
+    from control.node import cardinal_states
+    from control.runs import build_orchestrator
+    from sequences.attempt_loop import AttemptLoop
+
+    chain = Path(__file__).parents[2] / "lab_configs" / "three_node_chain.network.yaml"
+    network = open_network(chain, seed=2)
+    try:
+        orchestrator = build_orchestrator(network, AttemptLoop(alpha=0.1, max_attempts=0))
+        seen: list[str] = []
+        orchestrator.on_event = lambda kind, data: seen.append(kind)
+        states = cardinal_states()
+        orchestrator.teleport_batch("alice", "bob", "charlie", [(0, states[0]), (1, states[1])])
+    finally:
+        network.close()
+        Instrument.close_all()
+    assert seen == ["herald", "herald", "swap", "shot"] * 2
