@@ -277,7 +277,14 @@ class LinkPhysicsMixin:
         plus the RF phases of the two excitation AOMs (node A's minus node B's). Rounded to
         10 mrad (far below the phase noise of a real link) so an unchanged or slowly drifting
         set-up reuses its link model."""
+        a, b = link
         params = self._link_params(link)
+        return self._arm_phase(link, params, self._aom_phase(a) - self._aom_phase(b))
+
+    def _arm_phase(self, link: tuple[str, str], params: LinkParams, aom_phase: float) -> float:
+        """``_optical_phase`` with the link's parameters and the AOMs' phase difference
+        given (the attempt loop keeps the latter while no instrument was edited). Advances
+        the random walk to now (a draw when time moved on; the same phase again when not)."""
         now = self.lab.clock.now
         walk = 0.0
         if params.phase_random_walk_rad_per_sqrt_s > 0:
@@ -288,8 +295,7 @@ class LinkPhysicsMixin:
                 walk += float(self._phase_rng.normal(0.0, step))
                 self._phase_walk[key] = (now, walk)
         phase = params.phase_offset_rad + params.phase_drift_rad_per_s * now + walk
-        a, b = link
-        phase += self._aom_phase(a) - self._aom_phase(b)
+        phase += aom_phase
         return round(wrap_phase(phase), 2)
 
     def _aom_phase(self, node: str) -> float:
@@ -316,6 +322,17 @@ class LinkPhysicsMixin:
             peer_program = self._program(b)
         assert program is None or isinstance(program, AttemptProgram)
         assert peer_program is None or isinstance(peer_program, AttemptProgram)
+        return self._model_at(link, program, peer_program)[0]
+
+    def _model_at(
+        self,
+        link: tuple[str, str],
+        program: AttemptProgram | None,
+        peer_program: AttemptProgram | None,
+    ) -> tuple[LinkModel, _StaticPoint, tuple[int, float]]:
+        """``link_model`` for decoded programs, with the static point it was derived at and
+        its key in the model cache (the attempt loop keeps them, ``AttemptLoopMixin``)."""
+        a, b = link
         static = self._static_point(link, program, peer_program)
         phase = self._optical_phase(link)
         # the scheme, rounds and timing below follow from ``program``, part of ``static``
@@ -347,7 +364,7 @@ class LinkPhysicsMixin:
             if len(self._models) > 64:
                 self._models.clear()
             self._models[key] = model
-        return model
+        return model, static, key
 
     def _emission_probability(self, node: str) -> float:
         wiring = self.nodes.get(node)

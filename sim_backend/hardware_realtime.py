@@ -43,9 +43,8 @@ class RealTimeMixin:
         awgs = [hw._instrument(name) for name in awg_names]
         for awg in awgs:
             awg.running = True
-        hw._run_attempt_loop(station, awgs)
-        # the loop just recorded its run last (what ``last_herald`` finds for this link)
-        run = hw.runs[-1]
+        # the loop records its run last (what ``last_herald`` finds for this link)
+        run = hw._run_attempt_loop(station, awgs)
         return run.heralds > 0, run.last_bell_state or "", run.attempts, run.ended_at_s
 
     def _realtime_link(self, node: str, peer: str) -> tuple[Any, tuple[str | None, ...]]:

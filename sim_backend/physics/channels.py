@@ -79,7 +79,8 @@ def attempt_dephasing_factor(p_per_attempt: float, attempts: int) -> float:
     Each attempt dephases the memory with probability p (Kalb et al., Science 356, 928 (2017);
     Rozpedek et al., PRA 99, 052330 (2019), sec. III): coherence is multiplied by (1-2p)^n.
     """
-    _check_probability("dephasing probability per attempt", p_per_attempt)
+    if not 0.0 <= p_per_attempt <= 1.0:  # ``_check_probability``, inline: called per loop
+        _check_probability("dephasing probability per attempt", p_per_attempt)
     return (1.0 - 2.0 * p_per_attempt) ** attempts
 
 

@@ -273,7 +273,9 @@ class HeraldedLink:
         self._registry = registry
         self._clock = clock
         self._rng = rng
-        self._uniforms = np.empty(0)
+        # the block of uniforms as Python floats (the same values: indexing a list is cheaper
+        # than indexing a numpy array and converting the element, twice per attempt loop)
+        self._uniforms: list[float] = []
         self._next = 0
         self.pairs_delivered = 0
         self.attempts_made = 0
@@ -283,12 +285,12 @@ class HeraldedLink:
         self.model = model
 
     def _uniform(self) -> float:
-        if self._next >= len(self._uniforms):
-            self._uniforms = 1.0 - self._rng.random(self._BLOCK)  # in (0, 1]
-            self._next = 0
-        u = self._uniforms[self._next]
-        self._next += 1
-        return float(u)
+        index = self._next
+        if index >= len(self._uniforms):
+            self._uniforms = (1.0 - self._rng.random(self._BLOCK)).tolist()  # in (0, 1]
+            index = 0
+        self._next = index + 1
+        return self._uniforms[index]
 
     def sample_attempts(self) -> int:
         """Attempts up to and including the first success: geometric(p), inverse-CDF sampled."""
@@ -329,14 +331,21 @@ class HeraldedLink:
         timing = model.timing
         clock = self._clock
         attempts = self.sample_attempts()
+        node_a, node_b = self.nodes
         if max_attempts is not None and attempts > max_attempts:
             self._spend_attempts(max_attempts)
             clock.advance(max_attempts * timing.attempt_period_s)
             return max_attempts, -1, 0.0
-        self._spend_attempts(attempts)
-        emitted_at = clock.now + (attempts - 1) * timing.attempt_period_s + timing.emission_offset_s
-        index = model.choose_pattern(self._uniform())
-        node_a, node_b = self.nodes
+        self.attempts_made += attempts  # ``_spend_attempts``, inline
+        node_a.apply_attempt_dephasing(attempts)
+        node_b.apply_attempt_dephasing(attempts)
+        period = timing.attempt_period_s
+        emitted_at = clock.now + (attempts - 1) * period + timing.emission_offset_s
+        # ``model.choose_pattern``, inline
+        cumulative = model._cumulative
+        index = bisect.bisect_right(cumulative, self._uniform())
+        if index >= len(cumulative):
+            index = len(cumulative) - 1
         qubits = (node_a.communication_qubit, node_b.communication_qubit)
         heralded_at = clock.advance_to(emitted_at + timing.herald_delay_s)
         self._registry.set_state(qubits, model.states[index])
