@@ -88,10 +88,7 @@ class FusedGate:
     def __init__(self, superop: np.ndarray) -> None:
         self.k = superop.shape[0].bit_length() // 2
         self.superop = superop
-        basis = [np.eye(1, dtype=complex)]
-        for _ in range(self.k):
-            basis = [np.kron(b, e) for b in basis for e in _IDLE_BASIS]
-        self.stack = np.stack([(superop @ b).reshape(-1) for b in basis])
+        self.stack = np.stack([(superop @ b).reshape(-1) for b in _idle_basis_products(self.k)])
         self._full: dict[tuple[int, tuple[int, ...]], tuple[np.ndarray, np.ndarray]] = {}
         self._recent: dict[tuple[int, tuple[int, ...], tuple[tuple[float, float], ...]], np.ndarray]
         self._recent = {}
@@ -217,6 +214,18 @@ class FusedGate:
         return full
 
 
+@lru_cache(maxsize=8)
+def _idle_basis_products(k: int) -> tuple[np.ndarray, ...]:
+    """The 3^k Kronecker products of the idle basis on k targets (``FusedGate``), made
+    once per k: a gate with a new angle (an arbitrary input state) needs them again."""
+    basis = [np.eye(1, dtype=complex)]
+    for _ in range(k):
+        basis = [np.kron(b, e) for b in basis for e in _IDLE_BASIS]
+    for b in basis:
+        b.flags.writeable = False
+    return tuple(basis)
+
+
 def _idle_weights(idle: Sequence[tuple[float, float]]) -> list[float]:
     """Weights of the idle basis products: (1, c, gamma) per target, outer-multiplied."""
     if len(idle) == 1:
@@ -231,6 +240,14 @@ def _idle_weights(idle: Sequence[tuple[float, float]]) -> list[float]:
     return weights
 
 
+#: ``depolarizing_superoperator`` per (p, k), read-only: a node's gates share their error
+@lru_cache(maxsize=64)
+def _depolarizing(p: float, k: int) -> np.ndarray:
+    channel = depolarizing_superoperator(p, k)
+    channel.flags.writeable = False
+    return channel
+
+
 _FUSED_GATES: dict[tuple[bytes, str, int, float], FusedGate] = {}
 
 
@@ -243,7 +260,7 @@ def noisy_gate(unitary: np.ndarray, p: float) -> FusedGate:
         k = unitary.shape[0].bit_length() - 1
         superop = unitary_superoperator(unitary)
         if p:
-            superop = depolarizing_superoperator(p, k) @ superop
+            superop = _depolarizing(p, k) @ superop
         gate = FusedGate(superop)
         if len(_FUSED_GATES) >= 1024:
             _FUSED_GATES.clear()
