@@ -1,0 +1,310 @@
+"""What each operation of a real-time program does in the simulated lab, and how a program
+ends; when each runs is the scheduler's (``realtime.RealTimeNetwork``, whose module docstring
+describes the network operations). A program's state while it runs is a ``ProgramRun``."""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from .instruments.scpi import ScpiError
+
+Operation = tuple[Any, ...]
+#: Pauli frame (x, z) of each heralded Bell state relative to Phi+ (X^x Z^z on one qubit).
+BELL_FRAMES = {"PHI+": (0, 0), "PSI+": (1, 0), "PHI-": (0, 1), "PSI-": (1, 1)}
+#: Aborted shots remembered (a program of an aborted shot started later aborts too).
+_SHOT_MEMORY = 64
+#: Mailboxes kept before those of finished shots are dropped.
+MAILBOXES = 256
+#: ``ProgramRun.wake_s`` of a program waiting for a message not yet sent
+NEVER = math.inf
+_BIT_TEXT = ("0", "1")  # a readout as a reply item
+
+
+@dataclass(slots=True, init=False)
+class ProgramRun:
+    """One controller's program of one shot, and how far it got."""
+
+    controller: str
+    node: str
+    shot: int
+    ops: tuple[Operation, ...]
+    texts: tuple[str, ...]  # each operation as sent, for reports
+    runners: tuple[Any, ...]  # what runs each operation (see ``_OPERATIONS``)
+    position: int  # index of the next operation
+    registers: list[int]
+    items: list[str]  # readouts and heralds, for the reply
+    state: str  # running, done, aborted, failed
+    aborted_at: int | None  # 1-based operation that ended it
+    error: tuple[int, str] | None  # failed: SCPI code and reason
+    first_herald_s: float | None
+    ended_s: float | None  # controller clock when it ended
+    waiting: tuple[str, Any]  # what a blocked program waits for (see ``why``)
+    #: asleep until the clock reaches it (a message's arrival, always its box's first
+    #: message's; ``NEVER``: until a message is posted or the shot aborts); 0: awake, its
+    #: next operation is tried at every pass
+    wake_s: float
+
+    def __init__(
+        self,
+        controller: str,
+        node: str,
+        shot: int,
+        ops: tuple[Operation, ...],
+        texts: tuple[str, ...],
+        runners: tuple[Any, ...],
+    ) -> None:
+        # written out (not dataclass-made): three are made per teleportation
+        self.controller, self.node, self.shot = controller, node, shot
+        self.ops, self.texts, self.runners = ops, texts, runners
+        self.position, self.registers, self.items, self.state = 0, [], [], "running"
+        self.aborted_at = self.error = self.first_herald_s = self.ended_s = None
+        self.waiting, self.wake_s = ("", None), 0.0
+
+    def where(self) -> str:
+        return f"operation {self.position + 1} {self.texts[self.position]!r}"
+
+    def why(self) -> str:
+        """What it waits for, in words (built only when a blocked program is reported)."""
+        kind, detail = self.waiting
+        if kind == "entangle":
+            return f"{detail}'s program has not reached its attempt loop with {self.node}"
+        if kind == "arrival":
+            peer, arrival = detail
+            return f"the message from {peer} arrives at {arrival:.9g} s"
+        return f"no message from {detail}"
+
+
+class ProgramOperations:
+    """The operations of the programs (and their endings), for ``RealTimeNetwork``, whose
+    state they use."""
+
+    _hw: Any
+    _runs: dict[str, ProgramRun]
+    _mail: dict[tuple[int, str, str], deque[tuple[float, tuple[int, ...]]]]
+    _aborted: dict[int, str]
+    _delays: dict[tuple[str, str], float]
+    _controllers: dict[str, str]
+    _floor: int | None
+
+    # (the network operations below write ``_next``'s lines out: they run at every one)
+    def _qubit_ops(self, run: ProgramRun, op: Operation) -> bool:
+        """Operations on the node's own qubits (init, rotate, gate, wait, measure: a readout
+        goes into the next register and the reply), this one and those right after it, in
+        one go: as the passes would run them, since nothing else can end the shot
+        meanwhile (an error ends the run at its operation). The hardware resolves the block
+        once into steps (a Bell-state measurement fused into one); when it cannot, they run
+        one by one."""
+        hw, ops = self._hw, run.ops
+        start, count = run.position, len(ops)
+        end = start + 1
+        while end < count and ops[end][0] in _QUBIT_KINDS:
+            end += 1
+        block = getattr(hw, "qubit_block", None)
+        entries = block(run.controller, ops[start:end]) if block is not None else None
+        if entries is not None:
+            registers, items, position = run.registers, run.items, start
+            for step, width, reads in entries:
+                run.position = position  # where an error would end the run
+                outcome = step()
+                if reads == 1:
+                    registers.append(int(outcome))
+                    items.append(_BIT_TEXT[int(outcome)])
+                elif reads == 2:
+                    for bit in outcome:
+                        registers.append(int(bit))
+                        items.append(_BIT_TEXT[int(bit)])
+                position += width
+            run.position = position - 1
+            self._next(run)
+            return True
+        operation, last = hw.qubit_operation, count - 1
+        while True:
+            outcome = operation(run.controller, *op)
+            if op[0] == "measure":
+                run.registers.append(int(outcome))
+                run.items.append(_BIT_TEXT[int(outcome)])
+            if run.position == last or ops[run.position + 1][0] not in _QUBIT_KINDS:
+                self._next(run)
+                return True
+            run.position += 1
+            op = ops[run.position]
+
+    def _pauli(self, run: ProgramRun, op: Operation) -> bool:
+        """Feed-forward: X then Z, each when its XOR of registers is 1."""
+        _, qubit, x, z = op
+        for gate, bits in (("X", x), ("Z", z)):
+            if _xor(run.registers, bits):
+                self._hw.qubit_operation(run.controller, "gate", gate, qubit)
+        run.position += 1
+        if run.position == len(run.ops):
+            self._done(run)
+        return True
+
+    def _probe(self, run: ProgramRun, op: Operation) -> bool:
+        """The exact fidelity of a qubit to a pure state, as an item of the reply."""
+        _, qubit, theta, phi = op
+        fidelity = self._hw.qubit_fidelity(run.node, qubit, theta, phi)
+        run.items.append(f"F{fidelity:.12g}")
+        run.position += 1
+        if run.position == len(run.ops):
+            self._done(run)
+        return True
+
+    def _age(self, run: ProgramRun, op: Operation) -> bool:
+        """The memory cut-off: abort when the first heralded pair is older than op[1]."""
+        born = run.first_herald_s
+        if born is not None and self._hw.now_s() - born > op[1]:
+            self._end(run, "aborted")
+        else:
+            self._next(run)
+        return True
+
+    def _entangle(self, run: ProgramRun, op: Operation) -> bool:
+        """The attempt loop with ``op[1]``, once the peer's program has reached its own
+        ``entangle`` towards this node (it is checked again at every pass until then)."""
+        peer = op[1]
+        controller = self._controllers.get(peer)
+        if controller is None:
+            controller = self._controllers[peer] = self._hw.controller_of(peer)
+        other = self._runs.get(controller)
+        ready = (
+            other is not None
+            and other.shot == run.shot
+            and other.state == "running"
+            and other.ops[other.position] == ("entangle", run.node)
+        )
+        if not ready:
+            run.waiting = ("entangle", peer)
+            return False
+        assert other is not None
+        try:
+            heralded, bell, attempts, when = self._hw.realtime_attempt_loop(run.node, peer)
+        except ScpiError as exc:  # a loop the link cannot run: both programs fail
+            for r in (run, other):
+                self._fail(r, exc.code, f"{r.where()}: {exc.detail}")
+            return True
+        item = f"{bell if heralded else 'NONE'}:{attempts}:{when:.12g}"  # both report it
+        if not heralded:
+            for r in (run, other):
+                r.items.append(item)
+                self._end(r, "aborted")
+            return True
+        frame = BELL_FRAMES[bell]
+        for r in (run, other):
+            r.items.append(item)
+            r.registers.extend(frame)
+            if r.first_herald_s is None:
+                r.first_herald_s = when
+            r.position += 1
+            if r.position == len(r.ops):
+                self._done(r)
+        return True
+
+    def _send(self, run: ProgramRun, op: Operation) -> bool:
+        """Post the bits (XORs of registers) to the peer; they arrive after the classical
+        delay. The peer's program of this shot, asleep waiting for them, sleeps on until then."""
+        _, peer, bits = op
+        node, shot = run.node, run.shot
+        delay = self._delays.get((node, peer))
+        if delay is None:  # the fibre between two nodes does not change during a run
+            delay = self._delays[(node, peer)] = self._hw.classical_delay_s(node, peer)
+        arrival = self._hw.now_s() + delay
+        registers, message = run.registers, []
+        for indices in bits:  # each bit: the XOR of its registers
+            value = 0
+            for index in indices:
+                value ^= registers[index]
+            message.append(value)
+        mail = self._mail
+        box = mail.get((shot, node, peer))
+        if box is None:
+            box = mail[(shot, node, peer)] = deque()
+            if len(mail) > MAILBOXES:  # drop what finished shots left unread
+                live = {r.shot for r in self._runs.values() if r.state == "running"}
+                for key in [k for k in mail if k[0] not in live]:
+                    del mail[key]
+        box.append((arrival, tuple(message)))
+        for reader in self._runs.values():  # the peer's program, asleep on an empty box
+            if (
+                reader.wake_s == NEVER
+                and reader.node == peer
+                and reader.shot == shot
+                and reader.ops[reader.position][1] == node
+            ):
+                reader.wake_s = arrival  # the box's first message: readable at its arrival
+        run.position += 1
+        if run.position == len(run.ops):
+            self._done(run)
+        return True
+
+    def _receive(self, run: ProgramRun, op: Operation) -> bool:
+        """Take the next message from the peer into registers; False (the program sleeps
+        until the message's arrival, or until a message is posted) when there is none."""
+        _, peer, count = op
+        box = self._mail.get((run.shot, peer, run.node))
+        if not box:
+            run.waiting = ("message", peer)
+            run.wake_s = NEVER
+            return False
+        arrival, bits = box[0]
+        # a program asleep till this message's arrival is only woken (by the pass) once
+        # the clock has reached it: the clock is asked only of an awake one
+        if not run.wake_s and arrival > self._hw.now_s():
+            run.waiting = ("arrival", (peer, arrival))
+            run.wake_s = arrival
+            return False
+        run.wake_s = 0.0
+        box.popleft()
+        if len(bits) != count:
+            self._fail(
+                run, -230, f"{run.where()}: the message carries {len(bits)} bits, not {count}"
+            )
+            return True
+        run.registers.extend(bits)
+        run.position += 1
+        if run.position == len(run.ops):
+            self._done(run)
+        return True
+
+    # ------------------------------------------------------------------ endings
+    def _next(self, run: ProgramRun) -> None:
+        run.position += 1
+        if run.position == len(run.ops):
+            self._done(run)
+
+    def _done(self, run: ProgramRun) -> None:
+        run.state = "done"
+        run.ended_s = self._hw.now_s()
+        self._floor = None
+
+    def _end(self, run: ProgramRun, state: str) -> None:
+        """End ``run`` early, and with it its shot: the shot's sleeping programs wake to
+        end at their next operation."""
+        run.state = state
+        run.ended_s = self._hw.now_s()
+        run.aborted_at = run.position + 1
+        self._floor = None
+        self._aborted[run.shot] = run.node
+        while len(self._aborted) > _SHOT_MEMORY:
+            del self._aborted[next(iter(self._aborted))]
+        for other in self._runs.values():
+            if other.shot == run.shot:
+                other.wake_s = 0.0
+
+    def _fail(self, run: ProgramRun, code: int, reason: str) -> None:
+        self._end(run, "failed")
+        run.error = (code, reason)
+
+
+def _xor(registers: list[int], bits: tuple[int, ...]) -> int:
+    value = 0
+    for index in bits:
+        value ^= registers[index]
+    return value
+
+
+#: operations on the node's own qubits, run by the lab's ``qubit_operation``
+_QUBIT_KINDS = frozenset({"init", "rotate", "gate", "wait", "measure"})
