@@ -51,6 +51,7 @@ from .hardware_blocks import qubit_block
 from .hardware_clicks import AttemptLoopMixin
 from .hardware_link import LinkPhysicsMixin
 from .hardware_realtime import RealTimeMixin
+from .hardware_tags import ClickTagsMixin
 from .lab import SimulatedLab
 from .optics import (
     snspd_latched,
@@ -69,7 +70,7 @@ _SINGLE_GATES = {"H": H, "X": X, "Y": Y, "Z": Z, "S": S}
 _TWO_QUBIT_GATES = {"CNOT": CNOT, "CZ": CZ}
 
 
-class SimulatedHardware(LinkPhysicsMixin, AttemptLoopMixin, RealTimeMixin):
+class SimulatedHardware(LinkPhysicsMixin, AttemptLoopMixin, ClickTagsMixin, RealTimeMixin):
     """The simulated lab seen through its instruments; implements ``LabHooks``."""
 
     def __init__(

@@ -1,6 +1,6 @@
-"""The attempt loop of a link in simulated time and the clicks it leaves: the herald's clicks,
-failed attempts' clicks and dark counts, placed on the AWG's attempt grid as time tags (fibre
-flight, cable delay, jitter, dead time). A mixin of
+"""The attempt loop of a link in simulated time: its set-up (link model, loop plan, programs
+checked; kept while nothing it read was edited), the attempts until the herald or the
+cut-off, and the attempt grid its clicks are tagged on (``hardware_tags``). A mixin of
 :class:`sim_backend.hardware.SimulatedHardware` (see its module docstring)."""
 
 from __future__ import annotations
@@ -17,21 +17,8 @@ from .optics import (
     bright_population,
 )
 from .params import SPEED_OF_LIGHT_IN_FIBRE_M_PER_S, LinkParams
-from .physics.link import HeraldedLink, LinkModel
-from .wiring import DRIFT_STEP_S, PS, AttemptRun, StationWiring
-
-#: the detector ports ('+': 0, '-': 1) that click in a round, by its outcome
-_PORTS: dict[str, tuple[int, ...]] = {"+": (0,), "-": (1,), "both": (0, 1), "none": ()}
-
-#: the frozenset of each link's two node names (the key of per-link caches keyed that way)
-_LINK_KEYS: dict[tuple[str, str], frozenset[str]] = {}
-
-
-def _link_key(link: tuple[str, str]) -> frozenset[str]:
-    key = _LINK_KEYS.get(link)
-    if key is None:
-        key = _LINK_KEYS[link] = frozenset(link)
-    return key
+from .physics.link import LinkModel
+from .wiring import DRIFT_STEP_S, AttemptRun, StationWiring
 
 
 @dataclass(frozen=True)
@@ -90,7 +77,8 @@ class _LoopSetup:
 
 
 class AttemptLoopMixin:
-    """The attempt loop and time tags of :class:`~sim_backend.hardware.SimulatedHardware`."""
+    """The attempt loop of :class:`~sim_backend.hardware.SimulatedHardware` (the tags its
+    clicks leave: ``hardware_tags.ClickTagsMixin``)."""
 
     def _run_attempt_loop(self, station: StationWiring, awgs: list[Any]) -> AttemptRun:
         """Run the attempt loop of the station's link, started on ``awgs`` (its two nodes'
@@ -341,119 +329,3 @@ class AttemptLoopMixin:
         pulse = min(starts, default=0.0)
         length_km = max(self._link_params(station.link).fibre_length_km)
         return pulse + length_km * 1e3 / SPEED_OF_LIGHT_IN_FIBRE_M_PER_S
-
-    def _attempt_clicks(
-        self,
-        station: StationWiring,
-        link: HeraldedLink,
-        grid: tuple[float, float],
-        attempt_start_s: float,
-        clicks: tuple[str, ...],
-    ) -> None:
-        """Time tags of one attempt's clicks (a herald's or a failure's): one entry per
-        round, the first at the attempt's start plus the photons' arrival offset, a
-        Barrett-Kok second round one round separation later. ``grid``: (arrival offset,
-        attempt period) of the running loop."""
-        separation = link.model.params.bk_round_separation_us * 1e-6
-        arrival = attempt_start_s + grid[0]
-        for r, c in enumerate(clicks):
-            self._add_clicks(station, c, arrival + r * separation)
-
-    def _failed_attempt_clicks(
-        self,
-        station: StationWiring,
-        link: HeraldedLink,
-        grid: tuple[float, float],
-        first_s: float,
-        failures: int,
-    ) -> None:
-        """Clicks of failed attempts (the first starting at ``first_s``): how many attempts
-        clicked is binomial, which pattern each had follows the pattern probabilities, and
-        which attempts is uniform; each is tagged on the attempt grid (``_attempt_clicks``)."""
-        if failures <= 0 or not link.model.failure_clicks:
-            return
-        model = link.model
-        total, pattern_probabilities = model.failure_click_distribution
-        n_clicking = int(self._rng.binomial(failures, total))
-        if n_clicking == 0:
-            return
-        which = self._rng.choice(
-            len(pattern_probabilities), size=n_clicking, p=pattern_probabilities
-        )
-        slots = self._rng.integers(0, failures, size=n_clicking)
-        for w, slot in zip(which, slots, strict=True):
-            clicks = model.failure_clicks[w][0].clicks
-            self._attempt_clicks(station, link, grid, first_s + slot * grid[1], clicks)
-
-    def _add_clicks(self, station: StationWiring, outcome: str, time_s: float) -> None:
-        """The clicks of one round at the photons' arrival time. When the nodes emit at
-        different times, each click is placed at its photon's emission delay: a single click
-        came from either node (weighted by what each sends), a coincidence from one each."""
-        ports = _PORTS[outcome]
-        delays, p_a = self._click_sources(station.link)
-        if ports and delays != (0.0, 0.0):
-            if len(ports) == 2:
-                first = int(self._timing_rng.integers(2))
-                sources: tuple[int, ...] = (first, 1 - first)
-            else:
-                sources = (0 if self._timing_rng.random() < p_a else 1,)
-            for port, source in zip(ports, sources, strict=True):
-                self._add_tag(station, port, time_s + delays[source])
-            return
-        for port in ports:
-            self._add_tag(station, port, time_s)
-
-    def _click_sources(self, link: tuple[str, str]) -> tuple[tuple[float, float], float]:
-        """(emission delays, probability a single click came from node A), cached until an
-        instrument setting changes."""
-        key = _LINK_KEYS.get(link) or _link_key(link)
-        cached = self._click_timing.get(key)
-        if cached is None:
-            delays = self._emission_delays_s(link)
-            p_a = 0.5
-            if delays != (0.0, 0.0):
-                setup = self.link_model(link).setup
-                ta, tb = setup.path_a.transmission, setup.path_b.transmission
-                p_a = ta / (ta + tb) if ta + tb > 0 else 0.5
-            cached = self._click_timing[key] = (delays, p_a)
-        return cached
-
-    def _add_tag(self, station: StationWiring, port: int, time_s: float) -> None:
-        """A click on detector ``port`` at ``time_s`` as the time tagger sees it: dropped
-        by an input that is off or whose threshold misses the detector pulse; else delayed
-        by the input's delay and the detector's cable delay, with Gaussian jitter."""
-        tagger_name = station.time_tagger
-        if tagger_name is None:
-            return
-        channel = station.tagger_channels[port]
-        inp = self._instrument(tagger_name).inputs[channel]
-        det = self._link_params(station.link).detectors
-        if not (inp.enabled and 0 < inp.threshold_v < det.pulse_amplitude_v):
-            return
-        delay_ps = int(round(inp.delay_ps))
-        cable_ps = det.cable_delay_ps[port]
-        jitter_ps = det.timing_jitter_ps
-        if jitter_ps > 0:
-            # the draw of ``normal(0.0, jitter_ps)`` (numpy's 0.0 + scale * standard normal:
-            # the same variate, from the same bits), at half its cost
-            cable_ps += jitter_ps * self._timing_rng.standard_normal()
-        self._tag_buffers[tagger_name].tags.append(
-            (channel, int(round(time_s * PS + cable_ps)) + delay_ps)
-        )
-
-    def _dark_counts_until_now(self, tagger: str) -> None:
-        """Dark counts outside the attempts' detection windows, Poisson in time."""
-        buffer = self._tag_buffers[tagger]
-        now = self.lab.clock.now
-        span = now - buffer.counted_since_s
-        if span <= 0:
-            return
-        for station in self.stations.values():
-            if station.time_tagger != tagger:
-                continue
-            op = self.operating_point(station.link)
-            for port, rate in enumerate(op.dark_count_rate_hz):
-                n = int(self._rng.poisson((rate or 0.0) * span))
-                for t in self._rng.uniform(buffer.counted_since_s, now, size=n):
-                    self._add_tag(station, port, float(t))
-        buffer.counted_since_s = now
