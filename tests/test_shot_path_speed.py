@@ -18,15 +18,14 @@ from qcodes.instrument import Instrument
 from control.backend import open_network
 from control.chain_shots import TeleportShot
 from control.events import EventPublisher
-from control.node import NodeController, NodeInstruments, cardinal_states
-from control.orchestrator import Orchestrator
+from control.node import cardinal_states
+from control.runs import build_orchestrator
 from drivers.errors import InstrumentReplyError
 from drivers.qnode_rtc_program import _complete_replies
 from drivers.qubit_program import Herald, ProgramResult, QubitProgram
-from sequences.attempt_loop import AttemptLoop, NodeOptics
+from sequences.attempt_loop import AttemptLoop
 
 CHAIN = Path(__file__).parents[1] / "lab_configs" / "three_node_chain.network.yaml"
-OPTICS = NodeOptics(converter_pump_mw=500.0, converter_temperature_c=55.0)
 
 
 class _Recorder(EventPublisher):
@@ -42,11 +41,7 @@ class _Recorder(EventPublisher):
 @pytest.fixture(scope="module")
 def chain():
     network = open_network(CHAIN, seed=7)
-    nodes = {
-        n: NodeController(n, NodeInstruments.of(network, n), OPTICS)
-        for n in network.loaded.config.nodes
-    }
-    orchestrator = Orchestrator(network, nodes, AttemptLoop(alpha=0.1, max_attempts=0))
+    orchestrator = build_orchestrator(network, AttemptLoop(alpha=0.1, max_attempts=0))
     orchestrator.prepare()
     yield orchestrator
     network.close()
