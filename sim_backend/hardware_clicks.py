@@ -17,7 +17,7 @@ from .optics import (
     bright_population,
 )
 from .params import SPEED_OF_LIGHT_IN_FIBRE_M_PER_S, LinkParams
-from .physics.link import LinkModel
+from .physics.link import HeraldedLink, LinkModel
 from .wiring import DRIFT_STEP_S, AttemptRun, StationWiring
 
 
@@ -90,33 +90,12 @@ class AttemptLoopMixin:
         count = edits()
         drift_step = math.floor(self.lab.clock.now / DRIFT_STEP_S)
         setup = self._reusable_setup(station, wires, programs, count, drift_step)
-        if setup is None or not setup.checked:
-            try:
-                self._check_programs(station, programs)
-            except ScpiError:
-                for awg in awgs:  # a refused program does not start
-                    awg.running = False
-                raise
-        link = self.lab.links.get(wires.key) or self.lab.link(*station.link)
-        plan = None
-        if setup is not None:  # what ``link_model`` and ``_loop_plan`` return, unless the
-            # phase moved on (the phase, with its random walk, is taken as they take it)
-            phase = self._arm_phase(station.link, setup.link_params, setup.aom_phase)
-            if phase == setup.phase and self._models.get(setup.model_key) is setup.model:
-                link.set_model(setup.model)
-                plan = setup.plan
-        if plan is None:
-            wires.setup = None
-            model, static, model_key = self._model_at(station.link, programs[0], programs[1])
-            link.set_model(model)
-            try:
-                plan = self._loop_plan(station, wires, programs, model)
-            except ScpiError:
-                for awg in awgs:
-                    awg.running = False
-                raise
-            if static.edits == count:  # every instrument read counts its edits
-                wires.setup = self._loop_setup(station, static, model_key, model, plan, drift_step)
+        try:
+            link, plan = self._ready_loop(station, wires, programs, setup, count, drift_step)
+        except ScpiError:
+            for awg in awgs:  # a loop refused as it is set up does not start
+                awg.running = False
+            raise
         model = link.model
         clock = self.lab.clock
         started = clock.now
@@ -160,6 +139,36 @@ class AttemptLoopMixin:
         for awg in awgs:  # the sequence ran to its end
             awg.running = False
         return run
+
+    def _ready_loop(
+        self,
+        station: StationWiring,
+        wires: _LinkWires,
+        programs: list[AttemptProgram | None],
+        setup: _LoopSetup | None,
+        count: int,
+        drift_step: float,
+    ) -> tuple[HeraldedLink, _LoopPlan]:
+        """Check the programs, set the link's model and return the link and the loop's
+        plan: from the kept ``setup`` while it still holds, else derived again (and kept
+        when every instrument read counts its edits). Raises ScpiError for a loop the link
+        refuses."""
+        if setup is None or not setup.checked:
+            self._check_programs(station, programs)
+        link = self.lab.links.get(wires.key) or self.lab.link(*station.link)
+        if setup is not None:  # what ``link_model`` and ``_loop_plan`` return, unless the
+            # phase moved on (the phase, with its random walk, is taken as they take it)
+            phase = self._arm_phase(station.link, setup.link_params, setup.aom_phase)
+            if phase == setup.phase and self._models.get(setup.model_key) is setup.model:
+                link.set_model(setup.model)
+                return link, setup.plan
+        wires.setup = None
+        model, static, model_key = self._model_at(station.link, programs[0], programs[1])
+        link.set_model(model)
+        plan = self._loop_plan(station, wires, programs, model)
+        if static.edits == count:  # every instrument read counts its edits
+            wires.setup = self._loop_setup(station, static, model_key, model, plan, drift_step)
+        return link, plan
 
     def _reusable_setup(
         self,
