@@ -61,39 +61,37 @@ def _resolve(
             op = block[i]
             if op[0] == "init":
                 node.qubit(op[1])  # an invalid init advances the clock as it fails: not here
-            if fuse and _is_bell_measurement(block, i):
-                entries.append((_bell_step(hw, instrument, node, block[i : i + 4]), 4, 2))
-                i += 4
-                continue
-            width = _preparation_width(block, i) if fuse else 0
-            if width:
-                step = _preparation_step(hw, instrument, node, block[i : i + width])
-                entries.append((step, width, 0))
-                i += width
-                continue
-            width = _readout_width(block, i) if fuse else 0
-            if width:
-                step = _readout_step(hw, instrument, node, block[i : i + width])
-                entries.append((step, width, 1))
-                i += width
-                continue
-            step = hw.qubit_step(instrument, op[0], op[1:])
-            entries.append((step, 1, int(op[0] == "measure")))
-            i += 1
+            entry = _fused_entry(hw, instrument, node, block, i) if fuse else None
+            if entry is None:
+                entry = (hw.qubit_step(instrument, op[0], op[1:]), 1, int(op[0] == "measure"))
+            entries.append(entry)
+            i += entry[1]
     except Exception:  # any operation that does not resolve: run them one by one
         return None
     return tuple(entries)
 
 
-def _is_bell_measurement(block: tuple[tuple[Any, ...], ...], i: int) -> bool:
-    """CNOT(c, t), H(c), Z readout of c, Z readout of t at ``block[i:]``, c != t."""
+def _fused_entry(
+    hw: Any, instrument: str, node: Any, block: tuple[tuple[Any, ...], ...], i: int
+) -> Entry | None:
+    """The fused step of the pattern that starts at ``block[i]``, or None (no pattern)."""
+    for width_at, make_step, reads in _FUSIONS:
+        width = width_at(block, i)
+        if width:
+            return (make_step(hw, instrument, node, block[i : i + width]), width, reads)
+    return None
+
+
+def _bell_measurement_width(block: tuple[tuple[Any, ...], ...], i: int) -> int:
+    """4 if CNOT(c, t), H(c), Z readout of c, Z readout of t are at ``block[i:]``, c != t;
+    else 0."""
     if len(block) < i + 4:
-        return False
+        return 0
     cnot, h, read_c, read_t = block[i : i + 4]
     if len(cnot) != 4 or cnot[:2] != ("gate", "CNOT"):
-        return False
+        return 0
     c, t = cnot[2], cnot[3]
-    return (
+    matches = (
         type(c) is int
         and type(t) is int
         and c != t
@@ -101,6 +99,7 @@ def _is_bell_measurement(block: tuple[tuple[Any, ...], ...], i: int) -> bool:
         and read_c == ("measure", c, "Z")
         and read_t == ("measure", t, "Z")
     )
+    return 4 if matches else 0
 
 
 def _single_qubit_gate(op: tuple[Any, ...], index: int) -> bool:
@@ -217,3 +216,12 @@ def _bell_step(
         return outcomes
 
     return step
+
+
+#: the fused patterns, tried in this order at each operation: (width of the pattern at an
+#: index, 0 if it is not there; its step; readouts the step returns)
+_FUSIONS: tuple[tuple[Callable[..., int], Callable[..., Any], int], ...] = (
+    (_bell_measurement_width, _bell_step, 2),
+    (_preparation_width, _preparation_step, 0),
+    (_readout_width, _readout_step, 1),
+)

@@ -350,13 +350,13 @@ def test_gates_and_a_readout_on_a_lone_qubit_draw_as_one_by_one(lifetimes: bool)
 
 
 def test_bell_measurement_pattern() -> None:
-    assert blocks._is_bell_measurement(BSM, 0)
-    assert blocks._is_bell_measurement((("init", 1),) + BSM, 1)
-    assert not blocks._is_bell_measurement((("init", 1),) + BSM, 0)
-    assert not blocks._is_bell_measurement(BSM[:3], 0)
-    assert not blocks._is_bell_measurement((("gate", "CNOT", 1, 1), *BSM[1:]), 0)
-    assert not blocks._is_bell_measurement((*BSM[:3], ("measure", 0, "X")), 0)
-    assert not blocks._is_bell_measurement((("gate", "CNOT", 1.0, 0), *BSM[1:]), 0)
+    assert blocks._bell_measurement_width(BSM, 0) == 4
+    assert blocks._bell_measurement_width((("init", 1),) + BSM, 1) == 4
+    assert blocks._bell_measurement_width((("init", 1),) + BSM, 0) == 0
+    assert blocks._bell_measurement_width(BSM[:3], 0) == 0
+    assert blocks._bell_measurement_width((("gate", "CNOT", 1, 1), *BSM[1:]), 0) == 0
+    assert blocks._bell_measurement_width((*BSM[:3], ("measure", 0, "X")), 0) == 0
+    assert blocks._bell_measurement_width((("gate", "CNOT", 1.0, 0), *BSM[1:]), 0) == 0
     prepare = (("init", 1), ("rotate", 1, "Y", 0.3), ("gate", "H", 1), ("gate", "H", 0))
     assert blocks._preparation_width(prepare, 0) == 3
     assert blocks._preparation_width(prepare[:1] + prepare[3:], 0) == 0
