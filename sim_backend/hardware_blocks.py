@@ -53,21 +53,27 @@ def qubit_block(hw: Any, instrument: str, block: tuple[tuple[Any, ...], ...]) ->
 def _resolve(
     hw: Any, instrument: str, block: tuple[tuple[Any, ...], ...], fuse: bool
 ) -> tuple[Entry, ...] | None:
-    entries: list[Entry] = []
-    i = 0
+    """Each operation's own step first: if one does not resolve (an invalid operation,
+    whichever error it raises), None, and they run one by one so that the error ends the
+    program at that operation. Only then the fused steps, built from valid operations (an
+    error there is a bug, and raises)."""
     try:
         node = hw.lab.node(hw._node_of_controller(instrument))
-        while i < len(block):
-            op = block[i]
+        for op in block:
             if op[0] == "init":
                 node.qubit(op[1])  # an invalid init advances the clock as it fails: not here
-            entry = _fused_entry(hw, instrument, node, block, i) if fuse else None
-            if entry is None:
-                entry = (hw.qubit_step(instrument, op[0], op[1:]), 1, int(op[0] == "measure"))
-            entries.append(entry)
-            i += entry[1]
-    except Exception:  # any operation that does not resolve: run them one by one
+            hw.qubit_step(instrument, op[0], op[1:])
+    except Exception:
         return None
+    entries: list[Entry] = []
+    i = 0
+    while i < len(block):
+        entry = _fused_entry(hw, instrument, node, block, i) if fuse else None
+        if entry is None:
+            op = block[i]
+            entry = (hw.qubit_step(instrument, op[0], op[1:]), 1, int(op[0] == "measure"))
+        entries.append(entry)
+        i += entry[1]
     return tuple(entries)
 
 

@@ -44,8 +44,8 @@ _DUE = -1.0
 
 class RealTimeNetwork(ProgramOperations):
     """The programs of the lab's real-time controllers; see the module docstring. Built by
-    :class:`~sim_backend.hardware.SimulatedHardware` (``hardware``: its qubit operations,
-    attempt loops, wiring and classical delays)."""
+    :class:`~sim_backend.hardware.SimulatedHardware` (``hardware``: its qubit operations
+    and blocks of them, attempt loops, wiring and classical delays)."""
 
     def __init__(self, hardware: Any) -> None:
         self._hw = hardware

@@ -102,8 +102,7 @@ class ProgramOperations:
         end = start + 1
         while end < count and ops[end][0] in _QUBIT_KINDS:
             end += 1
-        block = getattr(hw, "qubit_block", None)
-        entries = block(run.controller, ops[start:end]) if block is not None else None
+        entries = hw.qubit_block(run.controller, ops[start:end])
         if entries is not None:
             registers, items, position = run.registers, run.items, start
             for step, width, reads in entries:

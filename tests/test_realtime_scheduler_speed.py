@@ -63,6 +63,9 @@ class LoggingLab:
         self.log.append(("advance", round(time_s * 1e6)))
         self.now = max(self.now, time_s)
 
+    def qubit_block(self, controller: str, block: tuple[Any, ...]) -> None:
+        return None  # no fused blocks: each operation through ``qubit_operation``
+
     def qubit_operation(self, controller: str, operation: str, *args: Any) -> Any:
         self.log.append((controller, operation, *args))
         self.now += 1e-6
