@@ -114,13 +114,23 @@ def main(argv: list[str] | None = None) -> int:
     cp = run_all(quick=args.quick)
     raw, rpc = cp["interleaved"]["raw"], cp["interleaved"]["rpc"]
     ratio = cp["interleaved"]["rpc_over_raw_median"]
-    print(f"  raw pyzmq REQ/REP: median {raw['median_us']:.0f} us, p99 {raw['p99_us']:.0f} us")
+    print(
+        f"  raw pyzmq REQ/REP, blocking recv: median {raw['median_us']:.0f} us, "
+        f"p99 {raw['p99_us']:.0f} us"
+    )
     print(
         f"  qnode RPC (validated): median {rpc['median_us']:.0f} us "
         f"{_verdict(rpc['median_us'] <= 100)} (<= 100 us), p99 {rpc['p99_us']:.0f} us "
         f"{_verdict(rpc['p99_us'] <= 200)} (<= 200 us), {ratio:.2f}x raw "
         f"{_verdict(ratio <= 2.0)} (<= 2x)"
     )
+    for name, what in (
+        ("rpc_blocking", "qnode RPC blocking at once (spin_us=0)"),
+        ("raw_spinning", "raw pyzmq REQ/REP with the client's spin-then-block wait"),
+    ):
+        ref = cp["interleaved"][name]
+        median, p99 = ref["median_us"], ref["p99_us"]
+        print(f"    for reference, {what}: median {median:.0f} us, p99 {p99:.0f} us")
     ev = cp["events"]["events_per_s"]
     print(f"  live events: {ev:,.0f} validated events/s {_verdict(ev >= 100_000)} (>= 100,000)")
     results["control_plane"] = cp

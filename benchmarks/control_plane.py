@@ -7,7 +7,9 @@
    (request decoded and validated together with the method's argument model, reply decoded
    and validated).
 3. ``rpc_vs_raw(n)`` - both of the above at once, alternating blocks of calls, so that the
-   ratio is not at the mercy of a shared machine's load changing between two runs.
+   ratio is not at the mercy of a shared machine's load changing between two runs; with two
+   reference figures: the client blocking at once (``spin_us=0``), and raw pyzmq waiting for
+   its reply the way the client does (spin briefly, then block).
 4. ``event_throughput(n, batch)`` - validated events per second, end to end, from an
    ``EventPublisher`` process to an ``EventSubscriber`` (loopback TCP).
 
@@ -98,37 +100,62 @@ def _rpc_server(conn: Any) -> None:
 # --- round trips ----------------------------------------------------------------------------
 
 
-def _raw_client(endpoint: str) -> tuple[Callable[[], object], Callable[[], None]]:
+def _raw_client(
+    endpoint: str, spin_us: float = 0.0, stops_server: bool = True
+) -> tuple[Callable[[], object], Callable[[], None]]:
+    """A REQ socket echoing ``SMALL``; ``spin_us > 0`` waits for each reply as ``RpcClient``
+    does (``control.rpc.reply_wait``), 0 blocks in ``recv`` at once (the plain baseline).
+    Its ``stop()`` closes it, after stopping the server if ``stops_server``."""
     import zmq
+
+    from control.rpc.reply_wait import SpinThenBlock
 
     sock = zmq.Context.instance().socket(zmq.REQ)
     sock.setsockopt(zmq.LINGER, 0)
     sock.connect(endpoint)
     send, recv = sock.send, sock.recv
+    wait = SpinThenBlock(spin_us)
+    clock = time.perf_counter
 
     def once() -> object:
         send(SMALL)
         return recv()
 
+    def once_spinning() -> object:
+        sent = clock()
+        send(SMALL)
+        reply = wait.poll(sock)
+        if reply is None:
+            reply = recv()
+            wait.blocked_for(clock() - sent)
+        return reply
+
     def stop() -> None:
-        send(b"stop")
-        recv()
+        if stops_server:
+            send(b"stop")
+            recv()
         sock.close(0)
 
-    return once, stop
+    return (once_spinning if spin_us > 0 else once), stop
 
 
-def _rpc_client(endpoint: str) -> tuple[Callable[[], object], Callable[[], None]]:
+def _rpc_client(
+    endpoint: str, spin_us: float | None = None, stops_server: bool = True
+) -> tuple[Callable[[], object], Callable[[], None]]:
+    """``RpcClient.call`` of ``set_power``; ``spin_us=None`` keeps the client's default. Its
+    ``stop()`` closes it, after stopping the server if ``stops_server``."""
     from control.rpc import RpcClient
 
-    client = RpcClient(endpoint, "bench-client", timeout_s=5.0)
+    options = {} if spin_us is None else {"spin_us": spin_us}
+    client = RpcClient(endpoint, "bench-client", timeout_s=5.0, **options)
     call = client.call
 
     def once() -> object:
         return call("set_power", channel=1, power_mw=0.5)
 
     def stop() -> None:
-        client.call("stop")
+        if stops_server:
+            client.call("stop")
         client.close()
 
     return once, stop
@@ -167,30 +194,38 @@ def rpc_roundtrip(n: int = 20_000, warmup: int = 2_000) -> dict[str, float]:
 
 
 def rpc_vs_raw(n: int = 20_000, warmup: int = 2_000, block: int = 500) -> dict[str, Any]:
-    """Raw and RPC round trips measured in alternating blocks of ``block`` calls (both
-    servers running), with the ratio of the medians."""
+    """Round trips measured in alternating blocks of ``block`` calls, so that every figure
+    sees the same machine load, with the ratio of the medians of RPC and raw:
+
+    * ``raw``: pyzmq REQ/REP, blocking ``recv`` (the baseline of the goals);
+    * ``rpc``: ``RpcClient`` as shipped (it spins briefly for its reply, then blocks);
+    * ``rpc_blocking``: ``RpcClient(spin_us=0)``, blocking at once;
+    * ``raw_spinning``: raw REQ/REP waiting for its reply as ``RpcClient`` does - what the
+      same wait gives without validation and framing."""
     raw_proc, _, raw_endpoint = _spawn(_echo_server)
     rpc_proc, _, rpc_endpoint = _spawn(_rpc_server)
+    clients = {
+        "raw": _raw_client(raw_endpoint),
+        "rpc": _rpc_client(rpc_endpoint),
+        "rpc_blocking": _rpc_client(rpc_endpoint, spin_us=0, stops_server=False),
+        "raw_spinning": _raw_client(raw_endpoint, spin_us=200.0, stops_server=False),
+    }
+    samples: dict[str, list[int]] = {name: [] for name in clients}
     try:
-        raw_once, raw_stop = _raw_client(raw_endpoint)
-        rpc_once, rpc_stop = _rpc_client(rpc_endpoint)
-        _time(raw_once, warmup, [])
-        _time(rpc_once, warmup, [])
-        raw: list[int] = []
-        rpc: list[int] = []
-        while len(rpc) < n:
-            _time(raw_once, min(block, n - len(raw)), raw)
-            _time(rpc_once, min(block, n - len(rpc)), rpc)
-        raw_stop()
-        rpc_stop()
+        for once, _ in clients.values():
+            _time(once, warmup, [])
+        while len(samples["rpc"]) < n:
+            for name, (once, _) in clients.items():
+                _time(once, min(block, n - len(samples[name])), samples[name])
+        for _, stop in reversed(clients.values()):  # the servers' stoppers last
+            stop()
     finally:
         _join(raw_proc)
         _join(rpc_proc)
-    raw_stats, rpc_stats = _percentiles(raw), _percentiles(rpc)
+    stats = {name: _percentiles(values) for name, values in samples.items()}
     return {
-        "raw": raw_stats,
-        "rpc": rpc_stats,
-        "rpc_over_raw_median": rpc_stats["median_us"] / raw_stats["median_us"],
+        **stats,
+        "rpc_over_raw_median": stats["rpc"]["median_us"] / stats["raw"]["median_us"],
     }
 
 
@@ -278,8 +313,6 @@ def run_all(quick: bool = False) -> dict[str, Any]:
     """Every figure, for the runner."""
     n = 5_000 if quick else 20_000
     return {
-        "raw_zmq": raw_zmq_roundtrip(n),
-        "rpc": rpc_roundtrip(n),
         "interleaved": rpc_vs_raw(n),
         "events": event_throughput(50_000 if quick else 200_000),
         "events_unbatched": event_throughput(20_000 if quick else 50_000, batch=1),

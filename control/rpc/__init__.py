@@ -41,6 +41,11 @@ has a finite timeout (``request(..., timeout_s=...)`` overrides it per call); on
 still queued for an absent server are dropped rather than executed late, and the client stays
 usable. Replies are matched by request id; stale ones are discarded.
 
+A request waits for its reply by polling the socket for up to ``spin_us`` (200 us by
+default) before it blocks, and stops spinning while its replies come later than that
+(``control.rpc.reply_wait``): waking a thread that sleeps in ``recv`` is a large part of a
+loopback round trip. ``spin_us=0`` always blocks at once.
+
 A client is **not thread-safe**: use one client per thread (they are cheap).
 
 Security

@@ -30,6 +30,7 @@ from ..messages import (
 )
 from ..security import Security
 from .errors import RpcError, RpcTimeout
+from .reply_wait import SpinThenBlock
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,10 @@ class RpcClient:
         context: zmq.Context | None = None,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
         security: Security | None = None,
+        spin_us: float = 200.0,
     ) -> None:
+        """``spin_us``: how long a request polls for its reply before it blocks (0: block at
+        once); see ``control.rpc.reply_wait``."""
         security = _security.check(security)
         if security is not None and not security.plaintext:
             security.client_keys()  # a missing key file fails here, not at the first request
@@ -67,6 +71,7 @@ class RpcClient:
         self.fmt: Format = fmt
         self.max_message_bytes = max_message_bytes
         self.security = security
+        self._wait = SpinThenBlock(spin_us)
         self._ctx = context or zmq.Context.instance()
         self._seq = 0
         self._sock: zmq.Socket | None = None
@@ -128,25 +133,18 @@ class RpcClient:
                 payload = encode(msg, self.fmt, self.max_message_bytes)
         except MessageError as exc:
             raise self._fail(ErrorCode.bad_message, str(exc), what) from None
+        sent = time.perf_counter()
         deadline = time.monotonic() + timeout_s
         try:
             sock.send(payload, _NOBLOCK)
         except zmq.Again:
             self._reset()
             raise self._timed_out(what, timeout_s, " (send queue full)") from None
+        data = self._wait.poll(sock)
         while True:
-            remaining_ms = int((deadline - time.monotonic()) * 1000.0 + 0.999)
-            if remaining_ms <= 0:
-                self._reset()
-                raise self._timed_out(what, timeout_s)
-            if remaining_ms != self._rcvtimeo:
-                sock.setsockopt(zmq.RCVTIMEO, remaining_ms)
-                self._rcvtimeo = remaining_ms
-            try:
-                data = sock.recv()  # blocks without the GIL
-            except zmq.Again:
-                self._reset()  # drops queued requests and late replies with the socket
-                raise self._timed_out(what, timeout_s) from None
+            if data is None:
+                data = self._receive(sock, deadline, what, timeout_s)
+                self._wait.blocked_for(time.perf_counter() - sent)
             try:
                 reply = decode_reply(data, self.max_message_bytes)
             except MessageError as exc:
@@ -161,6 +159,22 @@ class RpcClient:
                     raise RpcError(reply.error, self.endpoint, what)  # type: ignore[union-attr]
                 raise self._fail(ErrorCode.bad_message, f"reply of type {reply.type!r}", what)
             log.debug("%s: discarding stale reply %r", self.endpoint, reply.id)
+            data = None
+
+    def _receive(self, sock: zmq.Socket, deadline: float, what: str, timeout_s: float) -> bytes:
+        """Block for the next message until ``deadline`` (time.monotonic); on timeout the
+        socket is recreated, which drops queued requests and late replies with it."""
+        remaining_ms = int((deadline - time.monotonic()) * 1000.0 + 0.999)
+        if remaining_ms > 0:
+            if remaining_ms != self._rcvtimeo:
+                sock.setsockopt(zmq.RCVTIMEO, remaining_ms)
+                self._rcvtimeo = remaining_ms
+            try:
+                return sock.recv()  # blocks without the GIL
+            except zmq.Again:
+                pass
+        self._reset()
+        raise self._timed_out(what, timeout_s) from None
 
     def _timed_out(self, what: str, timeout_s: float, why: str = "") -> RpcError:
         message = f"no reply from {self.endpoint} to {what!r} within {timeout_s:g} s{why}"

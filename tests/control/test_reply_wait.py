@@ -1,0 +1,89 @@
+"""The client's reply wait: spin for quick replies, block for slow ones, adapt between them."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import zmq
+
+from control.rpc import RpcClient, RpcServer
+from control.rpc.reply_wait import MAX_SPIN_US, SpinThenBlock, check_spin_us
+
+
+@pytest.fixture
+def pair() -> Iterator[tuple[zmq.Socket, zmq.Socket]]:
+    ctx = zmq.Context.instance()
+    a, b = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
+    address = f"inproc://reply-wait-{uuid.uuid4().hex}"
+    a.bind(address)
+    b.connect(address)
+    yield a, b
+    a.close(0)
+    b.close(0)
+
+
+def test_a_reply_within_the_budget_is_taken_while_spinning(pair) -> None:
+    sender, receiver = pair
+    wait = SpinThenBlock(spin_us=MAX_SPIN_US)  # 10 ms
+    timer = threading.Timer(0.002, sender.send, args=(b"reply",))
+    timer.start()
+    assert wait.poll(receiver) == b"reply"
+    timer.join()
+    assert wait.spinning  # quick replies keep it spinning
+
+
+def test_a_slow_reply_stops_the_spinning_until_a_quick_one_comes(pair) -> None:
+    sender, receiver = pair
+    wait = SpinThenBlock(spin_us=300)
+    start = time.perf_counter()
+    assert wait.poll(receiver) is None  # nobody answers: the spin gives up
+    assert time.perf_counter() - start >= 300e-6
+    assert not wait.spinning
+    sender.send(b"late")
+    assert wait.poll(receiver) is None  # not spinning: the caller blocks at once
+    assert receiver.recv() == b"late"
+    wait.blocked_for(0.050)  # a slow blocking wait keeps it blocking
+    assert not wait.spinning
+    wait.blocked_for(100e-6)  # a quick one turns the spinning back on
+    assert wait.spinning
+
+
+def test_spin_zero_always_blocks(pair) -> None:
+    sender, receiver = pair
+    wait = SpinThenBlock(spin_us=0)
+    sender.send(b"ready")
+    assert not wait.spinning
+    assert wait.poll(receiver) is None
+    wait.blocked_for(0.0)
+    assert not wait.spinning
+    assert receiver.recv() == b"ready"
+
+
+@pytest.mark.parametrize("bad", [-1, MAX_SPIN_US + 1, "200", True, None, float("nan")])
+def test_a_bad_spin_is_refused_naming_it(bad) -> None:
+    with pytest.raises(ValueError, match="spin_us .*expected"):
+        check_spin_us(bad)
+
+
+def test_the_client_spins_for_quick_calls_and_blocks_for_slow_ones() -> None:
+    methods = {
+        "echo": (None, lambda: "ok"),
+        "slow": (None, lambda: time.sleep(0.02) or "done"),
+    }
+    with RpcServer("node", "tcp://127.0.0.1:*", methods) as srv:
+        srv.start()
+        with RpcClient(srv.endpoint, "c", timeout_s=5.0, spin_us=MAX_SPIN_US) as c:
+            assert c.call("echo") == "ok"
+            assert c._wait.spinning
+            assert c.call("slow") == "done"  # 20 ms > the 10 ms budget
+            assert not c._wait.spinning
+            assert c.call("echo") == "ok"  # blocks, came back quickly
+            assert c._wait.spinning
+        with RpcClient(srv.endpoint, "c0", timeout_s=5.0, spin_us=0) as c:
+            assert c.call("echo") == "ok" and not c._wait.spinning
+    with pytest.raises(ValueError, match="spin_us -5"):
+        RpcClient("tcp://127.0.0.1:1", "c", spin_us=-5)
