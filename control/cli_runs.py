@@ -405,7 +405,13 @@ def _entangle_run(
         progress,
         as_json,
         lambda tick: run_entangle(
-            **params, seed=seed, faults=faults, resume=resume, progress=tick, **run_only
+            **params,
+            seed=seed,
+            faults=faults,
+            resume=resume,
+            progress=tick,
+            on_cutoffs=tick.cutoffs,
+            **run_only,
         ),
     )
 

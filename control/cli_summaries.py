@@ -70,6 +70,8 @@ def print_entangle_summary(s: dict[str, Any]) -> None:
         )
     if s.get("exact_fidelity_mean") is not None:
         table.add_row("fidelity of simulated state (exact)", f"{s['exact_fidelity_mean']:.4f}", "")
+    if s.get("tries_cut_off"):
+        table.add_row("tries ended at a cut-off (run again)", f"{s['tries_cut_off']:,}", "")
     table.add_row("simulated time", f"{s['simulated_time_s']:.4g} s", "")
     if "run_id" in s:
         table.add_row("stored as", f"run {s['run_id']} in {s['database']}", "")

@@ -26,6 +26,7 @@ from .run_setup import (
 )
 from .shot_columns import ENTANGLEMENT_COLUMNS
 from .shot_loop import (
+    CutoffTally,
     collect,
     elapsed_s,
     finish,
@@ -142,6 +143,7 @@ def run_entangle(
     max_time_us: float | None = None,
     faults: str | Path | None = None,
     resume: int | None = None,
+    on_cutoffs: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Heralded entanglement on one link (or, with ``swap``, between the ends of a chain via
     entanglement swapping), every pair verified in XX/YY/ZZ and stored. ``scheme`` is the
@@ -149,7 +151,8 @@ def run_entangle(
     after ``max_attempts`` (0: none) or ``max_time_us`` (None: none) and is started again.
     The calibration store beside the network file supplies the operating point
     (``calibration_in_force``); ``alpha`` None takes the link's calibrated alpha (else 0.1).
-    ``faults`` and ``resume`` as for :func:`run_teleport`."""
+    ``faults``, ``resume`` and ``on_cutoffs`` (told the count of tries a cut-off ended, the
+    summary's ``tries_cut_off``) as for :func:`run_teleport`."""
     from .summary import entanglement_summary
 
     name = "swap" if swap else "entangle"
@@ -182,6 +185,7 @@ def run_entangle(
             network, loop, events_endpoint=events_endpoint, calibration=calibration
         )
         orchestrator.cutoff_s = cutoff_s
+        cutoffs = orchestrator.on_event = CutoffTally(on_cutoffs)
         orchestrator.prepare()
         store = open_store(
             plan, network, db_path, name, ENTANGLEMENT_COLUMNS, loop, shots, calibration.snapshot()
@@ -221,7 +225,11 @@ def run_entangle(
             },
             requested_shots=shots,
         )
-        summary.update(**run_identity(network_path, network, calibration), wall_s=collected.wall_s)
+        summary.update(
+            **run_identity(network_path, network, calibration),
+            wall_s=collected.wall_s,
+            tries_cut_off=cutoffs.count,
+        )
         resumed_totals(summary, plan)
         return finish(summary, collected, store, orchestrator, network, None, shot_faults)
     finally:

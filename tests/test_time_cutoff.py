@@ -17,7 +17,13 @@ from typer.testing import CliRunner
 from control.backend import open_network
 from control.cli import app
 from control.orchestrator import OrchestrationError
-from control.runs import build_orchestrator, iter_entanglement, iter_swapped_pairs, run_teleport
+from control.runs import (
+    build_orchestrator,
+    iter_entanglement,
+    iter_swapped_pairs,
+    run_entangle,
+    run_teleport,
+)
 from control.stored_runs import read_metadata
 from drivers.errors import InstrumentErrorQueueError
 from sequences.attempt_loop import AttemptLoop, entanglement_loop, run_attempt_loops
@@ -198,6 +204,36 @@ def test_teleportation_counts_the_tries_a_cutoff_ended(tmp_path: Path) -> None:
         app,
         ["teleport", "--config", str(chain), "--shots", "4", "--seed", "4"]
         + ["--no-progress", "--no-store", "--max-time-us", "40"],
+    )
+    Instrument.close_all()
+    assert table.exit_code == 0, table.output
+    assert "tries ended at a cut-off" in table.output
+
+
+@pytest.mark.parametrize("swap", [False, True])
+def test_entanglement_and_swap_runs_count_the_tries_a_cutoff_ended(
+    tmp_path: Path, swap: bool
+) -> None:
+    """As teleportation runs do: counted live and in the summary (0 without a cut-off), and
+    shown in the table."""
+    network = clean_network(tmp_path, chain=swap)
+    told: list[int] = []
+    short = run_entangle(
+        network, 6, seed=5, db_path=None, swap=swap, max_time_us=100.0, on_cutoffs=told.append
+    )
+    Instrument.close_all()
+    assert short["shots"] == 6 and short["complete"]
+    assert short["tries_cut_off"] > 0
+    assert told == sorted(told) and all(n <= short["tries_cut_off"] for n in told)
+    links = 2 if swap else 1
+    assert short["tries_cut_off"] <= 6 * links * short["attempts_per_success"]
+    unlimited = run_entangle(network, 6, seed=5, db_path=None, swap=swap)
+    Instrument.close_all()
+    assert unlimited["tries_cut_off"] == 0
+    table = CliRunner().invoke(
+        app,
+        ["swap" if swap else "entangle", "--config", str(network), "--shots", "3"]
+        + ["--seed", "5", "--no-progress", "--no-store", "--max-time-us", "40"],
     )
     Instrument.close_all()
     assert table.exit_code == 0, table.output
