@@ -5,8 +5,12 @@ Wire format: ZeroMQ PUB/SUB, two frames per message:
 
 1. the topic, ``<node name> + b"\\0"`` - SUB filters by prefix, and the terminator keeps a
    subscription to ``alice`` from also matching ``alice2``;
-2. a batch of one or more events: a msgpack array of event maps (or a JSON array, see
-   ``control.messages`` for how the format is recognised), each map the fields of ``Event``.
+2. a batch of one or more events, ``[EVENT_FORMAT, [event, event, ...]]`` in msgpack (or
+   JSON, see ``control.messages`` for how the format is recognised): the stream's format
+   version once, then each event as the array of the fields of ``Event`` in their order,
+   ``[node, kind, seq, wall_time, sim_time_s, data]``. Arrays rather than maps: the field
+   names are not sent, decoded and matched again for every event (2.6x fewer instructions
+   to receive and validate an event than a map per event).
 
 Every event carries ``seq``, a per-publisher counter starting at 0, so a subscriber counts
 what it missed (ZeroMQ drops messages when a slow subscriber's queue is full) and notices a
@@ -16,7 +20,7 @@ are not counted as dropped: PUB/SUB has a "slow joiner" start.
 Speed: the publisher packs each event once as it is published (so a value that is not
 JSON-compatible is refused right there) and can batch them (``max_batch``, ``max_delay_s``;
 call ``flush()`` at natural boundaries). The subscriber validates every event against the
-``Event`` model - a whole batch in one pydantic call - and counts and skips malformed ones
+``Event`` fields - a whole batch in one pydantic call - and counts and skips malformed ones
 without ever raising.
 """
 
@@ -27,18 +31,17 @@ import re
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, NamedTuple
 
 import zmq
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import Field, Strict, TypeAdapter, ValidationError
 
 from .messages import (
     MAX_MESSAGE_BYTES,
-    PROTOCOL_VERSION,
     Format,
     MessageError,
-    describe_validation_error,
     dumps,
+    encoder,
     loads,
 )
 
@@ -50,21 +53,35 @@ _KIND_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
 _KIND_RE = re.compile(_KIND_PATTERN)
 
 
-class Event(BaseModel):
-    """One event of one node."""
+class Event(NamedTuple):
+    """One event of one node, validated field by field (``_BATCH``) on arrival."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-    v: Literal[PROTOCOL_VERSION] = PROTOCOL_VERSION
-    node: Annotated[str, Field(min_length=1, max_length=128)]
-    kind: Annotated[str, Field(pattern=_KIND_PATTERN)]
-    seq: Annotated[int, Field(ge=0)]
-    wall_time: float  # Unix time (s) at the publisher
-    sim_time_s: float | None = None  # simulated time, on the simulated lab
-    data: dict[str, Any] = Field(default_factory=dict)
+    node: Annotated[str, Strict(), Field(min_length=1, max_length=128)]
+    kind: Annotated[str, Strict(), Field(pattern=_KIND_PATTERN)]
+    seq: Annotated[int, Strict(), Field(ge=0)]
+    wall_time: Annotated[float, Strict()]  # Unix time (s) at the publisher
+    sim_time_s: Annotated[float | None, Strict()]  # simulated time, on the simulated lab
+    data: Annotated[dict[str, Any], Strict()]
 
 
+_EVENT = TypeAdapter(Event)
 _BATCH = TypeAdapter(list[Event])
+
+
+def _row_error(exc: ValidationError) -> str:
+    """A failed event's first problem, naming the field (an event is an array on the wire,
+    so pydantic locates a problem by position)."""
+    err = exc.errors(include_url=False, include_context=False)[0]
+    where = err["loc"][0] if err["loc"] else None
+    if isinstance(where, int) and where < len(Event._fields):
+        field = f"field {Event._fields[where]!r}"
+    elif isinstance(where, str):
+        field = f"field {where!r}"
+    else:
+        field = "the event"
+    value = repr(err.get("input"))
+    value = value if len(value) <= 80 else value[:77] + "..."
+    return f"{field}: got {value}; {err['msg']}"
 
 
 def _array_header(n: int) -> bytes:
@@ -74,6 +91,15 @@ def _array_header(n: int) -> bytes:
     if n < 1 << 16:
         return b"\xdc" + n.to_bytes(2, "big")
     return b"\xdd" + n.to_bytes(4, "big")
+
+
+#: The version of the event stream's format, the first item of every batch. PUB/SUB has no
+#: handshake, so a subscriber checks it on every batch. (Format 1 sent a map per event,
+#: each with the RPC protocol's version as ``v``.)
+EVENT_FORMAT = 2
+
+#: the msgpack head of a batch: an array of two, the format version first
+_BATCH_HEAD = b"\x92" + dumps(EVENT_FORMAT)
 
 
 def _topic(node: str) -> bytes:
@@ -111,6 +137,9 @@ class EventPublisher:
         self.fmt: Format = fmt
         self.max_message_bytes = max_message_bytes
         self.seq = 0  # the seq of the next event
+        # a packer of our own (it reuses its buffer; the publisher is single-threaded too)
+        self._pack = encoder(fmt)
+        self._max_event_bytes = max_message_bytes - 16  # room for the batch's head
         self._topic = _topic(node)
         self._kinds: set[str] = set()
         self._buffer: list[bytes] = []
@@ -137,22 +166,20 @@ class EventPublisher:
             self._kinds.add(kind)
         now = time.time()
         seq = self.seq
-        event = {
-            "v": PROTOCOL_VERSION,
-            "node": self.node,
-            "kind": kind,
-            "seq": seq,
-            "wall_time": now,
-            "sim_time_s": sim_time_s,
-            "data": data,
-        }
-        try:
-            packed = dumps(event, self.fmt, self.max_message_bytes - 16)
-        except MessageError as exc:
-            raise MessageError(f"event {kind!r} of {self.node!r}: {exc}") from None
+        try:  # the fields of Event, in their order
+            packed = self._pack((self.node, kind, seq, now, sim_time_s, data))
+        except (TypeError, ValueError, OverflowError, RecursionError) as exc:
+            raise MessageError(
+                f"event {kind!r} of {self.node!r}: cannot encode as {self.fmt}: {exc}"
+            ) from None
+        if len(packed) > self._max_event_bytes:
+            raise MessageError(
+                f"event {kind!r} of {self.node!r}: encoded event of {len(packed)} bytes "
+                f"exceeds the limit of {self._max_event_bytes} bytes"
+            )
         self.seq = seq + 1
         buffer = self._buffer
-        if buffer and self._buffered_bytes + len(packed) > self.max_message_bytes - 16:
+        if buffer and self._buffered_bytes + len(packed) > self._max_event_bytes:
             self.flush()
         if not buffer:
             self._oldest = now
@@ -168,10 +195,10 @@ class EventPublisher:
         n = len(buffer)
         if not n:
             return 0
-        if self.fmt == "msgpack":
-            payload = _array_header(n) + b"".join(buffer)
+        if self.fmt == "msgpack":  # [version, [event, ...]], the events already packed
+            payload = _BATCH_HEAD + _array_header(n) + b"".join(buffer)
         else:
-            payload = b"[" + b",".join(buffer) + b"]"
+            payload = b"[%d,[" % EVENT_FORMAT + b",".join(buffer) + b"]]"
         buffer.clear()
         self._buffered_bytes = 0
         try:
@@ -267,19 +294,24 @@ class EventSubscriber:
         except MessageError as exc:
             self._malformed(f"events of {node!r}: {exc}")
             return
-        if type(items) is not list:
-            self._malformed(f"events of {node!r}: expected an array, got {type(items).__name__}")
+        if type(items) is not list or len(items) != 2 or type(items[1]) is not list:
+            self._malformed(f"events of {node!r}: expected [version, [event, ...]]")
             return
+        if items[0] != EVENT_FORMAT or type(items[0]) is not int:
+            self._malformed(
+                f"events of {node!r}: format version {items[0]!r}, expected {EVENT_FORMAT}"
+            )
+            return
+        rows = items[1]
         try:
-            events = _BATCH.validate_python(items)  # the whole batch in one call
+            events = _BATCH.validate_python(rows)  # the whole batch in one call
         except ValidationError:
             events = []
-            for item in items:
+            for row in rows:
                 try:
-                    events.append(Event.model_validate(item))
+                    events.append(_EVENT.validate_python(row))
                 except ValidationError as exc:
-                    text, _ = describe_validation_error(exc)
-                    self._malformed(f"invalid event of {node!r}: {text}")
+                    self._malformed(f"invalid event of {node!r}: {_row_error(exc)}")
         previous = self.last_seq.get(node)
         accepted = 0
         pending = self._pending

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -190,6 +190,15 @@ def _unpack(data: Any) -> Any:
 
 
 _local = threading.local()
+
+
+def encoder(fmt: Format) -> Callable[[Any], bytes]:
+    """A function packing JSON-compatible data as ``fmt`` bytes, for one thread's repeated
+    use (a msgpack packer of its own, reusing its buffer). It raises what the packer raises
+    (TypeError, ValueError, OverflowError, RecursionError); ``dumps`` wraps those."""
+    if fmt == "msgpack":
+        return msgpack.Packer(default=_default, use_bin_type=True).pack
+    return lambda obj: _json_dumps(obj).encode()
 
 
 def _packb(obj: Any) -> bytes:

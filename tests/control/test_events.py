@@ -12,7 +12,7 @@ import pytest
 import zmq
 from rich.console import Console
 
-from control.events import Event, EventPublisher, EventSubscriber
+from control.events import EVENT_FORMAT, Event, EventPublisher, EventSubscriber
 from control.messages import MessageError
 from control.monitor import run_monitor
 
@@ -39,8 +39,13 @@ def _collect(sub: EventSubscriber, n: int, timeout_s: float = 5.0) -> list[Event
     return events
 
 
-def _event(node: str, seq: int, kind: str = "herald", **data: object) -> dict:
-    return {"v": 1, "node": node, "kind": kind, "seq": seq, "wall_time": 1.0, "data": data}
+def _event(node: str, seq: int, kind: str = "herald", **data: object) -> list:
+    """An event as it travels: the fields of ``Event`` in their order."""
+    return [node, kind, seq, 1.0, None, data]
+
+
+def _batch(*events: object, version: object = EVENT_FORMAT) -> bytes:
+    return msgpack.packb([version, list(events)])
 
 
 def test_publish_and_subscribe() -> None:
@@ -55,7 +60,7 @@ def test_publish_and_subscribe() -> None:
         events = _collect(sub, 2)
     assert [e.kind for e in events] == ["herald", "fault"]
     herald = events[0]
-    assert herald.node == "alice" and herald.v == 1
+    assert herald.node == "alice"
     assert herald.seq == first and events[1].seq == first + 1
     assert herald.sim_time_s == 1.5e-3
     assert herald.data == {"attempt": 41, "pattern": "10"}
@@ -142,29 +147,30 @@ def test_malformed_messages_and_events_are_counted_and_skipped() -> None:
             seq = iter(range(1000))
 
             def good() -> None:
-                raw.send_multipart([b"alice\0", msgpack.packb([_event("alice", next(seq))])])
+                raw.send_multipart([b"alice\0", _batch(_event("alice", next(seq)))])
 
             _joined(good, sub)
             before = sub.malformed
             bad_messages = [
                 [b"alice\0"],  # one frame
                 [b"alice\0", b"x", b"y"],  # three frames
-                [b"alice", msgpack.packb([_event("alice", 0)])],  # topic without terminator
-                [b"\xff\0", msgpack.packb([_event("alice", 0)])],  # topic not UTF-8
+                [b"alice", _batch(_event("alice", 0))],  # topic without terminator
+                [b"\xff\0", _batch(_event("alice", 0))],  # topic not UTF-8
                 [b"alice\0", b"\x00garbage"],
-                [b"alice\0", msgpack.packb([_event("alice", 0)])[:-3]],  # truncated
+                [b"alice\0", _batch(_event("alice", 0))[:-3]],  # truncated
                 [b"alice\0", msgpack.packb({"not": "an array"})],
-                [b"alice\0", msgpack.packb([{"v": 1, "node": "alice"}])],  # missing fields
-                [b"alice\0", msgpack.packb([{**_event("alice", 0), "v": 2}])],  # version
-                [b"alice\0", msgpack.packb([_event("alice", 0, kind="Bad Kind")])],
-                [b"alice\0", msgpack.packb([_event("mallory", 0)])],  # node != topic
+                [b"alice\0", msgpack.packb([_event("alice", 0)])],  # format 1: no version
+                [b"alice\0", _batch(_event("alice", 0), version=1)],  # another version
+                [b"alice\0", _batch(["alice", "herald"])],  # missing fields
+                [b"alice\0", _batch(_event("alice", 0, kind="Bad Kind"))],
+                [b"alice\0", _batch(_event("mallory", 0))],  # node != topic
             ]
             for frames in bad_messages:
                 raw.send_multipart(frames)
             # a batch with one bad event among good ones delivers the good ones
             n = next(seq)
-            mixed = [_event("alice", n), {"garbage": True}, _event("alice", n + 1)]
-            raw.send_multipart([b"alice\0", msgpack.packb(mixed)])
+            mixed = _batch(_event("alice", n), {"garbage": True}, _event("alice", n + 1))
+            raw.send_multipart([b"alice\0", mixed])
             events = _collect(sub, 2)
             time.sleep(0.05)
             events += sub.poll(0.0)
@@ -184,8 +190,7 @@ def test_sequence_gaps_and_restarts_are_detected() -> None:
         with EventSubscriber(f"tcp://127.0.0.1:{port}") as sub:
 
             def send(*seqs: int) -> None:
-                batch = [_event("bob", s) for s in seqs]
-                raw.send_multipart([b"bob\0", msgpack.packb(batch)])
+                raw.send_multipart([b"bob\0", _batch(*(_event("bob", s) for s in seqs))])
 
             _joined(lambda: send(0), sub)
             sub.drain()
@@ -265,3 +270,21 @@ def test_monitor_waits_when_nothing_arrives() -> None:
     assert "waiting for events" in out.getvalue()
     with pytest.raises(ValueError, match="endpoints"):
         run_monitor([], duration_s=0.1)
+
+
+def test_a_refused_batch_or_event_is_described_by_version_or_field() -> None:
+    with EventSubscriber("tcp://127.0.0.1:1") as sub:  # nobody there: messages fed directly
+        sub._accept([b"alice\0", _batch(_event("alice", 0, kind="Bad Kind"))])
+        assert sub.malformed == 1
+        assert "field 'kind'" in sub.last_error and "'Bad Kind'" in sub.last_error
+        sub._accept([b"alice\0", _batch(_event("alice", 0, n=1) + ["extra"])])
+        assert sub.malformed == 2 and "at most 6 items" in sub.last_error
+        sub._accept([b"alice\0", _batch(_event("alice", 0), version=1)])
+        assert sub.malformed == 3
+        assert f"format version 1, expected {EVENT_FORMAT}" in sub.last_error
+        sub._accept([b"alice\0", _batch({"seq": 0})])
+        assert sub.malformed == 4 and "field 'node': got {'seq': 0}; Field required" in (
+            sub.last_error
+        )
+        sub._accept([b"alice\0", _batch(_event("alice", 0, n=1), _event("alice", 1, n=2))])
+        assert sub.malformed == 4 and [e.data["n"] for e in sub.poll()] == [1, 2]
