@@ -33,6 +33,7 @@ from .instruments.scpi import ScpiError
 from .realtime_operations import (
     MAILBOXES,
     NEVER,
+    QUBIT_KINDS,
     Operation,
     ProgramOperations,
     ProgramRun,
@@ -59,9 +60,11 @@ class RealTimeNetwork(ProgramOperations):
         # the earliest running shot; None: a program ended (or started) since the queues
         # were last looked at, so they are looked at again and it is found again
         self._floor: int | None = None
-        # each program's runners, by the id of its operations (the entry keeps them alive,
-        # so the id stays theirs): the controllers rerun a few compiled programs
-        self._runners: dict[int, tuple[tuple[Operation, ...], tuple[Any, ...]]] = {}
+        # each program's runners and their arguments, by the id of its operations (the
+        # entry keeps them alive, so the id stays theirs): the controllers rerun a few
+        # compiled programs
+        self._runners: dict[int, tuple[tuple[Operation, ...], tuple[Any, ...], tuple[Any, ...]]]
+        self._runners = {}
         # controller_of per peer node while one ``_advance`` runs (nothing rewires the lab
         # meanwhile; it is asked again at the next one)
         self._controllers: dict[str, str] = {}
@@ -97,7 +100,7 @@ class RealTimeNetwork(ProgramOperations):
             entry = known.get(id(ops))
             if entry is None or entry[0] is not ops:
                 entry = self._resolve(ops)
-            runs.append(ProgramRun(controller, node, shot, ops, texts, entry[1]))
+            runs.append(ProgramRun(controller, node, shot, ops, texts, entry[1], entry[2]))
         self._batches[controller] = runs
         self._runs[controller] = runs[0]
         self._queued[controller] = deque(runs[1:])
@@ -198,11 +201,11 @@ class RealTimeNetwork(ProgramOperations):
             # Once it runs, a program stays awake and its shot unaborted for as long as it
             # runs (only its own receive puts it to sleep, and waits; an operation that
             # ends its shot ends it too): only its state is looked at between operations.
-            ops, runners = run.ops, run.runners
+            runners, args = run.runners, run.args
             while True:
                 position = run.position
                 try:
-                    if not runners[position](self, run, ops[position]):
+                    if not runners[position](self, run, args[position]):
                         break  # it waits
                 except ScpiError as exc:
                     self._fail(run, exc.code, f"{run.where()}: {exc.detail}")
@@ -254,13 +257,30 @@ class RealTimeNetwork(ProgramOperations):
                 earliest = arrival
         return earliest
 
-    def _resolve(self, ops: tuple[Operation, ...]) -> tuple[tuple[Operation, ...], tuple[Any, ...]]:
-        """The entry of ``_runners`` for a program's operations (made now)."""
+    def _resolve(
+        self, ops: tuple[Operation, ...]
+    ) -> tuple[tuple[Operation, ...], tuple[Any, ...], tuple[Any, ...]]:
+        """The entry of ``_runners`` for a program's operations (made now): what runs each
+        operation, and what it is given: a network operation its own operation, an
+        operation on the qubits the block of them it starts (``_qubit_ops`` runs the block
+        in one go; the block is made once, and is the same object at every run)."""
         if len(self._runners) >= MAILBOXES:
             self._runners.clear()
         runners = tuple(_OPERATIONS.get(op[0], _QUBIT_OPERATION) for op in ops)
-        entry = self._runners[id(ops)] = (ops, runners)
+        args = tuple(
+            _qubit_block_at(ops, i) if runner is _QUBIT_OPERATION else op
+            for i, (op, runner) in enumerate(zip(ops, runners, strict=True))
+        )
+        entry = self._runners[id(ops)] = (ops, runners, args)
         return entry
+
+
+def _qubit_block_at(ops: tuple[Operation, ...], start: int) -> tuple[Operation, ...]:
+    """``ops[start]`` and the operations on the qubits right after it."""
+    end = start + 1
+    while end < len(ops) and ops[end][0] in QUBIT_KINDS:
+        end += 1
+    return ops[start:end]
 
 
 #: what runs each kind of operation (anything else is an operation on the node's qubits)

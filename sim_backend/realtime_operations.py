@@ -33,6 +33,7 @@ class ProgramRun:
     ops: tuple[Operation, ...]
     texts: tuple[str, ...]  # each operation as sent, for reports
     runners: tuple[Any, ...]  # what runs each operation (see ``_OPERATIONS``)
+    args: tuple[Any, ...]  # what each runner is given (see ``RealTimeNetwork._resolve``)
     position: int  # index of the next operation
     registers: list[int]
     items: list[str]  # readouts and heralds, for the reply
@@ -55,10 +56,11 @@ class ProgramRun:
         ops: tuple[Operation, ...],
         texts: tuple[str, ...],
         runners: tuple[Any, ...],
+        args: tuple[Any, ...],
     ) -> None:
         # written out (not dataclass-made): three are made per teleportation
         self.controller, self.node, self.shot = controller, node, shot
-        self.ops, self.texts, self.runners = ops, texts, runners
+        self.ops, self.texts, self.runners, self.args = ops, texts, runners, args
         self.position, self.registers, self.items, self.state = 0, [], [], "running"
         self.aborted_at = self.error = self.first_herald_s = self.ended_s = None
         self.waiting, self.wake_s = ("", None), 0.0
@@ -90,46 +92,47 @@ class ProgramOperations:
     _floor: int | None
 
     # (the network operations below write ``_next``'s lines out: they run at every one)
-    def _qubit_ops(self, run: ProgramRun, op: Operation) -> bool:
+    def _qubit_ops(self, run: ProgramRun, block: tuple[Operation, ...]) -> bool:
         """Operations on the node's own qubits (init, rotate, gate, wait, measure: a readout
-        goes into the next register and the reply), this one and those right after it, in
-        one go: as the passes would run them, since nothing else can end the shot
-        meanwhile (an error ends the run at its operation). The hardware resolves the block
-        once into steps (a Bell-state measurement fused into one); when it cannot, they run
-        one by one."""
-        hw, ops = self._hw, run.ops
-        start, count = run.position, len(ops)
-        end = start + 1
-        while end < count and ops[end][0] in _QUBIT_KINDS:
-            end += 1
-        entries = hw.qubit_block(run.controller, ops[start:end])
-        if entries is not None:
-            registers, items, position = run.registers, run.items, start
+        goes into the next register and the reply): ``block``, this one and those right
+        after it, in one go: as the passes would run them, since nothing else can end the
+        shot meanwhile (an error ends the run at its operation). The hardware resolves the
+        block once into steps (a Bell-state measurement fused into one); when it cannot,
+        they run one by one."""
+        entries = self._hw.qubit_block(run.controller, block)
+        if entries is None:
+            self._qubit_ops_one_by_one(run, block)
+            return True
+        registers, items, position = run.registers, run.items, run.position
+        try:
             for step, width, reads in entries:
-                run.position = position  # where an error would end the run
                 outcome = step()
                 if reads == 1:
-                    registers.append(int(outcome))
-                    items.append(_BIT_TEXT[int(outcome)])
+                    bit = int(outcome)
+                    registers.append(bit)
+                    items.append(_BIT_TEXT[bit])
                 elif reads == 2:
-                    for bit in outcome:
-                        registers.append(int(bit))
-                        items.append(_BIT_TEXT[int(bit)])
+                    for bit in map(int, outcome):
+                        registers.append(bit)
+                        items.append(_BIT_TEXT[bit])
                 position += width
-            run.position = position - 1
-            self._next(run)
-            return True
-        operation, last = hw.qubit_operation, count - 1
-        while True:
-            outcome = operation(run.controller, *op)
+        finally:
+            run.position = position  # past the block, or where an error ends the run
+        if position == len(run.ops):
+            self._done(run)
+        return True
+
+    def _qubit_ops_one_by_one(self, run: ProgramRun, block: tuple[Operation, ...]) -> None:
+        """``_qubit_ops`` of a block the hardware did not resolve."""
+        operation, controller = self._hw.qubit_operation, run.controller
+        for op in block:
+            outcome = operation(controller, *op)
             if op[0] == "measure":
                 run.registers.append(int(outcome))
                 run.items.append(_BIT_TEXT[int(outcome)])
-            if run.position == last or ops[run.position + 1][0] not in _QUBIT_KINDS:
-                self._next(run)
-                return True
             run.position += 1
-            op = ops[run.position]
+        if run.position == len(run.ops):
+            self._done(run)
 
     def _pauli(self, run: ProgramRun, op: Operation) -> bool:
         """Feed-forward: X then Z, each when its XOR of registers is 1."""
@@ -306,4 +309,4 @@ def _xor(registers: list[int], bits: tuple[int, ...]) -> int:
 
 
 #: operations on the node's own qubits, run by the lab's ``qubit_operation``
-_QUBIT_KINDS = frozenset({"init", "rotate", "gate", "wait", "measure"})
+QUBIT_KINDS = frozenset({"init", "rotate", "gate", "wait", "measure"})
