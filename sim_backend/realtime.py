@@ -34,11 +34,15 @@ from .realtime_operations import (
     MAILBOXES,
     NEVER,
     QUBIT_KINDS,
+    Channel,
+    Message,
     Operation,
     ProgramOperations,
     ProgramRun,
 )
 
+#: a program's operations, node, runners and their arguments (``RealTimeNetwork._resolve``)
+Resolved = tuple[tuple[Operation, ...], str, tuple[Any, ...], tuple[Any, ...]]
 #: ``_due_or_arrival``: a pass would run something (times are never negative)
 _DUE = -1.0
 
@@ -53,18 +57,19 @@ class RealTimeNetwork(ProgramOperations):
         self._runs: dict[str, ProgramRun] = {}  # each controller's current program
         self._queued: dict[str, deque[ProgramRun]] = {}  # its later programs of the batch
         self._batches: dict[str, list[ProgramRun]] = {}  # every program of its last start
-        self._mail: dict[tuple[int, str, str], deque[tuple[float, tuple[int, ...]]]] = {}
+        # the messages between the nodes, per (sender, receiver); mailboxes in all of them
+        self._channels: dict[tuple[str, str], Channel] = {}
+        self._boxes = 0
+        self._messages: dict[tuple[str, str, Any], Message] = {}  # see ``_argument``
         self._aborted: dict[int, str] = {}
-        self._delays: dict[tuple[str, str], float] = {}
         self._private = 0  # shots of programs that meet no other (negative, lab-wide)
         # the earliest running shot; None: a program ended (or started) since the queues
         # were last looked at, so they are looked at again and it is found again
         self._floor: int | None = None
         # each program's runners and their arguments, by the id of its operations (the
-        # entry keeps them alive, so the id stays theirs): the controllers rerun a few
-        # compiled programs
-        self._runners: dict[int, tuple[tuple[Operation, ...], tuple[Any, ...], tuple[Any, ...]]]
-        self._runners = {}
+        # entry keeps them alive, so the id stays theirs) and its node: the controllers
+        # rerun a few compiled programs
+        self._runners: dict[int, Resolved] = {}
         # controller_of per peer node while one ``_advance`` runs (nothing rewires the lab
         # meanwhile; it is asked again at the next one)
         self._controllers: dict[str, str] = {}
@@ -98,9 +103,9 @@ class RealTimeNetwork(ProgramOperations):
         runs = []
         for shot, ops, texts in programs:
             entry = known.get(id(ops))
-            if entry is None or entry[0] is not ops:
-                entry = self._resolve(ops)
-            runs.append(ProgramRun(controller, node, shot, ops, texts, entry[1], entry[2]))
+            if entry is None or entry[0] is not ops or entry[1] != node:
+                entry = self._resolve(ops, node)
+            runs.append(ProgramRun(controller, node, shot, ops, texts, entry[2], entry[3]))
         self._batches[controller] = runs
         self._runs[controller] = runs[0]
         self._queued[controller] = deque(runs[1:])
@@ -224,7 +229,7 @@ class RealTimeNetwork(ProgramOperations):
             if run.wake_s:  # asleep: its wake time is the message's arrival (inf: none)
                 arrival = run.wake_s if run.wake_s != NEVER else None
             else:
-                box = self._mail.get((run.shot, run.ops[run.position][1], run.node))
+                box = run.args[run.position][0].boxes.get(run.shot)
                 arrival = box[0][0] if box else None
             if arrival is not None and arrival > now:
                 pending.append(arrival)
@@ -249,7 +254,7 @@ class RealTimeNetwork(ProgramOperations):
                     continue
                 arrival = wake
             else:
-                box = self._mail.get((run.shot, op[1], run.node))
+                box = run.args[run.position][0].boxes.get(run.shot)
                 if not box:
                     continue
                 arrival = box[0][0]
@@ -257,22 +262,48 @@ class RealTimeNetwork(ProgramOperations):
                 earliest = arrival
         return earliest
 
-    def _resolve(
-        self, ops: tuple[Operation, ...]
-    ) -> tuple[tuple[Operation, ...], tuple[Any, ...], tuple[Any, ...]]:
-        """The entry of ``_runners`` for a program's operations (made now): what runs each
-        operation, and what it is given: a network operation its own operation, an
-        operation on the qubits the block of them it starts (``_qubit_ops`` runs the block
-        in one go; the block is made once, and is the same object at every run)."""
+    def _resolve(self, ops: tuple[Operation, ...], node: str) -> Resolved:
+        """The entry of ``_runners`` for a program's operations on ``node`` (made now):
+        what runs each operation, and what it is given (made once for every run of the
+        program): a block of qubit operations the whole block (``_qubit_ops`` runs it in
+        one go), a ``send`` its message, a ``receive`` its channel and bit count, any other
+        operation itself."""
         if len(self._runners) >= MAILBOXES:
             self._runners.clear()
+            self._messages.clear()
         runners = tuple(_OPERATIONS.get(op[0], _QUBIT_OPERATION) for op in ops)
-        args = tuple(
-            _qubit_block_at(ops, i) if runner is _QUBIT_OPERATION else op
-            for i, (op, runner) in enumerate(zip(ops, runners, strict=True))
-        )
-        entry = self._runners[id(ops)] = (ops, runners, args)
+        args = tuple(self._argument(ops, i, node, runners[i]) for i in range(len(ops)))
+        entry = self._runners[id(ops)] = (ops, node, runners, args)
         return entry
+
+    def _argument(self, ops: tuple[Operation, ...], i: int, node: str, runner: Any) -> Any:
+        """What ``runner`` is given to run ``ops[i]`` (see ``_resolve``)."""
+        op = ops[i]
+        if runner is _QUBIT_OPERATION:
+            return _qubit_block_at(ops, i)
+        if runner is RealTimeNetwork._send:
+            return self._message(node, op[1], op[2])
+        if runner is RealTimeNetwork._receive:
+            return (self._channel(op[1], node), op[2])
+        return op
+
+    def _message(self, sender: str, receiver: str, bits: Any) -> Message:
+        """One per channel and bits, shared by the programs that send them (a batch's
+        programs are equal, but compiled one by one), so that it learns their bits for all."""
+        try:
+            message = self._messages.get((sender, receiver, bits))
+        except TypeError:  # bits given as lists: not shared
+            return Message(self._channel(sender, receiver), bits)
+        if message is None:
+            message = Message(self._channel(sender, receiver), bits)
+            self._messages[(sender, receiver, bits)] = message
+        return message
+
+    def _channel(self, sender: str, receiver: str) -> Channel:
+        channel = self._channels.get((sender, receiver))
+        if channel is None:
+            channel = self._channels[(sender, receiver)] = Channel(sender, receiver)
+        return channel
 
 
 def _qubit_block_at(ops: tuple[Operation, ...], start: int) -> tuple[Operation, ...]:
