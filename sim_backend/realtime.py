@@ -43,7 +43,7 @@ from .realtime_operations import (
 
 #: a program's operations, node, runners and their arguments (``RealTimeNetwork._resolve``)
 Resolved = tuple[tuple[Operation, ...], str, tuple[Any, ...], tuple[Any, ...]]
-#: ``_due_or_arrival``: a pass would run something (times are never negative)
+#: ``_look``: a pass would run something (times are never negative)
 _DUE = -1.0
 
 
@@ -145,12 +145,13 @@ class RealTimeNetwork(ProgramOperations):
         self._controllers.clear()
         moved = False  # the last pass ran something
         while True:
-            floor = self._floor
-            if floor is None:
-                floor = self._dequeue()
-            # after a pass that ran something, another pass follows; one that would run
-            # nothing (every program of the shot asleep) is not made, time runs on at once
-            arrival = self._due_or_arrival(floor) if moved else _DUE
+            if moved or self._floor is None:
+                # after a pass that ran something (or a program's start), another pass
+                # follows; one that would run nothing (every program of the shot asleep)
+                # is not made, time runs on at once
+                floor, arrival = self._look()
+            else:  # the clock has just run on to an arrival: a pass follows
+                floor, arrival = self._floor, _DUE
             if arrival == _DUE:
                 moved = self._pass(floor)
                 if moved:
@@ -163,11 +164,15 @@ class RealTimeNetwork(ProgramOperations):
             self._hw.clock_advance_to(arrival)
             moved = False
 
-    def _dequeue(self) -> int:
-        """Each controller whose program ended takes its next queued one; returns the
-        earliest running shot (the floor: shots run in order), found in the same look."""
+    def _look(self) -> tuple[int, float | None]:
+        """One look over the controllers: each whose program ended takes its next queued
+        one (nothing else changes the queues: with ``_floor`` set, none ended since the
+        last look); returns the earliest running shot (the floor: shots run in order) and
+        ``_DUE`` when a pass over it now would step a program (one awake, or asleep till
+        now or earlier), else ``_next_arrival``'s answer."""
         runs, queued = self._runs, self._queued
-        floor = None
+        now = self._hw.now_s()
+        floor = due = earliest = None  # due: the earliest shot of a program a pass would step
         for controller, run in runs.items():  # values only change: iteration is safe
             if run.state != "running":
                 waiting = queued.get(controller)
@@ -176,10 +181,24 @@ class RealTimeNetwork(ProgramOperations):
                 run = runs[controller] = waiting.popleft()
                 if run.state != "running":
                     continue
-            if floor is None or run.shot < floor:
-                floor = run.shot
+            shot, wake = run.shot, run.wake_s
+            if floor is None or shot < floor:
+                floor = shot
+            if wake:  # asleep (at a receive): till the message's arrival (inf: none)
+                if wake <= now:
+                    if due is None or shot < due:
+                        due = shot
+                elif wake != NEVER and (earliest is None or wake < earliest):
+                    earliest = wake
+                continue
+            if due is None or shot < due:
+                due = shot
+            if run.ops[run.position][0] == "receive":  # awake at a receive
+                box = run.args[run.position][0].boxes.get(shot)
+                if box and now < box[0][0] and (earliest is None or box[0][0] < earliest):
+                    earliest = box[0][0]
         self._floor = floor = 0 if floor is None else floor
-        return floor
+        return floor, (_DUE if due == floor else earliest)
 
     def _pass(self, floor: int) -> bool:
         """One pass: each controller's program of shot ``floor`` runs until it waits; True
@@ -234,33 +253,6 @@ class RealTimeNetwork(ProgramOperations):
             if arrival is not None and arrival > now:
                 pending.append(arrival)
         return min(pending, default=None)
-
-    def _due_or_arrival(self, floor: int) -> float | None:
-        """``_DUE`` when a pass over shot ``floor`` now would step a program (one awake, or
-        asleep till now or earlier), else ``_next_arrival`` (found in the same look)."""
-        now = self._hw.now_s()
-        earliest = None
-        for run in self._runs.values():
-            if run.state != "running":
-                continue
-            wake = run.wake_s
-            if run.shot == floor and (not wake or wake <= now):
-                return _DUE
-            op = run.ops[run.position]
-            if op[0] != "receive":
-                continue
-            if wake:  # asleep: its wake time is the message's arrival (inf: none)
-                if wake == NEVER:
-                    continue
-                arrival = wake
-            else:
-                box = run.args[run.position][0].boxes.get(run.shot)
-                if not box:
-                    continue
-                arrival = box[0][0]
-            if arrival > now and (earliest is None or arrival < earliest):
-                earliest = arrival
-        return earliest
 
     def _resolve(self, ops: tuple[Operation, ...], node: str) -> Resolved:
         """The entry of ``_runners`` for a program's operations on ``node`` (made now):
