@@ -33,12 +33,17 @@ from .instruments.scpi import ScpiError
 from .realtime_operations import (
     MAILBOXES,
     NEVER,
+    QUBIT_KINDS,
+    Channel,
+    Message,
     Operation,
     ProgramOperations,
     ProgramRun,
 )
 
-#: ``_due_or_arrival``: a pass would run something (times are never negative)
+#: a program's operations, node, runners and their arguments (``RealTimeNetwork._resolve``)
+Resolved = tuple[tuple[Operation, ...], str, tuple[Any, ...], tuple[Any, ...]]
+#: ``_look``: a pass would run something (times are never negative)
 _DUE = -1.0
 
 
@@ -52,16 +57,19 @@ class RealTimeNetwork(ProgramOperations):
         self._runs: dict[str, ProgramRun] = {}  # each controller's current program
         self._queued: dict[str, deque[ProgramRun]] = {}  # its later programs of the batch
         self._batches: dict[str, list[ProgramRun]] = {}  # every program of its last start
-        self._mail: dict[tuple[int, str, str], deque[tuple[float, tuple[int, ...]]]] = {}
+        # the messages between the nodes, per (sender, receiver); mailboxes in all of them
+        self._channels: dict[tuple[str, str], Channel] = {}
+        self._boxes = 0
+        self._messages: dict[tuple[str, str, Any], Message] = {}  # see ``_argument``
         self._aborted: dict[int, str] = {}
-        self._delays: dict[tuple[str, str], float] = {}
         self._private = 0  # shots of programs that meet no other (negative, lab-wide)
         # the earliest running shot; None: a program ended (or started) since the queues
         # were last looked at, so they are looked at again and it is found again
         self._floor: int | None = None
-        # each program's runners, by the id of its operations (the entry keeps them alive,
-        # so the id stays theirs): the controllers rerun a few compiled programs
-        self._runners: dict[int, tuple[tuple[Operation, ...], tuple[Any, ...]]] = {}
+        # each program's runners and their arguments, by the id of its operations (the
+        # entry keeps them alive, so the id stays theirs) and its node: the controllers
+        # rerun a few compiled programs
+        self._runners: dict[int, Resolved] = {}
         # controller_of per peer node while one ``_advance`` runs (nothing rewires the lab
         # meanwhile; it is asked again at the next one)
         self._controllers: dict[str, str] = {}
@@ -95,9 +103,9 @@ class RealTimeNetwork(ProgramOperations):
         runs = []
         for shot, ops, texts in programs:
             entry = known.get(id(ops))
-            if entry is None or entry[0] is not ops:
-                entry = self._resolve(ops)
-            runs.append(ProgramRun(controller, node, shot, ops, texts, entry[1]))
+            if entry is None or entry[0] is not ops or entry[1] != node:
+                entry = self._resolve(ops, node)
+            runs.append(ProgramRun(controller, node, shot, ops, texts, entry[2], entry[3]))
         self._batches[controller] = runs
         self._runs[controller] = runs[0]
         self._queued[controller] = deque(runs[1:])
@@ -137,12 +145,13 @@ class RealTimeNetwork(ProgramOperations):
         self._controllers.clear()
         moved = False  # the last pass ran something
         while True:
-            floor = self._floor
-            if floor is None:
-                floor = self._dequeue()
-            # after a pass that ran something, another pass follows; one that would run
-            # nothing (every program of the shot asleep) is not made, time runs on at once
-            arrival = self._due_or_arrival(floor) if moved else _DUE
+            if moved or self._floor is None:
+                # after a pass that ran something (or a program's start), another pass
+                # follows; one that would run nothing (every program of the shot asleep)
+                # is not made, time runs on at once
+                floor, arrival = self._look()
+            else:  # the clock has just run on to an arrival: a pass follows
+                floor, arrival = self._floor, _DUE
             if arrival == _DUE:
                 moved = self._pass(floor)
                 if moved:
@@ -155,11 +164,15 @@ class RealTimeNetwork(ProgramOperations):
             self._hw.clock_advance_to(arrival)
             moved = False
 
-    def _dequeue(self) -> int:
-        """Each controller whose program ended takes its next queued one; returns the
-        earliest running shot (the floor: shots run in order), found in the same look."""
+    def _look(self) -> tuple[int, float | None]:
+        """One look over the controllers: each whose program ended takes its next queued
+        one (nothing else changes the queues: with ``_floor`` set, none ended since the
+        last look); returns the earliest running shot (the floor: shots run in order) and
+        ``_DUE`` when a pass over it now would step a program (one awake, or asleep till
+        now or earlier), else ``_next_arrival``'s answer."""
         runs, queued = self._runs, self._queued
-        floor = None
+        now = self._hw.now_s()
+        floor = due = earliest = None  # due: the earliest shot of a program a pass would step
         for controller, run in runs.items():  # values only change: iteration is safe
             if run.state != "running":
                 waiting = queued.get(controller)
@@ -168,10 +181,24 @@ class RealTimeNetwork(ProgramOperations):
                 run = runs[controller] = waiting.popleft()
                 if run.state != "running":
                     continue
-            if floor is None or run.shot < floor:
-                floor = run.shot
+            shot, wake = run.shot, run.wake_s
+            if floor is None or shot < floor:
+                floor = shot
+            if wake:  # asleep (at a receive): till the message's arrival (inf: none)
+                if wake <= now:
+                    if due is None or shot < due:
+                        due = shot
+                elif wake != NEVER and (earliest is None or wake < earliest):
+                    earliest = wake
+                continue
+            if due is None or shot < due:
+                due = shot
+            if run.ops[run.position][0] == "receive":  # awake at a receive
+                box = run.args[run.position][0].boxes.get(shot)
+                if box and now < box[0][0] and (earliest is None or box[0][0] < earliest):
+                    earliest = box[0][0]
         self._floor = floor = 0 if floor is None else floor
-        return floor
+        return floor, (_DUE if due == floor else earliest)
 
     def _pass(self, floor: int) -> bool:
         """One pass: each controller's program of shot ``floor`` runs until it waits; True
@@ -198,11 +225,11 @@ class RealTimeNetwork(ProgramOperations):
             # Once it runs, a program stays awake and its shot unaborted for as long as it
             # runs (only its own receive puts it to sleep, and waits; an operation that
             # ends its shot ends it too): only its state is looked at between operations.
-            ops, runners = run.ops, run.runners
+            runners, args = run.runners, run.args
             while True:
                 position = run.position
                 try:
-                    if not runners[position](self, run, ops[position]):
+                    if not runners[position](self, run, args[position]):
                         break  # it waits
                 except ScpiError as exc:
                     self._fail(run, exc.code, f"{run.where()}: {exc.detail}")
@@ -221,46 +248,62 @@ class RealTimeNetwork(ProgramOperations):
             if run.wake_s:  # asleep: its wake time is the message's arrival (inf: none)
                 arrival = run.wake_s if run.wake_s != NEVER else None
             else:
-                box = self._mail.get((run.shot, run.ops[run.position][1], run.node))
+                box = run.args[run.position][0].boxes.get(run.shot)
                 arrival = box[0][0] if box else None
             if arrival is not None and arrival > now:
                 pending.append(arrival)
         return min(pending, default=None)
 
-    def _due_or_arrival(self, floor: int) -> float | None:
-        """``_DUE`` when a pass over shot ``floor`` now would step a program (one awake, or
-        asleep till now or earlier), else ``_next_arrival`` (found in the same look)."""
-        now = self._hw.now_s()
-        earliest = None
-        for run in self._runs.values():
-            if run.state != "running":
-                continue
-            wake = run.wake_s
-            if run.shot == floor and (not wake or wake <= now):
-                return _DUE
-            op = run.ops[run.position]
-            if op[0] != "receive":
-                continue
-            if wake:  # asleep: its wake time is the message's arrival (inf: none)
-                if wake == NEVER:
-                    continue
-                arrival = wake
-            else:
-                box = self._mail.get((run.shot, op[1], run.node))
-                if not box:
-                    continue
-                arrival = box[0][0]
-            if arrival > now and (earliest is None or arrival < earliest):
-                earliest = arrival
-        return earliest
-
-    def _resolve(self, ops: tuple[Operation, ...]) -> tuple[tuple[Operation, ...], tuple[Any, ...]]:
-        """The entry of ``_runners`` for a program's operations (made now)."""
+    def _resolve(self, ops: tuple[Operation, ...], node: str) -> Resolved:
+        """The entry of ``_runners`` for a program's operations on ``node`` (made now):
+        what runs each operation, and what it is given (made once for every run of the
+        program): a block of qubit operations the whole block (``_qubit_ops`` runs it in
+        one go), a ``send`` its message, a ``receive`` its channel and bit count, any other
+        operation itself."""
         if len(self._runners) >= MAILBOXES:
             self._runners.clear()
+            self._messages.clear()
         runners = tuple(_OPERATIONS.get(op[0], _QUBIT_OPERATION) for op in ops)
-        entry = self._runners[id(ops)] = (ops, runners)
+        args = tuple(self._argument(ops, i, node, runners[i]) for i in range(len(ops)))
+        entry = self._runners[id(ops)] = (ops, node, runners, args)
         return entry
+
+    def _argument(self, ops: tuple[Operation, ...], i: int, node: str, runner: Any) -> Any:
+        """What ``runner`` is given to run ``ops[i]`` (see ``_resolve``)."""
+        op = ops[i]
+        if runner is _QUBIT_OPERATION:
+            return _qubit_block_at(ops, i)
+        if runner is RealTimeNetwork._send:
+            return self._message(node, op[1], op[2])
+        if runner is RealTimeNetwork._receive:
+            return (self._channel(op[1], node), op[2])
+        return op
+
+    def _message(self, sender: str, receiver: str, bits: Any) -> Message:
+        """One per channel and bits, shared by the programs that send them (a batch's
+        programs are equal, but compiled one by one), so that it learns their bits for all."""
+        try:
+            message = self._messages.get((sender, receiver, bits))
+        except TypeError:  # bits given as lists: not shared
+            return Message(self._channel(sender, receiver), bits)
+        if message is None:
+            message = Message(self._channel(sender, receiver), bits)
+            self._messages[(sender, receiver, bits)] = message
+        return message
+
+    def _channel(self, sender: str, receiver: str) -> Channel:
+        channel = self._channels.get((sender, receiver))
+        if channel is None:
+            channel = self._channels[(sender, receiver)] = Channel(sender, receiver)
+        return channel
+
+
+def _qubit_block_at(ops: tuple[Operation, ...], start: int) -> tuple[Operation, ...]:
+    """``ops[start]`` and the operations on the qubits right after it."""
+    end = start + 1
+    while end < len(ops) and ops[end][0] in QUBIT_KINDS:
+        end += 1
+    return ops[start:end]
 
 
 #: what runs each kind of operation (anything else is an operation on the node's qubits)

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from .instruments.scpi import ScpiError
@@ -23,6 +24,49 @@ NEVER = math.inf
 _BIT_TEXT = ("0", "1")  # a readout as a reply item
 
 
+@dataclass(slots=True, eq=False)
+class Channel:
+    """The messages from one node's controller to another's: their delay (asked of the lab
+    at the first message: the fibre between two nodes does not change during a run), and a
+    box per shot of (arrival, bits), read in order."""
+
+    sender: str
+    receiver: str
+    delay_s: float | None = None
+    boxes: dict[int, deque[tuple[float, tuple[int, ...]]]] = field(default_factory=dict)
+
+
+class Message:
+    """What a ``send`` operation posts: its channel and bits (each the XOR of registers).
+    The bits are a function of the registers they read, and a controller reruns its
+    program: they are computed once per combination of those registers' values (a few:
+    readouts and frames are 0 or 1), then looked up."""
+
+    __slots__ = ("channel", "bits", "read", "known")
+
+    def __init__(self, channel: Channel, bits: tuple[tuple[int, ...], ...]) -> None:
+        self.channel, self.bits = channel, bits
+        indices = [index for registers in bits for index in registers]
+        # the values of every register the bits read, in one call (one index: the value)
+        self.read: Any = itemgetter(*indices) if indices else _no_registers
+        self.known: dict[Any, tuple[int, ...]] = {}
+
+    def of(self, registers: list[int]) -> tuple[int, ...]:
+        """The bits, for these registers."""
+        values = self.read(registers)
+        message = self.known.get(values)
+        if message is None:
+            message = tuple(_xor(registers, indices) for indices in self.bits)
+            if len(self.known) >= MAILBOXES:  # registers other than bits: keep it bounded
+                self.known.clear()
+            self.known[values] = message
+        return message
+
+
+def _no_registers(registers: list[int]) -> tuple[()]:
+    return ()
+
+
 @dataclass(slots=True, init=False)
 class ProgramRun:
     """One controller's program of one shot, and how far it got."""
@@ -33,6 +77,7 @@ class ProgramRun:
     ops: tuple[Operation, ...]
     texts: tuple[str, ...]  # each operation as sent, for reports
     runners: tuple[Any, ...]  # what runs each operation (see ``_OPERATIONS``)
+    args: tuple[Any, ...]  # what each runner is given (see ``RealTimeNetwork._resolve``)
     position: int  # index of the next operation
     registers: list[int]
     items: list[str]  # readouts and heralds, for the reply
@@ -55,10 +100,11 @@ class ProgramRun:
         ops: tuple[Operation, ...],
         texts: tuple[str, ...],
         runners: tuple[Any, ...],
+        args: tuple[Any, ...],
     ) -> None:
         # written out (not dataclass-made): three are made per teleportation
         self.controller, self.node, self.shot = controller, node, shot
-        self.ops, self.texts, self.runners = ops, texts, runners
+        self.ops, self.texts, self.runners, self.args = ops, texts, runners, args
         self.position, self.registers, self.items, self.state = 0, [], [], "running"
         self.aborted_at = self.error = self.first_herald_s = self.ended_s = None
         self.waiting, self.wake_s = ("", None), 0.0
@@ -83,53 +129,54 @@ class ProgramOperations:
 
     _hw: Any
     _runs: dict[str, ProgramRun]
-    _mail: dict[tuple[int, str, str], deque[tuple[float, tuple[int, ...]]]]
+    _channels: dict[tuple[str, str], Channel]
+    _boxes: int
     _aborted: dict[int, str]
-    _delays: dict[tuple[str, str], float]
     _controllers: dict[str, str]
     _floor: int | None
 
     # (the network operations below write ``_next``'s lines out: they run at every one)
-    def _qubit_ops(self, run: ProgramRun, op: Operation) -> bool:
+    def _qubit_ops(self, run: ProgramRun, block: tuple[Operation, ...]) -> bool:
         """Operations on the node's own qubits (init, rotate, gate, wait, measure: a readout
-        goes into the next register and the reply), this one and those right after it, in
-        one go: as the passes would run them, since nothing else can end the shot
-        meanwhile (an error ends the run at its operation). The hardware resolves the block
-        once into steps (a Bell-state measurement fused into one); when it cannot, they run
-        one by one."""
-        hw, ops = self._hw, run.ops
-        start, count = run.position, len(ops)
-        end = start + 1
-        while end < count and ops[end][0] in _QUBIT_KINDS:
-            end += 1
-        entries = hw.qubit_block(run.controller, ops[start:end])
-        if entries is not None:
-            registers, items, position = run.registers, run.items, start
+        goes into the next register and the reply): ``block``, this one and those right
+        after it, in one go: as the passes would run them, since nothing else can end the
+        shot meanwhile (an error ends the run at its operation). The hardware resolves the
+        block once into steps (a Bell-state measurement fused into one); when it cannot,
+        they run one by one."""
+        entries = self._hw.qubit_block(run.controller, block)
+        if entries is None:
+            self._qubit_ops_one_by_one(run, block)
+            return True
+        registers, items, position = run.registers, run.items, run.position
+        try:
             for step, width, reads in entries:
-                run.position = position  # where an error would end the run
                 outcome = step()
                 if reads == 1:
-                    registers.append(int(outcome))
-                    items.append(_BIT_TEXT[int(outcome)])
+                    bit = int(outcome)
+                    registers.append(bit)
+                    items.append(_BIT_TEXT[bit])
                 elif reads == 2:
-                    for bit in outcome:
-                        registers.append(int(bit))
-                        items.append(_BIT_TEXT[int(bit)])
+                    for bit in map(int, outcome):
+                        registers.append(bit)
+                        items.append(_BIT_TEXT[bit])
                 position += width
-            run.position = position - 1
-            self._next(run)
-            return True
-        operation, last = hw.qubit_operation, count - 1
-        while True:
-            outcome = operation(run.controller, *op)
+        finally:
+            run.position = position  # past the block, or where an error ends the run
+        if position == len(run.ops):
+            self._done(run)
+        return True
+
+    def _qubit_ops_one_by_one(self, run: ProgramRun, block: tuple[Operation, ...]) -> None:
+        """``_qubit_ops`` of a block the hardware did not resolve."""
+        operation, controller = self._hw.qubit_operation, run.controller
+        for op in block:
+            outcome = operation(controller, *op)
             if op[0] == "measure":
                 run.registers.append(int(outcome))
                 run.items.append(_BIT_TEXT[int(outcome)])
-            if run.position == last or ops[run.position + 1][0] not in _QUBIT_KINDS:
-                self._next(run)
-                return True
             run.position += 1
-            op = ops[run.position]
+        if run.position == len(run.ops):
+            self._done(run)
 
     def _pauli(self, run: ProgramRun, op: Operation) -> bool:
         """Feed-forward: X then Z, each when its XOR of registers is 1."""
@@ -202,30 +249,23 @@ class ProgramOperations:
                 self._done(r)
         return True
 
-    def _send(self, run: ProgramRun, op: Operation) -> bool:
+    def _send(self, run: ProgramRun, message: Message) -> bool:
         """Post the bits (XORs of registers) to the peer; they arrive after the classical
         delay. The peer's program of this shot, asleep waiting for them, sleeps on until then."""
-        _, peer, bits = op
-        node, shot = run.node, run.shot
-        delay = self._delays.get((node, peer))
-        if delay is None:  # the fibre between two nodes does not change during a run
-            delay = self._delays[(node, peer)] = self._hw.classical_delay_s(node, peer)
+        channel, shot = message.channel, run.shot
+        delay = channel.delay_s
+        if delay is None:
+            delay = channel.delay_s = self._hw.classical_delay_s(channel.sender, channel.receiver)
         arrival = self._hw.now_s() + delay
-        registers, message = run.registers, []
-        for indices in bits:  # each bit: the XOR of its registers
-            value = 0
-            for index in indices:
-                value ^= registers[index]
-            message.append(value)
-        mail = self._mail
-        box = mail.get((shot, node, peer))
+        bits = message.of(run.registers)
+        box = channel.boxes.get(shot)
         if box is None:
-            box = mail[(shot, node, peer)] = deque()
-            if len(mail) > MAILBOXES:  # drop what finished shots left unread
-                live = {r.shot for r in self._runs.values() if r.state == "running"}
-                for key in [k for k in mail if k[0] not in live]:
-                    del mail[key]
-        box.append((arrival, tuple(message)))
+            box = channel.boxes[shot] = deque()
+            self._boxes += 1
+            if self._boxes > MAILBOXES:
+                self._drop_unread()
+        box.append((arrival, bits))
+        node, peer = channel.sender, channel.receiver
         for reader in self._runs.values():  # the peer's program, asleep on an empty box
             if (
                 reader.wake_s == NEVER
@@ -239,20 +279,30 @@ class ProgramOperations:
             self._done(run)
         return True
 
-    def _receive(self, run: ProgramRun, op: Operation) -> bool:
+    def _drop_unread(self) -> None:
+        """Drop the mailboxes finished shots left unread (those of no running program)."""
+        live = {r.shot for r in self._runs.values() if r.state == "running"}
+        self._boxes = 0
+        for channel in self._channels.values():
+            boxes = channel.boxes
+            for shot in [s for s in boxes if s not in live]:
+                del boxes[shot]
+            self._boxes += len(boxes)
+
+    def _receive(self, run: ProgramRun, receive: tuple[Channel, int]) -> bool:
         """Take the next message from the peer into registers; False (the program sleeps
         until the message's arrival, or until a message is posted) when there is none."""
-        _, peer, count = op
-        box = self._mail.get((run.shot, peer, run.node))
+        channel, count = receive
+        box = channel.boxes.get(run.shot)
         if not box:
-            run.waiting = ("message", peer)
+            run.waiting = ("message", channel.sender)
             run.wake_s = NEVER
             return False
         arrival, bits = box[0]
         # a program asleep till this message's arrival is only woken (by the pass) once
         # the clock has reached it: the clock is asked only of an awake one
         if not run.wake_s and arrival > self._hw.now_s():
-            run.waiting = ("arrival", (peer, arrival))
+            run.waiting = ("arrival", (channel.sender, arrival))
             run.wake_s = arrival
             return False
         run.wake_s = 0.0
@@ -306,4 +356,4 @@ def _xor(registers: list[int], bits: tuple[int, ...]) -> int:
 
 
 #: operations on the node's own qubits, run by the lab's ``qubit_operation``
-_QUBIT_KINDS = frozenset({"init", "rotate", "gate", "wait", "measure"})
+QUBIT_KINDS = frozenset({"init", "rotate", "gate", "wait", "measure"})
