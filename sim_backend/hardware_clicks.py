@@ -198,12 +198,13 @@ class AttemptLoopMixin:
         ):
             return None
         instruments = self.instruments
-        # not counted edits: read on every loop (as ``_loop_plan`` reads them)
-        for name, timeout in zip(wires.controllers, setup.timeouts, strict=True):
+        timeouts = []
+        for name in wires.controllers:  # not counted edits: read on every loop
             controller = instruments.get(name)
-            if controller is None or float(controller.herald_timeout_s) != timeout:
+            if controller is None:
                 return None  # (``_loop_plan`` says what is missing)
-        return setup
+            timeouts.append(float(controller.herald_timeout_s))
+        return setup if tuple(timeouts) == setup.timeouts else None
 
     def _loop_setup(
         self,
