@@ -85,7 +85,9 @@ class AttemptLoopMixin:
         AWGs, in the link's order): decode and check their programs, set the link model at
         the instruments' operating point, attempt until the herald or the loop's limit,
         tag the clicks, record the run (``runs``, and return it) and stop the AWGs."""
-        programs = [self._programs.get(awg) for awg in awgs]  # as ``_program`` per node
+        first, second = awgs
+        get_program = self._programs.get
+        programs = [get_program(first), get_program(second)]  # as ``_program`` per node
         wires = self._link_wires(station)
         count = edits()
         drift_step = math.floor(self.lab.clock.now / DRIFT_STEP_S)
@@ -190,7 +192,8 @@ class AttemptLoopMixin:
             or setup.drift_step != drift_step
             or setup.max_attempts != self._max_attempts
             or wires.plan is not setup.plan
-            or (self.__dict__.get("_static_points") or {}).get(station.link) is not setup.static
+            # (a kept set-up was derived through ``_static_point``: its cache exists)
+            or self._static_points.get(station.link) is not setup.static  # type: ignore[attr-defined]
             or setup.static.sources != self._input_sources(station.link)
         ):
             return None

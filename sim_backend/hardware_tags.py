@@ -38,8 +38,11 @@ class ClickTagsMixin:
         round, the first at the attempt's start plus the photons' arrival offset, a
         Barrett-Kok second round one round separation later. ``grid``: (arrival offset,
         attempt period) of the running loop."""
-        separation = link.model.params.bk_round_separation_us * 1e-6
         arrival = attempt_start_s + grid[0]
+        if len(clicks) == 1:  # one round (single click, every herald): no round separation
+            self._add_clicks(station, clicks[0], arrival)
+            return
+        separation = link.model.params.bk_round_separation_us * 1e-6
         for r, c in enumerate(clicks):
             self._add_clicks(station, c, arrival + r * separation)
 
@@ -110,7 +113,10 @@ class ClickTagsMixin:
         if tagger_name is None:
             return
         channel = station.tagger_channels[port]
-        inp = self._instrument(tagger_name).inputs[channel]
+        tagger = self.instruments.get(tagger_name)
+        if tagger is None:
+            tagger = self._instrument(tagger_name)  # raises: wired but not attached
+        inp = tagger.inputs[channel]
         det = self._link_params(station.link).detectors
         if not (inp.enabled and 0 < inp.threshold_v < det.pulse_amplitude_v):
             return

@@ -28,6 +28,10 @@ def note_edit() -> None:
     _COUNT[0] += 1
 
 
+#: the generic attribute assignment (``Watched.__setattr__`` after its count)
+_set_attribute = object.__setattr__
+
+
 def _watched(value: Any) -> Any:
     """A plain dict or list as its watched counterpart (so are the plain dicts and lists
     in it); anything else as it is."""
@@ -61,11 +65,13 @@ class Watched:
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name in self._UNWATCHED:
-            object.__setattr__(self, name, value)
+            _set_attribute(self, name, value)
             return
         # the generic assignment (data descriptors such as SCPI settings included); the
-        # watched classes define no other __setattr__
-        object.__setattr__(self, name, _watched(value))
+        # watched classes define no other __setattr__. ``_watched`` changes only plain
+        # dicts and lists: other values skip the call (an AWG starts per attempt loop)
+        kind = type(value)
+        _set_attribute(self, name, _watched(value) if kind is dict or kind is list else value)
         _COUNT[0] += 1
 
     def __delattr__(self, name: str) -> None:

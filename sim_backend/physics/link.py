@@ -195,7 +195,7 @@ class LinkModel:
         ).tolist()
         # The spins idle from emission until the herald reaches their nodes: that part of
         # every successful attempt is the same, so the delivered states include it.
-        # own read-only copies: the registry shares them (``QubitRegistry.set_state``)
+        # own read-only copies: the registry shares them (``QubitRegistry.share_state``)
         self.states = [
             _read_only(_idle_both(state, (node_a, node_b), self.timing.herald_delay_s))
             for state in self.heralded_states
@@ -330,7 +330,9 @@ class HeraldedLink:
         model = self.model
         timing = model.timing
         clock = self._clock
-        attempts = self.sample_attempts()
+        # ``sample_attempts``, inline (one call per attempt loop)
+        p = model.success_probability
+        attempts = 1 if p >= 1.0 else int(math.log(self._uniform()) / math.log1p(-p)) + 1
         node_a, node_b = self.nodes
         if max_attempts is not None and attempts > max_attempts:
             self._spend_attempts(max_attempts)
@@ -339,18 +341,18 @@ class HeraldedLink:
         self.attempts_made += attempts  # ``_spend_attempts``, inline
         node_a.apply_attempt_dephasing(attempts)
         node_b.apply_attempt_dephasing(attempts)
-        period = timing.attempt_period_s
-        emitted_at = clock.now + (attempts - 1) * period + timing.emission_offset_s
+        emitted_at = clock.now + (attempts - 1) * timing.attempt_period_s + timing.emission_offset_s
         # ``model.choose_pattern``, inline
         cumulative = model._cumulative
         index = bisect.bisect_right(cumulative, self._uniform())
         if index >= len(cumulative):
             index = len(cumulative) - 1
-        qubits = (node_a.communication_qubit, node_b.communication_qubit)
+        a, b = node_a.communication_qubit, node_b.communication_qubit
         heralded_at = clock.advance_to(emitted_at + timing.herald_delay_s)
-        self._registry.set_state(qubits, model.states[index])
-        node_a.mark_fresh(qubits[:1], heralded_at)
-        node_b.mark_fresh(qubits[1:], heralded_at)
+        # the model's states are read-only complex 4x4 matrices: shared, not checked
+        self._registry.share_state([a, b], model.states[index])
+        node_a.mark_fresh((a,), heralded_at)
+        node_b.mark_fresh((b,), heralded_at)
         self.pairs_delivered += 1
         return attempts, index, emitted_at
 

@@ -59,6 +59,9 @@ class QuantumNode:
         self._last_update: dict[int, float] = {q: clock.now for q in self._ids}
         # coherence factor from entangling attempts not yet applied (commutes with idling)
         self._pending_coherence: dict[int, float] = {q: 1.0 for q in self._ids}
+        # the per-attempt coherence factor (1 - 2p) and the parameters it was taken from
+        self._dephasing_base: float | None = None
+        self._dephasing_for: NodeParams | None = None
         # the state initialisation leaves (|0> up to the init error), per qubit
         self._init_states = {q: _initial_state(p.init_error) for q, p in self._qubit_params.items()}
         # (T1, T2) per qubit, None when the qubit does not decay at all (the params are frozen)
@@ -119,18 +122,28 @@ class QuantumNode:
 
         Recorded now and applied with the next idle update (dephasing and idling commute).
         """
-        p = self.params.memory.dephasing_per_attempt
-        if p == 0 or attempts == 0:
+        if attempts == 0 or not self.memory_qubits:
             return
-        coherence = attempt_dephasing_factor(p, attempts)
+        params = self.params
+        if params is not self._dephasing_for:  # the factor's base, per parameters
+            p = params.memory.dephasing_per_attempt
+            # ``attempt_dephasing_factor``'s check, once
+            self._dephasing_base = None if p == 0 else attempt_dephasing_factor(p, 1)
+            self._dephasing_for = params
+        base = self._dephasing_base
+        if base is None:
+            return
+        # attempt_dephasing_factor(p, attempts): the same power of the same base
+        coherence = base**attempts
+        pending = self._pending_coherence
         for q in self.memory_qubits:
-            self._pending_coherence[q] *= coherence
+            pending[q] *= coherence
 
     # ----------------------------------------------------------- operations
     def initialize(self, qubit: int) -> None:
         """Reset to |0>, with the configured initialisation error."""
         self._own(qubit)
-        self._registry.set_state([qubit], self._init_states[qubit])
+        self._registry.share_state([qubit], self._init_states[qubit])  # read-only, complex
         self.mark_fresh([qubit], self._clock.now)
 
     def rotate(self, qubit: int, axis: str | Sequence[float], angle: float) -> None:
@@ -236,7 +249,8 @@ class QuantumNode:
         """``initialize`` of ``qubit``."""
         self._own(qubit)
         qubits, state = [qubit], self._init_states[qubit]
-        set_state, mark_fresh, clock = self._registry.set_state, self.mark_fresh, self._clock
+        # the initial state is read-only and complex: shared as it is
+        set_state, mark_fresh, clock = self._registry.share_state, self.mark_fresh, self._clock
 
         def initialize() -> None:
             set_state(qubits, state)
