@@ -131,8 +131,9 @@ class RealTimeQubitController(ProgramTransactions, QNodeVisaInstrument):
             vals=vals.Numbers(MIN_HERALD_TIMEOUT_S, MAX_HERALD_TIMEOUT_S),
         )
         self._count = int(self.qubits.get())
-        # validated program texts and shapes, by operations
+        # validated program texts and shapes, by operations and by program
         self._encoded: dict[tuple[tuple[Any, ...], ...], tuple[str, tuple[int, int, int]]] = {}
+        self._encoded_programs: dict[int, tuple[Any, ...]] = {}
 
     # -- hal.QubitDevice ---------------------------------------------------------------
     def qubit_count(self) -> int:

@@ -28,6 +28,10 @@ _PROGRAM_REPLY = '0,<time_s>[,<readout 0|1 or herald bell:attempts:time>...] or 
 _PEER = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
+#: a validated program: the program, its operations then, its text as sent and its shape
+_ProgramEntry = tuple[QubitProgram, list[tuple[Any, ...]], str, tuple[int, int, int]]
+
+
 def _shot(shot: int | None) -> str:
     """The optional ``<shot>,`` argument of a program command."""
     if shot is None:
@@ -77,6 +81,26 @@ _BELLS = {"PHI+": "PHI+", "PHI-": "PHI-", "PSI+": "PSI+", "PSI-": "PSI-", "NONE"
 _BITS = {"0": 0, "1": 1}
 
 
+#: heralds read lately, by the text of their item: both nodes of a link report each one
+#: (a frozen value: the same text gives the same ``Herald``, shared)
+_HERALDS_READ: dict[str, Herald] = {}
+
+
+def _read_herald(item: str) -> Herald:
+    """A herald item of the common reply (``ValueError``, ``KeyError``: it is not one)."""
+    bell, attempts, when = item.split(":")
+    herald = _new(Herald)
+    _set_dict(
+        herald,
+        "__dict__",
+        {"bell_state": _BELLS[bell], "attempts": int(attempts), "time_s": float(when)},
+    )
+    if len(_HERALDS_READ) >= 1024:
+        _HERALDS_READ.clear()
+    _HERALDS_READ[item] = herald
+    return herald
+
+
 def _complete_replies(
     parts: list[str], shapes: list[tuple[int, int, int]]
 ) -> list[ProgramResult] | None:
@@ -86,32 +110,21 @@ def _complete_replies(
     results = []
     try:
         for part, shape in zip(parts, shapes, strict=True):
-            if part[:2] != "0,":
+            items = part.split(",")
+            if items[0] != "0":
                 return None
-            items = part[2:].split(",")
-            time_s = float(items[0])
+            time_s = float(items[1])  # (none: IndexError)
             readouts: list[int] = []
             heralds: list[Herald] = []
             probes: list[float | None] = []
-            for item in items[1:]:
+            for item in items[2:]:
                 bit = _BITS.get(item)
                 if bit is not None:
                     readouts.append(bit)
                 elif item[:1] == "F":
                     probes.append(None if item == "F-" else float(item[1:]))
                 else:
-                    bell, attempts, when = item.split(":")
-                    herald = _new(Herald)
-                    _set_dict(
-                        herald,
-                        "__dict__",
-                        {
-                            "bell_state": _BELLS[bell],
-                            "attempts": int(attempts),
-                            "time_s": float(when),
-                        },
-                    )
-                    heralds.append(herald)
+                    heralds.append(_HERALDS_READ.get(item) or _read_herald(item))
             if (len(readouts), len(heralds), len(probes)) != shape:
                 return None
             result = _new(ProgramResult)
@@ -127,7 +140,7 @@ def _complete_replies(
                 },
             )
             results.append(result)
-    except (ValueError, KeyError):
+    except (ValueError, KeyError, IndexError):
         return None
     return results
 
@@ -135,10 +148,13 @@ def _complete_replies(
 class ProgramTransactions:
     """The program transactions of the RTC driver (a mixin; it uses the driver's
     ``display_name``, ``_transact``, ``_query``, ``_qubit``, ``_axis``, ``_gate_args`` and
-    its cache ``_encoded`` of validated program texts)."""
+    its caches ``_encoded`` and ``_encoded_programs`` of validated program texts)."""
 
     display_name: str
+    #: validated program texts and shapes by operations, and by ``id`` of the program (with
+    #: the program and its operations as they were validated)
     _encoded: dict[tuple[tuple[Any, ...], ...], tuple[str, tuple[int, int, int]]]
+    _encoded_programs: dict[int, _ProgramEntry]
     _transact: Any
     _query: Any
     _qubit: Any
@@ -189,20 +205,38 @@ class ProgramTransactions:
             raise InstrumentValueError(
                 self.display_name, f"batch of {len(programs)} programs, expected 1..{MAX_BATCH}"
             )
-        texts, shapes = [], []
-        # a batch repeats a few programs (one per input state): each is looked up once
-        known: dict[int, tuple[str, tuple[int, int, int]]] = {}
-        for program in programs:
-            encoded = known.get(id(program))
-            if encoded is None:
-                encoded = known[id(program)] = self._program_text(program)
-            texts.append(encoded[0])
-            shapes.append(encoded[1])
-        return ",".join(texts), shapes
+        known = self._encoded_programs
+        entries = []
+        for program in programs:  # :meth:`_program_text`, inline: a batch is many programs
+            entry = known.get(id(program))
+            if entry is None or entry[0] is not program or entry[1] != program.ops:
+                entry = self._validated_program(program)
+            entries.append(entry)
+        return ",".join([e[2] for e in entries]), [e[3] for e in entries]
 
     def _program_text(self, program: QubitProgram) -> tuple[str, tuple[int, int, int]]:
         """The program as sent (quoted), validated (refused naming the operation), and its
         shape: how many readouts, heralds and probes a complete run returns."""
+        entry = self._encoded_programs.get(id(program))
+        if entry is None or entry[0] is not program or entry[1] != program.ops:
+            entry = self._validated_program(program)
+        return entry[2], entry[3]
+
+    def _validated_program(self, program: QubitProgram) -> _ProgramEntry:
+        """The program's entry in ``_encoded_programs``: programs are rerun (a batch repeats
+        one per input state), and one whose operations are still those it had when it was
+        validated (compared as the cache by operations compares them: equal tuples) is
+        not looked at again. The entry holds the program, so no other takes its ``id``
+        while the entry is there."""
+        text, shape = self._validated(program)
+        if len(self._encoded_programs) >= 512:
+            self._encoded_programs.clear()
+        entry = (program, list(program.ops), text, shape)
+        self._encoded_programs[id(program)] = entry
+        return entry
+
+    def _validated(self, program: QubitProgram) -> tuple[str, tuple[int, int, int]]:
+        """:meth:`_program_text` from the operations (encoded once per distinct ones)."""
         ops = program.ops
         if not 0 < len(ops) <= MAX_PROGRAM_OPS:
             raise InstrumentValueError(

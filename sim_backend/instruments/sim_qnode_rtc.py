@@ -253,7 +253,16 @@ class SimRealTimeController(ScpiInstrument):
         return [(shot + i, ops, texts) for i, (ops, texts) in enumerate(programs)]
 
     def _replies(self, runs: list[Any]) -> str:
-        return ";".join(self._reply(run) for run in runs)
+        """The runs' replies, ``;`` between them (:meth:`_reply` of each; a completed run's,
+        the common one, written out here: a batch is many)."""
+        replies = []
+        for run in runs:
+            if run.state == "done":
+                self.programs_run += 1
+                replies.append(",".join(["0", format(run.ended_s, ".12g"), *run.items]))
+            else:
+                replies.append(self._reply(run))
+        return ";".join(replies)
 
     def _shot(self, shot: int | None, ops: tuple[Operation, ...], network: Any) -> int:
         """The program's shot; a program that meets no other may go without one (it gets
