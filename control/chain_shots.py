@@ -12,7 +12,7 @@ from typing import Any
 from drivers.qubit_program import ProgramResult
 from sequences.chain_teleport import ChainTeleport, chain_teleport
 
-_new, _set = object.__new__, object.__setattr__
+_set = object.__setattr__
 
 
 @dataclass(frozen=True, init=False)
@@ -150,27 +150,20 @@ class ChainShotsMixin:
         at_c: ProgramResult,
         attempts: tuple[int, int],
     ) -> TeleportShot:
-        """A shot as stored, from the three programs' results (a's readout is its last);
-        built as ``TeleportShot.__init__`` builds it, without the call (one per shot)."""
+        """A shot as stored, from the three programs' results (a's readout is its last)."""
         outcome = at_a.readouts[-1]
-        record = _new(TeleportShot)
-        _set(
-            record,
-            "__dict__",
-            {
-                "shot": shot,
-                "input_state": input_state[0],
-                "outcome": outcome,
-                "correct": int(outcome == 0),
-                "attempts_ab": attempts[0],
-                "attempts_bc": attempts[1],
-                "swap_outcomes": (at_b.readouts[0], at_b.readouts[1]),
-                "bsm_outcomes": (at_c.readouts[0], at_c.readouts[1]),
-                "delivered_time_s": at_a.time_s,  # the clock when a's readout ended
-                "exact_fidelity": at_a.probes[0] if at_a.probes else None,
-            },
+        return TeleportShot(
+            shot,
+            input_state[0],
+            outcome,
+            int(outcome == 0),
+            attempts[0],
+            attempts[1],
+            (at_b.readouts[0], at_b.readouts[1]),
+            (at_c.readouts[0], at_c.readouts[1]),
+            at_a.time_s,  # the clock when a's readout ended
+            at_a.probes[0] if at_a.probes else None,  # the exact fidelity
         )
-        return record
 
     def _published_shot(
         self, a: str, b: str, c: str, tag: int, at_b: ProgramResult, attempts: tuple[int, int]
