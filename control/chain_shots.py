@@ -81,6 +81,7 @@ class ChainShotsMixin:
     _next_tag: int
     prepare: Any
     _publish: Any
+    _observes: Any
     teleport_stepwise: Any
 
     def teleport_batch(
@@ -100,7 +101,9 @@ class ChainShotsMixin:
                 node.load_loop(self.loop)
             self._loaded = self.loop
         probe = self.network.backend != "lab"  # only a simulation knows the exact fidelity
-        publishing = self.events is not None or self.on_event is not None
+        publishing = self.events is not None or any(
+            self._observes(kind) for kind in ("herald", "swap", "shot")
+        )
         pending_ab = [0] * len(shots)
         attempts_bc = [0] * len(shots)
         done: dict[int, TeleportShot] = {}

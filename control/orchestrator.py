@@ -35,7 +35,8 @@ class Orchestrator(ChainShotsMixin):
     loop: AnyLoop
     bias_ua: float = 9.0
     events: Any = None  # an EventPublisher, or None
-    #: a local observer of the same events, (kind, data) (a run counts its cut-off tries)
+    #: a local observer of the same events, (kind, data) (a run counts its cut-off tries);
+    #: one with a ``KINDS`` attribute (a set of kinds) is told only of those
     on_event: Callable[[str, dict[str, Any]], None] | None = None
     cutoff_s: float | None = None  # a stored pair older than this is discarded and remade
     #: heralding station -> calibrated '+' and '-' time-tagger delays, ps (default 0, 0)
@@ -69,8 +70,13 @@ class Orchestrator(ChainShotsMixin):
     def _publish(self, kind: str, **data: Any) -> None:
         if self.events is not None:
             self.events.publish(kind, **data)
-        if self.on_event is not None:
+        if self.on_event is not None and self._observes(kind):
             self.on_event(kind, data)
+
+    def _observes(self, kind: str) -> bool:
+        """Whether the local observer wants events of ``kind`` (all, unless it says)."""
+        kinds = getattr(self.on_event, "KINDS", None)
+        return self.on_event is not None and (kinds is None or kind in kinds)
 
     def send(self, sender: str, receiver: str, defer: bool = False) -> None:
         """A classical message from ``sender`` to ``receiver``: the receiver waits for it.

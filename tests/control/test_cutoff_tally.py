@@ -58,3 +58,38 @@ def test_a_local_observer_sees_every_event_of_a_shot_program_batch() -> None:
         network.close()
         Instrument.close_all()
     assert seen == ["herald", "herald", "swap", "shot"] * 2
+
+
+def test_an_observer_that_names_its_kinds_is_told_only_of_those() -> None:
+    """A ``CutoffTally`` wants cut-offs and discards only, so a batch of shot programs does
+    not build the heralds, swaps and shots of every shot for it."""
+    from qcodes.instrument import Instrument
+
+    from control.backend import open_network
+    from control.node import cardinal_states
+    from control.runs import build_orchestrator
+    from sequences.attempt_loop import AttemptLoop
+
+    chain = Path(__file__).parents[2] / "lab_configs" / "three_node_chain.network.yaml"
+    network = open_network(chain, seed=2)
+    built: list[str] = []
+    try:
+        orchestrator = build_orchestrator(network, AttemptLoop(alpha=0.1, max_attempts=0))
+        orchestrator._published_shot = lambda *args: built.append("shot events")
+        seen: list[str] = []
+
+        class Picky:
+            KINDS = frozenset({"cutoff"})
+
+            def __call__(self, kind: str, data: dict) -> None:
+                seen.append(kind)
+
+        orchestrator.on_event = Picky()
+        states = cardinal_states()
+        orchestrator.teleport_batch("alice", "bob", "charlie", [(0, states[0]), (1, states[1])])
+        orchestrator._publish("herald", link="alice-bob")
+        orchestrator._publish("cutoff", link="alice-bob")
+    finally:
+        network.close()
+        Instrument.close_all()
+    assert built == [] and seen == ["cutoff"]
