@@ -1,7 +1,7 @@
 """A live stream of events from the node controllers: heralds, swaps, shots, faults, state
 changes and progress, published by each node and watched by monitors and the orchestrator.
 
-Wire format: ZeroMQ PUB/SUB, two frames per message:
+Wire format (``control.event_format``): ZeroMQ PUB/SUB, two frames per message:
 
 1. the topic, ``<node name> + b"\\0"`` - SUB filters by prefix, and the terminator keeps a
    subscription to ``alice`` from also matching ``alice2``;
@@ -27,83 +27,31 @@ without ever raising.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Annotated, Any, NamedTuple
+from typing import Any
 
 import zmq
-from pydantic import Field, Strict, TypeAdapter, ValidationError
+from pydantic import ValidationError
 
-from .messages import (
-    MAX_MESSAGE_BYTES,
-    Format,
-    MessageError,
-    dumps,
-    encoder,
-    loads,
+from .event_format import (
+    BATCH,
+    BATCH_HEAD,
+    EVENT,
+    EVENT_FORMAT,
+    KIND_RE,
+    KINDS,
+    Event,
+    array_header,
+    describe_event_error,
+    topic,
 )
+from .messages import MAX_MESSAGE_BYTES, Format, MessageError, encoder, loads
+
+__all__ = ["EVENT_FORMAT", "KINDS", "Event", "EventPublisher", "EventSubscriber"]
 
 log = logging.getLogger(__name__)
-
-#: Kinds the monitor knows; any lower-case identifier is accepted.
-KINDS = ("herald", "swap", "shot", "fault", "state", "progress")
-_KIND_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
-_KIND_RE = re.compile(_KIND_PATTERN)
-
-
-class Event(NamedTuple):
-    """One event of one node, validated field by field (``_BATCH``) on arrival."""
-
-    node: Annotated[str, Strict(), Field(min_length=1, max_length=128)]
-    kind: Annotated[str, Strict(), Field(pattern=_KIND_PATTERN)]
-    seq: Annotated[int, Strict(), Field(ge=0)]
-    wall_time: Annotated[float, Strict()]  # Unix time (s) at the publisher
-    sim_time_s: Annotated[float | None, Strict()]  # simulated time, on the simulated lab
-    data: Annotated[dict[str, Any], Strict()]
-
-
-_EVENT = TypeAdapter(Event)
-_BATCH = TypeAdapter(list[Event])
-
-
-def _row_error(exc: ValidationError) -> str:
-    """A failed event's first problem, naming the field (an event is an array on the wire,
-    so pydantic locates a problem by position)."""
-    err = exc.errors(include_url=False, include_context=False)[0]
-    where = err["loc"][0] if err["loc"] else None
-    if isinstance(where, int) and where < len(Event._fields):
-        field = f"field {Event._fields[where]!r}"
-    elif isinstance(where, str):
-        field = f"field {where!r}"
-    else:
-        field = "the event"
-    value = repr(err.get("input"))
-    value = value if len(value) <= 80 else value[:77] + "..."
-    return f"{field}: got {value}; {err['msg']}"
-
-
-def _array_header(n: int) -> bytes:
-    """The msgpack header of an array of ``n`` items (the items follow, already packed)."""
-    if n < 16:
-        return bytes((0x90 | n,))
-    if n < 1 << 16:
-        return b"\xdc" + n.to_bytes(2, "big")
-    return b"\xdd" + n.to_bytes(4, "big")
-
-
-#: The version of the event stream's format, the first item of every batch. PUB/SUB has no
-#: handshake, so a subscriber checks it on every batch. (Format 1 sent a map per event,
-#: each with the RPC protocol's version as ``v``.)
-EVENT_FORMAT = 2
-
-#: the msgpack head of a batch: an array of two, the format version first
-_BATCH_HEAD = b"\x92" + dumps(EVENT_FORMAT)
-
-
-def _topic(node: str) -> bytes:
-    return node.encode() + b"\0"
 
 
 class EventPublisher:
@@ -140,7 +88,7 @@ class EventPublisher:
         # a packer of our own (it reuses its buffer; the publisher is single-threaded too)
         self._pack = encoder(fmt)
         self._max_event_bytes = max_message_bytes - 16  # room for the batch's head
-        self._topic = _topic(node)
+        self._topic = topic(node)
         self._kinds: set[str] = set()
         self._buffer: list[bytes] = []
         self._buffered_bytes = 0
@@ -161,7 +109,7 @@ class EventPublisher:
     def publish(self, kind: str, *, sim_time_s: float | None = None, **data: Any) -> int:
         """Publish one event (``data`` must be JSON-compatible); returns its ``seq``."""
         if kind not in self._kinds:
-            if not isinstance(kind, str) or not _KIND_RE.match(kind):
+            if not isinstance(kind, str) or not KIND_RE.match(kind):
                 raise ValueError(f"kind {kind!r}: expected a lower-case identifier, e.g. 'herald'")
             self._kinds.add(kind)
         now = time.time()
@@ -196,7 +144,7 @@ class EventPublisher:
         if not n:
             return 0
         if self.fmt == "msgpack":  # [version, [event, ...]], the events already packed
-            payload = _BATCH_HEAD + _array_header(n) + b"".join(buffer)
+            payload = BATCH_HEAD + array_header(n) + b"".join(buffer)
         else:
             payload = b"[%d,[" % EVENT_FORMAT + b",".join(buffer) + b"]]"
         buffer.clear()
@@ -257,7 +205,7 @@ class EventSubscriber:
             self._sock.setsockopt(zmq.SUBSCRIBE, b"")
         else:
             for node in self.nodes:
-                self._sock.setsockopt(zmq.SUBSCRIBE, _topic(node))
+                self._sock.setsockopt(zmq.SUBSCRIBE, topic(node))
         self._rcvtimeo = -2
         try:
             for endpoint in self.endpoints:
@@ -304,14 +252,14 @@ class EventSubscriber:
             return
         rows = items[1]
         try:
-            events = _BATCH.validate_python(rows)  # the whole batch in one call
+            events = BATCH.validate_python(rows)  # the whole batch in one call
         except ValidationError:
             events = []
             for row in rows:
                 try:
-                    events.append(_EVENT.validate_python(row))
+                    events.append(EVENT.validate_python(row))
                 except ValidationError as exc:
-                    self._malformed(f"invalid event of {node!r}: {_row_error(exc)}")
+                    self._malformed(f"invalid event of {node!r}: {describe_event_error(exc)}")
         previous = self.last_seq.get(node)
         accepted = 0
         pending = self._pending
