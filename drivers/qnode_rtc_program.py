@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import fields as dataclass_fields
 from typing import Any
 
 from drivers.errors import InstrumentReplyError, InstrumentValueError
-from drivers.qubit_program import Herald, ProgramResult, QubitProgram
+from drivers.qubit_program import ProgramResult, QubitProgram
+
+from .qnode_rtc_replies import PROGRAM_REPLY, complete_replies, read_herald, segments
 
 #: Longest program one ``QUB:PROG?`` carries.
 MAX_PROGRAM_OPS = 64
@@ -24,7 +25,6 @@ PROGRAM_OPERATIONS = (
     "INIT q | ROT q,axis,angle | GATE name,q[,q2] | MEAS q,axis | WAIT s | ENT peer | "
     "SEND peer[,bits...] | RECV peer,n | PAULI q,xbits,zbits | AGE s | PROBE q,theta,phi"
 )
-_PROGRAM_REPLY = '0,<time_s>[,<readout 0|1 or herald bell:attempts:time>...] or <code>,"<reason>"'
 _PEER = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
@@ -39,110 +39,6 @@ def _shot(shot: int | None) -> str:
     if not isinstance(shot, int) or not 0 <= shot < 2**31:
         raise ValueError(f"shot={shot!r}: expected an integer 0..2**31-1")
     return f"{shot},"
-
-
-def _segments(reply: str) -> list[str]:
-    """A batch reply split at the ``;`` between programs (not inside a quoted reason)."""
-    if '"' not in reply:
-        return reply.split(";")
-    parts, quoted, last = [], False, 0
-    for i, char in enumerate(reply):
-        if char == '"':
-            quoted = not quoted
-        elif char == ";" and not quoted:
-            parts.append(reply[last:i])
-            last = i + 1
-    parts.append(reply[last:])
-    return parts
-
-
-def _herald(item: str) -> Herald:
-    """``<bell>:<attempts>:<time_s>`` of a program reply (``NONE``: no herald)."""
-    bell, attempts, when = item.split(":")
-    if bell != "NONE" and bell not in ("PHI+", "PHI-", "PSI+", "PSI-"):
-        raise ValueError(bell)
-    return Herald(None if bell == "NONE" else bell, int(attempts), float(when))
-
-
-# The common reply is read into new ``Herald`` and ``ProgramResult`` objects without their
-# generated ``__init__``: a frozen dataclass sets each field through ``object.__setattr__``,
-# which made the objects the larger part of reading a reply. The values are the checked ones
-# ``__init__`` would store; the field names are checked here, so a changed class fails at
-# import rather than building incomplete objects.
-_new, _set_dict = object.__new__, object.__setattr__
-for _cls, _names in (
-    (Herald, ("bell_state", "attempts", "time_s")),
-    (ProgramResult, ("readouts", "time_s", "heralds", "aborted", "probes")),
-):
-    if tuple(f.name for f in dataclass_fields(_cls)) != _names or hasattr(_cls, "__post_init__"):
-        raise TypeError(f"{_cls.__name__} changed: update drivers.qnode_rtc_program")
-#: the bell state of a herald item (``NONE``: the loop's cut-off), and a readout's bit
-_BELLS = {"PHI+": "PHI+", "PHI-": "PHI-", "PSI+": "PSI+", "PSI-": "PSI-", "NONE": None}
-_BITS = {"0": 0, "1": 1}
-
-
-#: heralds read lately, by the text of their item: both nodes of a link report each one
-#: (a frozen value: the same text gives the same ``Herald``, shared)
-_HERALDS_READ: dict[str, Herald] = {}
-
-
-def _read_herald(item: str) -> Herald:
-    """A herald item of the common reply (``ValueError``, ``KeyError``: it is not one)."""
-    bell, attempts, when = item.split(":")
-    herald = _new(Herald)
-    _set_dict(
-        herald,
-        "__dict__",
-        {"bell_state": _BELLS[bell], "attempts": int(attempts), "time_s": float(when)},
-    )
-    if len(_HERALDS_READ) >= 1024:
-        _HERALDS_READ.clear()
-    _HERALDS_READ[item] = herald
-    return herald
-
-
-def _complete_replies(
-    parts: list[str], shapes: list[tuple[int, int, int]]
-) -> list[ProgramResult] | None:
-    """The common batch reply, read in one pass: every program complete (``0,<time_s>``)
-    with items of its shape, each item exactly ``0``, ``1``, a herald or a probe. None for
-    anything else (each program's full parse then decides, and names what is wrong)."""
-    results = []
-    try:
-        for part, shape in zip(parts, shapes, strict=True):
-            items = part.split(",")
-            if items[0] != "0":
-                return None
-            time_s = float(items[1])  # (none: IndexError)
-            readouts: list[int] = []
-            heralds: list[Herald] = []
-            probes: list[float | None] = []
-            for item in items[2:]:
-                bit = _BITS.get(item)
-                if bit is not None:
-                    readouts.append(bit)
-                elif item[:1] == "F":
-                    probes.append(None if item == "F-" else float(item[1:]))
-                else:
-                    heralds.append(_HERALDS_READ.get(item) or _read_herald(item))
-            if (len(readouts), len(heralds), len(probes)) != shape:
-                return None
-            result = _new(ProgramResult)
-            _set_dict(
-                result,
-                "__dict__",
-                {
-                    "readouts": tuple(readouts),
-                    "time_s": time_s,
-                    "heralds": tuple(heralds),
-                    "aborted": None,
-                    "probes": tuple(probes),
-                },
-            )
-            results.append(result)
-    except (ValueError, KeyError, IndexError):
-        return None
-    return results
 
 
 class ProgramTransactions:
@@ -265,12 +161,12 @@ class ProgramTransactions:
         """One transaction's replies, one per program (``;`` between them), each checked
         against its program's shape; an error reply for any program is raised."""
         reply = self._transact(command, self._query).strip()
-        parts = _segments(reply) if reply[:1] in ("0", "1") else [reply]
+        parts = segments(reply) if reply[:1] in ("0", "1") else [reply]
         if len(parts) != len(shapes):
             if len(parts) == 1 and parts[0][:1] not in ("0", "1"):
-                raise self._refusal(parts[0], command, expected=_PROGRAM_REPLY)
+                raise self._refusal(parts[0], command, expected=PROGRAM_REPLY)
             raise self._bad_program_reply(reply, command)
-        results = _complete_replies(parts, shapes)
+        results = complete_replies(parts, shapes)
         if results is not None:
             return results
         return [self._one_reply(p, shape, command) for p, shape in zip(parts, shapes, strict=True)]
@@ -282,9 +178,9 @@ class ProgramTransactions:
         ``F<fidelity>`` (``F-``: a controller that cannot know it)."""
         status, _, rest = reply.partition(",")
         if status not in ("0", "1"):
-            raise self._refusal(reply, command, expected=_PROGRAM_REPLY)
+            raise self._refusal(reply, command, expected=PROGRAM_REPLY)
         if status == "0":
-            complete = _complete_replies([reply], [shape])
+            complete = complete_replies([reply], [shape])
             if complete is not None:
                 return complete[0]
         fields = rest.split(",")
@@ -293,7 +189,7 @@ class ProgramTransactions:
             aborted = int(fields[1]) if status == "1" else None
             items = fields[2:] if status == "1" else fields[1:]
             readouts = tuple(int(r) for r in items if r[:1] in ("0", "1"))
-            heralds = tuple(_herald(r) for r in items if ":" in r)
+            heralds = tuple(read_herald(r) for r in items if ":" in r)
             probes = tuple(None if r == "F-" else float(r[1:]) for r in items if r[:1] == "F")
         except (ValueError, IndexError):
             raise self._bad_program_reply(reply, command) from None
@@ -321,7 +217,7 @@ class ProgramTransactions:
 
     def _bad_program_reply(self, reply: str, command: str) -> InstrumentReplyError:
         return InstrumentReplyError(
-            self.display_name, f"answered {reply!r}, expected {_PROGRAM_REPLY}", command=command
+            self.display_name, f"answered {reply!r}, expected {PROGRAM_REPLY}", command=command
         )
 
     def _encode(self, index: int, op: tuple[Any, ...], registers: list[int]) -> str:

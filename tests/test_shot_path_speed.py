@@ -21,7 +21,7 @@ from control.events import EventPublisher
 from control.node import cardinal_states
 from control.runs import build_orchestrator
 from drivers.errors import InstrumentReplyError
-from drivers.qnode_rtc_program import _complete_replies
+from drivers.qnode_rtc_replies import complete_replies
 from drivers.qubit_program import Herald, ProgramResult, QubitProgram
 from sequences.attempt_loop import AttemptLoop
 
@@ -50,7 +50,7 @@ def chain():
 
 def test_a_complete_batch_reply_gives_the_values_init_would_build() -> None:
     parts = ["0,0.5,PSI-:12:0.25,F0.75,1", "0,0.75,NONE:40:0.5,F-,0,1", "0,1e-3,PHI+:1:0.5"]
-    results = _complete_replies(parts, [(1, 1, 1), (2, 1, 1), (0, 1, 0)])
+    results = complete_replies(parts, [(1, 1, 1), (2, 1, 1), (0, 1, 0)])
     expected = [
         ProgramResult((1,), 0.5, (Herald("PSI-", 12, 0.25),), None, (0.75,)),
         ProgramResult((0, 1), 0.75, (Herald(None, 40, 0.5),), None, (None,)),
@@ -79,7 +79,7 @@ def test_a_complete_batch_reply_gives_the_values_init_would_build() -> None:
 )
 def test_anything_else_is_left_to_the_full_parse(chain, parts) -> None:
     alice = chain.network.instrument("alice", "qubit_controller")
-    assert _complete_replies(parts, [(1, 1, 0)] * len(parts)) is None
+    assert complete_replies(parts, [(1, 1, 0)] * len(parts)) is None
     program = QubitProgram().entangle("bob").measure(0)
     expected = []
     for part in parts:  # one program at a time: the per-program parse
