@@ -24,8 +24,9 @@ interleaved layout of ``superoperators`` (Wood, Biamonte & Cory, Quant. Inf. Com
 (2015)). The incoming idle channels vary per shot: they fold in through the idle basis
 weights as in ``superoperators.FusedGate`` (9 precomputed functionals per outcome); the rest
 of Phi depends only on the fixed durations of the operations. The merged state is never
-formed: the outcome probabilities are the four numbers Tr sigma_m = r_1^T F_m r_2 (r: the
-reduced states of c and t), and only the drawn outcome's sigma is built, R_1^T F_m R_2.
+formed: the four (A, C) blocks sigma_m = R_1^T F_m R_2 come from two small matrix products,
+the outcome probabilities are their traces, Tr sigma_m = r_1^T F_m r_2 (r: the reduced
+states of c and t), and the drawn outcome's block, normalised, is the rest's state.
 
 The same holds for a lone qubit's last gates and its Z readout (``readout_step``: P(1) is a
 linear functional of its 2x2 state, ``readout_functionals``), and a qubit's preparation, an
@@ -46,18 +47,20 @@ from .channels import idle_parameters
 from .operators import CNOT, H
 from .superoperators import (
     _IDLE_BASIS,
+    _RECENT_IDLE,
     FusedGate,
     _cached_gather,
-    _idle_weights,
     idle_superoperator,
 )
 
 #: ``idle_parameters`` remembered (as ``quantum_node`` does: the same idle times recur)
 _idle_parameters = lru_cache(maxsize=1024)(idle_parameters)
 
-#: rows of the interleaved (i_c j_c i_t j_t) index where both qubits read (m_c, m_t): the
-#: outcomes in the order 00, 01, 10, 11 (m = 2 m_c + m_t)
-_OUTCOME_ROWS = [0, 3, 12, 15]
+
+def _readout_rows(decay: float) -> np.ndarray:
+    """The |0><0| and |1><1| rows (a Z readout's outcomes 0, 1) of a qubit's T1 decay
+    ``decay`` before its readout (``idle_superoperator(decay, 1.0)``, rows 0 and 3)."""
+    return np.array([[1.0, 0.0, 0.0, decay], [0.0, 0.0, 0.0, 1.0 - decay]], dtype=complex)
 
 
 class BellInstrument:
@@ -74,17 +77,55 @@ class BellInstrument:
         decay_t: float,
     ) -> None:
         # after the CNOT: c idles then gets the noisy H; each readout sees only its T1 decay
-        # (a coherence factor cannot change a Z readout: only the diagonal rows are kept)
-        h_on_c = np.kron(hadamard @ idle_superoperator(*idle_before_h), np.eye(4))
-        decay = np.kron(idle_superoperator(decay_c, 1.0), idle_superoperator(decay_t, 1.0))
-        rows = (decay @ h_on_c)[_OUTCOME_ROWS]
-        # cnot.stack[x] is the CNOT after the idle basis product x (3 x 3 of them)
-        self.stack = np.einsum("mi,xij->xmj", rows, cnot.stack.reshape(9, 16, 16)).reshape(9, 64)
+        # (a coherence factor cannot change a Z readout: only the diagonal rows are kept).
+        # Both act on one qubit each, so the rows of (decay_c H idle) x (decay_t) are the
+        # products of c's rows and t's (the Kronecker product, without forming 16 x 16s)
+        rows_c = _readout_rows(decay_c) @ (hadamard @ idle_superoperator(*idle_before_h))
+        rows_t = _readout_rows(decay_t)
+        rows = (rows_c[:, None, :, None] * rows_t[None, :, None, :]).reshape(4, 16)
+        # cnot.stack[x] is the CNOT after the idle basis product x (3 x 3 of them): the rows
+        # times each, as one batched matrix product (an einsum is ~50x slower here, and an
+        # instrument is made again whenever the clock's rounding gives new durations)
+        stack = np.matmul(rows, cnot.stack.reshape(9, 16, 16)).reshape(9, 4, 4, 4)
+        # [idle basis product, ((i_c j_c), m, (i_t j_t))]: ``matrix``'s rows in the order
+        # measure_pair contracts them (c's index first)
+        self.stack = np.ascontiguousarray(stack.transpose(0, 2, 1, 3)).reshape(9, 64)
+        self._recent: dict[tuple[tuple[float, float], tuple[float, float]], np.ndarray] = {}
+        self._by_idle_t: dict[tuple[float, float], np.ndarray] = {}
 
     def functionals(self, idle_c: tuple[float, float], idle_t: tuple[float, float]) -> np.ndarray:
         """F as a (4, 4, 4) array [m, (i_c j_c), (i_t j_t)], after the incoming idle
         channels (gamma, coherence) of c and t."""
-        return np.dot(_idle_weights((idle_c, idle_t)), self.stack).reshape(4, 4, 4)
+        return self.matrix(idle_c, idle_t).reshape(4, 4, 4).transpose(1, 0, 2)
+
+    def matrix(self, idle_c: tuple[float, float], idle_t: tuple[float, float]) -> np.ndarray:
+        """``functionals`` as a (16, 4) matrix [((i_c j_c), m), (i_t j_t)], remembered for
+        the idle channels seen lately (a node's programs repeat their timing: the same
+        incoming idle channels recur, e.g. at Alice's Bell-state measurement)."""
+        key = (idle_c, idle_t)
+        F = self._recent.get(key)
+        if F is None:
+            gamma, coherence = idle_c
+            F = np.dot((1.0, coherence, gamma), self._after_idle_t(idle_t)).reshape(16, 4)
+            F.flags.writeable = False
+            if len(self._recent) >= _RECENT_IDLE:
+                self._recent.clear()
+            self._recent[key] = F
+        return F
+
+    def _after_idle_t(self, idle_t: tuple[float, float]) -> np.ndarray:
+        """The instrument after t's idle channel, per idle basis element of c's (3, 64):
+        the weights of the idle basis products are (1, c_c, gamma_c) x (1, c_t, gamma_t)
+        (``_idle_weights``), and t's idle channels recur more than c's (a communication
+        qubit is measured right after its herald, a memory after a varying wait)."""
+        stack = self._by_idle_t.get(idle_t)
+        if stack is None:
+            gamma, coherence = idle_t
+            stack = np.dot((1.0, coherence, gamma), self.stack.reshape(3, 3, 64))
+            if len(self._by_idle_t) >= _RECENT_IDLE:
+                self._by_idle_t.clear()
+            self._by_idle_t[idle_t] = stack
+        return stack
 
 
 def split_state(rho: np.ndarray, position: int) -> tuple[np.ndarray, np.ndarray]:
@@ -96,10 +137,55 @@ def split_state(rho: np.ndarray, position: int) -> tuple[np.ndarray, np.ndarray]
         blocks = rho.reshape(4, 1)
         return blocks, blocks[:, 0]
     blocks = rho.reshape(-1)[_cached_gather(n, (position,))[0]]
-    if n == 2:
-        return blocks, blocks[:, 0] + blocks[:, 3]
     d = 2 ** (n - 1)
     return blocks, np.add.reduce(blocks[:, :: d + 1], 1)
+
+
+#: per (dimension, position) of c's group and of t's: ``_pair_layout``
+_PAIR_LAYOUTS: dict[tuple[int, int, int, int], tuple[Any, ...]] = {}
+
+
+def _pair_layout(
+    d1: int, position_1: int, d2: int, position_2: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, ...] | None]:
+    """Flat indices for ``measure_pair`` on c at ``position_1`` of a d1 x d1 rho_1 and t
+    at ``position_2`` of a d2 x d2 rho_2, A and C the dimensions of their rests:
+
+    * into rho_1: R_1^T [(a a'), (i_c j_c)] (A^2, 4), and into rho_2: R_2 [(i_t j_t),
+      (b b')] (4, C^2) (``split_state``'s gathers, R_1 transposed);
+    * into S [(a a'), (m, b b')] (every outcome's sigma_m side by side): the diagonal
+      entries (a = a', b = b') per outcome (4, A C), whose sum is Tr sigma_m, and a vector
+      of A C ones to sum them;
+    * into S, per outcome m: sigma_m as the rest's density matrix [(a b), (a' b')] (A's
+      qubits, then C's), or None when both rests are empty."""
+    key = (d1, position_1, d2, position_2)
+    layout = _PAIR_LAYOUTS.get(key)
+    if layout is None:
+        A, C = d1 // 2, d2 // 2
+        gather_1 = _gather_of(d1, position_1).T
+        gather_2 = _gather_of(d2, position_2)
+        a, b, a_, b_, m = np.ix_(range(A), range(C), range(A), range(C), range(4))
+        flat = ((a * A + a_) * 4 + m) * C * C + b * C + b_  # S's index of sigma_m[(a b), (a' b')]
+        # a = a' (axes 0, 2), then b = b': the diagonals go last, leaving (m, a, b)
+        diagonal = np.diagonal(np.diagonal(flat, axis1=0, axis2=2), axis1=0, axis2=1)
+        diagonal = np.ascontiguousarray(diagonal).reshape(4, A * C)
+        states = None
+        if A * C > 1:
+            flat = flat.reshape(A * C, A * C, 4)
+            states = tuple(np.ascontiguousarray(flat[:, :, m]) for m in range(4))
+        ones = np.ones(A * C, dtype=complex)
+        layout = (np.ascontiguousarray(gather_1), gather_2, diagonal, ones, states)
+        for array in (*layout[:4], *(states or ())):
+            array.flags.writeable = False
+        _PAIR_LAYOUTS[key] = layout
+    return layout
+
+
+def _gather_of(d: int, position: int) -> np.ndarray:
+    """The flat indices of R (4, (d/2)^2) in a d x d rho (``split_state``)."""
+    if d == 2:
+        return np.arange(4).reshape(4, 1)
+    return _cached_gather(d.bit_length() - 1, (position,))[0]
 
 
 def measure_pair(
@@ -112,26 +198,43 @@ def measure_pair(
     """Draw the instrument's outcomes on c (at ``first`` = (rho_1, position)) and t (at
     ``second``) as the op-by-op readouts draw them, in the same order from ``random``
     (a generator's ``random``): c's true outcome, c's readout error (only when its
-    fidelity is below 1), t's true outcome given c's, t's readout error. Returns (true c,
-    reported c, true t, reported t, state of (A, C) or None when both are empty)."""
-    R1, r1 = split_state(*first)
-    R2, r2 = split_state(*second)
-    p = F.dot(r2).dot(r1).real.tolist()  # Tr sigma_m, m = 00, 01, 10, 11
-    p1 = min(1.0, max(0.0, p[2] + p[3]))
+    fidelity is below 1), t's true outcome given c's, t's readout error. ``F``: the
+    functionals as a (16, 4) matrix (``BellInstrument.matrix``). Returns (true c,
+    reported c, true t, reported t, state of (A, C) or None when both are empty).
+
+    Every outcome's sigma_m = R_1^T F_m R_2 comes from two matrix products, S = R_1^T
+    (F R_2) with F R_2 laid out [(i_c j_c), (m, b b')]; Tr sigma_m sums S's diagonal
+    entries, and the drawn outcome's sigma is gathered from S (``_pair_layout``)."""
+    rho_1, position_1 = first
+    rho_2, position_2 = second
+    gather_1, gather_2, diagonal, ones, states = _pair_layout(
+        rho_1.shape[0], position_1, rho_2.shape[0], position_2
+    )
+    # (ravel()[index]: the cheapest gather numpy has for small arrays; ``take`` copies a
+    # read-only index first)
+    S = rho_1.ravel()[gather_1].dot(F.dot(rho_2.ravel()[gather_2]).reshape(4, -1))
+    flat = S.ravel()
+    p = flat[diagonal].dot(ones).tolist()  # Tr sigma_m, m = 2 m_c + m_t
+    p1 = _clamped((p[2] + p[3]).real)
     true_c = int(random() < p1)
     prob_c = p1 if true_c else 1.0 - p1
     reported_c = _reported(true_c, fidelities[0], random)
-    p1 = min(1.0, max(0.0, p[2 * true_c + 1] / prob_c))
+    p1 = _clamped(p[2 * true_c + 1].real / prob_c)
     true_t = int(random() < p1)
     prob_t = p1 if true_t else 1.0 - p1
     reported_t = _reported(true_t, fidelities[1], random)
-    da, dc = R1.shape[1], R2.shape[1]
-    if da == 1 and dc == 1:
+    if states is None:
         return true_c, reported_c, true_t, reported_t, None
-    sigma = R1.T.dot(F[2 * true_c + true_t].dot(R2))  # [(a a'), (b b')]
-    da, dc = 1 << (da.bit_length() - 1) // 2, 1 << (dc.bit_length() - 1) // 2  # d^2 -> d
-    rho = sigma.reshape(da, da, dc, dc).transpose(0, 2, 1, 3).reshape(da * dc, da * dc)
-    return true_c, reported_c, true_t, reported_t, rho * (1.0 / (prob_c * prob_t))
+    # a complex scale: numpy multiplies by a float as by float + 0j, and converts this faster
+    scale = 1.0 / (prob_c * prob_t) + 0j
+    return true_c, reported_c, true_t, reported_t, flat[states[2 * true_c + true_t]] * scale
+
+
+def _clamped(p: float) -> float:
+    """``min(1.0, max(0.0, p))`` (NaN included: 0.0), without the two builtin calls."""
+    if 0.0 < p <= 1.0:
+        return p
+    return 1.0 if p > 1.0 else 0.0
 
 
 def draw_readout(
@@ -139,8 +242,7 @@ def draw_readout(
 ) -> tuple[int, int]:
     """(true, reported) outcome of a Z readout with P(1) = ``p1`` (``QubitRegistry.measure_z``
     then ``QuantumNode._read_out``: the same draws)."""
-    p1 = min(1.0, max(0.0, p1))
-    true = int(random() < p1)
+    true = int(random() < _clamped(p1))
     return true, _reported(true, fidelities, random)
 
 
@@ -157,6 +259,24 @@ def readout_functionals(
         channel = gate.superop @ idle_superoperator(gamma, coherence) @ channel
     row = (idle_superoperator(decay, 1.0) @ channel)[3]  # the |1><1| entry after it all
     return tuple(tuple((row @ basis).tolist()) for basis in _IDLE_BASIS)
+
+
+def _batched_draws(rng: Any, fidelities: tuple[tuple[float, float], ...]) -> Callable[[], Any]:
+    """A callable giving, per Bell-state measurement, the ``random`` it draws from:
+    ``rng.random`` itself, or, when the number of draws does not depend on the outcomes
+    (each qubit's readout fidelities both below 1 or both 1) and ``rng`` is a numpy
+    Generator, that many numbers drawn at once (``Generator.random(k)`` gives the numbers
+    k calls of ``random()`` give, in order), handed out one by one."""
+    count = 2  # the two true outcomes
+    for f0, f1 in fidelities:
+        if (f0 < 1.0) != (f1 < 1.0):
+            count = 0  # a readout error draw for one outcome only
+            break
+        count += f0 < 1.0  # the readout error draw
+    random = rng.random
+    if not count or not isinstance(rng, np.random.Generator):
+        return lambda: random
+    return lambda: iter(random(count).tolist()).__next__
 
 
 def _reported(true: int, fidelities: tuple[float, float], random: Callable[[], float]) -> int:
@@ -200,13 +320,15 @@ def bell_measurement_step(
     fidelities = ((pc.readout_f0, pc.readout_f1), (pt.readout_f0, pt.readout_f1))
     lifetimes_c, lifetimes_t = node._lifetimes[control], node._lifetimes[target]
     instruments: dict[tuple[float, float, float], BellInstrument] = {}
-    clock, registry, take_idle = node._clock, node._registry, node._take_idle
-    last_update, random = node._last_update, node._rng.random
+    clock, take_idle, last_update = node._clock, node._take_idle, node._last_update
+    separate_states, set_measured = node._registry.separate_states, node._registry.set_pair_measured
+    draws = _batched_draws(node._rng, fidelities)
+    advances = (two, one, readout, readout) if min(durations) < 0 else ()  # they raise
 
     def measure() -> tuple[int, int] | None:
         if clock._queue:
             return None
-        states = registry.separate_states(control, target)
+        states = separate_states(control, target)
         if states is None:
             return None
         start = clock.now
@@ -227,16 +349,17 @@ def bell_measurement_step(
                 _idle(key[1], lifetimes_c)[0],
                 _idle(key[2], lifetimes_t)[0],
             )
-        F = instrument.functionals(idle_c, idle_t)
+        F = instrument.matrix(idle_c, idle_t)
         true_c, reported_c, true_t, reported_t, rest = measure_pair(
-            F, states[0], states[1], random, fidelities
+            F, states[0], states[1], draws(), fidelities
         )
-        registry.set_pair_measured(control, true_c, target, true_t, rest)
+        set_measured(control, true_c, target, true_t, rest)
         last_update[control], last_update[target] = at_read_c, at_read_t
-        clock.advance(two)
-        clock.advance(one)
-        clock.advance(readout)
-        clock.advance(readout)
+        if advances:
+            for duration in advances:
+                clock.advance(duration)
+        else:  # no events on the clock (checked above): its four advances, summed alike
+            clock.now = at_read_t + readout
         return reported_c, reported_t
 
     return measure

@@ -107,12 +107,12 @@ class FusedGate:
         if n == 1:
             return self._apply_to_lone_qubit(rho, idle[0])
         if n <= _FULL_GROUP_SIZE:
-            return (self._weighted(n, positions, idle) @ rho.reshape(-1)).reshape(rho.shape)
+            return self._weighted(n, positions, idle).dot(rho.ravel()).reshape(rho.shape)
         index, inverse = (
             _cached_gather(n, positions) if n <= _CACHED_GROUP_SIZE else _gather(n, positions)
         )
         superop = self._weighted(n, positions, idle)
-        return (superop @ rho.reshape(-1)[index]).reshape(-1)[inverse].reshape(rho.shape)
+        return superop.dot(rho.ravel()[index]).ravel()[inverse].reshape(rho.shape)
 
     def apply_to_product(
         self,
@@ -122,23 +122,26 @@ class FusedGate:
         idle: Sequence[tuple[float, float]],
     ) -> np.ndarray:
         """``apply`` on np.kron(first, second) (two groups' states, merged by the gate),
-        without forming the Kronecker product: the outer product of the two flattened
-        states holds the same products (first entry times second entry) in another order,
-        and one cached index gathers them straight into the gate's layout (the same
-        vector ``apply`` gathers from the Kronecker product, entry for entry)."""
+        without forming the Kronecker product: each entry of the vector ``apply`` gathers
+        from it is one entry of ``first`` times one of ``second``, so two cached indices
+        gather the factors and one product makes that vector, entry for entry (beyond
+        ``_CACHED_GROUP_SIZE`` qubits, from the outer product of the two states)."""
         na = first.shape[0].bit_length() - 1
         nb = second.shape[0].bit_length() - 1
         n = na + nb
         dim = 2**n
-        products = np.multiply.outer(first.reshape(-1), second.reshape(-1)).reshape(-1)
-        if n <= _FULL_GROUP_SIZE:
-            index = _cached_product_gather(na, nb, None)[0]
+        if n <= _CACHED_GROUP_SIZE:
+            # the gathered products straight from the two states' entries: no outer product
+            first_index, second_index, inverse = _cached_product_factors(na, nb, positions)
+            products = first.ravel()[first_index] * second.ravel()[second_index]
             superop = self._weighted(n, positions, idle)
-            return (superop @ products[index]).reshape(dim, dim)
-        gather = _cached_product_gather if n <= _CACHED_GROUP_SIZE else _product_gather
-        index, inverse = gather(na, nb, positions)
+            if inverse is None:
+                return superop.dot(products).reshape(dim, dim)
+            return superop.dot(products).ravel()[inverse]
+        products = np.multiply.outer(first.ravel(), second.ravel()).ravel()
+        index, inverse = _product_gather(na, nb, positions)
         superop = self._weighted(n, positions, idle)
-        return (superop @ products[index]).reshape(-1)[inverse].reshape(dim, dim)
+        return superop.dot(products[index]).ravel()[inverse].reshape(dim, dim)
 
     def _weighted(
         self, n: int, positions: tuple[int, ...], idle: Sequence[tuple[float, float]]
@@ -314,9 +317,31 @@ def _product_gather(
 _cached_product_gather = lru_cache(maxsize=256)(_product_gather)
 
 
+@lru_cache(maxsize=256)
+def _cached_product_factors(
+    na: int, nb: int, targets: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """``_product_gather`` as two indices, into the flattened na-qubit rho and into the
+    flattened nb-qubit rho, whose entries' products are the gathered vector (a (4^k,
+    rest) matrix, or the flattened np.kron for groups up to ``_FULL_GROUP_SIZE``
+    qubits), and the inverse permutation shaped as the merged rho (or None: the kron
+    is already in place)."""
+    n = na + nb
+    full = n <= _FULL_GROUP_SIZE
+    index, inverse = _product_gather(na, nb, None if full else targets)
+    if not full:  # the gate's layout: (4^k, rest)
+        index = index.reshape(4 ** len(targets), -1)
+        inverse = inverse.reshape(2**n, 2**n)  # type: ignore[union-attr]
+    first_index, second_index = np.divmod(index, 4**nb)
+    for array in (first_index, second_index, inverse):
+        if array is not None:
+            array.flags.writeable = False
+    return first_index, second_index, inverse
+
+
 def apply_superoperator(rho: np.ndarray, superop: np.ndarray, targets: Sequence[int]) -> np.ndarray:
     """The channel ``superop`` (interleaved layout) on the qubits ``targets`` of ``rho``."""
     n = rho.shape[0].bit_length() - 1
     key = tuple(targets)
     index, inverse = _cached_gather(n, key) if n <= _CACHED_GROUP_SIZE else _gather(n, key)
-    return (superop @ rho.reshape(-1)[index]).reshape(-1)[inverse].reshape(rho.shape)
+    return superop.dot(rho.ravel()[index]).ravel()[inverse].reshape(rho.shape)
