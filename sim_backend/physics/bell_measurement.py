@@ -128,19 +128,6 @@ class BellInstrument:
         return stack
 
 
-def split_state(rho: np.ndarray, position: int) -> tuple[np.ndarray, np.ndarray]:
-    """(R, r): ``rho`` as a (4, d^2) matrix, row = the (row, column) bits of the qubit at
-    ``position``, column = the other qubits' (rows, columns); and that qubit's reduced
-    state (4 entries, the others traced out: their diagonal columns summed)."""
-    n = rho.shape[0].bit_length() - 1
-    if n == 1:
-        blocks = rho.reshape(4, 1)
-        return blocks, blocks[:, 0]
-    blocks = rho.reshape(-1)[_cached_gather(n, (position,))[0]]
-    d = 2 ** (n - 1)
-    return blocks, np.add.reduce(blocks[:, :: d + 1], 1)
-
-
 #: per (dimension, position) of c's group and of t's: ``_pair_layout``
 _PAIR_LAYOUTS: dict[tuple[int, int, int, int], tuple[Any, ...]] = {}
 
@@ -152,7 +139,7 @@ def _pair_layout(
     at ``position_2`` of a d2 x d2 rho_2, A and C the dimensions of their rests:
 
     * into rho_1: R_1^T [(a a'), (i_c j_c)] (A^2, 4), and into rho_2: R_2 [(i_t j_t),
-      (b b')] (4, C^2) (``split_state``'s gathers, R_1 transposed);
+      (b b')] (4, C^2) (R_1 transposed);
     * into S [(a a'), (m, b b')] (every outcome's sigma_m side by side): the diagonal
       entries (a = a', b = b') per outcome (4, A C), whose sum is Tr sigma_m, and a vector
       of A C ones to sum them;
@@ -182,7 +169,8 @@ def _pair_layout(
 
 
 def _gather_of(d: int, position: int) -> np.ndarray:
-    """The flat indices of R (4, (d/2)^2) in a d x d rho (``split_state``)."""
+    """The flat indices of R (4, (d/2)^2) in a d x d rho: row = the (row, column) bits of
+    the qubit at ``position``, column = the other qubits' (rows, columns)."""
     if d == 2:
         return np.arange(4).reshape(4, 1)
     return _cached_gather(d.bit_length() - 1, (position,))[0]
@@ -359,7 +347,7 @@ def bell_measurement_step(
             for duration in advances:
                 clock.advance(duration)
         else:  # no events on the clock (checked above): its four advances, summed alike
-            clock.now = at_read_t + readout
+            clock.advance_to(at_read_t + readout)
         return reported_c, reported_t
 
     return measure
