@@ -38,6 +38,12 @@ def _summary_table(title: str) -> Table:
     return table
 
 
+def _add_cutoff_row(table: Table, s: dict[str, Any]) -> None:
+    """The tries a cut-off ended (and that were run again), when there were any."""
+    if s.get("tries_cut_off"):
+        table.add_row("tries ended at a cut-off (run again)", f"{s['tries_cut_off']:,}", "")
+
+
 def print_entangle_summary(s: dict[str, Any]) -> None:
     out = Console()
     if s["shots"] == 0:
@@ -70,8 +76,7 @@ def print_entangle_summary(s: dict[str, Any]) -> None:
         )
     if s.get("exact_fidelity_mean") is not None:
         table.add_row("fidelity of simulated state (exact)", f"{s['exact_fidelity_mean']:.4f}", "")
-    if s.get("tries_cut_off"):
-        table.add_row("tries ended at a cut-off (run again)", f"{s['tries_cut_off']:,}", "")
+    _add_cutoff_row(table, s)
     table.add_row("simulated time", f"{s['simulated_time_s']:.4g} s", "")
     if "run_id" in s:
         table.add_row("stored as", f"run {s['run_id']} in {s['database']}", "")
@@ -112,8 +117,7 @@ def print_teleport_summary(s: dict[str, Any]) -> None:
     table.add_row(
         "fidelity from outcomes", f"{s['fidelity_estimate']:.4f}", f"{lo:.4f} .. {hi:.4f}"
     )
-    if s.get("tries_cut_off"):
-        table.add_row("tries ended at a cut-off (run again)", f"{s['tries_cut_off']:,}", "")
+    _add_cutoff_row(table, s)
     if s.get("exact_fidelity_mean") is not None:
         table.add_row("fidelity of simulated state (exact)", f"{s['exact_fidelity_mean']:.4f}", "")
     for name, value in s["per_input_state"].items():
