@@ -1,5 +1,5 @@
 """Run every benchmark and print figures with their ratios against baselines measured in the
-same run:  python -m benchmarks [--quick] [--no-sequence] [--json FILE]
+same run:  python -m benchmarks [--quick] [--no-sequence] [--instructions] [--json FILE]
 
 1. Physics engine: delivered heralded pairs per wall-clock second on a two-node link with
    full density matrices and noise, at success probabilities 1e-2, 1e-4, 1e-6 per attempt.
@@ -16,6 +16,9 @@ same run:  python -m benchmarks [--quick] [--no-sequence] [--json FILE]
    the same protocol driven step by step (the baseline, interleaved in the same run), with
    node controllers behind RPC in this process, and with one process per node (the shared
    simulated lab and three node controller processes on loopback, as a network runs).
+6. With ``--instructions`` (needs valgrind): CPU instructions per teleportation in one
+   process, each way, against the step-by-step baseline: a figure the machine's load does
+   not change (``benchmarks.cpu_instructions``).
 """
 
 from __future__ import annotations
@@ -57,10 +60,34 @@ def _interleaved(measure: Any, shots: int, rounds: int = 3) -> tuple[dict, dict,
     return best["single"], best["batched"], best["stepwise"]
 
 
+def _instructions() -> dict[str, float] | None:
+    """Section 6: instructions per teleportation (callgrind), or None without valgrind."""
+    from .cpu_instructions import WAYS, instructions_per_teleportation, valgrind_available
+
+    print("== CPU instructions per teleportation, one process (valgrind callgrind)")
+    if not valgrind_available():
+        print("  skipped: valgrind is not installed")
+        return None
+    counts = {way: instructions_per_teleportation(way) for way in WAYS}
+    for way, count in counts.items():
+        versus = (
+            "the baseline"
+            if way == "stepwise"
+            else f"{counts['stepwise'] / count:.2f}x fewer than step by step"
+        )
+        print(f"  {WAYS[way]['label']}: {count / 1e6:.3f} M instructions each, {versus}")
+    return counts
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="qnode benchmarks")
     parser.add_argument("--quick", action="store_true", help="shorter runs (noisier figures)")
     parser.add_argument("--no-sequence", action="store_true", help="skip the SeQUeNCe comparison")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="also count CPU instructions per teleportation under valgrind (~6 min)",
+    )
     parser.add_argument("--json", metavar="FILE", help="also write all figures to FILE as JSON")
     args = parser.parse_args(argv)
     seconds = 0.5 if args.quick else 2.0
@@ -184,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
         "one_process_per_node": processes,
         "speedup_over_stepwise": speedup,
     }
+
+    if args.instructions:
+        results["instructions_per_teleportation"] = _instructions()
 
     if args.json:
         with open(args.json, "w") as fh:
