@@ -178,7 +178,7 @@ def test_missing_columns_shot_numbers_and_spec_errors(tmp_path: Path) -> None:
             store.add_shot(shot=6, **shot_values(2))
     with pytest.raises(ValueError, match=r"backend='cloud': expected one of \['simulated', 'lab'"):
         ShotStore(tmp_path / "runs.db", backend="cloud")
-    with pytest.raises(ValueError, match=r"durability='never'"):
+    with pytest.raises(ValueError, match=r"durability='never': expected one of \['synced', 'shot'"):
         ShotStore(tmp_path / "runs.db", durability="never")
     with pytest.raises(ValueError, match=r"column name 'shot'"):
         Column("shot", "int")
@@ -230,6 +230,32 @@ def test_finished_interrupted_and_resumed_runs(tmp_path: Path, conns) -> None:
         resume_info(1, tmp_path / "nowhere.db")
     with pytest.raises(RuntimeError, match="run 1: the store is closed"):
         done.add_shot(**shot_values(2))
+
+
+@pytest.mark.parametrize(
+    ("backend", "durability", "synchronous"),
+    [("lab", "synced", 2), ("simulated", "shot", 1)],  # SQLite: 2 FULL, 1 NORMAL
+)
+def test_the_default_durability_follows_the_backend(
+    tmp_path: Path, backend: str, durability: str, synchronous: int
+) -> None:
+    """The lab's shots are synced to the disk one by one; the simulated lab's are committed
+    one by one without the sync (its runs are reproduced from config and seed)."""
+    db = tmp_path / "runs.db"
+    store = ShotStore(db, backend=backend)
+    assert store.durability == durability
+    assert store.conn.execute("PRAGMA synchronous").fetchone()[0] == synchronous
+    store.add_shot(**shot_values(0))
+    assert (store.shots, store.durable_shots) == (1, 1)  # committed before add_shot returns
+    assert read_metadata(store.dataset)["durability"] == durability
+    store.close(KeyboardInterrupt())
+    resumed = ShotStore.resume(store.run_id, db)  # the stored run's backend decides again
+    assert resumed.durability == durability
+    assert resumed.conn.execute("PRAGMA synchronous").fetchone()[0] == synchronous
+    resumed.close()
+    explicit = ShotStore(db, backend=backend, durability="synced")
+    assert explicit.conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+    explicit.close()
 
 
 def test_batch_durability_commits_in_batches_and_at_the_end(tmp_path: Path) -> None:
