@@ -75,6 +75,11 @@ class RealTimeNetwork(ProgramOperations):
         # meanwhile; it is asked again at the next one)
         self._controllers: dict[str, str] = {}
         self._now: float | None = None  # see ``ProgramOperations._now``
+        # ``_advance`` found no program can go on, and none started or ended since: its
+        # next call would change nothing (no program waits for a time, so not even the
+        # clock running on wakes one), so it returns at once (a node asks for each
+        # controller's results after a batch)
+        self._settled = False
 
     # ------------------------------------------------------------------ interface
     def start(
@@ -94,6 +99,7 @@ class RealTimeNetwork(ProgramOperations):
         controller (a batch its node controller abandoned), and programs of earlier shots
         left waiting on any controller, are aborted first, with their shots."""
         self._now = None  # the clock may have moved since the network last ran
+        self._settled = False
         first = programs[0][0]
         for stale in [self._runs.pop(controller, None), *self._queued.pop(controller, ())]:
             if stale is not None and stale.state == "running":
@@ -147,6 +153,8 @@ class RealTimeNetwork(ProgramOperations):
         again. The order of the passes fixes the order of the operations on the shared
         clock, so it is kept exactly; a sleeping program is only skipped where its step
         would have waited anyway."""
+        if self._settled:
+            return
         self._controllers.clear()
         self._now = None  # the clock may have moved since the network last ran
         moved = False  # the last pass ran something
@@ -166,6 +174,7 @@ class RealTimeNetwork(ProgramOperations):
                 # a further pass would run nothing either: time runs on at once
                 arrival = self._next_arrival()
             if arrival is None:
+                self._settled = True
                 return
             self._now = None
             self._hw.clock_advance_to(arrival)
@@ -182,12 +191,12 @@ class RealTimeNetwork(ProgramOperations):
         if now is None:
             now = self._now = self._hw.now_s()
         floor = due = earliest = None  # due: the earliest shot of a program a pass would step
-        for controller, run in runs.items():  # values only change: iteration is safe
+        for run in runs.values():  # values only change: iteration is safe
             if run.state != "running":
-                waiting = queued.get(controller)
+                waiting = queued.get(run.controller)  # (runs are keyed by their controller)
                 if not waiting:
                     continue
-                run = runs[controller] = waiting.popleft()
+                runs[run.controller] = run = waiting.popleft()
                 if run.state != "running":
                     continue
             shot, wake = run.shot, run.wake_s

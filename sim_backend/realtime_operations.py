@@ -147,6 +147,7 @@ class ProgramOperations:
     _aborted: dict[int, str]
     _controllers: dict[str, str]
     _floor: int | None
+    _settled: bool
     #: the clock as last read, while nothing can have moved it (None: ask the lab). Only
     #: the lab's operations move it (qubit operations, attempt loops, the probe, a run on
     #: to an arrival, and anything outside the network between its calls), so they clear
@@ -361,6 +362,7 @@ class ProgramOperations:
         run.ended_s = self._clock()
         run.aborted_at = run.position + 1
         self._floor = None
+        self._settled = False
         self._aborted[run.shot] = run.node
         while len(self._aborted) > _SHOT_MEMORY:
             del self._aborted[next(iter(self._aborted))]
