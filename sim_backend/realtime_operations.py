@@ -5,7 +5,6 @@ describes the network operations). A program's state while it runs is a ``Progra
 from __future__ import annotations
 
 import math
-from collections import deque
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
@@ -33,7 +32,8 @@ class Channel:
     sender: str
     receiver: str
     delay_s: float | None = None
-    boxes: dict[int, deque[tuple[float, tuple[int, ...]]]] = field(default_factory=dict)
+    #: (a box holds a message or two: a list, cheaper to make than a deque)
+    boxes: dict[int, list[tuple[float, tuple[int, ...]]]] = field(default_factory=dict)
     #: per shot, the receiver's program asleep (``NEVER``) on its empty box: woken by a
     #: send without looking at every program
     asleep: dict[int, ProgramRun] = field(default_factory=dict)
@@ -99,7 +99,9 @@ class ProgramRun:
     error: tuple[int, str] | None  # failed: SCPI code and reason
     first_herald_s: float | None
     ended_s: float | None  # controller clock when it ended
-    waiting: tuple[str, Any]  # what a blocked program waits for (see ``why``)
+    #: what it waits on (see ``why``): the channel of a message, or the peer node of an
+    #: attempt loop (None: it has not waited)
+    waiting: Channel | str | None
     #: asleep until the clock reaches it (a message's arrival, always its box's first
     #: message's; ``NEVER``: until a message is posted or the shot aborts); 0: awake, its
     #: next operation is tried at every pass
@@ -120,20 +122,20 @@ class ProgramRun:
         self.ops, self.texts, self.runners, self.args = ops, texts, runners, args
         self.position, self.registers, self.items, self.state = 0, [], [], "running"
         self.aborted_at = self.error = self.first_herald_s = self.ended_s = None
-        self.waiting, self.wake_s = ("", None), 0.0
+        self.waiting, self.wake_s = None, 0.0
 
     def where(self) -> str:
         return f"operation {self.position + 1} {self.texts[self.position]!r}"
 
     def why(self) -> str:
         """What it waits for, in words (built only when a blocked program is reported)."""
-        kind, detail = self.waiting
-        if kind == "entangle":
-            return f"{detail}'s program has not reached its attempt loop with {self.node}"
-        if kind == "arrival":
-            peer, arrival = detail
-            return f"the message from {peer} arrives at {arrival:.9g} s"
-        return f"no message from {detail}"
+        waiting = self.waiting
+        if isinstance(waiting, str):
+            return f"{waiting}'s program has not reached its attempt loop with {self.node}"
+        peer = None if waiting is None else waiting.sender
+        if waiting is not None and 0.0 < self.wake_s < NEVER:
+            return f"the message from {peer} arrives at {self.wake_s:.9g} s"
+        return f"no message from {peer}"
 
 
 class ProgramOperations:
@@ -242,7 +244,7 @@ class ProgramOperations:
             and other.ops[other.position] == meeting
         )
         if not ready:
-            run.waiting = ("entangle", peer)
+            run.waiting = peer
             return False
         assert other is not None
         self._now = None
@@ -265,9 +267,9 @@ class ProgramOperations:
             if r.first_herald_s is None:
                 r.first_herald_s = when
             r.position += 1
-            if r.position == len(r.ops):  # (the peer's program ends now, not at its pass)
-                self._done(r)
-        return run.state == "running"
+        if other.position == len(other.ops):  # the peer's program ends now, not at its pass
+            self._done(other)
+        return True  # (this program's end, if this was its last operation: ``_finished``)
 
     def _send(self, run: ProgramRun, message: Message) -> bool:
         """Post the bits (XORs of registers) to the peer; they arrive after the classical
@@ -284,7 +286,7 @@ class ProgramOperations:
         bits = message.known.get(message.read(registers)) or message.of(registers)
         box = channel.boxes.get(shot)
         if box is None:
-            box = channel.boxes[shot] = deque()
+            box = channel.boxes[shot] = []
             self._boxes += 1
             if self._boxes > MAILBOXES:
                 self._drop_unread()
@@ -316,7 +318,7 @@ class ProgramOperations:
         channel, count = receive
         box = channel.boxes.get(run.shot)
         if not box:
-            run.waiting = ("message", channel.sender)
+            run.waiting = channel
             run.wake_s = NEVER
             channel.asleep[run.shot] = run  # for the send that wakes it
             return False
@@ -324,11 +326,11 @@ class ProgramOperations:
         # a program asleep till this message's arrival is only woken (by the pass) once
         # the clock has reached it: the clock is asked only of an awake one
         if not run.wake_s and arrival > self._clock():
-            run.waiting = ("arrival", (channel.sender, arrival))
+            run.waiting = channel
             run.wake_s = arrival
             return False
         run.wake_s = 0.0
-        box.popleft()
+        del box[0]
         if len(bits) != count:
             self._fail(
                 run, -230, f"{run.where()}: the message carries {len(bits)} bits, not {count}"
