@@ -39,6 +39,7 @@ from .realtime_operations import (
     Operation,
     ProgramOperations,
     ProgramRun,
+    Xors,
 )
 
 #: a program's operations, node, runners and their arguments (``RealTimeNetwork._resolve``)
@@ -73,6 +74,12 @@ class RealTimeNetwork(ProgramOperations):
         # controller_of per peer node while one ``_advance`` runs (nothing rewires the lab
         # meanwhile; it is asked again at the next one)
         self._controllers: dict[str, str] = {}
+        self._now: float | None = None  # see ``ProgramOperations._now``
+        # ``_advance`` found no program can go on, and none started or ended since: its
+        # next call would change nothing (no program waits for a time, so not even the
+        # clock running on wakes one), so it returns at once (a node asks for each
+        # controller's results after a batch)
+        self._settled = False
 
     # ------------------------------------------------------------------ interface
     def start(
@@ -91,6 +98,8 @@ class RealTimeNetwork(ProgramOperations):
         nodes' shots are synchronised). Programs still running or waiting on this
         controller (a batch its node controller abandoned), and programs of earlier shots
         left waiting on any controller, are aborted first, with their shots."""
+        self._now = None  # the clock may have moved since the network last ran
+        self._settled = False
         first = programs[0][0]
         for stale in [self._runs.pop(controller, None), *self._queued.pop(controller, ())]:
             if stale is not None and stale.state == "running":
@@ -101,10 +110,12 @@ class RealTimeNetwork(ProgramOperations):
         node = self._hw.node_of_controller(controller)
         known = self._runners
         runs = []
+        entry: Resolved | None = None
         for shot, ops, texts in programs:
-            entry = known.get(id(ops))
-            if entry is None or entry[0] is not ops or entry[1] != node:
-                entry = self._resolve(ops, node)
+            if entry is None or entry[0] is not ops:  # (a batch often repeats one program)
+                entry = known.get(id(ops))
+                if entry is None or entry[0] is not ops or entry[1] != node:
+                    entry = self._resolve(ops, node)
             runs.append(ProgramRun(controller, node, shot, ops, texts, entry[2], entry[3]))
         self._batches[controller] = runs
         self._runs[controller] = runs[0]
@@ -142,7 +153,10 @@ class RealTimeNetwork(ProgramOperations):
         again. The order of the passes fixes the order of the operations on the shared
         clock, so it is kept exactly; a sleeping program is only skipped where its step
         would have waited anyway."""
+        if self._settled:
+            return
         self._controllers.clear()
+        self._now = None  # the clock may have moved since the network last ran
         moved = False  # the last pass ran something
         while True:
             if moved or self._floor is None:
@@ -160,7 +174,9 @@ class RealTimeNetwork(ProgramOperations):
                 # a further pass would run nothing either: time runs on at once
                 arrival = self._next_arrival()
             if arrival is None:
+                self._settled = True
                 return
+            self._now = None
             self._hw.clock_advance_to(arrival)
             moved = False
 
@@ -171,14 +187,16 @@ class RealTimeNetwork(ProgramOperations):
         ``_DUE`` when a pass over it now would step a program (one awake, or asleep till
         now or earlier), else ``_next_arrival``'s answer."""
         runs, queued = self._runs, self._queued
-        now = self._hw.now_s()
+        now = self._now
+        if now is None:
+            now = self._now = self._hw.now_s()
         floor = due = earliest = None  # due: the earliest shot of a program a pass would step
-        for controller, run in runs.items():  # values only change: iteration is safe
+        for run in runs.values():  # values only change: iteration is safe
             if run.state != "running":
-                waiting = queued.get(controller)
+                waiting = queued.get(run.controller)  # (runs are keyed by their controller)
                 if not waiting:
                     continue
-                run = runs[controller] = waiting.popleft()
+                runs[run.controller] = run = waiting.popleft()
                 if run.state != "running":
                     continue
             shot, wake = run.shot, run.wake_s
@@ -205,42 +223,39 @@ class RealTimeNetwork(ProgramOperations):
         if any operation ran. A program of an aborted shot ends at its next operation, one
         whose operation fails (ScpiError) fails there."""
         progressed = False
-        now_s = self._hw.now_s
-        now = None  # the clock, once asked, until an operation runs
         aborted = self._aborted
         for run in self._runs.values():  # steps never add or remove controllers
             if run.shot != floor or run.state != "running":
                 continue
             wake = run.wake_s
             if wake:
+                now = self._now
                 if now is None:
-                    now = now_s()
+                    now = self._now = self._hw.now_s()
                 if wake > now:  # its message is not there yet
                     continue
-            now = None
             if floor in aborted:
                 self._end(run, "aborted")
                 progressed = True
                 continue
             # Once it runs, a program stays awake and its shot unaborted for as long as it
             # runs (only its own receive puts it to sleep, and waits; an operation that
-            # ends its shot ends it too): only its state is looked at between operations.
-            runners, args = run.runners, run.args
-            while True:
-                position = run.position
-                try:
-                    if not runners[position](self, run, args[position]):
-                        break  # it waits
-                except ScpiError as exc:
-                    self._fail(run, exc.code, f"{run.where()}: {exc.detail}")
+            # ends its shot ends it too): each runner says whether the program goes on.
+            # Every operation that runs moves the program on or ends it, so whether any
+            # ran is read off its position and state afterwards (not tracked per step).
+            runners, args, start = run.runners, run.args, run.position
+            try:
+                while runners[run.position](self, run, args[run.position]):
+                    pass
+            except ScpiError as exc:
+                self._fail(run, exc.code, f"{run.where()}: {exc.detail}")
+            if run.position != start or run.state != "running":
                 progressed = True
-                if run.state != "running":
-                    break
         return progressed
 
     def _next_arrival(self) -> float | None:
         """The earliest arrival, after now, of a message a running program waits for."""
-        now = self._hw.now_s()
+        now = self._clock()
         pending = []
         for run in self._runs.values():
             if run.state != "running" or run.ops[run.position][0] != "receive":
@@ -258,13 +273,17 @@ class RealTimeNetwork(ProgramOperations):
         """The entry of ``_runners`` for a program's operations on ``node`` (made now):
         what runs each operation, and what it is given (made once for every run of the
         program): a block of qubit operations the whole block (``_qubit_ops`` runs it in
-        one go), a ``send`` its message, a ``receive`` its channel and bit count, any other
-        operation itself."""
+        one go), a ``send`` its message, a ``receive`` its channel and bit count, a
+        ``pauli`` its qubit and XORs, an ``entangle`` its peer and the peer's operation it
+        meets, any other operation itself; then ``_finished``."""
         if len(self._runners) >= MAILBOXES:
             self._runners.clear()
             self._messages.clear()
         runners = tuple(_OPERATIONS.get(op[0], _QUBIT_OPERATION) for op in ops)
         args = tuple(self._argument(ops, i, node, runners[i]) for i in range(len(ops)))
+        # one past the last operation, the runner that ends the program done (the
+        # operations' runners need not look for the end)
+        runners, args = (*runners, RealTimeNetwork._finished), (*args, None)
         entry = self._runners[id(ops)] = (ops, node, runners, args)
         return entry
 
@@ -277,6 +296,10 @@ class RealTimeNetwork(ProgramOperations):
             return self._message(node, op[1], op[2])
         if runner is RealTimeNetwork._receive:
             return (self._channel(op[1], node), op[2])
+        if runner is RealTimeNetwork._pauli:
+            return (op[1], Xors((op[2], op[3])))
+        if runner is RealTimeNetwork._entangle:  # the peer, and its operation to meet
+            return (op[1], ("entangle", node))
         return op
 
     def _message(self, sender: str, receiver: str, bits: Any) -> Message:

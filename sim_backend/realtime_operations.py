@@ -5,7 +5,6 @@ describes the network operations). A program's state while it runs is a ``Progra
 from __future__ import annotations
 
 import math
-from collections import deque
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
@@ -33,19 +32,23 @@ class Channel:
     sender: str
     receiver: str
     delay_s: float | None = None
-    boxes: dict[int, deque[tuple[float, tuple[int, ...]]]] = field(default_factory=dict)
+    #: (a box holds a message or two: a list, cheaper to make than a deque)
+    boxes: dict[int, list[tuple[float, tuple[int, ...]]]] = field(default_factory=dict)
+    #: per shot, the receiver's program asleep (``NEVER``) on its empty box: woken by a
+    #: send without looking at every program
+    asleep: dict[int, ProgramRun] = field(default_factory=dict)
 
 
-class Message:
-    """What a ``send`` operation posts: its channel and bits (each the XOR of registers).
-    The bits are a function of the registers they read, and a controller reruns its
-    program: they are computed once per combination of those registers' values (a few:
-    readouts and frames are 0 or 1), then looked up."""
+class Xors:
+    """Bits, each the XOR of registers (a ``send``'s message, a ``pauli``'s X and Z). They
+    are a function of the registers they read, and a controller reruns its program: they
+    are computed once per combination of those registers' values (a few: readouts and
+    frames are 0 or 1), then looked up."""
 
-    __slots__ = ("channel", "bits", "read", "known")
+    __slots__ = ("bits", "read", "known")
 
-    def __init__(self, channel: Channel, bits: tuple[tuple[int, ...], ...]) -> None:
-        self.channel, self.bits = channel, bits
+    def __init__(self, bits: tuple[tuple[int, ...], ...]) -> None:
+        self.bits = bits
         indices = [index for registers in bits for index in registers]
         # the values of every register the bits read, in one call (one index: the value)
         self.read: Any = itemgetter(*indices) if indices else _no_registers
@@ -63,6 +66,16 @@ class Message:
         return message
 
 
+class Message(Xors):
+    """What a ``send`` operation posts: its channel and bits."""
+
+    __slots__ = ("channel",)
+
+    def __init__(self, channel: Channel, bits: tuple[tuple[int, ...], ...]) -> None:
+        super().__init__(bits)
+        self.channel = channel
+
+
 def _no_registers(registers: list[int]) -> tuple[()]:
     return ()
 
@@ -76,7 +89,7 @@ class ProgramRun:
     shot: int
     ops: tuple[Operation, ...]
     texts: tuple[str, ...]  # each operation as sent, for reports
-    runners: tuple[Any, ...]  # what runs each operation (see ``_OPERATIONS``)
+    runners: tuple[Any, ...]  # what runs each operation (see ``_OPERATIONS``), then the end
     args: tuple[Any, ...]  # what each runner is given (see ``RealTimeNetwork._resolve``)
     position: int  # index of the next operation
     registers: list[int]
@@ -86,7 +99,9 @@ class ProgramRun:
     error: tuple[int, str] | None  # failed: SCPI code and reason
     first_herald_s: float | None
     ended_s: float | None  # controller clock when it ended
-    waiting: tuple[str, Any]  # what a blocked program waits for (see ``why``)
+    #: what it waits on (see ``why``): the channel of a message, or the peer node of an
+    #: attempt loop (None: it has not waited)
+    waiting: Channel | str | None
     #: asleep until the clock reaches it (a message's arrival, always its box's first
     #: message's; ``NEVER``: until a message is posted or the shot aborts); 0: awake, its
     #: next operation is tried at every pass
@@ -107,20 +122,20 @@ class ProgramRun:
         self.ops, self.texts, self.runners, self.args = ops, texts, runners, args
         self.position, self.registers, self.items, self.state = 0, [], [], "running"
         self.aborted_at = self.error = self.first_herald_s = self.ended_s = None
-        self.waiting, self.wake_s = ("", None), 0.0
+        self.waiting, self.wake_s = None, 0.0
 
     def where(self) -> str:
         return f"operation {self.position + 1} {self.texts[self.position]!r}"
 
     def why(self) -> str:
         """What it waits for, in words (built only when a blocked program is reported)."""
-        kind, detail = self.waiting
-        if kind == "entangle":
-            return f"{detail}'s program has not reached its attempt loop with {self.node}"
-        if kind == "arrival":
-            peer, arrival = detail
-            return f"the message from {peer} arrives at {arrival:.9g} s"
-        return f"no message from {detail}"
+        waiting = self.waiting
+        if isinstance(waiting, str):
+            return f"{waiting}'s program has not reached its attempt loop with {self.node}"
+        peer = None if waiting is None else waiting.sender
+        if waiting is not None and 0.0 < self.wake_s < NEVER:
+            return f"the message from {peer} arrives at {self.wake_s:.9g} s"
+        return f"no message from {peer}"
 
 
 class ProgramOperations:
@@ -134,8 +149,15 @@ class ProgramOperations:
     _aborted: dict[int, str]
     _controllers: dict[str, str]
     _floor: int | None
+    _settled: bool
+    #: the clock as last read, while nothing can have moved it (None: ask the lab). Only
+    #: the lab's operations move it (qubit operations, attempt loops, the probe, a run on
+    #: to an arrival, and anything outside the network between its calls), so they clear
+    #: it; sends, receives and endings only read it (a shot reads it ~5 times, not ~13)
+    _now: float | None
 
-    # (the network operations below write ``_next``'s lines out: they run at every one)
+    # Each runner returns whether the program goes on to its next operation at once
+    # (False: it waits, or it ended); one past the last operation, ``_finished`` ends it.
     def _qubit_ops(self, run: ProgramRun, block: tuple[Operation, ...]) -> bool:
         """Operations on the node's own qubits (init, rotate, gate, wait, measure: a readout
         goes into the next register and the reply): ``block``, this one and those right
@@ -143,6 +165,7 @@ class ProgramOperations:
         shot meanwhile (an error ends the run at its operation). The hardware resolves the
         block once into steps (a Bell-state measurement fused into one); when it cannot,
         they run one by one."""
+        self._now = None
         entries = self._hw.qubit_block(run.controller, block)
         if entries is None:
             self._qubit_ops_one_by_one(run, block)
@@ -162,8 +185,6 @@ class ProgramOperations:
                 position += width
         finally:
             run.position = position  # past the block, or where an error ends the run
-        if position == len(run.ops):
-            self._done(run)
         return True
 
     def _qubit_ops_one_by_one(self, run: ProgramRun, block: tuple[Operation, ...]) -> None:
@@ -175,43 +196,43 @@ class ProgramOperations:
                 run.registers.append(int(outcome))
                 run.items.append(_BIT_TEXT[int(outcome)])
             run.position += 1
-        if run.position == len(run.ops):
-            self._done(run)
 
-    def _pauli(self, run: ProgramRun, op: Operation) -> bool:
-        """Feed-forward: X then Z, each when its XOR of registers is 1."""
-        _, qubit, x, z = op
-        for gate, bits in (("X", x), ("Z", z)):
-            if _xor(run.registers, bits):
-                self._hw.qubit_operation(run.controller, "gate", gate, qubit)
+    def _pauli(self, run: ProgramRun, feed: tuple[int, Xors]) -> bool:
+        """Feed-forward: X then Z, each when its XOR of registers is 1 (``feed``: the qubit
+        and the two XORs)."""
+        qubit, xors = feed
+        x, z = xors.of(run.registers)
+        self._now = None
+        if x:
+            self._hw.qubit_operation(run.controller, "gate", "X", qubit)
+        if z:
+            self._hw.qubit_operation(run.controller, "gate", "Z", qubit)
         run.position += 1
-        if run.position == len(run.ops):
-            self._done(run)
         return True
 
     def _probe(self, run: ProgramRun, op: Operation) -> bool:
         """The exact fidelity of a qubit to a pure state, as an item of the reply."""
         _, qubit, theta, phi = op
+        self._now = None
         fidelity = self._hw.qubit_fidelity(run.node, qubit, theta, phi)
         run.items.append(f"F{fidelity:.12g}")
         run.position += 1
-        if run.position == len(run.ops):
-            self._done(run)
         return True
 
     def _age(self, run: ProgramRun, op: Operation) -> bool:
         """The memory cut-off: abort when the first heralded pair is older than op[1]."""
         born = run.first_herald_s
-        if born is not None and self._hw.now_s() - born > op[1]:
+        if born is not None and self._clock() - born > op[1]:
             self._end(run, "aborted")
-        else:
-            self._next(run)
+            return False
+        run.position += 1
         return True
 
-    def _entangle(self, run: ProgramRun, op: Operation) -> bool:
-        """The attempt loop with ``op[1]``, once the peer's program has reached its own
-        ``entangle`` towards this node (it is checked again at every pass until then)."""
-        peer = op[1]
+    def _entangle(self, run: ProgramRun, link: tuple[str, Operation]) -> bool:
+        """The attempt loop with the peer, once the peer's program has reached its own
+        ``entangle`` towards this node (it is checked again at every pass until then);
+        ``link``: the peer and that operation of its program."""
+        peer, meeting = link
         controller = self._controllers.get(peer)
         if controller is None:
             controller = self._controllers[peer] = self._hw.controller_of(peer)
@@ -220,24 +241,25 @@ class ProgramOperations:
             other is not None
             and other.shot == run.shot
             and other.state == "running"
-            and other.ops[other.position] == ("entangle", run.node)
+            and other.ops[other.position] == meeting
         )
         if not ready:
-            run.waiting = ("entangle", peer)
+            run.waiting = peer
             return False
         assert other is not None
+        self._now = None
         try:
             heralded, bell, attempts, when = self._hw.realtime_attempt_loop(run.node, peer)
         except ScpiError as exc:  # a loop the link cannot run: both programs fail
             for r in (run, other):
                 self._fail(r, exc.code, f"{r.where()}: {exc.detail}")
-            return True
+            return False
         item = f"{bell if heralded else 'NONE'}:{attempts}:{when:.12g}"  # both report it
         if not heralded:
             for r in (run, other):
                 r.items.append(item)
                 self._end(r, "aborted")
-            return True
+            return False
         frame = BELL_FRAMES[bell]
         for r in (run, other):
             r.items.append(item)
@@ -245,9 +267,9 @@ class ProgramOperations:
             if r.first_herald_s is None:
                 r.first_herald_s = when
             r.position += 1
-            if r.position == len(r.ops):
-                self._done(r)
-        return True
+        if other.position == len(other.ops):  # the peer's program ends now, not at its pass
+            self._done(other)
+        return True  # (this program's end, if this was its last operation: ``_finished``)
 
     def _send(self, run: ProgramRun, message: Message) -> bool:
         """Post the bits (XORs of registers) to the peer; they arrive after the classical
@@ -256,27 +278,25 @@ class ProgramOperations:
         delay = channel.delay_s
         if delay is None:
             delay = channel.delay_s = self._hw.classical_delay_s(channel.sender, channel.receiver)
-        arrival = self._hw.now_s() + delay
-        bits = message.of(run.registers)
+        now = self._now
+        if now is None:
+            now = self._now = self._hw.now_s()
+        arrival = now + delay
+        registers = run.registers  # the bits: known ones looked up here (``Xors.of``)
+        bits = message.known.get(message.read(registers)) or message.of(registers)
         box = channel.boxes.get(shot)
         if box is None:
-            box = channel.boxes[shot] = deque()
+            box = channel.boxes[shot] = []
             self._boxes += 1
             if self._boxes > MAILBOXES:
                 self._drop_unread()
         box.append((arrival, bits))
-        node, peer = channel.sender, channel.receiver
-        for reader in self._runs.values():  # the peer's program, asleep on an empty box
-            if (
-                reader.wake_s == NEVER
-                and reader.node == peer
-                and reader.shot == shot
-                and reader.ops[reader.position][1] == node
-            ):
-                reader.wake_s = arrival  # the box's first message: readable at its arrival
+        # the peer's program of this shot, if asleep on the empty box (still NEVER: not
+        # woken since, by a message or its shot's end)
+        reader = channel.asleep.pop(shot, None)
+        if reader is not None and reader.wake_s == NEVER:
+            reader.wake_s = arrival  # the box's first message: readable at its arrival
         run.position += 1
-        if run.position == len(run.ops):
-            self._done(run)
         return True
 
     def _drop_unread(self) -> None:
@@ -288,6 +308,9 @@ class ProgramOperations:
             for shot in [s for s in boxes if s not in live]:
                 del boxes[shot]
             self._boxes += len(boxes)
+            asleep = channel.asleep
+            for shot in [s for s in asleep if s not in live]:
+                del asleep[shot]
 
     def _receive(self, run: ProgramRun, receive: tuple[Channel, int]) -> bool:
         """Take the next message from the peer into registers; False (the program sleeps
@@ -295,53 +318,66 @@ class ProgramOperations:
         channel, count = receive
         box = channel.boxes.get(run.shot)
         if not box:
-            run.waiting = ("message", channel.sender)
+            run.waiting = channel
             run.wake_s = NEVER
+            channel.asleep[run.shot] = run  # for the send that wakes it
             return False
         arrival, bits = box[0]
         # a program asleep till this message's arrival is only woken (by the pass) once
         # the clock has reached it: the clock is asked only of an awake one
-        if not run.wake_s and arrival > self._hw.now_s():
-            run.waiting = ("arrival", (channel.sender, arrival))
+        if not run.wake_s and arrival > self._clock():
+            run.waiting = channel
             run.wake_s = arrival
             return False
         run.wake_s = 0.0
-        box.popleft()
+        del box[0]
         if len(bits) != count:
             self._fail(
                 run, -230, f"{run.where()}: the message carries {len(bits)} bits, not {count}"
             )
-            return True
+            return False
         run.registers.extend(bits)
         run.position += 1
-        if run.position == len(run.ops):
-            self._done(run)
         return True
 
     # ------------------------------------------------------------------ endings
-    def _next(self, run: ProgramRun) -> None:
-        run.position += 1
-        if run.position == len(run.ops):
-            self._done(run)
+    def _finished(self, run: ProgramRun, _: None) -> bool:
+        """The runner after a program's last operation: it ends done (``_done``, written
+        out: it runs at the end of every program)."""
+        run.state = "done"
+        now = self._now
+        if now is None:
+            now = self._now = self._hw.now_s()
+        run.ended_s = now
+        self._floor = None
+        return False
 
     def _done(self, run: ProgramRun) -> None:
         run.state = "done"
-        run.ended_s = self._hw.now_s()
+        run.ended_s = self._clock()
         self._floor = None
 
     def _end(self, run: ProgramRun, state: str) -> None:
         """End ``run`` early, and with it its shot: the shot's sleeping programs wake to
         end at their next operation."""
         run.state = state
-        run.ended_s = self._hw.now_s()
+        run.ended_s = self._clock()
         run.aborted_at = run.position + 1
         self._floor = None
+        self._settled = False
         self._aborted[run.shot] = run.node
         while len(self._aborted) > _SHOT_MEMORY:
             del self._aborted[next(iter(self._aborted))]
         for other in self._runs.values():
             if other.shot == run.shot:
                 other.wake_s = 0.0
+
+    def _clock(self) -> float:
+        """The clock (see ``_now``)."""
+        now = self._now
+        if now is None:
+            now = self._now = self._hw.now_s()
+        return now
 
     def _fail(self, run: ProgramRun, code: int, reason: str) -> None:
         self._end(run, "failed")

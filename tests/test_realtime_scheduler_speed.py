@@ -1,6 +1,8 @@
 """The real-time scheduler's order of operations on the shared clock, pinned: the lab hooks a
 chain teleportation's programs call, in order, with the clock at each wait, as the scheduler
-before its speed-ups ran them (its passes fix the order; a faster scheduler must keep it)."""
+before its speed-ups ran them (its passes fix the order; a faster scheduler must keep it);
+and its bookkeeping of waits: a blocked program's reason in words, a send waking the program
+asleep on its empty box, a settled network asking the lab nothing more for results."""
 
 from __future__ import annotations
 
@@ -157,3 +159,59 @@ def test_an_aborted_shot_ends_every_program_and_the_next_shot_runs_on() -> None:
         ("aborted", 320, 1, ["NONE:3:0.00032"]),
         ("done", 540, None, ["PSI+:4:0.00042", "F0.5", "1"]),
     ]
+
+
+# ---- waits: a blocked program's reason, a send waking its reader, a settled network
+class CountingLab(LoggingLab):
+    """``LoggingLab`` counting its clock reads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def now_s(self) -> float:
+        self.reads += 1
+        return self.now
+
+
+def _start(network: RealTimeNetwork, controller: str, ops: tuple[Any, ...], shot: int) -> None:
+    network.start_batch(controller, [(shot, ops, tuple(op[0] for op in ops))])
+
+
+def test_blocked_programs_say_what_they_wait_for() -> None:
+    network = RealTimeNetwork(LoggingLab())
+    _start(network, "a_rtc", (("entangle", "bob"), ("measure", 0, "Z")), 1)
+    alice = network.result("a_rtc")
+    network = RealTimeNetwork(LoggingLab())
+    _start(network, "c_rtc", (("receive", "bob", 2),), 1)
+    charlie = network.result("c_rtc")
+    assert alice.state == charlie.state == "failed"
+    assert alice.error == (
+        -200,
+        "blocked at operation 1 'entangle': bob's program has not reached its attempt loop "
+        "with alice",
+    )
+    assert charlie.error is not None and charlie.error[1].endswith("no message from bob")
+
+
+def test_a_send_wakes_the_program_asleep_on_its_empty_box() -> None:
+    lab = LoggingLab()
+    network = RealTimeNetwork(lab)
+    _start(network, "c_rtc", (("receive", "bob", 1), ("measure", 0, "Z")), 3)
+    assert network._runs["c_rtc"].wake_s == float("inf")  # asleep until a message is posted
+    _start(network, "b_rtc", (("measure", 1, "Z"), ("send", "charlie", ((0,),))), 3)
+    charlie = network.result("c_rtc")
+    assert charlie.state == "done" and charlie.registers == [1, 1]
+    # Bob's readout (1 us), the message's delay (3 us), then Charlie's readout
+    assert lab.log == [("b_rtc", "measure", 1, "Z"), ("advance", 4), ("c_rtc", "measure", 0, "Z")]
+
+
+def test_results_of_a_settled_network_ask_the_lab_nothing() -> None:
+    lab = CountingLab()
+    network = RealTimeNetwork(lab)
+    for controller, ops in (("a_rtc", ALICE), ("b_rtc", BOB), ("c_rtc", CHARLIE)):
+        network.start_batch(controller, [(s, ops, tuple(op[0] for op in ops)) for s in (1, 2)])
+    reads, log = lab.reads, list(lab.log)
+    for controller in ("a_rtc", "b_rtc", "c_rtc"):
+        assert [r.state for r in network.results(controller)] == ["done", "done"]
+    assert (lab.reads, lab.log) == (reads, log)
