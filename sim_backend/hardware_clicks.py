@@ -38,12 +38,13 @@ class _LoopPlan:
 @dataclass(eq=False)
 class _LinkWires:
     """What a link's wiring fixes for its attempt loop (the wiring never changes): the
-    link's name ('a-b'), its key in the lab's links, its nodes' real-time controllers (by
-    name); and the loop plan it last ran with."""
+    link's name ('a-b'), its key in the lab's links, its nodes' real-time controllers and
+    the instruments its operating point reads (by name); and the loop plan it last ran with."""
 
     name: str
     key: frozenset[str]
     controllers: tuple[str, ...]
+    sources: tuple[str | None, ...]  # the instruments ``_input_sources`` reads, by name
     plan: _LoopPlan | None = None
     setup: _LoopSetup | None = None
 
@@ -123,7 +124,13 @@ class AttemptLoopMixin:
                 break
             heralds += 1
             last = model.patterns[pattern]
-            self._attempt_clicks(station, link, grid, started + (index - 1) * period, last.clicks)
+            clicks = last.clicks
+            start = started + (index - 1) * period
+            if len(clicks) == 1:  # ``_attempt_clicks`` of one round (every single-click
+                # herald), inline: one call less per loop
+                self._add_clicks(station, clicks[0], start + grid[0])
+            else:
+                self._attempt_clicks(station, link, grid, start, clicks)
             if stop_at_herald:
                 break
         run = AttemptRun(
@@ -194,7 +201,9 @@ class AttemptLoopMixin:
             or wires.plan is not setup.plan
             # (a kept set-up was derived through ``_static_point``: its cache exists)
             or self._static_points.get(station.link) is not setup.static  # type: ignore[attr-defined]
-            or setup.static.sources != self._input_sources(station.link)
+            # the instruments read are still attached (``_input_sources`` with the names
+            # kept in ``wires``: no call and no name lookups per loop)
+            or setup.static.sources != tuple(map(self.instruments.get, wires.sources))
         ):
             return None
         instruments = self.instruments
@@ -247,7 +256,10 @@ class AttemptLoopMixin:
                 w.qubit_controller for w in wirings if w is not None and w.qubit_controller
             )
             wires = cache[station.link] = _LinkWires(
-                "-".join(station.link), frozenset(station.link), controllers
+                "-".join(station.link),
+                frozenset(station.link),
+                controllers,
+                self._input_names(station.link),
             )
         return wires
 

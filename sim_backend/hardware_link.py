@@ -72,6 +72,9 @@ def _edit_count(sources: tuple[Any, ...], count: int) -> int | None:
 
 _TOKENS = itertools.count()
 
+#: phase-walk variates drawn per call of the phase generator (``_phase_normal``)
+_BLOCK = 256
+
 
 def _model_settings(program: AttemptProgram | None) -> tuple[Any, ...]:
     """What of the first node's program the link model depends on besides the point."""
@@ -147,11 +150,16 @@ class LinkPhysicsMixin:
 
     def _input_sources(self, link: tuple[str, str]) -> tuple[Any, ...]:
         """The instruments ``_operating_inputs`` reads (None where none is wired)."""
+        # (no instrument is named None: a node without one reads as None)
+        return tuple(map(self.instruments.get, self._input_names(link)))
+
+    def _input_names(self, link: tuple[str, str]) -> tuple[str | None, ...]:
+        """The names of the instruments ``_input_sources`` returns (the wiring is fixed)."""
         names: dict[tuple[str, str], tuple[str | None, ...]] | None = self.__dict__.get(
-            "_input_names"
+            "_input_names_cache"
         )
         if names is None:
-            names = self.__dict__["_input_names"] = {}
+            names = self.__dict__["_input_names_cache"] = {}
         wired = names.get(link)
         if wired is None:  # the wiring is fixed
             wired_list: list[str | None] = []
@@ -162,8 +170,7 @@ class LinkPhysicsMixin:
                     wired_list.append(wiring.microwave if index == 0 else None)
             wired_list.append(self.stations[frozenset(link)].detectors)
             wired = names[link] = tuple(wired_list)
-        # (no instrument is named None: a node without one reads as None)
-        return tuple(map(self.instruments.get, wired))
+        return wired
 
     def _operating_inputs(self, link: tuple[str, str]) -> tuple[Any, ...]:
         """The instrument readings the operating point is derived from (all that
@@ -291,13 +298,26 @@ class LinkPhysicsMixin:
             if now > t_last:
                 # the draw of ``normal(0.0, step)`` (numpy's 0.0 + scale * standard normal:
                 # the same variate, from the same bits; math.sqrt: the same rounding as
-                # np.sqrt), at a third of its cost (once per attempt loop)
+                # np.sqrt), at a fraction of its cost (once per attempt loop)
                 step = params.phase_random_walk_rad_per_sqrt_s * math.sqrt(now - t_last)
-                walk += 0.0 + step * self._phase_rng.standard_normal()
+                walk += 0.0 + step * self._phase_normal()
                 self._phase_walk[key] = (now, walk)
         phase = params.phase_offset_rad + params.phase_drift_rad_per_s * now + walk
         phase += aom_phase
         return round(wrap_phase(phase), 2)
+
+    def _phase_normal(self) -> float:
+        """The phase walk's next standard normal variate. ``_phase_rng`` serves the walk
+        alone, so its variates are drawn in blocks (``standard_normal(n)`` gives the same
+        variates, in the same order, as n single draws) and served as Python floats: a
+        numpy call per attempt loop saved. A new generator starts a new block."""
+        rng = self._phase_rng
+        block = self.__dict__.get("_phase_normals")
+        if block is None or block[0] is not rng or block[2] >= len(block[1]):
+            block = self.__dict__["_phase_normals"] = [rng, rng.standard_normal(_BLOCK).tolist(), 0]
+        index = block[2]
+        block[2] = index + 1
+        return block[1][index]
 
     def _aom_phase(self, node: str) -> float:
         """The optical phase the node's excitation AOM imprints (0 without one)."""
