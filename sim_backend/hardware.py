@@ -61,7 +61,12 @@ from .physics.clock import SimClock
 from .physics.link import LinkModel, OperatingPoint
 from .physics.operators import CNOT, CZ, H, S, X, Y, Z, rotation
 from .physics.quantum_node import QuantumNode
-from .physics.states import BELL_STATES, fidelity_to_bloch_state, fidelity_to_pure
+from .physics.states import (
+    BELL_STATES,
+    fidelity_to_bloch_entries,
+    fidelity_to_bloch_state,
+    fidelity_to_pure,
+)
 from .spin_drive import play_spin_program
 from .wiring import RECENT_ATTEMPT_RUNS, AttemptRun, NodeWiring, StationWiring, _TagBuffer
 
@@ -304,8 +309,14 @@ class SimulatedHardware(LinkPhysicsMixin, AttemptLoopMixin, ClickTagsMixin, Real
 
     def qubit_fidelity(self, node: str, qubit: int, theta: float, phi: float) -> float:
         """Fidelity of a node's qubit (by index) to a pure state on the Bloch sphere."""
-        q = self.lab.node(node).qubit(qubit)
-        return fidelity_to_bloch_state(self.lab.density_matrix([q]), theta, phi)
+        owner = self.lab.node(node)
+        q = owner.qubit(qubit)
+        # a lone qubit (a teleported one, after the corrections): its entries, brought up
+        # to date in place, without a copy of its matrix
+        entries = owner.lone_entries_now(q)
+        if entries is None:
+            return fidelity_to_bloch_state(self.lab.density_matrix([q]), theta, phi)
+        return fidelity_to_bloch_entries(entries, theta, phi)
 
     def readout_fidelities(self, node: str) -> tuple[float, float]:
         """(F0, F1) of a node's communication-qubit readout."""

@@ -535,3 +535,28 @@ def test_qubit_operations_match_the_node_methods_and_keep_their_errors():
         hw.qubit_operation("rtc", "init", 7)
     assert hw.lab.clock.now == before + t.init_us * 1e-6  # as before: the clock went first
     assert hw.qubit_operation("rtc", "rotate", 1, [0.0, 1.0, 0.0], 0.3) is None  # unhashable
+
+
+def test_lone_entries_now_are_the_state_brought_up_to_date():
+    """The fidelity probe's lone-qubit path: the same entries, and the same stored state
+    and bookkeeping, as ``bring_up_to_date`` then the registry's matrix; None (nothing
+    done) for a qubit sharing a group."""
+    results = []
+    for fast in (True, False):
+        registry, clock = QubitRegistry(), SimClock()
+        node = _node(registry, clock)
+        comm, mem = node.qubits[0], node.qubits[1]
+        node.rotate(mem, "Y", 1.1)
+        node.apply_attempt_dephasing(7)
+        clock.advance(3e-4)
+        if fast:
+            entries = node.lone_entries_now(mem)
+        else:
+            node.bring_up_to_date([mem])
+            entries = tuple(registry.density_matrix([mem]).ravel().tolist())
+        results.append((entries, registry.density_matrix([mem]), node._last_update[mem]))
+        node.cnot(mem, comm)
+        assert node.lone_entries_now(mem) is None
+    (fast_entries, fast_rho, fast_time), (entries, rho, time) = results
+    assert fast_entries == entries and fast_time == time
+    np.testing.assert_array_equal(fast_rho, rho)

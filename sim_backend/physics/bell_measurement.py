@@ -364,7 +364,9 @@ def preparation_step(
     events are scheduled on the clock."""
     states: dict[tuple[float, ...], np.ndarray] = {}
     clock, initial, lifetimes = node._clock, node._init_states[qubit], node._lifetimes[qubit]
-    set_state, last_update = node._registry.set_state, node._last_update
+    # the states it sets are read-only complex 2x2 matrices of a known qubit: shared as
+    # they are, without ``set_state``'s checks
+    share_state, last_update = node._registry.share_state, node._last_update
     pending, qubits, positions = node._pending_coherence, [qubit], (0,)
 
     def prepare() -> bool:
@@ -387,7 +389,7 @@ def preparation_step(
             if len(states) >= 64:
                 states.clear()
             states[key] = rho
-        set_state(qubits, rho)
+        share_state(qubits, rho)
         last_update[qubit], pending[qubit] = now if gates else start, 1.0
         for _ in gates:
             clock.advance(gate_s)

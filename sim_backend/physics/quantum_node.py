@@ -95,6 +95,26 @@ class QuantumNode:
             if gamma or coherence != 1.0:
                 self._registry.apply_damping_dephasing(q, gamma, coherence)
 
+    def lone_entries_now(self, qubit: int) -> tuple[complex, complex, complex, complex] | None:
+        """``bring_up_to_date([qubit])`` of a qubit alone in its group, returning the
+        entries (r00, r01, r10, r11) of its state now (the exact fidelity probe reads
+        them: no copy of the matrix); None, with nothing done, when it shares a group."""
+        rho = self._registry.lone_state(qubit)
+        if rho is None:
+            return None
+        gamma, coherence = self._take_idle(qubit)
+        r00, r01, r10, r11 = rho.ravel().tolist()
+        if gamma or coherence != 1.0:
+            # ``operators.apply_phase_covariant`` on a lone qubit: the same products
+            r00, r01, r10, r11 = (
+                r00 + gamma * r11,
+                coherence * r01,
+                coherence * r10,
+                (1.0 - gamma) * r11,
+            )
+            self._registry.replace_lone_state(qubit, np.array(((r00, r01), (r10, r11))))
+        return r00, r01, r10, r11
+
     def _take_idle(self, qubit: int) -> tuple[float, float]:
         """(gamma, coherence) of the idle channel ``qubit`` accumulated since it was last
         touched (T1/T2 and pending attempt dephasing); the caller applies it: the qubit

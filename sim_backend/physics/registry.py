@@ -194,6 +194,11 @@ class QubitRegistry:
         group = self._groups[self._check(qubit)]
         return group.rho if len(group.qubits) == 1 else None
 
+    def replace_lone_state(self, qubit: int, rho: np.ndarray) -> None:
+        """A lone qubit's (``lone_state``) state replaced by ``rho`` (its idle channel
+        applied: ``QuantumNode.lone_entries_now``)."""
+        self._groups[qubit].rho = rho
+
     def set_lone_measured(self, qubit: int, outcome: int) -> None:
         """A lone qubit (``lone_state``) after a Z readout with ``outcome``."""
         self._groups[qubit] = _Group([qubit], _MEASURED[outcome])
@@ -216,7 +221,11 @@ class QubitRegistry:
         groups share ``rest_state`` (a's group's other qubits, then b's; as ``measure_z``
         after the two-qubit gate that merged the groups leaves them)."""
         groups = self._groups
-        rest = [q for q in groups[a].qubits if q != a] + [q for q in groups[b].qubits if q != b]
+        # a's group's other qubits, then b's (a copy and two removals: cheaper than
+        # filtering the members in a comprehension, same order)
+        rest = groups[a].qubits + groups[b].qubits
+        rest.remove(a)
+        rest.remove(b)
         if rest:
             rest_group = _Group(rest, rest_state)
             for q in rest:
@@ -267,7 +276,8 @@ class QubitRegistry:
         """Trace ``qubit`` out of its group (of more than one qubit); the caller gives it
         its new group (``share_state``)."""
         group = self._groups[qubit]
-        rest = [q for q in group.qubits if q != qubit]
+        rest = group.qubits.copy()  # the other members, in order (cheaper than filtering)
+        rest.remove(qubit)
         rest_group = _Group(rest, _trace_out(group.rho, group.qubits.index(qubit)))
         for q in rest:
             self._groups[q] = rest_group

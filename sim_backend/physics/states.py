@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import cmath
 import math
+from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 
@@ -59,9 +61,20 @@ def bloch_ket(theta: float, phi: float) -> np.ndarray:
 def fidelity_to_bloch_state(rho: np.ndarray, theta: float, phi: float) -> float:
     """``fidelity_to_pure(rho, bloch_ket(theta, phi))`` of a one-qubit ``rho``, on its four
     entries in plain arithmetic (the same products and sums: <psi| rho first, then |psi>)."""
-    a = math.cos(theta / 2)
-    b = cmath.exp(1j * phi) * math.sin(theta / 2)
-    r00, r01, r10, r11 = rho.ravel().tolist()
+    return fidelity_to_bloch_entries(rho.ravel().tolist(), theta, phi)
+
+
+@lru_cache(maxsize=256)
+def _bloch_amplitudes(theta: float, phi: float) -> tuple[float, complex]:
+    """(cos(theta/2), e^{i phi} sin(theta/2)): remembered, a run probes a few states."""
+    return math.cos(theta / 2), cmath.exp(1j * phi) * math.sin(theta / 2)
+
+
+def fidelity_to_bloch_entries(entries: Sequence[complex], theta: float, phi: float) -> float:
+    """``fidelity_to_bloch_state`` of the one-qubit state with entries (r00, r01, r10,
+    r11)."""
+    a, b = _bloch_amplitudes(theta, phi)
+    r00, r01, r10, r11 = entries
     bra0, bra1 = a, b.conjugate()
     row0 = bra0 * r00 + bra1 * r10
     row1 = bra0 * r01 + bra1 * r11
