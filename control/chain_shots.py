@@ -12,8 +12,6 @@ from typing import Any
 from drivers.qubit_program import ProgramResult
 from sequences.chain_teleport import ChainTeleport, chain_teleport
 
-_set = object.__setattr__
-
 
 @dataclass(frozen=True, init=False)
 class TeleportShot:
@@ -44,24 +42,19 @@ class TeleportShot:
         exact_fidelity: float | None,
     ) -> None:
         # the generated frozen ``__init__`` sets each field through ``object.__setattr__``
-        # (a record per shot: it cost as much as reading a program's reply); the instance's
-        # fields are set at once instead
-        _set(
-            self,
-            "__dict__",
-            {
-                "shot": shot,
-                "input_state": input_state,
-                "outcome": outcome,
-                "correct": correct,
-                "attempts_ab": attempts_ab,
-                "attempts_bc": attempts_bc,
-                "swap_outcomes": swap_outcomes,
-                "bsm_outcomes": bsm_outcomes,
-                "delivered_time_s": delivered_time_s,
-                "exact_fidelity": exact_fidelity,
-            },
-        )
+        # (a record per shot: it cost as much as reading a program's reply); the fields go
+        # into the instance's ``__dict__`` instead (frozen only refuses attribute writes)
+        fields = self.__dict__
+        fields["shot"] = shot
+        fields["input_state"] = input_state
+        fields["outcome"] = outcome
+        fields["correct"] = correct
+        fields["attempts_ab"] = attempts_ab
+        fields["attempts_bc"] = attempts_bc
+        fields["swap_outcomes"] = swap_outcomes
+        fields["bsm_outcomes"] = bsm_outcomes
+        fields["delivered_time_s"] = delivered_time_s
+        fields["exact_fidelity"] = exact_fidelity
 
 
 class ChainShotsMixin:
