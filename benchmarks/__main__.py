@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--instructions",
         action="store_true",
-        help="also count CPU instructions per teleportation under valgrind (~6 min)",
+        help="also count CPU instructions per teleportation under valgrind (5-15 min)",
     )
     parser.add_argument("--json", metavar="FILE", help="also write all figures to FILE as JSON")
     args = parser.parse_args(argv)

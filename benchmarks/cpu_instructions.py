@@ -9,7 +9,7 @@ start-up and the warm-up shots are left out. ``PYTHONHASHSEED`` is fixed, as the
 hashed sets would otherwise vary the count from run to run.
 
     python -m benchmarks --instructions        # with the other figures
-    python -m benchmarks.cpu_instructions      # on its own (~2 min per way under valgrind)
+    python -m benchmarks.cpu_instructions      # on its own (2-5 min per way under valgrind)
 """
 
 from __future__ import annotations
