@@ -71,29 +71,20 @@ def _counted_run(way: str, shots: int, warmup: int) -> None:
     from qcodes.instrument import Instrument
 
     from control.backend import open_network
-    from control.node import cardinal_states
     from control.runs import build_orchestrator
     from sequences.attempt_loop import AttemptLoop
 
-    from .teleport_throughput import CHAIN
+    from .teleport_throughput import CHAIN, teleport_shots
 
     options = WAYS[way]
     batch = int(options["batch"])  # type: ignore[call-overload]
-    states = cardinal_states()
     network = open_network(CHAIN, seed=1)
     try:
         orchestrator = build_orchestrator(network, AttemptLoop(alpha=0.1, max_attempts=0))
         orchestrator.shot_programs = not options.get("stepwise", False)
         orchestrator.prepare()
-
-        def run(first_shot: int, count: int) -> None:
-            end = first_shot + count
-            for first in range(first_shot, end, batch):
-                items = [(s, states[s % 6]) for s in range(first, min(first + batch, end))]
-                orchestrator.teleport_batch("alice", "bob", "charlie", items)
-
-        run(0, warmup)  # first programs, caches
-        operator.call(run, warmup, shots)
+        teleport_shots(orchestrator, 0, warmup, batch)  # first programs, caches
+        operator.call(teleport_shots, orchestrator, warmup, shots, batch)
     finally:
         network.close()
         Instrument.close_all()
@@ -101,9 +92,12 @@ def _counted_run(way: str, shots: int, warmup: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if args[:1] == ["--counted-run"]:
-        _counted_run(args[1], int(args[2]), int(args[3]))
+    if args[:1] == ["--counted-run"] and len(args) == 4 and args[1] in WAYS:
+        _counted_run(args[1], int(args[2]), int(args[3]))  # (run under valgrind)
         return 0
+    if args:
+        print(f"unexpected arguments {args}: python -m benchmarks.cpu_instructions takes none")
+        return 2
     from .__main__ import _instructions
 
     _instructions()

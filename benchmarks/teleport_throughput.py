@@ -44,9 +44,7 @@ def teleportations_per_second(
         states = cardinal_states()
         orchestrator.teleport_over_chain("alice", "bob", "charlie", 0, states[0])  # warm-up
         started = time.perf_counter()
-        for first in range(0, shots, batch):
-            items = [(s, states[s % 6]) for s in range(first, min(first + batch, shots))]
-            orchestrator.teleport_batch("alice", "bob", "charlie", items)
+        teleport_shots(orchestrator, 0, shots, batch)
         wall = time.perf_counter() - started
         messages = _messages_per_teleportation(network, orchestrator, shots=32, batch=batch)
         return {
@@ -63,6 +61,16 @@ def teleportations_per_second(
             server.stop()
         network.close()
         Instrument.close_all()
+
+
+def teleport_shots(orchestrator: Any, first_shot: int, count: int, batch: int) -> None:
+    """Teleport shots ``first_shot`` .. ``first_shot + count - 1`` over Alice - Bob - Charlie,
+    ``batch`` per program transaction, cycling the six cardinal input states."""
+    states = cardinal_states()
+    end = first_shot + count
+    for first in range(first_shot, end, batch):
+        items = [(s, states[s % 6]) for s in range(first, min(first + batch, end))]
+        orchestrator.teleport_batch("alice", "bob", "charlie", items)
 
 
 def _messages_per_teleportation(
@@ -84,10 +92,7 @@ def _messages_per_teleportation(
     for handle, write in zip(handles, originals, strict=True):
         handle.write = counting(write)
     try:
-        states = cardinal_states()
-        for first in range(0, shots, batch):
-            items = [(s, states[s % 6]) for s in range(first, min(first + batch, shots))]
-            orchestrator.teleport_batch("alice", "bob", "charlie", items)
+        teleport_shots(orchestrator, 0, shots, batch)
     finally:
         for handle in handles:
             del handle.write

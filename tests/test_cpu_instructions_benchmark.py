@@ -66,3 +66,8 @@ def test_the_counted_run_teleports_its_shots_inside_operator_call(way, mocker) -
     assert calls.call_count == 1  # the counted shots, and only they
     shots = [item[0] for call in batches.call_args_list for item in call.args[4]]
     assert shots == [0, 1, 2, 3, 4]  # 2 warm-up shots, then the 3 counted ones
+
+
+def test_unexpected_arguments_are_refused(capsys) -> None:
+    assert cpu_instructions.main(["--fast"]) == 2
+    assert "unexpected arguments ['--fast']" in capsys.readouterr().out
