@@ -145,6 +145,14 @@ def _phase_covariant_masks(
     return off, excited, src, dst
 
 
+def phase_covariant_entries(
+    entries: Sequence[complex], gamma: float, coherence: float
+) -> tuple[complex, complex, complex, complex]:
+    """``apply_phase_covariant`` on a lone qubit's entries (r00, r01, r10, r11)."""
+    r00, r01, r10, r11 = entries
+    return r00 + gamma * r11, coherence * r01, coherence * r10, (1.0 - gamma) * r11
+
+
 def apply_phase_covariant(
     rho: np.ndarray, target: int, gamma: float, coherence: float
 ) -> np.ndarray:
@@ -155,10 +163,8 @@ def apply_phase_covariant(
     """
     n = rho.shape[0].bit_length() - 1
     if n == 1:
-        r00, r01, r10, r11 = rho.ravel().tolist()
-        return np.array(
-            [[r00 + gamma * r11, coherence * r01], [coherence * r10, (1.0 - gamma) * r11]]
-        )
+        r00, r01, r10, r11 = phase_covariant_entries(rho.ravel().tolist(), gamma, coherence)
+        return np.array([[r00, r01], [r10, r11]])
     off, excited, src, dst = _phase_covariant_masks(n, target)
     out = rho * (1.0 + (coherence - 1.0) * off - gamma * excited)
     if gamma:

@@ -17,7 +17,7 @@ from ..params import NodeParams, QubitParams
 from .bell_measurement import bell_measurement_step, preparation_step, readout_step
 from .channels import attempt_dephasing_factor, idle_parameters
 from .clock import SimClock
-from .operators import BASIS_CHANGE, CNOT, CZ, X, controlled, rotation
+from .operators import BASIS_CHANGE, CNOT, CZ, X, controlled, phase_covariant_entries, rotation
 from .registry import QubitRegistry
 from .superoperators import FusedGate, noisy_gate
 
@@ -105,13 +105,7 @@ class QuantumNode:
         gamma, coherence = self._take_idle(qubit)
         r00, r01, r10, r11 = rho.ravel().tolist()
         if gamma or coherence != 1.0:
-            # ``operators.apply_phase_covariant`` on a lone qubit: the same products
-            r00, r01, r10, r11 = (
-                r00 + gamma * r11,
-                coherence * r01,
-                coherence * r10,
-                (1.0 - gamma) * r11,
-            )
+            r00, r01, r10, r11 = phase_covariant_entries((r00, r01, r10, r11), gamma, coherence)
             self._registry.replace_lone_state(qubit, np.array(((r00, r01), (r10, r11))))
         return r00, r01, r10, r11
 
