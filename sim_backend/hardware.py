@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 
 from .attempt_program import ProgramCache
-from .hardware_blocks import qubit_block
+from .hardware_blocks import blocks_version, qubit_block
 from .hardware_clicks import AttemptLoopMixin
 from .hardware_link import LinkPhysicsMixin
 from .hardware_realtime import RealTimeMixin
@@ -227,6 +227,10 @@ class SimulatedHardware(LinkPhysicsMixin, AttemptLoopMixin, ClickTagsMixin, Real
         """A program's consecutive qubit operations as steps, a Bell-state measurement
         fused (``hardware_blocks.qubit_block``); None: run them one by one."""
         return qubit_block(self, instrument, block)
+
+    def qubit_blocks_version(self) -> Any:
+        """While it is the same object, the blocks ``qubit_block`` returned stay valid."""
+        return blocks_version(self)
 
     def _qubit_step(self, instrument: str, operation: str, args: tuple[Any, ...]) -> Any:
         """``qubit_operation(instrument, operation, *args)`` as a callable; an invalid

@@ -33,10 +33,8 @@ def qubit_block(hw: Any, instrument: str, block: tuple[tuple[Any, ...], ...]) ->
     """The entries of ``block`` (consecutive operations of ``instrument``'s program), or
     None when an operation does not resolve (the caller runs them one by one, so the error
     ends the program at that operation) or has an unhashable argument."""
-    fuse = FUSE_OPERATIONS
-    cache = hw.__dict__.get("_qubit_blocks")
-    if cache is None or cache[0] is not hw.lab.params or cache[1] is not fuse:
-        cache = hw.__dict__["_qubit_blocks"] = (hw.lab.params, fuse, {}, {})
+    cache = blocks_version(hw)
+    fuse = cache[1]
     # the real-time network passes the same block object at every run of a compiled
     # program: found by identity first, it is not hashed and compared operation by operation
     # (the entry keeps the block alive, so its id stays its own)
@@ -48,6 +46,17 @@ def qubit_block(hw: Any, instrument: str, block: tuple[tuple[Any, ...], ...]) ->
         cache[3].clear()
     cache[3][id(block)] = (block, instrument, entries)
     return entries
+
+
+def blocks_version(hw: Any) -> Any:
+    """The cache of ``hw``'s resolved blocks (made anew when the lab's parameters or
+    ``FUSE_OPERATIONS`` changed): the blocks ``qubit_block`` returns stay valid while it is
+    the same object, so a caller may keep them as long (the real-time network asks for it
+    once per run of its programs)."""
+    cache = hw.__dict__.get("_qubit_blocks")
+    if cache is None or cache[0] is not hw.lab.params or cache[1] is not FUSE_OPERATIONS:
+        cache = hw.__dict__["_qubit_blocks"] = (hw.lab.params, FUSE_OPERATIONS, {}, {})
+    return cache
 
 
 def _entries_by_value(

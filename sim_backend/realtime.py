@@ -39,6 +39,7 @@ from .realtime_operations import (
     Operation,
     ProgramOperations,
     ProgramRun,
+    QubitBlock,
     Xors,
 )
 
@@ -75,6 +76,7 @@ class RealTimeNetwork(ProgramOperations):
         # meanwhile; it is asked again at the next one)
         self._controllers: dict[str, str] = {}
         self._now: float | None = None  # see ``ProgramOperations._now``
+        self._blocks: Any = None  # see ``ProgramOperations._blocks``
         # ``_advance`` found no program can go on, and none started or ended since: its
         # next call would change nothing (no program waits for a time, so not even the
         # clock running on wakes one), so it returns at once (a node asks for each
@@ -152,11 +154,18 @@ class RealTimeNetwork(ProgramOperations):
         pass moves none, let simulated time run to the next message's arrival and try
         again. The order of the passes fixes the order of the operations on the shared
         clock, so it is kept exactly; a sleeping program is only skipped where its step
-        would have waited anyway."""
+        would have waited anyway.
+
+        A pass: each controller's program of the earliest running shot (the floor) runs
+        until it waits; a program of an aborted shot ends at its next operation, one whose
+        operation fails (ScpiError) fails there. It is written out in this loop (three
+        passes a shot: no call each)."""
         if self._settled:
             return
         self._controllers.clear()
         self._now = None  # the clock may have moved since the network last ran
+        hw, runs, aborted = self._hw, self._runs, self._aborted
+        self._blocks = hw.qubit_blocks_version()
         moved = False  # the last pass ran something
         while True:
             if moved or self._floor is None:
@@ -167,7 +176,34 @@ class RealTimeNetwork(ProgramOperations):
             else:  # the clock has just run on to an arrival: a pass follows
                 floor, arrival = self._floor, _DUE
             if arrival == _DUE:
-                moved = self._pass(floor)
+                moved = False
+                for run in runs.values():  # steps never add or remove controllers
+                    if run.shot != floor or run.state != "running":
+                        continue
+                    if run.wake_s:
+                        now = self._now
+                        if now is None:
+                            now = self._now = hw.now_s()
+                        if run.wake_s > now:  # its message is not there yet
+                            continue
+                    if floor in aborted:
+                        self._end(run, "aborted")
+                        moved = True
+                        continue
+                    # Once it runs, a program stays awake and its shot unaborted for as
+                    # long as it runs (only its own receive puts it to sleep, and waits;
+                    # an operation that ends its shot ends it too): each runner says
+                    # whether the program goes on. Every operation that runs moves the
+                    # program on or ends it, so whether any ran is read off its position
+                    # and state afterwards (not tracked per step).
+                    runners, args, start = run.runners, run.args, run.position
+                    try:
+                        while runners[run.position](self, run, args[run.position]):
+                            pass
+                    except ScpiError as exc:
+                        self._fail(run, exc.code, f"{run.where()}: {exc.detail}")
+                    if run.position != start or run.state != "running":
+                        moved = True
                 if moved:
                     continue
                 # a pass that ran nothing leaves nothing changed (not even the clock), so
@@ -177,7 +213,7 @@ class RealTimeNetwork(ProgramOperations):
                 self._settled = True
                 return
             self._now = None
-            self._hw.clock_advance_to(arrival)
+            hw.clock_advance_to(arrival)
             moved = False
 
     def _look(self) -> tuple[int, float | None]:
@@ -190,7 +226,9 @@ class RealTimeNetwork(ProgramOperations):
         now = self._now
         if now is None:
             now = self._now = self._hw.now_s()
-        floor = due = earliest = None  # due: the earliest shot of a program a pass would step
+        floor = due = None  # due: the earliest shot of a program a pass would step
+        earliest = NEVER
+        receive = _RECEIVE
         for run in runs.values():  # values only change: iteration is safe
             if run.state != "running":
                 waiting = queued.get(run.controller)  # (runs are keyed by their controller)
@@ -199,59 +237,24 @@ class RealTimeNetwork(ProgramOperations):
                 runs[run.controller] = run = waiting.popleft()
                 if run.state != "running":
                     continue
-            shot, wake = run.shot, run.wake_s
+            shot = run.shot
             if floor is None or shot < floor:
                 floor = shot
-            if wake:  # asleep (at a receive): till the message's arrival (inf: none)
-                if wake <= now:
-                    if due is None or shot < due:
-                        due = shot
-                elif wake != NEVER and (earliest is None or wake < earliest):
+            wake = run.wake_s
+            if wake > now:  # asleep till a later arrival (inf: till a message is posted)
+                if wake < earliest:
                     earliest = wake
                 continue
-            if due is None or shot < due:
+            if due is None or shot < due:  # awake (0; times are never negative) or due
                 due = shot
-            if run.ops[run.position][0] == "receive":  # awake at a receive
+            if not wake and run.runners[run.position] is receive:  # awake at a receive
                 box = run.args[run.position][0].boxes.get(shot)
-                if box and now < box[0][0] and (earliest is None or box[0][0] < earliest):
+                if box and now < box[0][0] < earliest:
                     earliest = box[0][0]
         self._floor = floor = 0 if floor is None else floor
-        return floor, (_DUE if due == floor else earliest)
-
-    def _pass(self, floor: int) -> bool:
-        """One pass: each controller's program of shot ``floor`` runs until it waits; True
-        if any operation ran. A program of an aborted shot ends at its next operation, one
-        whose operation fails (ScpiError) fails there."""
-        progressed = False
-        aborted = self._aborted
-        for run in self._runs.values():  # steps never add or remove controllers
-            if run.shot != floor or run.state != "running":
-                continue
-            wake = run.wake_s
-            if wake:
-                now = self._now
-                if now is None:
-                    now = self._now = self._hw.now_s()
-                if wake > now:  # its message is not there yet
-                    continue
-            if floor in aborted:
-                self._end(run, "aborted")
-                progressed = True
-                continue
-            # Once it runs, a program stays awake and its shot unaborted for as long as it
-            # runs (only its own receive puts it to sleep, and waits; an operation that
-            # ends its shot ends it too): each runner says whether the program goes on.
-            # Every operation that runs moves the program on or ends it, so whether any
-            # ran is read off its position and state afterwards (not tracked per step).
-            runners, args, start = run.runners, run.args, run.position
-            try:
-                while runners[run.position](self, run, args[run.position]):
-                    pass
-            except ScpiError as exc:
-                self._fail(run, exc.code, f"{run.where()}: {exc.detail}")
-            if run.position != start or run.state != "running":
-                progressed = True
-        return progressed
+        if due == floor:
+            return floor, _DUE
+        return floor, (None if earliest == NEVER else earliest)
 
     def _next_arrival(self) -> float | None:
         """The earliest arrival, after now, of a message a running program waits for."""
@@ -291,7 +294,7 @@ class RealTimeNetwork(ProgramOperations):
         """What ``runner`` is given to run ``ops[i]`` (see ``_resolve``)."""
         op = ops[i]
         if runner is _QUBIT_OPERATION:
-            return _qubit_block_at(ops, i)
+            return QubitBlock(_qubit_block_at(ops, i))
         if runner is RealTimeNetwork._send:
             return self._message(node, op[1], op[2])
         if runner is RealTimeNetwork._receive:
@@ -339,3 +342,4 @@ _OPERATIONS = {
     "send": RealTimeNetwork._send,
     "receive": RealTimeNetwork._receive,
 }
+_RECEIVE = RealTimeNetwork._receive

@@ -76,6 +76,21 @@ class Message(Xors):
         self.channel = channel
 
 
+class QubitBlock:
+    """A program's consecutive operations on its node's qubits (``ops``), and the entries
+    the lab resolved them into (``qubit_block``) for a controller, kept with the version of
+    the lab's blocks they were resolved in: a program reruns, and while the version is the
+    same its blocks are not asked for again."""
+
+    __slots__ = ("ops", "entries", "version", "controller")
+
+    def __init__(self, ops: tuple[Operation, ...]) -> None:
+        self.ops = ops
+        self.entries: Any = None
+        self.version: Any = None  # (None: not resolved yet)
+        self.controller: str | None = None
+
+
 def _no_registers(registers: list[int]) -> tuple[()]:
     return ()
 
@@ -150,6 +165,9 @@ class ProgramOperations:
     _controllers: dict[str, str]
     _floor: int | None
     _settled: bool
+    #: the version of the lab's resolved qubit blocks (``qubit_blocks_version``), asked once
+    #: per ``_advance`` (nothing within one changes the lab's parameters)
+    _blocks: Any
     #: the clock as last read, while nothing can have moved it (None: ask the lab). Only
     #: the lab's operations move it (qubit operations, attempt loops, the probe, a run on
     #: to an arrival, and anything outside the network between its calls), so they clear
@@ -158,7 +176,7 @@ class ProgramOperations:
 
     # Each runner returns whether the program goes on to its next operation at once
     # (False: it waits, or it ended); one past the last operation, ``_finished`` ends it.
-    def _qubit_ops(self, run: ProgramRun, block: tuple[Operation, ...]) -> bool:
+    def _qubit_ops(self, run: ProgramRun, block: QubitBlock) -> bool:
         """Operations on the node's own qubits (init, rotate, gate, wait, measure: a readout
         goes into the next register and the reply): ``block``, this one and those right
         after it, in one go: as the passes would run them, since nothing else can end the
@@ -166,9 +184,13 @@ class ProgramOperations:
         block once into steps (a Bell-state measurement fused into one); when it cannot,
         they run one by one."""
         self._now = None
-        entries = self._hw.qubit_block(run.controller, block)
+        if block.version is self._blocks and block.controller is run.controller:
+            entries = block.entries
+        else:  # (the first run of the program, or the lab's blocks changed since)
+            entries = block.entries = self._hw.qubit_block(run.controller, block.ops)
+            block.version, block.controller = self._blocks, run.controller
         if entries is None:
-            self._qubit_ops_one_by_one(run, block)
+            self._qubit_ops_one_by_one(run, block.ops)
             return True
         registers, items, position = run.registers, run.items, run.position
         try:

@@ -65,6 +65,9 @@ class LoggingLab:
         self.log.append(("advance", round(time_s * 1e6)))
         self.now = max(self.now, time_s)
 
+    def qubit_blocks_version(self) -> object:
+        return self
+
     def qubit_block(self, controller: str, block: tuple[Any, ...]) -> None:
         return None  # no fused blocks: each operation through ``qubit_operation``
 
