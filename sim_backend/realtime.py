@@ -299,8 +299,10 @@ class RealTimeNetwork(ProgramOperations):
             return self._message(node, op[1], op[2])
         if runner is RealTimeNetwork._receive:
             return (self._channel(op[1], node), op[2])
-        if runner is RealTimeNetwork._pauli:
-            return (op[1], Xors((op[2], op[3])))
+        if runner is RealTimeNetwork._pauli:  # its qubit, X and Z, and the corrections
+            x, z = ("gate", "X", op[1]), ("gate", "Z", op[1])
+            corrections = ((), (z,), (x,), (x, z))  # by 2 x + z
+            return (op[1], Xors((op[2], op[3])), tuple(map(QubitBlock, corrections)))
         if runner is RealTimeNetwork._entangle:  # the peer, and its operation to meet
             return (op[1], ("entangle", node))
         return op

@@ -184,30 +184,41 @@ class ProgramOperations:
         block once into steps (a Bell-state measurement fused into one); when it cannot,
         they run one by one."""
         self._now = None
-        if block.version is self._blocks and block.controller is run.controller:
-            entries = block.entries
-        else:  # (the first run of the program, or the lab's blocks changed since)
-            entries = block.entries = self._hw.qubit_block(run.controller, block.ops)
-            block.version, block.controller = self._blocks, run.controller
+        entries = block.entries
+        if block.version is not self._blocks or block.controller is not run.controller:
+            entries = self._resolve_block(run, block)
         if entries is None:
             self._qubit_ops_one_by_one(run, block.ops)
-            return True
-        registers, items, position = run.registers, run.items, run.position
-        try:
-            for step, width, reads in entries:
-                outcome = step()
-                if reads == 1:
-                    bit = int(outcome)
-                    registers.append(bit)
-                    items.append(_BIT_TEXT[bit])
-                elif reads == 2:
-                    for bit in map(int, outcome):
+            position = run.position
+        else:
+            registers, items, position = run.registers, run.items, run.position
+            try:
+                for step, width, reads in entries:
+                    outcome = step()
+                    if reads == 1:
+                        bit = int(outcome)
                         registers.append(bit)
                         items.append(_BIT_TEXT[bit])
-                position += width
-        finally:
-            run.position = position  # past the block, or where an error ends the run
+                    elif reads == 2:
+                        for bit in map(int, outcome):
+                            registers.append(bit)
+                            items.append(_BIT_TEXT[bit])
+                    position += width
+            finally:
+                run.position = position  # past the block, or where an error ends the run
+        if position == len(run.ops):  # its last operations: it ends done (``_finished``)
+            run.state = "done"
+            run.ended_s = self._now = self._hw.now_s()  # (the operations moved the clock)
+            self._floor = None
+            return False
         return True
+
+    def _resolve_block(self, run: ProgramRun, block: QubitBlock) -> Any:
+        """The entries of ``block`` for ``run``'s controller, asked of the lab (the first run
+        of the program, or the lab's blocks changed since) and kept."""
+        block.entries = self._hw.qubit_block(run.controller, block.ops)
+        block.version, block.controller = self._blocks, run.controller
+        return block.entries
 
     def _qubit_ops_one_by_one(self, run: ProgramRun, block: tuple[Operation, ...]) -> None:
         """``_qubit_ops`` of a block the hardware did not resolve."""
@@ -219,16 +230,25 @@ class ProgramOperations:
                 run.items.append(_BIT_TEXT[int(outcome)])
             run.position += 1
 
-    def _pauli(self, run: ProgramRun, feed: tuple[int, Xors]) -> bool:
-        """Feed-forward: X then Z, each when its XOR of registers is 1 (``feed``: the qubit
-        and the two XORs)."""
-        qubit, xors = feed
-        x, z = xors.of(run.registers)
+    def _pauli(self, run: ProgramRun, feed: tuple[int, Xors, tuple[QubitBlock, ...]]) -> bool:
+        """Feed-forward: X then Z, each when its XOR of registers is 1 (``feed``: the qubit,
+        the two XORs, and the corrections as blocks of qubit operations, by ``2 x + z``:
+        their steps resolved once, as the program's other blocks)."""
+        qubit, xors, corrections = feed
+        registers = run.registers  # (the known X and Z looked up here: ``Xors.of``)
+        x, z = xors.known.get(xors.read(registers)) or xors.of(registers)
         self._now = None
-        if x:
-            self._hw.qubit_operation(run.controller, "gate", "X", qubit)
-        if z:
-            self._hw.qubit_operation(run.controller, "gate", "Z", qubit)
+        if x or z:
+            block = corrections[2 * x + z]
+            entries = block.entries
+            if block.version is not self._blocks or block.controller is not run.controller:
+                entries = self._resolve_block(run, block)
+            if entries is None:  # (not resolved: the gates one by one)
+                for op in block.ops:
+                    self._hw.qubit_operation(run.controller, *op)
+            else:
+                for step, _, _ in entries:
+                    step()
         run.position += 1
         return True
 
@@ -318,7 +338,12 @@ class ProgramOperations:
         reader = channel.asleep.pop(shot, None)
         if reader is not None and reader.wake_s == NEVER:
             reader.wake_s = arrival  # the box's first message: readable at its arrival
-        run.position += 1
+        run.position = position = run.position + 1
+        if position == len(run.ops):  # its last operation: it ends done (``_finished``)
+            run.state = "done"
+            run.ended_s = now
+            self._floor = None
+            return False
         return True
 
     def _drop_unread(self) -> None:
