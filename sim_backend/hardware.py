@@ -96,6 +96,7 @@ class SimulatedHardware(LinkPhysicsMixin, AttemptLoopMixin, ClickTagsMixin, Real
         self._tag_buffers: dict[str, _TagBuffer] = defaultdict(_TagBuffer)
         self._rng = np.random.default_rng(lab.seed + 1)
         self._controller_nodes: dict[str, str] = {}
+        self._probed_qubits: dict[tuple[str, int], tuple[QuantumNode, int]] = {}
         # separate streams, so the timing model and the phase walk leave the other draws alone
         self._timing_rng = np.random.default_rng(lab.seed + 11)
         self._phase_rng = np.random.default_rng(lab.seed + 12)
@@ -123,6 +124,11 @@ class SimulatedHardware(LinkPhysicsMixin, AttemptLoopMixin, ClickTagsMixin, Real
     # ------------------------------------------------------------------ LabHooks
     def now_s(self) -> float:
         return self.lab.clock.now
+
+    def realtime_clock(self) -> Any:
+        """The lab's clock, whose ``now`` the real-time network reads (``now_s`` without a
+        call each time)."""
+        return self.lab.clock
 
     def settings_changed(self, instrument: str) -> None:
         """The operating point needs no notice: its instrument readings are compared each
@@ -313,8 +319,15 @@ class SimulatedHardware(LinkPhysicsMixin, AttemptLoopMixin, ClickTagsMixin, Real
 
     def qubit_fidelity(self, node: str, qubit: int, theta: float, phi: float) -> float:
         """Fidelity of a node's qubit (by index) to a pure state on the Bloch sphere."""
-        owner = self.lab.node(node)
-        q = owner.qubit(qubit)
+        # the node and the qubit's id, per (node, index): the lab's nodes and their qubits
+        # are fixed when it is built (a probe ends every shot)
+        try:
+            owner, q = self._probed_qubits[(node, qubit)]
+        except (KeyError, TypeError):  # (not yet, or an unhashable index)
+            owner = self.lab.node(node)
+            q = owner.qubit(qubit)
+            if type(qubit) is int:
+                self._probed_qubits[(node, qubit)] = (owner, q)
         # a lone qubit (a teleported one, after the corrections): its entries, brought up
         # to date in place, without a copy of its matrix
         entries = owner.lone_entries_now(q)

@@ -43,10 +43,8 @@ from .realtime_operations import (
     Xors,
 )
 
-#: a program's operations, node, runners and their arguments (``RealTimeNetwork._resolve``)
+#: a program's operations, controller, runners and their arguments (``RealTimeNetwork._resolve``)
 Resolved = tuple[tuple[Operation, ...], str, tuple[Any, ...], tuple[Any, ...]]
-#: ``_look``: a pass would run something (times are never negative)
-_DUE = -1.0
 
 
 class RealTimeNetwork(ProgramOperations):
@@ -63,6 +61,7 @@ class RealTimeNetwork(ProgramOperations):
         self._channels: dict[tuple[str, str], Channel] = {}
         self._boxes = 0
         self._messages: dict[tuple[str, str, Any], Message] = {}  # see ``_argument``
+        self._feeds: dict[tuple[str, Operation], Any] = {}  # see ``_feed``
         self._aborted: dict[int, str] = {}
         self._private = 0  # shots of programs that meet no other (negative, lab-wide)
         # the earliest running shot; None: a program ended (or started) since the queues
@@ -75,7 +74,7 @@ class RealTimeNetwork(ProgramOperations):
         # controller_of per peer node while one ``_advance`` runs (nothing rewires the lab
         # meanwhile; it is asked again at the next one)
         self._controllers: dict[str, str] = {}
-        self._now: float | None = None  # see ``ProgramOperations._now``
+        self._time: Any = hardware.realtime_clock()  # see ``ProgramOperations._time``
         self._blocks: Any = None  # see ``ProgramOperations._blocks``
         # ``_advance`` found no program can go on, and none started or ended since: its
         # next call would change nothing (no program waits for a time, so not even the
@@ -100,7 +99,7 @@ class RealTimeNetwork(ProgramOperations):
         nodes' shots are synchronised). Programs still running or waiting on this
         controller (a batch its node controller abandoned), and programs of earlier shots
         left waiting on any controller, are aborted first, with their shots."""
-        self._now = None  # the clock may have moved since the network last ran
+        self._time = self._hw.realtime_clock()
         self._settled = False
         first = programs[0][0]
         for stale in [self._runs.pop(controller, None), *self._queued.pop(controller, ())]:
@@ -112,13 +111,20 @@ class RealTimeNetwork(ProgramOperations):
         node = self._hw.node_of_controller(controller)
         known = self._runners
         runs = []
-        entry: Resolved | None = None
+        new = object.__new__
         for shot, ops, texts in programs:
-            if entry is None or entry[0] is not ops:  # (a batch often repeats one program)
-                entry = known.get(id(ops))
-                if entry is None or entry[0] is not ops or entry[1] != node:
-                    entry = self._resolve(ops, node)
-            runs.append(ProgramRun(controller, node, shot, ops, texts, entry[2], entry[3]))
+            entry = known.get(id(ops))
+            if entry is None or entry[0] is not ops or entry[1] is not controller:
+                entry = self._resolve(ops, controller, node)
+            # ``ProgramRun(controller, node, shot, ops, texts, runners, args)`` written out
+            # (three a teleportation: the type's call of ``__init__`` costs a fifth more)
+            run = new(ProgramRun)
+            run.controller, run.node, run.shot = controller, node, shot
+            run.ops, run.texts, run.runners, run.args = ops, texts, entry[2], entry[3]
+            run.position, run.registers, run.items, run.state = 0, [], [], "running"
+            run.aborted_at = run.error = run.first_herald_s = run.ended_s = None
+            run.waiting, run.wake_s = None, 0.0
+            runs.append(run)
         self._batches[controller] = runs
         self._runs[controller] = runs[0]
         self._queued[controller] = deque(runs[1:])
@@ -156,36 +162,62 @@ class RealTimeNetwork(ProgramOperations):
         clock, so it is kept exactly; a sleeping program is only skipped where its step
         would have waited anyway.
 
-        A pass: each controller's program of the earliest running shot (the floor) runs
-        until it waits; a program of an aborted shot ends at its next operation, one whose
-        operation fails (ScpiError) fails there. It is written out in this loop (three
-        passes a shot: no call each)."""
+        Before a pass, a look over the controllers: each whose program ended takes its
+        next queued one (nothing else changes the queues: with ``_floor`` set, none ended
+        since the last look); it finds the earliest running shot (the floor: shots run in
+        order) and whether a pass over it now would step a program (one awake, or asleep
+        till now or earlier), else the earliest arrival a program sleeps till. A pass:
+        each controller's program of the floor runs until it waits; a program of an
+        aborted shot ends at its next operation, one whose operation fails (ScpiError)
+        fails there. Both are written out in this loop (three of each a shot: no calls)."""
         if self._settled:
             return
         self._controllers.clear()
-        self._now = None  # the clock may have moved since the network last ran
-        hw, runs, aborted = self._hw, self._runs, self._aborted
+        hw, runs, queued, aborted = self._hw, self._runs, self._queued, self._aborted
+        time, receive = self._time, _RECEIVE
         self._blocks = hw.qubit_blocks_version()
         moved = False  # the last pass ran something
         while True:
             if moved or self._floor is None:
-                # after a pass that ran something (or a program's start), another pass
-                # follows; one that would run nothing (every program of the shot asleep)
-                # is not made, time runs on at once
-                floor, arrival = self._look()
+                # the look: after a pass that ran something (or a program's start); when
+                # no pass is due (every program of the shot asleep) none is made, time
+                # runs on at once
+                now = time.now
+                floor = due = None  # due: the earliest shot of a program a pass would step
+                earliest = NEVER
+                for run in runs.values():  # values only change: iteration is safe
+                    if run.state != "running":
+                        waiting = queued.get(run.controller)  # (keyed by their controller)
+                        if not waiting:
+                            continue
+                        runs[run.controller] = run = waiting.popleft()
+                        if run.state != "running":
+                            continue
+                    shot = run.shot
+                    if floor is None or shot < floor:
+                        floor = shot
+                    wake = run.wake_s
+                    if wake > now:  # asleep till a later arrival (inf: till a message)
+                        if wake < earliest:
+                            earliest = wake
+                        continue
+                    if due is None or shot < due:  # awake (0; times are never negative)
+                        due = shot
+                    if not wake and run.runners[run.position] is receive:  # (at a receive)
+                        box = run.args[run.position][0].boxes.get(shot)
+                        if box and now < box[0][0] < earliest:
+                            earliest = box[0][0]
+                self._floor = floor = 0 if floor is None else floor
+                due_now = due == floor
             else:  # the clock has just run on to an arrival: a pass follows
-                floor, arrival = self._floor, _DUE
-            if arrival == _DUE:
+                floor, due_now = self._floor, True
+            if due_now:
                 moved = False
                 for run in runs.values():  # steps never add or remove controllers
                     if run.shot != floor or run.state != "running":
                         continue
-                    if run.wake_s:
-                        now = self._now
-                        if now is None:
-                            now = self._now = hw.now_s()
-                        if run.wake_s > now:  # its message is not there yet
-                            continue
+                    if run.wake_s and run.wake_s > time.now:  # its message is not there yet
+                        continue
                     if floor in aborted:
                         self._end(run, "aborted")
                         moved = True
@@ -202,63 +234,24 @@ class RealTimeNetwork(ProgramOperations):
                             pass
                     except ScpiError as exc:
                         self._fail(run, exc.code, f"{run.where()}: {exc.detail}")
-                    if run.position != start or run.state != "running":
+                    if not moved and (run.position != start or run.state != "running"):
                         moved = True
                 if moved:
                     continue
                 # a pass that ran nothing leaves nothing changed (not even the clock), so
                 # a further pass would run nothing either: time runs on at once
                 arrival = self._next_arrival()
+            else:
+                arrival = None if earliest == NEVER else earliest
             if arrival is None:
                 self._settled = True
                 return
-            self._now = None
             hw.clock_advance_to(arrival)
             moved = False
 
-    def _look(self) -> tuple[int, float | None]:
-        """One look over the controllers: each whose program ended takes its next queued
-        one (nothing else changes the queues: with ``_floor`` set, none ended since the
-        last look); returns the earliest running shot (the floor: shots run in order) and
-        ``_DUE`` when a pass over it now would step a program (one awake, or asleep till
-        now or earlier), else ``_next_arrival``'s answer."""
-        runs, queued = self._runs, self._queued
-        now = self._now
-        if now is None:
-            now = self._now = self._hw.now_s()
-        floor = due = None  # due: the earliest shot of a program a pass would step
-        earliest = NEVER
-        receive = _RECEIVE
-        for run in runs.values():  # values only change: iteration is safe
-            if run.state != "running":
-                waiting = queued.get(run.controller)  # (runs are keyed by their controller)
-                if not waiting:
-                    continue
-                runs[run.controller] = run = waiting.popleft()
-                if run.state != "running":
-                    continue
-            shot = run.shot
-            if floor is None or shot < floor:
-                floor = shot
-            wake = run.wake_s
-            if wake > now:  # asleep till a later arrival (inf: till a message is posted)
-                if wake < earliest:
-                    earliest = wake
-                continue
-            if due is None or shot < due:  # awake (0; times are never negative) or due
-                due = shot
-            if not wake and run.runners[run.position] is receive:  # awake at a receive
-                box = run.args[run.position][0].boxes.get(shot)
-                if box and now < box[0][0] < earliest:
-                    earliest = box[0][0]
-        self._floor = floor = 0 if floor is None else floor
-        if due == floor:
-            return floor, _DUE
-        return floor, (None if earliest == NEVER else earliest)
-
     def _next_arrival(self) -> float | None:
         """The earliest arrival, after now, of a message a running program waits for."""
-        now = self._clock()
+        now = self._time.now
         pending = []
         for run in self._runs.values():
             if run.state != "running" or run.ops[run.position][0] != "receive":
@@ -272,25 +265,29 @@ class RealTimeNetwork(ProgramOperations):
                 pending.append(arrival)
         return min(pending, default=None)
 
-    def _resolve(self, ops: tuple[Operation, ...], node: str) -> Resolved:
-        """The entry of ``_runners`` for a program's operations on ``node`` (made now):
-        what runs each operation, and what it is given (made once for every run of the
-        program): a block of qubit operations the whole block (``_qubit_ops`` runs it in
-        one go), a ``send`` its message, a ``receive`` its channel and bit count, a
-        ``pauli`` its qubit and XORs, an ``entangle`` its peer and the peer's operation it
-        meets, any other operation itself; then ``_finished``."""
+    def _resolve(self, ops: tuple[Operation, ...], controller: str, node: str) -> Resolved:
+        """The entry of ``_runners`` for a program's operations on ``controller`` (of
+        ``node``; made now): what runs each operation, and what it is given (made once for
+        every run of the program): a block of qubit operations the whole block, its steps
+        resolved at its first run (a ``QubitBlock``: ``_qubit_ops`` runs it in one go), a
+        ``send`` its message, a ``receive`` its channel and bit count, a ``pauli`` its
+        qubit, XORs and corrections (blocks too), an ``entangle`` its peer and the peer's
+        operation it meets, any other operation itself; then ``_finished``."""
         if len(self._runners) >= MAILBOXES:
             self._runners.clear()
             self._messages.clear()
+            self._feeds.clear()
         runners = tuple(_OPERATIONS.get(op[0], _QUBIT_OPERATION) for op in ops)
-        args = tuple(self._argument(ops, i, node, runners[i]) for i in range(len(ops)))
+        args = tuple(self._argument(ops, i, controller, node, runners[i]) for i in range(len(ops)))
         # one past the last operation, the runner that ends the program done (the
         # operations' runners need not look for the end)
         runners, args = (*runners, RealTimeNetwork._finished), (*args, None)
-        entry = self._runners[id(ops)] = (ops, node, runners, args)
+        entry = self._runners[id(ops)] = (ops, controller, runners, args)
         return entry
 
-    def _argument(self, ops: tuple[Operation, ...], i: int, node: str, runner: Any) -> Any:
+    def _argument(
+        self, ops: tuple[Operation, ...], i: int, controller: str, node: str, runner: Any
+    ) -> Any:
         """What ``runner`` is given to run ``ops[i]`` (see ``_resolve``)."""
         op = ops[i]
         if runner is _QUBIT_OPERATION:
@@ -299,13 +296,23 @@ class RealTimeNetwork(ProgramOperations):
             return self._message(node, op[1], op[2])
         if runner is RealTimeNetwork._receive:
             return (self._channel(op[1], node), op[2])
-        if runner is RealTimeNetwork._pauli:  # its qubit, X and Z, and the corrections
-            x, z = ("gate", "X", op[1]), ("gate", "Z", op[1])
-            corrections = ((), (z,), (x,), (x, z))  # by 2 x + z
-            return (op[1], Xors((op[2], op[3])), tuple(map(QubitBlock, corrections)))
+        if runner is RealTimeNetwork._pauli:
+            return self._feed(controller, op)
         if runner is RealTimeNetwork._entangle:  # the peer, and its operation to meet
             return (op[1], ("entangle", node))
         return op
+
+    def _feed(self, controller: str, op: Operation) -> Any:
+        """A ``pauli``'s qubit, X and Z, and its corrections as blocks of qubit operations;
+        one per controller and operation, shared by the programs that have it, so that
+        its X and Z and its blocks are learnt and resolved once for all."""
+        try:
+            feed = self._feeds.get((controller, op))
+        except TypeError:  # registers given as lists: not shared
+            return _pauli_feed(op)
+        if feed is None:
+            feed = self._feeds[(controller, op)] = _pauli_feed(op)
+        return feed
 
     def _message(self, sender: str, receiver: str, bits: Any) -> Message:
         """One per channel and bits, shared by the programs that send them (a batch's
@@ -324,6 +331,13 @@ class RealTimeNetwork(ProgramOperations):
         if channel is None:
             channel = self._channels[(sender, receiver)] = Channel(sender, receiver)
         return channel
+
+
+def _pauli_feed(op: Operation) -> tuple[Any, Xors, tuple[QubitBlock, ...]]:
+    """A ``pauli``'s qubit, X and Z, and its corrections by ``2 x + z``."""
+    x, z = ("gate", "X", op[1]), ("gate", "Z", op[1])
+    corrections = ((), (z,), (x,), (x, z))
+    return (op[1], Xors((op[2], op[3])), tuple(map(QubitBlock, corrections)))
 
 
 def _qubit_block_at(ops: tuple[Operation, ...], start: int) -> tuple[Operation, ...]:

@@ -78,17 +78,17 @@ class Message(Xors):
 
 class QubitBlock:
     """A program's consecutive operations on its node's qubits (``ops``), and the entries
-    the lab resolved them into (``qubit_block``) for a controller, kept with the version of
-    the lab's blocks they were resolved in: a program reruns, and while the version is the
-    same its blocks are not asked for again."""
+    the lab resolved them into (``qubit_block``) for the controller the program was
+    resolved for (``RealTimeNetwork._resolve``), kept with the version of the lab's blocks
+    they were resolved in: a program reruns, and while the version is the same its blocks
+    are not asked for again."""
 
-    __slots__ = ("ops", "entries", "version", "controller")
+    __slots__ = ("ops", "entries", "version")
 
     def __init__(self, ops: tuple[Operation, ...]) -> None:
         self.ops = ops
         self.entries: Any = None
         self.version: Any = None  # (None: not resolved yet)
-        self.controller: str | None = None
 
 
 def _no_registers(registers: list[int]) -> tuple[()]:
@@ -132,7 +132,8 @@ class ProgramRun:
         runners: tuple[Any, ...],
         args: tuple[Any, ...],
     ) -> None:
-        # written out (not dataclass-made): three are made per teleportation
+        # written out (not dataclass-made); ``RealTimeNetwork.start_batch`` makes its runs
+        # with these stores written out too (a test compares the two)
         self.controller, self.node, self.shot = controller, node, shot
         self.ops, self.texts, self.runners, self.args = ops, texts, runners, args
         self.position, self.registers, self.items, self.state = 0, [], [], "running"
@@ -168,11 +169,9 @@ class ProgramOperations:
     #: the version of the lab's resolved qubit blocks (``qubit_blocks_version``), asked once
     #: per ``_advance`` (nothing within one changes the lab's parameters)
     _blocks: Any
-    #: the clock as last read, while nothing can have moved it (None: ask the lab). Only
-    #: the lab's operations move it (qubit operations, attempt loops, the probe, a run on
-    #: to an arrival, and anything outside the network between its calls), so they clear
-    #: it; sends, receives and endings only read it (a shot reads it ~5 times, not ~13)
-    _now: float | None
+    #: the lab's clock (``realtime_clock``): its ``now`` is read, an attribute (no call of
+    #: ``now_s``, nor a copy of it to keep up to date: a shot reads it ~6 times)
+    _time: Any
 
     # Each runner returns whether the program goes on to its next operation at once
     # (False: it waits, or it ended); one past the last operation, ``_finished`` ends it.
@@ -183,9 +182,8 @@ class ProgramOperations:
         shot meanwhile (an error ends the run at its operation). The hardware resolves the
         block once into steps (a Bell-state measurement fused into one); when it cannot,
         they run one by one."""
-        self._now = None
         entries = block.entries
-        if block.version is not self._blocks or block.controller is not run.controller:
+        if block.version is not self._blocks:
             entries = self._resolve_block(run, block)
         if entries is None:
             self._qubit_ops_one_by_one(run, block.ops)
@@ -199,16 +197,16 @@ class ProgramOperations:
                         bit = int(outcome)
                         registers.append(bit)
                         items.append(_BIT_TEXT[bit])
-                    elif reads == 2:
-                        for bit in map(int, outcome):
-                            registers.append(bit)
-                            items.append(_BIT_TEXT[bit])
+                    elif reads == 2:  # (a Bell-state measurement's pair)
+                        first, second = int(outcome[0]), int(outcome[1])
+                        registers += (first, second)
+                        items += (_BIT_TEXT[first], _BIT_TEXT[second])
                     position += width
             finally:
                 run.position = position  # past the block, or where an error ends the run
         if position == len(run.ops):  # its last operations: it ends done (``_finished``)
             run.state = "done"
-            run.ended_s = self._now = self._hw.now_s()  # (the operations moved the clock)
+            run.ended_s = self._time.now
             self._floor = None
             return False
         return True
@@ -217,7 +215,7 @@ class ProgramOperations:
         """The entries of ``block`` for ``run``'s controller, asked of the lab (the first run
         of the program, or the lab's blocks changed since) and kept."""
         block.entries = self._hw.qubit_block(run.controller, block.ops)
-        block.version, block.controller = self._blocks, run.controller
+        block.version = self._blocks
         return block.entries
 
     def _qubit_ops_one_by_one(self, run: ProgramRun, block: tuple[Operation, ...]) -> None:
@@ -237,11 +235,10 @@ class ProgramOperations:
         qubit, xors, corrections = feed
         registers = run.registers  # (the known X and Z looked up here: ``Xors.of``)
         x, z = xors.known.get(xors.read(registers)) or xors.of(registers)
-        self._now = None
         if x or z:
             block = corrections[2 * x + z]
             entries = block.entries
-            if block.version is not self._blocks or block.controller is not run.controller:
+            if block.version is not self._blocks:
                 entries = self._resolve_block(run, block)
             if entries is None:  # (not resolved: the gates one by one)
                 for op in block.ops:
@@ -255,7 +252,6 @@ class ProgramOperations:
     def _probe(self, run: ProgramRun, op: Operation) -> bool:
         """The exact fidelity of a qubit to a pure state, as an item of the reply."""
         _, qubit, theta, phi = op
-        self._now = None
         fidelity = self._hw.qubit_fidelity(run.node, qubit, theta, phi)
         run.items.append(f"F{fidelity:.12g}")
         run.position += 1
@@ -264,7 +260,7 @@ class ProgramOperations:
     def _age(self, run: ProgramRun, op: Operation) -> bool:
         """The memory cut-off: abort when the first heralded pair is older than op[1]."""
         born = run.first_herald_s
-        if born is not None and self._clock() - born > op[1]:
+        if born is not None and self._time.now - born > op[1]:
             self._end(run, "aborted")
             return False
         run.position += 1
@@ -279,17 +275,14 @@ class ProgramOperations:
         if controller is None:
             controller = self._controllers[peer] = self._hw.controller_of(peer)
         other = self._runs.get(controller)
-        ready = (
-            other is not None
-            and other.shot == run.shot
-            and other.state == "running"
-            and other.ops[other.position] == meeting
-        )
-        if not ready:
+        if (
+            other is None
+            or other.shot != run.shot
+            or other.state != "running"
+            or other.ops[other.position] != meeting
+        ):
             run.waiting = peer
             return False
-        assert other is not None
-        self._now = None
         try:
             heralded, bell, attempts, when = self._hw.realtime_attempt_loop(run.node, peer)
         except ScpiError as exc:  # a loop the link cannot run: both programs fail
@@ -303,13 +296,17 @@ class ProgramOperations:
                 self._end(r, "aborted")
             return False
         frame = BELL_FRAMES[bell]
-        for r in (run, other):
-            r.items.append(item)
-            r.registers.extend(frame)
-            if r.first_herald_s is None:
-                r.first_herald_s = when
-            r.position += 1
-        if other.position == len(other.ops):  # the peer's program ends now, not at its pass
+        run.items.append(item)  # (both programs, written out: two a teleportation)
+        run.registers.extend(frame)
+        if run.first_herald_s is None:
+            run.first_herald_s = when
+        run.position += 1
+        other.items.append(item)
+        other.registers.extend(frame)
+        if other.first_herald_s is None:
+            other.first_herald_s = when
+        other.position = position = other.position + 1
+        if position == len(other.ops):  # the peer's program ends now, not at its pass
             self._done(other)
         return True  # (this program's end, if this was its last operation: ``_finished``)
 
@@ -320,19 +317,18 @@ class ProgramOperations:
         delay = channel.delay_s
         if delay is None:
             delay = channel.delay_s = self._hw.classical_delay_s(channel.sender, channel.receiver)
-        now = self._now
-        if now is None:
-            now = self._now = self._hw.now_s()
+        now = self._time.now
         arrival = now + delay
         registers = run.registers  # the bits: known ones looked up here (``Xors.of``)
         bits = message.known.get(message.read(registers)) or message.of(registers)
         box = channel.boxes.get(shot)
-        if box is None:
-            box = channel.boxes[shot] = []
+        if box is None:  # (a box holds the message: made with it)
+            channel.boxes[shot] = [(arrival, bits)]
             self._boxes += 1
             if self._boxes > MAILBOXES:
                 self._drop_unread()
-        box.append((arrival, bits))
+        else:
+            box.append((arrival, bits))
         # the peer's program of this shot, if asleep on the empty box (still NEVER: not
         # woken since, by a message or its shot's end)
         reader = channel.asleep.pop(shot, None)
@@ -372,7 +368,7 @@ class ProgramOperations:
         arrival, bits = box[0]
         # a program asleep till this message's arrival is only woken (by the pass) once
         # the clock has reached it: the clock is asked only of an awake one
-        if not run.wake_s and arrival > self._clock():
+        if not run.wake_s and arrival > self._time.now:
             run.waiting = channel
             run.wake_s = arrival
             return False
@@ -392,23 +388,20 @@ class ProgramOperations:
         """The runner after a program's last operation: it ends done (``_done``, written
         out: it runs at the end of every program)."""
         run.state = "done"
-        now = self._now
-        if now is None:
-            now = self._now = self._hw.now_s()
-        run.ended_s = now
+        run.ended_s = self._time.now
         self._floor = None
         return False
 
     def _done(self, run: ProgramRun) -> None:
         run.state = "done"
-        run.ended_s = self._clock()
+        run.ended_s = self._time.now
         self._floor = None
 
     def _end(self, run: ProgramRun, state: str) -> None:
         """End ``run`` early, and with it its shot: the shot's sleeping programs wake to
         end at their next operation."""
         run.state = state
-        run.ended_s = self._clock()
+        run.ended_s = self._time.now
         run.aborted_at = run.position + 1
         self._floor = None
         self._settled = False
@@ -418,13 +411,6 @@ class ProgramOperations:
         for other in self._runs.values():
             if other.shot == run.shot:
                 other.wake_s = 0.0
-
-    def _clock(self) -> float:
-        """The clock (see ``_now``)."""
-        now = self._now
-        if now is None:
-            now = self._now = self._hw.now_s()
-        return now
 
     def _fail(self, run: ProgramRun, code: int, reason: str) -> None:
         self._end(run, "failed")

@@ -61,6 +61,9 @@ class LoggingLab:
     def now_s(self) -> float:
         return self.now
 
+    def realtime_clock(self) -> LoggingLab:
+        return self  # (its clock: ``now``)
+
     def clock_advance_to(self, time_s: float) -> None:
         self.log.append(("advance", round(time_s * 1e6)))
         self.now = max(self.now, time_s)
@@ -169,12 +172,17 @@ class CountingLab(LoggingLab):
     """``LoggingLab`` counting its clock reads."""
 
     def __init__(self) -> None:
-        super().__init__()
         self.reads = 0
+        super().__init__()
 
-    def now_s(self) -> float:
+    @property  # type: ignore[override]
+    def now(self) -> float:
         self.reads += 1
-        return self.now
+        return self._now
+
+    @now.setter
+    def now(self, value: float) -> None:
+        self._now = value
 
 
 def _start(network: RealTimeNetwork, controller: str, ops: tuple[Any, ...], shot: int) -> None:
@@ -218,3 +226,17 @@ def test_results_of_a_settled_network_ask_the_lab_nothing() -> None:
     for controller in ("a_rtc", "b_rtc", "c_rtc"):
         assert [r.state for r in network.results(controller)] == ["done", "done"]
     assert (lab.reads, lab.log) == (reads, log)
+
+
+def test_started_runs_are_made_as_program_run_makes_them() -> None:
+    from sim_backend.realtime_operations import ProgramRun
+
+    network = RealTimeNetwork(LoggingLab())
+    _start(network, "c_rtc", (("receive", "bob", 1),), 3)
+    started = network._batches["c_rtc"][0]
+    made = ProgramRun("c_rtc", "charlie", 3, started.ops, started.texts, started.runners, ())
+    made.args = started.args
+    made.waiting, made.wake_s = started.waiting, started.wake_s  # (it waits: asleep)
+    assert {k: getattr(made, k) for k in ProgramRun.__slots__} == {
+        k: getattr(started, k) for k in ProgramRun.__slots__
+    }
