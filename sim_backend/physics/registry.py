@@ -246,8 +246,10 @@ class QubitRegistry:
         self, a: int, b: int
     ) -> tuple[tuple[np.ndarray, int], tuple[np.ndarray, int]] | None:
         """((rho, position of ``a``), (rho, position of ``b``)) of the two qubits' groups;
-        None when they share one."""
-        first, second = self._groups[self._check(a)], self._groups[self._check(b)]
+        None when they share one (per Bell-state measurement: the qubits were checked
+        when the step was made, an unknown one fails at its lookup)."""
+        groups = self._groups
+        first, second = groups[a], groups[b]
         if first is second:
             return None
         return (first.rho, first.qubits.index(a)), (second.rho, second.qubits.index(b))
