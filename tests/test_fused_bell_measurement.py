@@ -141,6 +141,29 @@ def test_outcome_probabilities_match_the_merged_state(na: int, nc: int) -> None:
         assert math.isclose(float(got.real.sum()), 1.0, rel_tol=1e-12)
 
 
+def test_products_are_remembered_per_state_and_position() -> None:
+    """``BellInstrument.product`` (F R_2, remembered per t's state object) is F R_2 for
+    each position of t in one read-only state (two links of a node may share their
+    model's states), and for each c idle channel."""
+    from sim_backend.physics.bell_measurement import _gather_of
+
+    setup = Setup(0, 1, 1, Script([]))
+    node, rng = setup.node, np.random.default_rng(11)
+    h_idle = idle_parameters(DURATIONS[0], MEMORY.t1_s, MEMORY.t2_s)
+    instrument = BellInstrument(
+        node.two_qubit_gate(CNOT), node.single_qubit_gate(H, setup.c).superop, h_idle, 0.1, 0.2
+    )
+    shared = random_rho(rng, 2)
+    shared.flags.writeable = False
+    idle_t = (0.01, 0.9)
+    for position, idle_c in [(0, (0.0, 1.0)), (1, (0.0, 1.0)), (0, (0.2, 0.5)), (1, (0.3, 0.1))]:
+        gather = _gather_of(4, position)
+        F = instrument.matrix(idle_c, idle_t)
+        expected = F.dot(shared.ravel()[gather]).reshape(4, -1)
+        got = instrument.product((idle_c, idle_t), shared, gather)
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-14)
+
+
 @pytest.mark.parametrize(("na", "nc"), SIZES)
 @pytest.mark.parametrize(("mc", "mt"), [(0, 0), (0, 1), (1, 0), (1, 1)])
 def test_each_outcome_leaves_the_same_state(na: int, nc: int, mc: int, mt: int) -> None:

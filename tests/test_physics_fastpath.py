@@ -323,6 +323,47 @@ def test_registry_gate_across_groups_matches_the_reference(na, nb):
         assert np.abs(registry.density_matrix(members) - expected).max() < TOL
 
 
+@pytest.mark.parametrize("na", [2, 3])
+@pytest.mark.parametrize("traced", ["first", "second", "other", "used first"])
+def test_a_gate_with_a_lone_qubit_is_formed_when_used(na: int, traced: str):
+    """A two-qubit gate on a group and a lone qubit leaves its merged state unformed
+    (``_GateResult``): read, it is the state the gate makes at once, bit for bit; its
+    first target traced out (a memory swap's communication qubit at the next herald), the
+    rest's state is the merged state's partial trace, without forming it."""
+    from sim_backend.physics.quantum_node import _swap_as_cnots
+    from sim_backend.physics.registry import _GateResult
+
+    for seed in range(4):
+        rng = np.random.default_rng(seed + 10 * na)
+        first, lone = random_rho(rng, na), random_rho(rng, 1)
+        lone.flags.writeable = False  # a shared initial state, as a node's init leaves it
+        idle = [random_idle(rng), random_idle(rng)]
+        gate = _swap_as_cnots(0.03) if seed % 2 else noisy_gate(CNOT, 0.05)
+        registry = QubitRegistry()
+        group = [registry.add_qubit(f"a{i}") for i in range(na)]
+        b = registry.add_qubit("b")
+        registry.set_state(group, first)
+        registry.share_state([b], lone)
+        a = group[seed % na]
+        registry.apply_gate(gate, (a, b), idle)
+        members = [*group, b]
+        positions = (members.index(a), na)
+        merged = gate.apply_to_product(first, lone, positions, idle)
+        assert type(registry._groups[b]) is _GateResult
+        if traced == "used first":  # formed, then traced as any group
+            assert np.array_equal(registry._groups[b].rho, merged)
+        q = {"first": a, "second": b, "other": next(q for q in group if q != a)}.get(traced, a)
+        registry.share_state([q], random_rho(rng, 1))
+        rest = [m for m in members if m != q]
+        assert registry.group_of(rest[0]) == tuple(rest)
+        expected = _trace_out(merged, members.index(q))
+        got = registry.density_matrix(rest)
+        if traced == "first":
+            assert np.abs(got - expected).max() < 1e-14
+        else:
+            assert np.array_equal(got, expected)
+
+
 @pytest.mark.parametrize("damping", [0.0, 0.3])
 def test_measure_in_a_pair_matches_the_array_path(damping: float):
     """The plain-arithmetic readout of a qubit in a 2-qubit group: the same outcome and

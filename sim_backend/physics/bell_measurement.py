@@ -26,7 +26,10 @@ weights as in ``superoperators.FusedGate`` (9 precomputed functionals per outcom
 of Phi depends only on the fixed durations of the operations. The merged state is never
 formed: the four (A, C) blocks sigma_m = R_1^T F_m R_2 come from two small matrix products,
 the outcome probabilities are their traces, Tr sigma_m = r_1^T F_m r_2 (r: the reduced
-states of c and t), and the drawn outcome's block, normalised, is the rest's state.
+states of c and t), and the drawn outcome's block, normalised, is the rest's state. What
+recurs is contracted once: F R_2 per c's idle basis element for a recurring t state and idle
+channel (a link's heralded state, ``BellInstrument.product``), r_1 F for a recurring lone c
+(a prepared input state, ``_lone_factor``), leaving one product and a weighted sum per shot.
 
 The same holds for a lone qubit's last gates and its Z readout (``readout_step``: P(1) is a
 linear functional of its 2x2 state, ``readout_functionals``), and a qubit's preparation, an
@@ -92,6 +95,8 @@ class BellInstrument:
         self.stack = np.ascontiguousarray(stack.transpose(0, 2, 1, 3)).reshape(9, 64)
         self._recent: dict[tuple[tuple[float, float], tuple[float, float]], np.ndarray] = {}
         self._by_idle_t: dict[tuple[float, float], np.ndarray] = {}
+        self._products: dict[tuple[tuple[float, float], int, int], tuple[np.ndarray, ...]]
+        self._products = {}
 
     def functionals(self, idle_c: tuple[float, float], idle_t: tuple[float, float]) -> np.ndarray:
         """F as a (4, 4, 4) array [m, (i_c j_c), (i_t j_t)], after the incoming idle
@@ -112,6 +117,32 @@ class BellInstrument:
                 self._recent.clear()
             self._recent[key] = F
         return F
+
+    def product(
+        self,
+        idle: tuple[tuple[float, float], tuple[float, float]],
+        rho_2: np.ndarray,
+        gather_2: np.ndarray,
+    ) -> np.ndarray:
+        """F R_2 [(i_c j_c), (m, b b')] (4, 4 C^2) for the incoming idle channels ``idle``
+        of c and t, R_2 = ``rho_2`` gathered by ``gather_2``: sum_k w_k (F_k R_2) over c's
+        idle basis (weights (1, c_c, gamma_c)), the three products F_k R_2 remembered per
+        (t's idle channel, ``rho_2``): t's state recurs (a link's heralded states, shared
+        read-only, never written in place) with t's idle channel (the herald-to-gate
+        delay), while c's idle channel is new each shot (a memory's varying wait)."""
+        idle_c, idle_t = idle
+        # the gather too: one read-only state may hold t at another position (two links of
+        # a node sharing a cached model's states)
+        key = (idle_t, id(rho_2), id(gather_2))
+        entry = self._products.get(key)
+        if entry is None or entry[0] is not rho_2 or entry[1] is not gather_2:
+            products = self._after_idle_t(idle_t).reshape(48, 4).dot(rho_2.ravel()[gather_2])
+            entry = (rho_2, gather_2, products.reshape(3, -1))
+            if len(self._products) >= _RECENT_IDLE:
+                self._products.clear()
+            self._products[key] = entry
+        gamma, coherence = idle_c
+        return np.dot((1.0, coherence, gamma), entry[2]).reshape(4, -1)
 
     def _after_idle_t(self, idle_t: tuple[float, float]) -> np.ndarray:
         """The instrument after t's idle channel, per idle basis element of c's (3, 64):
@@ -168,6 +199,26 @@ def _pair_layout(
     return layout
 
 
+#: ``_lone_factor``'s (F, rho_1, r_1 F) per their ids
+_LONE_FACTORS: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+
+def _lone_factor(F: np.ndarray, rho: np.ndarray) -> np.ndarray:
+    """r_1 F [m, (i_t j_t)] (4, 4) of a lone c in the state ``rho``, remembered per (F,
+    ``rho``) objects: a teleportation's input qubit is measured in a prepared state that
+    recurs (``preparation_step`` shares the same matrix while its timing repeats), and F
+    recurs with the idle channels (``BellInstrument.matrix``); states are never written
+    in place."""
+    key = (id(F), id(rho))
+    entry = _LONE_FACTORS.get(key)
+    if entry is None or entry[0] is not F or entry[1] is not rho:
+        entry = (F, rho, rho.reshape(1, 4).dot(F.reshape(4, 16)).reshape(4, 4))
+        if len(_LONE_FACTORS) >= _RECENT_IDLE:
+            _LONE_FACTORS.clear()
+        _LONE_FACTORS[key] = entry
+    return entry[2]
+
+
 def _gather_of(d: int, position: int) -> np.ndarray:
     """The flat indices of R (4, (d/2)^2) in a d x d rho: row = the (row, column) bits of
     the qubit at ``position``, column = the other qubits' (rows, columns)."""
@@ -177,7 +228,8 @@ def _gather_of(d: int, position: int) -> np.ndarray:
 
 
 def measure_pair(
-    F: np.ndarray,
+    instrument: BellInstrument,
+    idle: tuple[tuple[float, float], tuple[float, float]],
     first: tuple[np.ndarray, int],
     second: tuple[np.ndarray, int],
     random: Callable[[], float],
@@ -186,21 +238,26 @@ def measure_pair(
     """Draw the instrument's outcomes on c (at ``first`` = (rho_1, position)) and t (at
     ``second``) as the op-by-op readouts draw them, in the same order from ``random``
     (a generator's ``random``): c's true outcome, c's readout error (only when its
-    fidelity is below 1), t's true outcome given c's, t's readout error. ``F``: the
-    functionals as a (16, 4) matrix (``BellInstrument.matrix``). Returns (true c,
-    reported c, true t, reported t, state of (A, C) or None when both are empty).
+    fidelity is below 1), t's true outcome given c's, t's readout error. ``idle``: the
+    incoming idle channels of c and t. Returns (true c, reported c, true t, reported t,
+    state of (A, C) or None when both are empty).
 
     Every outcome's sigma_m = R_1^T F_m R_2 comes from two matrix products, S = R_1^T
-    (F R_2) with F R_2 laid out [(i_c j_c), (m, b b')]; Tr sigma_m sums S's diagonal
+    (F R_2) with F R_2 laid out [(i_c j_c), (m, b b')] (``BellInstrument.product``), or
+    S = (r_1 F) R_2 for a lone c (``_lone_factor``); Tr sigma_m sums S's diagonal
     entries, and the drawn outcome's sigma is gathered from S (``_pair_layout``)."""
     rho_1, position_1 = first
     rho_2, position_2 = second
+    d1 = rho_1.shape[0]
     gather_1, gather_2, diagonal, ones, states = _pair_layout(
-        rho_1.shape[0], position_1, rho_2.shape[0], position_2
+        d1, position_1, rho_2.shape[0], position_2
     )
     # (ravel()[index]: the cheapest gather numpy has for small arrays; ``take`` copies a
     # read-only index first)
-    S = rho_1.ravel()[gather_1].dot(F.dot(rho_2.ravel()[gather_2]).reshape(4, -1))
+    if d1 > 2:
+        S = rho_1.ravel()[gather_1].dot(instrument.product(idle, rho_2, gather_2))
+    else:  # c alone (an input state): S = (r_1 F) R_2, r_1 F remembered (``_lone_factor``)
+        S = _lone_factor(instrument.matrix(*idle), rho_1).dot(rho_2.ravel()[gather_2])
     flat = S.ravel()
     p = flat[diagonal].dot(ones).tolist()  # Tr sigma_m, m = 2 m_c + m_t
     p1 = _clamped((p[2] + p[3]).real)
@@ -337,9 +394,8 @@ def bell_measurement_step(
                 _idle(key[1], lifetimes_c)[0],
                 _idle(key[2], lifetimes_t)[0],
             )
-        F = instrument.matrix(idle_c, idle_t)
         true_c, reported_c, true_t, reported_t, rest = measure_pair(
-            F, states[0], states[1], draws(), fidelities
+            instrument, (idle_c, idle_t), states[0], states[1], draws(), fidelities
         )
         set_measured(control, true_c, target, true_t, rest)
         last_update[control], last_update[target] = at_read_c, at_read_t

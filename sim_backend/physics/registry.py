@@ -19,7 +19,7 @@ from .operators import (
     apply_phase_covariant,
     partial_trace,
 )
-from .superoperators import FusedGate
+from .superoperators import _CACHED_GROUP_SIZE, FusedGate
 
 _GROUND = np.array([[1, 0], [0, 0]], dtype=complex)
 
@@ -41,6 +41,40 @@ class _Group:
 
     def index(self, qubit: int) -> int:
         return self.qubits.index(qubit)
+
+
+class _GateResult(_Group):
+    """A group born of a two-qubit gate on a group of two or more qubits and a lone
+    qubit, its state not formed yet: ``rho`` is made on first use (the same arithmetic
+    as at the gate), and tracing the gate's first target out (``_detach``: a memory
+    swap's communication qubit at the next herald) is done from the factors directly
+    (``FusedGate.traced_product``), never forming the merged state."""
+
+    def __init__(
+        self,
+        qubits: list[int],
+        gate: FusedGate,
+        factors: tuple[np.ndarray, np.ndarray],
+        positions: tuple[int, int],
+        idle: Sequence[tuple[float, float]],
+    ) -> None:
+        self.qubits = qubits
+        self.pending = (gate, factors, positions, idle)
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        if name != "rho":  # only ``rho`` is made on demand (it is not in __dict__ yet)
+            raise AttributeError(name)
+        gate, (first, second), positions, idle = self.pending
+        rho = self.rho = gate.apply_to_product(first, second, positions, idle)
+        return rho
+
+    def traced_first_target(self) -> np.ndarray | None:
+        """The rest's state after the gate's first target is traced out, when ``rho`` was
+        not made (else None: it may have changed since)."""
+        if "rho" in self.__dict__:
+            return None
+        gate, (first, second), positions, idle = self.pending
+        return gate.traced_product(first, second, positions, idle)
 
 
 @dataclass
@@ -142,9 +176,14 @@ class QubitRegistry:
             if first is not second:
                 members = first.qubits + second.qubits
                 positions = (first.qubits.index(a), len(first.qubits) + second.qubits.index(b))
-                merged = _Group(
-                    members, gate.apply_to_product(first.rho, second.rho, positions, idle)
-                )
+                if len(second.qubits) == 1 and 1 < len(first.qubits) < _CACHED_GROUP_SIZE:
+                    # formed when used, or never (``_GateResult``)
+                    factors = (first.rho, second.rho)
+                    merged = _GateResult(members, gate, factors, positions, idle)
+                else:
+                    merged = _Group(
+                        members, gate.apply_to_product(first.rho, second.rho, positions, idle)
+                    )
                 for member in members:
                     groups[member] = merged
                 return
@@ -207,8 +246,10 @@ class QubitRegistry:
         self, a: int, b: int
     ) -> tuple[tuple[np.ndarray, int], tuple[np.ndarray, int]] | None:
         """((rho, position of ``a``), (rho, position of ``b``)) of the two qubits' groups;
-        None when they share one."""
-        first, second = self._groups[self._check(a)], self._groups[self._check(b)]
+        None when they share one (per Bell-state measurement: the qubits were checked
+        when the step was made, an unknown one fails at its lookup)."""
+        groups = self._groups
+        first, second = groups[a], groups[b]
         if first is second:
             return None
         return (first.rho, first.qubits.index(a)), (second.rho, second.qubits.index(b))
@@ -278,7 +319,12 @@ class QubitRegistry:
         group = self._groups[qubit]
         rest = group.qubits.copy()  # the other members, in order (cheaper than filtering)
         rest.remove(qubit)
-        rest_group = _Group(rest, _trace_out(group.rho, group.qubits.index(qubit)))
+        rho = None
+        if type(group) is _GateResult and qubit == group.qubits[group.pending[2][0]]:
+            rho = group.traced_first_target()
+        if rho is None:
+            rho = _trace_out(group.rho, group.qubits.index(qubit))
+        rest_group = _Group(rest, rho)
         for q in rest:
             self._groups[q] = rest_group
 

@@ -92,6 +92,8 @@ class FusedGate:
         self._full: dict[tuple[int, tuple[int, ...]], tuple[np.ndarray, np.ndarray]] = {}
         self._recent: dict[tuple[int, tuple[int, ...], tuple[tuple[float, float], ...]], np.ndarray]
         self._recent = {}
+        # ``traced_product``'s (weighted superoperator, lone state, M) per their ids
+        self._traced: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         # a lone qubit's 2x2 rho: four numbers, cheaper in Python than through numpy
         self._entries = tuple(superop.ravel().tolist()) if self.k == 1 else ()
 
@@ -142,6 +144,39 @@ class FusedGate:
         index, inverse = _product_gather(na, nb, positions)
         superop = self._weighted(n, positions, idle)
         return superop.dot(products[index]).ravel()[inverse].reshape(dim, dim)
+
+    def traced_product(
+        self,
+        first: np.ndarray,
+        second: np.ndarray,
+        positions: tuple[int, int],
+        idle: Sequence[tuple[float, float]],
+    ) -> np.ndarray:
+        """``apply_to_product`` of a two-qubit gate on a group ``first`` (3 to
+        ``_CACHED_GROUP_SIZE`` - 1 qubits with the second, first target at ``positions[0]``)
+        and a lone qubit ``second`` (the second target), then the first target traced out:
+        the state of the rest (``first``'s other qubits, then ``second``'s), without the
+        merged state. A memory swap does this: the communication qubit's state goes to the
+        memory, and the next herald traces the communication qubit out of the group.
+
+        The rest's state is linear in R (``first``'s entries, the first target's index pair
+        by the others' (a a')): M R, with M = (trace over the first target's output pair)
+        S (1 x ``second``) a 4 x 4 matrix remembered per (S, ``second``): the gate's
+        weighted superoperator (per idle channels) and the lone state recur (a fresh
+        memory's initial state). The same sums as the merged state traced, reordered."""
+        na = first.shape[0].bit_length() - 1
+        superop = self._weighted(na + 1, positions, idle)
+        key = (id(superop), id(second))
+        entry = self._traced.get(key)
+        if entry is None or entry[0] is not superop or entry[1] is not second:
+            # S's rows (i1' j1' i2' j2'), columns (k1, k2): the trace keeps i1' = j1'
+            blocks = superop.reshape(4, 4, 4, 4)
+            entry = (superop, second, (blocks[0] + blocks[3]).dot(second.ravel()))
+            if len(self._traced) >= _RECENT_IDLE:
+                self._traced.clear()
+            self._traced[key] = entry
+        index, place = _traced_layout(na, positions[0])
+        return entry[2].dot(first.ravel()[index]).ravel()[place]
 
     def _weighted(
         self, n: int, positions: tuple[int, ...], idle: Sequence[tuple[float, float]]
@@ -337,6 +372,20 @@ def _cached_product_factors(
         if array is not None:
             array.flags.writeable = False
     return first_index, second_index, inverse
+
+
+@lru_cache(maxsize=64)
+def _traced_layout(na: int, position: int) -> tuple[np.ndarray, np.ndarray]:
+    """``FusedGate.traced_product``'s indices: into the flattened na-qubit rho, R (4, A^2)
+    (the qubit at ``position``'s (i j) by the others' (a a'), A = 2^(na-1)); into the
+    flattened (4, A^2) product M R [(i2 j2), (a a')], the rest's state [(a i2), (a' j2)]
+    (the others, then the lone qubit)."""
+    index = _cached_gather(na, (position,))[0]
+    A = 2 ** (na - 1)
+    a, i, a_, j = np.ix_(range(A), range(2), range(A), range(2))
+    place = ((i * 2 + j) * A * A + a * A + a_).reshape(2 * A, 2 * A)
+    place.flags.writeable = False
+    return index, place
 
 
 def apply_superoperator(rho: np.ndarray, superop: np.ndarray, targets: Sequence[int]) -> np.ndarray:
