@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import repeat
-from operator import add, attrgetter, itemgetter
+from operator import add, itemgetter
 from typing import Any
 
 from drivers.qnode_rtc_replies import ReplyTable
@@ -251,7 +251,7 @@ class ChainShotsMixin:
 
 #: ``TeleportShot.correct`` of an outcome
 _CORRECT = {0: 1, 1: 0}
-_ATTEMPTS, _FIRST, _SECOND = attrgetter("attempts"), itemgetter(0), itemgetter(1)
+_ATTEMPTS, _FIRST, _SECOND = itemgetter(1), itemgetter(0), itemgetter(1)
 
 
 def _table_records(

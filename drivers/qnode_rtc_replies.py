@@ -119,21 +119,44 @@ def complete_replies(
 #: probe (``F``); a program's layout is the string of its items' kinds in program order
 LAYOUT_KINDS = {"MEAS": "R", "ENT": "H", "PROBE": "F"}
 _bit = _BITS.__getitem__
+#: a herald item's values: the ``Herald`` fields (bell state, attempts, time_s) as a tuple
+HeraldValues = tuple[str | None, int, float]
+#: herald items read lately by :func:`read_table`, as their values (both nodes of a link
+#: report each herald: the second reads none)
+_HERALD_VALUES: dict[str, HeraldValues] = {}
 
 
-def _probe(item: str) -> float | None:
-    """A probe item ``F<fidelity>`` (``F-``: unknown); ``ValueError`` when it is not one."""
-    if item[:1] != "F":
-        raise ValueError(item)
-    return None if item == "F-" else float(item[1:])
+def _herald_values(items: tuple[str, ...]) -> list[HeraldValues]:
+    """The values of a column of herald items (``ValueError``, ``KeyError``: an item is not
+    one), read as :func:`_read_common_herald` reads them. A tuple, not a ``Herald``: a
+    caller of the columns reads a field or two, and an object costs more than reading it."""
+    known = _HERALD_VALUES
+    if len(known) >= 1024:  # (before the look-up: the items found stay found)
+        known.clear()
+    values = list(map(known.get, items))
+    if None in values:
+        for index, item in enumerate(items):
+            if values[index] is None:
+                bell, attempts, when = item.split(":")
+                values[index] = known[item] = (_BELLS[bell], int(attempts), float(when))
+    return values
+
+
+def _herald(values: HeraldValues) -> Herald:
+    """A ``Herald`` of a herald item's values (as ``Herald``'s ``__init__`` would build)."""
+    herald = _new(Herald)
+    fields = herald.__dict__
+    fields["bell_state"], fields["attempts"], fields["time_s"] = values
+    return herald
 
 
 class ReplyTable:
     """A batch's replies. When every program completed with the items of the batch's one
     layout (``complete``), as columns over the programs: ``time_s``, and per item position
-    of the layout, in program order, its ``readouts``, ``heralds`` or ``probes`` column (a
-    caller reading a few fields of many programs reads them there, without a
-    ``ProgramResult`` per program). Else only as the :meth:`results`."""
+    of the layout, in program order, its ``readouts``, ``heralds`` (each a ``Herald``'s
+    values, :data:`HeraldValues`) or ``probes`` column (a caller reading a few fields of
+    many programs reads them there, without a ``ProgramResult`` per program). Else only as
+    the :meth:`results`."""
 
     __slots__ = ("complete", "time_s", "readouts", "heralds", "probes", "_results")
 
@@ -141,7 +164,7 @@ class ReplyTable:
         self,
         time_s: list[float],
         readouts: list[list[int]],
-        heralds: list[list[Herald]],
+        heralds: list[list[HeraldValues]],
         probes: list[list[float | None]],
         results: list[ProgramResult] | None = None,
     ) -> None:
@@ -171,7 +194,8 @@ def _program_results(table: ReplyTable) -> list[ProgramResult]:
     build."""
     results = []
     none: list[tuple[()]] = [()] * len(table.time_s)
-    readouts, heralds, probes = table.readouts, table.heralds, table.probes
+    readouts, probes = table.readouts, table.probes
+    heralds = [list(map(_herald, column)) for column in table.heralds]
     for program_readouts, time_s, program_heralds, program_probes in zip(
         zip(*readouts, strict=True) if readouts else none,
         table.time_s,
@@ -205,18 +229,20 @@ def read_table(parts: list[str], layout: str) -> ReplyTable | None:
     if status.count("0") != len(parts):
         return None
     readouts: list[list[int]] = []
-    heralds: list[list[Herald]] = []
+    heralds: list[list[HeraldValues]] = []
     probes: list[list[float | None]] = []
-    known = _HERALDS_READ.get
     try:
         time_s = list(map(float, times))
         for kind, column in zip(layout, columns, strict=True):
             if kind == "R":
                 readouts.append(list(map(_bit, column)))
-            elif kind == "H":  # (both nodes of a link report each herald: read once)
-                heralds.append([known(item) or _read_common_herald(item) for item in column])
-            else:
-                probes.append(list(map(_probe, column)))
+            elif kind == "H":
+                heralds.append(_herald_values(column))
+            else:  # (``F-``: a controller that cannot know it)
+                read = [None if i == "F-" else float(i[1:]) for i in column if i[:1] == "F"]
+                if len(read) != len(column):
+                    return None
+                probes.append(read)
     except (ValueError, KeyError):
         return None
     return ReplyTable(time_s, readouts, heralds, probes)

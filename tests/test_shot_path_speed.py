@@ -73,9 +73,7 @@ def test_a_batch_of_one_layout_read_as_columns_gives_the_same_values() -> None:
     assert table is not None and table.complete
     assert table.time_s == [0.5, 0.75, 1e-3] and table.readouts == [[1, 0, 1]]
     assert table.probes == [[0.75, None, 1.0]] and table.last_time_s == 1e-3
-    assert table.heralds == [
-        [Herald("PSI-", 12, 0.25), Herald(None, 40, 0.5), Herald("PHI+", 1, 0.5)]
-    ]
+    assert table.heralds == [[("PSI-", 12, 0.25), (None, 40, 0.5), ("PHI+", 1, 0.5)]]
     results = table.results()
     assert results == complete_replies(parts, [(1, 1, 1)] * 3) and table.results() is results
     for got in results:
@@ -93,6 +91,8 @@ def test_a_batch_of_one_layout_read_as_columns_gives_the_same_values() -> None:
         ["0,0.5,PSI-:12,1", "0,0.5,PSI-:12:0.25,1"],  # a herald item short of a field
         ["0,0.5,PSI-:12:0.25,1,1", "0,0.5,PSI-:12:0.25"],  # an item in the wrong program
         ["0,x,PSI-:12:0.25,1", "0,0.5,PSI-:12:0.25,1"],  # a clock that is no number
+        ["0,0.5,PSI-:12:0.25,1", "0,0.5,PSI-:12:0.25:1,1"],  # a herald item with a field more
+        ["0,0.5,PSI-:12:0.25,1", "0,0.5,PSI-:1.5:0.25,1"],  # attempts that are no integer
         ["0,0.5,PSI-:12:0.25,1", "0,0.5,PSI-:12:0.25"],  # a readout missing
         ["0,0.5,1,PSI-:12:0.25", "0,0.5,WHAT:1:1,0"],  # an unknown bell state
         ["0,0.5,PSI-:x:0.25,1", "0,0.5,PSI-:1:0.25,01"],  # not numbers, not a bit
