@@ -113,3 +113,136 @@ def complete_replies(
     except (ValueError, KeyError, IndexError):
         return None
     return results
+
+
+#: the item an operation leaves in a complete reply: a readout (``R``), a herald (``H``) or a
+#: probe (``F``); a program's layout is the string of its items' kinds in program order
+LAYOUT_KINDS = {"MEAS": "R", "ENT": "H", "PROBE": "F"}
+_bit = _BITS.__getitem__
+#: a herald item's values: the ``Herald`` fields (bell state, attempts, time_s) as a tuple
+HeraldValues = tuple[str | None, int, float]
+#: herald items read lately by :func:`read_table`, as their values (both nodes of a link
+#: report each herald: the second reads none)
+_HERALD_VALUES: dict[str, HeraldValues] = {}
+
+
+def _herald_values(items: tuple[str, ...]) -> list[HeraldValues]:
+    """The values of a column of herald items (``ValueError``, ``KeyError``: an item is not
+    one), read as :func:`_read_common_herald` reads them. A tuple, not a ``Herald``: a
+    caller of the columns reads a field or two, and an object costs more than reading it."""
+    known = _HERALD_VALUES
+    if len(known) >= 1024:  # (before the look-up: the items found stay found)
+        known.clear()
+    values = list(map(known.get, items))
+    if None in values:
+        for index, item in enumerate(items):
+            if values[index] is None:
+                bell, attempts, when = item.split(":")
+                values[index] = known[item] = (_BELLS[bell], int(attempts), float(when))
+    return values
+
+
+def _herald(values: HeraldValues) -> Herald:
+    """A ``Herald`` of a herald item's values (as ``Herald``'s ``__init__`` would build)."""
+    herald = _new(Herald)
+    fields = herald.__dict__
+    fields["bell_state"], fields["attempts"], fields["time_s"] = values
+    return herald
+
+
+class ReplyTable:
+    """A batch's replies. When every program completed with the items of the batch's one
+    layout (``complete``), as columns over the programs: ``time_s``, and per item position
+    of the layout, in program order, its ``readouts``, ``heralds`` (each a ``Herald``'s
+    values, :data:`HeraldValues`) or ``probes`` column (a caller reading a few fields of
+    many programs reads them there, without a ``ProgramResult`` per program). Else only as
+    the :meth:`results`."""
+
+    __slots__ = ("complete", "time_s", "readouts", "heralds", "probes", "_results")
+
+    def __init__(
+        self,
+        time_s: list[float],
+        readouts: list[list[int]],
+        heralds: list[list[HeraldValues]],
+        probes: list[list[float | None]],
+        results: list[ProgramResult] | None = None,
+    ) -> None:
+        self.complete = results is None
+        self.time_s, self.readouts, self.heralds, self.probes = time_s, readouts, heralds, probes
+        self._results = results
+
+    @classmethod
+    def of(cls, results: list[ProgramResult]) -> ReplyTable:
+        """The table of replies read program by program (no columns)."""
+        return cls([], [], [], [], results)
+
+    @property
+    def last_time_s(self) -> float:
+        """The controller clock after the batch's last program."""
+        return self.time_s[-1] if self.complete else self.results()[-1].time_s
+
+    def results(self) -> list[ProgramResult]:
+        """A ``ProgramResult`` per program, in order (built from the columns once)."""
+        if self._results is None:
+            self._results = _program_results(self)
+        return self._results
+
+
+def _program_results(table: ReplyTable) -> list[ProgramResult]:
+    """A complete table's programs as the values ``ProgramResult``'s ``__init__`` would
+    build."""
+    results = []
+    none: list[tuple[()]] = [()] * len(table.time_s)
+    readouts, probes = table.readouts, table.probes
+    heralds = [list(map(_herald, column)) for column in table.heralds]
+    for program_readouts, time_s, program_heralds, program_probes in zip(
+        zip(*readouts, strict=True) if readouts else none,
+        table.time_s,
+        zip(*heralds, strict=True) if heralds else none,
+        zip(*probes, strict=True) if probes else none,
+        strict=True,
+    ):
+        result = _new(ProgramResult)
+        values = result.__dict__
+        values["readouts"] = program_readouts
+        values["time_s"] = time_s
+        values["heralds"] = program_heralds
+        values["aborted"] = None
+        values["probes"] = program_probes
+        results.append(result)
+    return results
+
+
+def read_table(parts: list[str], layout: str) -> ReplyTable | None:
+    """The common reply of a batch whose programs share one ``layout`` (see
+    :data:`LAYOUT_KINDS`), read column by column: every program complete (``0,<time_s>``)
+    with exactly its items, in program order. A batch repeats a few programs of one
+    protocol, so their replies line up: the items at one position, over all programs, are
+    one column, converted by one C-level ``map`` instead of a Python loop per item. None
+    for anything else (:func:`complete_replies`, then each program's full parse decide).
+    What it reads is what :func:`complete_replies` would read from the same parts."""
+    rows = [part.split(",") for part in parts]
+    if set(map(len, rows)) != {len(layout) + 2}:
+        return None
+    status, times, *columns = zip(*rows, strict=True)
+    if status.count("0") != len(parts):
+        return None
+    readouts: list[list[int]] = []
+    heralds: list[list[HeraldValues]] = []
+    probes: list[list[float | None]] = []
+    try:
+        time_s = list(map(float, times))
+        for kind, column in zip(layout, columns, strict=True):
+            if kind == "R":
+                readouts.append(list(map(_bit, column)))
+            elif kind == "H":
+                heralds.append(_herald_values(column))
+            else:  # (``F-``: a controller that cannot know it)
+                read = [None if i == "F-" else float(i[1:]) for i in column if i[:1] == "F"]
+                if len(read) != len(column):
+                    return None
+                probes.append(read)
+    except (ValueError, KeyError):
+        return None
+    return ReplyTable(time_s, readouts, heralds, probes)
