@@ -19,6 +19,7 @@ from qcodes.instrument import Instrument
 from control.backend import open_network
 from control.runs import build_orchestrator
 from sequences.attempt_loop import AttemptLoop
+from sim_backend import hardware_clicks
 from sim_backend.hardware_clicks import AttemptLoopMixin
 from sim_backend.hardware_tags import binomial
 from sim_backend.physics.link import HeraldedLink
@@ -249,3 +250,28 @@ def test_the_clicking_failures_draw_is_numpys_binomial() -> None:
     assert a.bit_generator.state == b.bit_generator.state
     other = np.random.Generator(np.random.MT19937(5))  # another bit generator: numpy's draw
     assert binomial(other, 50, 0.1) == np.random.Generator(np.random.MT19937(5)).binomial(50, 0.1)
+
+
+def test_a_realtime_loop_leaves_the_awgs_stopped(network) -> None:
+    """The real-time controllers' loop does not set the AWGs' run state (nothing reads it
+    within the loop): they are stopped after it, as an AWG's own start leaves them."""
+    hw = network.simulated_lab
+    awgs = [hw.instruments[hw.nodes[node].awg] for node in LINK]
+    for running in (False, True):
+        for awg in awgs:
+            awg.running = running
+        _loop(hw)
+        assert [awg.running for awg in awgs] == [False, False]
+
+
+def test_awgs_that_do_not_count_their_edits_set_every_loop_up(
+    network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kept set-up takes the AWGs' programs as decoded: only AWGs that count their
+    edits let a loop keep it."""
+    hw = network.simulated_lab
+    monkeypatch.setattr(hardware_clicks, "Watched", type("Unwatched", (), {}))
+    _edit_laser_from_python(network)  # (the set-up kept before does not hold)
+    for _ in range(2):
+        _loop(hw)
+        assert _setup(hw) is None
