@@ -102,13 +102,12 @@ class AttemptLoopMixin:
         AWGs, in the link's order): decode and check their programs, set the link model at
         the instruments' operating point, attempt until the herald or the loop's limit,
         tag the clicks, record the run (``runs``, and return it) and stop the AWGs."""
-        wires = self.__dict__.get("_wires", _NO_WIRES).get(station.link) or self._link_wires(
-            station
-        )
+        wires = self.__dict__.get("_wires", _NO_WIRES).get(station.link)
+        if wires is None:
+            wires = self._link_wires(station)
         try:
-            link, plan, det = self._kept_loop(station, wires, awgs) or self._ready_loop(
-                station, wires, awgs
-            )
+            ready = self._kept_loop(station, wires, awgs)
+            link, plan, det = ready or self._ready_loop(station, wires, awgs)
         except ScpiError:
             for awg in awgs:  # a loop refused as it is set up does not start
                 awg.running = False
