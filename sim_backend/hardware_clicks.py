@@ -6,17 +6,19 @@ cut-off, and the attempt grid its clicks are tagged on (``hardware_tags``). A mi
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 from .attempt_program import AttemptProgram, attempts_within, refusal
-from .instruments.edits import edits
+from .hardware_tags import binomial
+from .instruments.edits import Watched, edits
 from .instruments.scpi import ScpiError
 from .optics import (
     bright_population,
 )
-from .params import SPEED_OF_LIGHT_IN_FIBRE_M_PER_S, LinkParams
+from .params import SPEED_OF_LIGHT_IN_FIBRE_M_PER_S, DetectorParams, LinkParams
 from .physics.link import HeraldedLink, LinkModel
 from .wiring import DRIFT_STEP_S, AttemptRun, StationWiring
 
@@ -38,30 +40,36 @@ class _LoopPlan:
 @dataclass(eq=False)
 class _LinkWires:
     """What a link's wiring fixes for its attempt loop (the wiring never changes): the
-    link's name ('a-b'), its key in the lab's links, its nodes' real-time controllers and
-    the instruments its operating point reads (by name); and the loop plan it last ran with."""
+    link's name ('a-b'), its key in the lab's links, its nodes' real-time controllers, the
+    instruments its operating point reads and those a kept set-up relies on (by name); and
+    the loop plan and set-up it last ran with."""
 
     name: str
     key: frozenset[str]
     controllers: tuple[str, ...]
     sources: tuple[str | None, ...]  # the instruments ``_input_sources`` reads, by name
+    names: tuple[str | None, ...]  # ``sources``, then ``controllers``
     plan: _LoopPlan | None = None
     setup: _LoopSetup | None = None
 
 
 @dataclass(eq=False)
 class _LoopSetup:
-    """A link's attempt loop as last set up: its link model (``model_key`` in the lab's
-    model cache, at the optical ``phase``) and plan, with what they were derived from: the
-    two nodes' programs and the lab's parameters (by identity), the drift step, the edit
-    count (``instruments.edits``), the static operating point (by identity; its
-    ``sources``: the instruments read), the lab's maximum of attempts, the herald
-    timeouts, the link's parameters and the AOMs' phase difference (for the phase of the
-    next loop). A loop whose programs need no instrument to be checked (not Barrett-Kok)
-    was ``checked``. While none of these changed, the next loop starts from it: what
-    ``_check_programs``, ``link_model`` and ``_loop_plan`` would give again."""
+    """A link's attempt loop as last set up: its programs, link model (``model_key`` in the
+    lab's model cache, at the optical ``phase``), plan and link parameters, with what they
+    were derived from. Proof that none of it changed (``_kept_loop``): the edit count
+    (``instruments.edits``; every instrument read counts its edits, the AWGs included, so
+    their programs are the ones decoded), the instruments by identity (``instruments``:
+    the wires' ``names``; ``awgs``), the lab's parameters (by identity), the drift step,
+    the lab's maximum of attempts, the herald timeouts (the controllers do not count their
+    edits: read on every loop) and the static operating point still the cached one. The
+    AOMs' phase difference gives the next loop's phase (unless it is ``steady``). A loop
+    whose programs need no instrument to be checked (not Barrett-Kok) was ``checked``."""
 
     programs: tuple[AttemptProgram | None, ...]
+    awgs: list[Any]
+    instruments: tuple[Any, ...]
+    controllers: tuple[Any, ...]
     params: Any
     drift_step: float
     edits: int
@@ -75,6 +83,14 @@ class _LoopSetup:
     model: LinkModel
     plan: _LoopPlan
     checked: bool
+    steady: bool  # the link's phase neither drifts nor walks: the same at every loop
+
+
+#: a real-time controller's herald timeout (``_kept_loop`` reads it on every loop)
+_herald_timeout = attrgetter("herald_timeout_s")
+
+#: no link's wires derived yet (``_link_wires`` makes the cache)
+_NO_WIRES: dict[tuple[str, str], _LinkWires] = {}
 
 
 class AttemptLoopMixin:
@@ -86,15 +102,12 @@ class AttemptLoopMixin:
         AWGs, in the link's order): decode and check their programs, set the link model at
         the instruments' operating point, attempt until the herald or the loop's limit,
         tag the clicks, record the run (``runs``, and return it) and stop the AWGs."""
-        first, second = awgs
-        get_program = self._programs.get
-        programs = [get_program(first), get_program(second)]  # as ``_program`` per node
-        wires = self._link_wires(station)
-        count = edits()
-        drift_step = math.floor(self.lab.clock.now / DRIFT_STEP_S)
-        setup = self._reusable_setup(station, wires, programs, count, drift_step)
+        wires = self.__dict__.get("_wires", _NO_WIRES).get(station.link)
+        if wires is None:
+            wires = self._link_wires(station)
         try:
-            link, plan = self._ready_loop(station, wires, programs, setup, count, drift_step)
+            ready = self._kept_loop(station, wires, awgs)
+            link, plan, det = ready or self._ready_loop(station, wires, awgs)
         except ScpiError:
             for awg in awgs:  # a loop refused as it is set up does not start
                 awg.running = False
@@ -117,8 +130,11 @@ class AttemptLoopMixin:
             spent, pattern, _ = link.attempt(remaining)
             remaining -= spent
             failures = spent - (pattern >= 0)
-            if failures > 0 and model.failure_clicks:
-                self._failed_attempt_clicks(station, link, grid, started + index * period, failures)
+            if failures > 0 and model.failure_clicks:  # how many of them clicked
+                clicking = binomial(self._rng, failures, model.failure_click_distribution[0])
+                if clicking:
+                    first = started + index * period
+                    self._failed_attempt_clicks(station, link, grid, first, failures, clicking, det)
             index += spent
             if pattern < 0:
                 break
@@ -128,9 +144,9 @@ class AttemptLoopMixin:
             start = started + (index - 1) * period
             if len(clicks) == 1:  # ``_attempt_clicks`` of one round (every single-click
                 # herald), inline: one call less per loop
-                self._add_clicks(station, clicks[0], start + grid[0])
+                self._add_clicks(station, clicks[0], start + grid[0], det)
             else:
-                self._attempt_clicks(station, link, grid, start, clicks)
+                self._attempt_clicks(station, link, grid, start, clicks, det)
             if stop_at_herald:
                 break
         run = AttemptRun(
@@ -146,102 +162,105 @@ class AttemptLoopMixin:
         )
         self.runs.append(run)
         for awg in awgs:  # the sequence ran to its end
-            awg.running = False
+            if awg.running:  # (a real-time loop never set it: ``realtime_attempt_loop``)
+                awg.running = False
         return run
 
+    def _kept_loop(
+        self, station: StationWiring, wires: _LinkWires, awgs: list[Any]
+    ) -> tuple[HeraldedLink, _LoopPlan, DetectorParams] | None:
+        """The link, the loop's plan and the detectors' parameters from the link's kept
+        set-up, its model set on the link, if the set-up still holds (see ``_LoopSetup``)
+        and the phase did not move on; else None (the phase's random walk then advanced
+        all the same, as ``link_model`` would have advanced it). Raises ScpiError for
+        Barrett-Kok programs the link refuses (checked on every loop)."""
+        kept = wires.setup
+        lab = self.lab
+        if (
+            kept is None
+            or kept.edits != edits()
+            or kept.awgs != awgs
+            or kept.params is not lab.params
+            or kept.drift_step != math.floor(lab.clock.now / DRIFT_STEP_S)
+            or kept.max_attempts != self._max_attempts
+            or kept.instruments != tuple(map(self.instruments.get, wires.names))
+            or kept.timeouts != tuple(map(_herald_timeout, kept.controllers))
+            or self._static_points.get(station.link) is not kept.static  # type: ignore[attr-defined]
+        ):
+            return None
+        if not kept.checked:
+            self._check_programs(station, kept.programs)
+        link = lab.links.get(wires.key) or lab.link(*station.link)
+        # what ``link_model`` and ``_loop_plan`` return, unless the phase moved on (the
+        # phase, with its random walk, is taken as they take it; a steady one cannot move)
+        if not kept.steady:
+            phase = self._arm_phase(station.link, kept.link_params, kept.aom_phase)
+            if phase != kept.phase:
+                return None
+        if self._models.get(kept.model_key) is not kept.model:
+            return None
+        link.model = kept.model  # ``set_model``
+        return link, kept.plan, kept.link_params.detectors
+
     def _ready_loop(
-        self,
-        station: StationWiring,
-        wires: _LinkWires,
-        programs: list[AttemptProgram | None],
-        setup: _LoopSetup | None,
-        count: int,
-        drift_step: float,
-    ) -> tuple[HeraldedLink, _LoopPlan]:
-        """Check the programs, set the link's model and return the link and the loop's
-        plan: from the kept ``setup`` while it still holds, else derived again (and kept
-        when every instrument read counts its edits). Raises ScpiError for a loop the link
-        refuses."""
-        if setup is None or not setup.checked:
-            self._check_programs(station, programs)
+        self, station: StationWiring, wires: _LinkWires, awgs: list[Any]
+    ) -> tuple[HeraldedLink, _LoopPlan, DetectorParams]:
+        """``_kept_loop`` derived again: decode and check the programs, set the link's
+        model and return the link, the loop's plan and the detectors' parameters (the
+        set-up kept when every instrument read counts its edits). Raises ScpiError for a
+        loop the link refuses."""
+        get_program = self._programs.get
+        programs = (get_program(awgs[0]), get_program(awgs[1]))  # as ``_program`` per node
+        count = edits()
+        self._check_programs(station, programs)
         link = self.lab.links.get(wires.key) or self.lab.link(*station.link)
-        if setup is not None:  # what ``link_model`` and ``_loop_plan`` return, unless the
-            # phase moved on (the phase, with its random walk, is taken as they take it)
-            phase = self._arm_phase(station.link, setup.link_params, setup.aom_phase)
-            if phase == setup.phase and self._models.get(setup.model_key) is setup.model:
-                link.set_model(setup.model)
-                return link, setup.plan
         wires.setup = None
         model, static, model_key = self._model_at(station.link, programs[0], programs[1])
         link.set_model(model)
         plan = self._loop_plan(station, wires, programs, model)
-        if static.edits == count:  # every instrument read counts its edits
-            wires.setup = self._loop_setup(station, static, model_key, model, plan, drift_step)
-        return link, plan
-
-    def _reusable_setup(
-        self,
-        station: StationWiring,
-        wires: _LinkWires,
-        programs: list[AttemptProgram | None],
-        count: int,
-        drift_step: float,
-    ) -> _LoopSetup | None:
-        """The link's last loop set-up if the loop may start from it: nothing it was derived
-        from changed (see ``_LoopSetup``; reads the instruments but changes nothing)."""
-        setup = wires.setup
-        if (
-            setup is None
-            or setup.edits != count
-            or setup.programs[0] is not programs[0]
-            or setup.programs[1] is not programs[1]
-            or setup.params is not self.lab.params
-            or setup.drift_step != drift_step
-            or setup.max_attempts != self._max_attempts
-            or wires.plan is not setup.plan
-            # (a kept set-up was derived through ``_static_point``: its cache exists)
-            or self._static_points.get(station.link) is not setup.static  # type: ignore[attr-defined]
-            # the instruments read are still attached (``_input_sources`` with the names
-            # kept in ``wires``: no call and no name lookups per loop)
-            or setup.static.sources != tuple(map(self.instruments.get, wires.sources))
-        ):
-            return None
-        instruments = self.instruments
-        timeouts = []
-        for name in wires.controllers:  # not counted edits: read on every loop
-            controller = instruments.get(name)
-            if controller is None:
-                return None  # (``_loop_plan`` says what is missing)
-            timeouts.append(float(controller.herald_timeout_s))
-        return setup if tuple(timeouts) == setup.timeouts else None
+        link_params = self._link_params(station.link)
+        # every instrument read counts its edits: the AWGs' programs and the static point
+        # stay what they are while the count does
+        if static.edits == count and all(isinstance(awg, Watched) for awg in awgs):
+            wires.setup = self._loop_setup(station, wires, awgs, static, model_key, model, plan)
+        return link, plan, link_params.detectors
 
     def _loop_setup(
         self,
         station: StationWiring,
+        wires: _LinkWires,
+        awgs: list[Any],
         static: Any,
         model_key: tuple[int, float],
         model: LinkModel,
         plan: _LoopPlan,
-        drift_step: float,
     ) -> _LoopSetup:
-        """What ``_reusable_setup`` compares, taken right after the loop was set up."""
+        """What ``_kept_loop`` compares, taken right after the loop was set up."""
         first, second, max_attempts, timeouts, _, params = plan.key
         a, b = station.link
+        instruments = tuple(map(self.instruments.get, wires.names))
+        link_params = self._link_params(station.link)
         return _LoopSetup(
             programs=(first, second),
+            awgs=list(awgs),
+            instruments=instruments,
+            controllers=instruments[len(wires.sources) :],
             params=params,
-            drift_step=drift_step,
+            drift_step=static.drift_step,
             edits=static.edits,
             static=static,
             max_attempts=max_attempts,
             timeouts=timeouts,
-            link_params=self._link_params(station.link),
+            link_params=link_params,
             aom_phase=self._aom_phase(a) - self._aom_phase(b),
             phase=model_key[1],
             model_key=model_key,
             model=model,
             plan=plan,
             checked=first is None or first.scheme != "barrett_kok",
+            # (``_arm_phase``: its offset, no drift times the time, no walk, the AOMs')
+            steady=link_params.phase_drift_rad_per_s == 0
+            and not link_params.phase_random_walk_rad_per_sqrt_s > 0,
         )
 
     def _link_wires(self, station: StationWiring) -> _LinkWires:
@@ -255,11 +274,13 @@ class AttemptLoopMixin:
             controllers = tuple(
                 w.qubit_controller for w in wirings if w is not None and w.qubit_controller
             )
+            sources = self._input_names(station.link)
             wires = cache[station.link] = _LinkWires(
                 "-".join(station.link),
                 frozenset(station.link),
                 controllers,
-                self._input_names(station.link),
+                sources,
+                sources + controllers,
             )
         return wires
 
@@ -267,7 +288,7 @@ class AttemptLoopMixin:
         self,
         station: StationWiring,
         wires: _LinkWires,
-        programs: list[AttemptProgram | None],
+        programs: Sequence[AttemptProgram | None],
         model: LinkModel,
     ) -> _LoopPlan:
         """The loop's limit, cut-off and attempt grid, from the first node's program (its
@@ -298,7 +319,7 @@ class AttemptLoopMixin:
         return plan
 
     def _check_programs(
-        self, station: StationWiring, programs: list[AttemptProgram | None]
+        self, station: StationWiring, programs: Sequence[AttemptProgram | None]
     ) -> None:
         """Refuse (SCPI -221, settings conflict) attempt loops the link cannot run."""
         first, second = programs
@@ -322,7 +343,7 @@ class AttemptLoopMixin:
             raise ScpiError(-221, reason)
 
     def _pi_pulse_flip(
-        self, station: StationWiring, programs: list[AttemptProgram | None]
+        self, station: StationWiring, programs: Sequence[AttemptProgram | None]
     ) -> Callable[[int], tuple[float, float]]:
         """(angle, flip probability) of node i's pulse between the Barrett-Kok rounds."""
 
@@ -343,7 +364,7 @@ class AttemptLoopMixin:
             raise ScpiError(-221, str(exc)) from None
 
     def _arrival_offset_s(
-        self, station: StationWiring, programs: list[AttemptProgram | None]
+        self, station: StationWiring, programs: Sequence[AttemptProgram | None]
     ) -> float:
         """From an attempt's start to its photons' arrival at the detectors: the earlier
         node's optical pulse within the attempt (marker 1 of its attempt waveform; the later

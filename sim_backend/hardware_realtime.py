@@ -37,12 +37,16 @@ class RealTimeMixin:
         """The attempt loop of the link ``node``-``peer``, started by the two nodes'
         real-time controllers triggering their AWGs' uploaded sequences (as an AWG in
         triggered mode starts on the controller's trigger line); returns (heralded, Bell
-        state, attempts, clock at its end). A program the link cannot run raises ScpiError."""
+        state, attempts, clock at its end). A program the link cannot run raises ScpiError.
+        The AWGs run for the loop alone, in which nothing reads their run state: it is not
+        set (their run state after a loop, stopped, is what it was)."""
         hw: Any = self
-        station, awg_names = self._realtime_link(node, peer)
-        awgs = [hw._instrument(name) for name in awg_names]
-        for awg in awgs:
-            awg.running = True
+        cache = hw.__dict__.get("_realtime_links")
+        entry = None if cache is None or cache[0] is not hw.stations else cache[1].get((node, peer))
+        station, awg_names = entry or self._realtime_link(node, peer)
+        awgs = list(map(hw.instruments.get, awg_names))
+        if None in awgs:
+            awgs = [hw._instrument(name) for name in awg_names]  # raises: wired, not attached
         # the loop records its run last (what ``last_herald`` finds for this link)
         run = hw._run_attempt_loop(station, awgs)
         return run.heralds > 0, run.last_bell_state or "", run.attempts, run.ended_at_s

@@ -6,6 +6,12 @@ counts, Poisson in time, written when the tags are read. A mixin of
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+from numpy.random import PCG64
+
+from .params import DetectorParams
 from .physics.link import HeraldedLink
 from .wiring import PS, StationWiring
 
@@ -23,8 +29,42 @@ def _link_key(link: tuple[str, str]) -> frozenset[str]:
     return key
 
 
+#: 2**-53: numpy's ``next_double`` of a 64-bit raw draw is its top 53 bits times this
+_TO_DOUBLE = 1.0 / 9007199254740992.0
+
+
+def binomial(rng: np.random.Generator, n: int, p: float) -> int:
+    """``int(rng.binomial(n, p))``: the same variate from the same bits, at about half
+    its cost where the attempt loop draws it (its failed attempts that click: n * p is
+    about 1e-6). numpy draws n * p <= 30 (p <= 1/2) by inversion
+    (``random_binomial_inversion``); it is written out here, its uniforms taken as numpy
+    takes them from a PCG64 generator (``next_double``: a raw draw's top 53 bits). Any
+    other case is numpy's own draw."""
+    bits = rng.bit_generator
+    if type(bits) is not PCG64 or not (0.0 < p <= 0.5 and n > 0 and n * p <= 30.0):
+        return int(rng.binomial(n, p))  # (n or p zero: 0, drawing nothing, as numpy does)
+    q = 1.0 - p
+    qn = math.exp(n * math.log(q))
+    mean = n * p
+    bound = int(min(n, mean + 10.0 * math.sqrt(mean * q + 1)))
+    x = 0
+    px = qn
+    u = (bits.random_raw() >> 11) * _TO_DOUBLE
+    while u > px:
+        x += 1
+        if x > bound:
+            x = 0
+            px = qn
+            u = (bits.random_raw() >> 11) * _TO_DOUBLE
+        else:
+            u -= px
+            px = ((n - x + 1) * p * px) / (x * q)
+    return x
+
+
 class ClickTagsMixin:
-    """Time tags of :class:`~sim_backend.hardware.SimulatedHardware`'s attempt loops."""
+    """Time tags of :class:`~sim_backend.hardware.SimulatedHardware`'s attempt loops
+    (``det``: the link's detector parameters, as the running loop read them)."""
 
     def _attempt_clicks(
         self,
@@ -33,6 +73,7 @@ class ClickTagsMixin:
         grid: tuple[float, float],
         attempt_start_s: float,
         clicks: tuple[str, ...],
+        det: DetectorParams,
     ) -> None:
         """Time tags of one attempt's clicks (a herald's or a failure's): one entry per
         round, the first at the attempt's start plus the photons' arrival offset, a
@@ -40,11 +81,11 @@ class ClickTagsMixin:
         attempt period) of the running loop."""
         arrival = attempt_start_s + grid[0]
         if len(clicks) == 1:  # one round (single click, every herald): no round separation
-            self._add_clicks(station, clicks[0], arrival)
+            self._add_clicks(station, clicks[0], arrival, det)
             return
         separation = link.model.params.bk_round_separation_us * 1e-6
         for r, c in enumerate(clicks):
-            self._add_clicks(station, c, arrival + r * separation)
+            self._add_clicks(station, c, arrival + r * separation, det)
 
     def _failed_attempt_clicks(
         self,
@@ -53,31 +94,34 @@ class ClickTagsMixin:
         grid: tuple[float, float],
         first_s: float,
         failures: int,
+        clicking: int,
+        det: DetectorParams,
     ) -> None:
-        """Clicks of failed attempts (the first starting at ``first_s``): how many attempts
-        clicked is binomial, which pattern each had follows the pattern probabilities, and
-        which attempts is uniform; each is tagged on the attempt grid (``_attempt_clicks``)."""
-        if failures <= 0 or not link.model.failure_clicks:
-            return
+        """Clicks of ``clicking`` of the ``failures`` failed attempts (the first starting at
+        ``first_s``; how many clicked is binomial, drawn by the loop: ``binomial`` of the
+        failures and ``failure_click_distribution[0]``): which pattern each had follows
+        the pattern probabilities, and which attempts is uniform; each is tagged on the
+        attempt grid (``_attempt_clicks``)."""
         model = link.model
-        total, pattern_probabilities = model.failure_click_distribution
-        n_clicking = int(self._rng.binomial(failures, total))
-        if n_clicking == 0:
-            return
-        which = self._rng.choice(
-            len(pattern_probabilities), size=n_clicking, p=pattern_probabilities
-        )
-        slots = self._rng.integers(0, failures, size=n_clicking)
+        pattern_probabilities = model.failure_click_distribution[1]
+        which = self._rng.choice(len(pattern_probabilities), size=clicking, p=pattern_probabilities)
+        slots = self._rng.integers(0, failures, size=clicking)
         for w, slot in zip(which, slots, strict=True):
             clicks = model.failure_clicks[w][0].clicks
-            self._attempt_clicks(station, link, grid, first_s + slot * grid[1], clicks)
+            self._attempt_clicks(station, link, grid, first_s + slot * grid[1], clicks, det)
 
-    def _add_clicks(self, station: StationWiring, outcome: str, time_s: float) -> None:
+    def _add_clicks(
+        self, station: StationWiring, outcome: str, time_s: float, det: DetectorParams
+    ) -> None:
         """The clicks of one round at the photons' arrival time. When the nodes emit at
         different times, each click is placed at its photon's emission delay: a single click
         came from either node (weighted by what each sends), a coincidence from one each."""
         ports = _PORTS[outcome]
-        delays, p_a = self._click_sources(station.link)
+        link = station.link
+        # ``_click_sources``, its cache read inline
+        delays, p_a = self._click_timing.get(
+            _LINK_KEYS.get(link) or _link_key(link)
+        ) or self._click_sources(link)
         if ports and delays != (0.0, 0.0):
             if len(ports) == 2:
                 first = int(self._timing_rng.integers(2))
@@ -85,10 +129,10 @@ class ClickTagsMixin:
             else:
                 sources = (0 if self._timing_rng.random() < p_a else 1,)
             for port, source in zip(ports, sources, strict=True):
-                self._add_tag(station, port, time_s + delays[source])
+                self._add_tag(station, port, time_s + delays[source], det)
             return
         for port in ports:
-            self._add_tag(station, port, time_s)
+            self._add_tag(station, port, time_s, det)
 
     def _click_sources(self, link: tuple[str, str]) -> tuple[tuple[float, float], float]:
         """(emission delays, probability a single click came from node A), cached until an
@@ -105,7 +149,9 @@ class ClickTagsMixin:
             cached = self._click_timing[key] = (delays, p_a)
         return cached
 
-    def _add_tag(self, station: StationWiring, port: int, time_s: float) -> None:
+    def _add_tag(
+        self, station: StationWiring, port: int, time_s: float, det: DetectorParams
+    ) -> None:
         """A click on detector ``port`` at ``time_s`` as the time tagger sees it: dropped
         by an input that is off or whose threshold misses the detector pulse; else delayed
         by the input's delay and the detector's cable delay, with Gaussian jitter."""
@@ -117,7 +163,6 @@ class ClickTagsMixin:
         if tagger is None:
             tagger = self._instrument(tagger_name)  # raises: wired but not attached
         inp = tagger.inputs[channel]
-        det = self._link_params(station.link).detectors
         if not (inp.enabled and 0 < inp.threshold_v < det.pulse_amplitude_v):
             return
         delay_ps = int(round(inp.delay_ps))
@@ -142,8 +187,9 @@ class ClickTagsMixin:
             if station.time_tagger != tagger:
                 continue
             op = self.operating_point(station.link)
+            det = self._link_params(station.link).detectors
             for port, rate in enumerate(op.dark_count_rate_hz):
                 n = int(self._rng.poisson((rate or 0.0) * span))
                 for t in self._rng.uniform(buffer.counted_since_s, now, size=n):
-                    self._add_tag(station, port, float(t))
+                    self._add_tag(station, port, float(t), det)
         buffer.counted_since_s = now

@@ -19,7 +19,9 @@ from qcodes.instrument import Instrument
 from control.backend import open_network
 from control.runs import build_orchestrator
 from sequences.attempt_loop import AttemptLoop
+from sim_backend import hardware_clicks
 from sim_backend.hardware_clicks import AttemptLoopMixin
+from sim_backend.hardware_tags import binomial
 from sim_backend.physics.link import HeraldedLink
 from sim_backend.wiring import DRIFT_STEP_S
 
@@ -179,14 +181,14 @@ def _traced(path: Path, keep: bool, patch: pytest.MonkeyPatch) -> tuple[list[Any
     """``_trace`` of a network opened at ``path``, its loops set up afresh unless ``keep``;
     and whether each loop found its set-up reusable."""
     kept: list[bool] = []
-    reusable = AttemptLoopMixin._reusable_setup
+    reusable = AttemptLoopMixin._kept_loop
 
     def spy(self: Any, *args: Any) -> Any:
-        setup = reusable(self, *args) if keep else None
-        kept.append(setup is not None)
-        return setup
+        ready = reusable(self, *args) if keep else None
+        kept.append(ready is not None)
+        return ready
 
-    patch.setattr(AttemptLoopMixin, "_reusable_setup", spy)
+    patch.setattr(AttemptLoopMixin, "_kept_loop", spy)
     network = _opened(path)
     try:
         return _trace(network, EDITS), kept
@@ -229,3 +231,47 @@ def test_the_uniforms_are_the_generators_across_blocks() -> None:
     expected = np.concatenate([1.0 - reference.random(HeraldedLink._BLOCK) for _ in range(3)])
     assert drawn == expected[: len(drawn)].tolist()
     assert all(type(u) is float for u in drawn)
+
+
+def test_the_clicking_failures_draw_is_numpys_binomial() -> None:
+    """``hardware_tags.binomial`` gives numpy's variates and leaves the generator as
+    numpy's draw does: by inversion (small n * p, the attempt loop's case, and p up to
+    1/2), and through numpy for the rest (n * p > 30, p > 1/2, n or p zero)."""
+    choices = np.random.default_rng(3)
+    cases = [(9200, 1.85e-10), (40, 0.5), (0, 0.3), (7, 0.0), (100, 0.9), (10**6, 0.25)]
+    for _ in range(3000):
+        n = int(choices.integers(1, 20000))
+        cases.append((n, float(choices.uniform(0.0, min(0.5, 30.0 / n)))))
+        cases.append((n, float(10.0 ** choices.uniform(-12, -2))))
+    a, b = np.random.default_rng(11), np.random.default_rng(11)
+    drawn = [binomial(a, n, p) for n, p in cases]
+    assert drawn == [int(b.binomial(n, p)) for n, p in cases]
+    assert all(type(x) is int for x in drawn)
+    assert a.bit_generator.state == b.bit_generator.state
+    other = np.random.Generator(np.random.MT19937(5))  # another bit generator: numpy's draw
+    assert binomial(other, 50, 0.1) == np.random.Generator(np.random.MT19937(5)).binomial(50, 0.1)
+
+
+def test_a_realtime_loop_leaves_the_awgs_stopped(network) -> None:
+    """The real-time controllers' loop does not set the AWGs' run state (nothing reads it
+    within the loop): they are stopped after it, as an AWG's own start leaves them."""
+    hw = network.simulated_lab
+    awgs = [hw.instruments[hw.nodes[node].awg] for node in LINK]
+    for running in (False, True):
+        for awg in awgs:
+            awg.running = running
+        _loop(hw)
+        assert [awg.running for awg in awgs] == [False, False]
+
+
+def test_awgs_that_do_not_count_their_edits_set_every_loop_up(
+    network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kept set-up takes the AWGs' programs as decoded: only AWGs that count their
+    edits let a loop keep it."""
+    hw = network.simulated_lab
+    monkeypatch.setattr(hardware_clicks, "Watched", type("Unwatched", (), {}))
+    _edit_laser_from_python(network)  # (the set-up kept before does not hold)
+    for _ in range(2):
+        _loop(hw)
+        assert _setup(hw) is None

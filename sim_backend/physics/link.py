@@ -182,6 +182,10 @@ class LinkModel:
         self.pattern_probabilities = np.array([t[1] for t in herald])
         self.heralded_states: list[np.ndarray] = [t[2] for t in herald]
         self.success_probability = float(self.pattern_probabilities.sum())
+        #: log(1 - p) of a failed attempt, the geometric draw's denominator (None: p >= 1)
+        self.log_failure = (
+            None if self.success_probability >= 1.0 else math.log1p(-self.success_probability)
+        )
         #: (probability that a failed attempt clicks, which pattern a clicking failure had)
         self.failure_click_distribution = _failure_click_distribution(
             self.failure_clicks, 1.0 - self.success_probability
@@ -330,9 +334,16 @@ class HeraldedLink:
         model = self.model
         timing = model.timing
         clock = self._clock
-        # ``sample_attempts``, inline (one call per attempt loop)
-        p = model.success_probability
-        attempts = 1 if p >= 1.0 else int(math.log(self._uniform()) / math.log1p(-p)) + 1
+        # ``sample_attempts`` and its ``_uniform``, inline (one call per attempt loop)
+        uniforms = self._uniforms
+        at = self._next
+        if at < len(uniforms):
+            u = uniforms[at]
+            self._next = at + 1
+        else:
+            u = self._uniform()
+        log_failure = model.log_failure  # log1p(-p) of ``sample_attempts``; None: p >= 1
+        attempts = 1 if log_failure is None else int(math.log(u) / log_failure) + 1
         node_a, node_b = self.nodes
         if max_attempts is not None and attempts > max_attempts:
             self._spend_attempts(max_attempts)
@@ -344,7 +355,14 @@ class HeraldedLink:
         emitted_at = clock.now + (attempts - 1) * timing.attempt_period_s + timing.emission_offset_s
         # ``model.choose_pattern``, inline
         cumulative = model._cumulative
-        index = bisect.bisect_right(cumulative, self._uniform())
+        uniforms = self._uniforms  # (a new block, if the first draw began one)
+        at = self._next
+        if at < len(uniforms):
+            u = uniforms[at]
+            self._next = at + 1
+        else:
+            u = self._uniform()
+        index = bisect.bisect_right(cumulative, u)
         if index >= len(cumulative):
             index = len(cumulative) - 1
         a, b = node_a.communication_qubit, node_b.communication_qubit
