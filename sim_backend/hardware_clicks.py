@@ -12,7 +12,6 @@ from operator import attrgetter
 from typing import Any
 
 from .attempt_program import AttemptProgram, attempts_within, refusal
-from .hardware_tags import binomial
 from .instruments.edits import Watched, edits
 from .instruments.scpi import ScpiError
 from .optics import (
@@ -131,7 +130,7 @@ class AttemptLoopMixin:
             remaining -= spent
             failures = spent - (pattern >= 0)
             if failures > 0 and model.failure_clicks:  # how many of them clicked
-                clicking = binomial(self._rng, failures, model.failure_click_distribution[0])
+                clicking = int(self._rng.binomial(failures, model.failure_click_distribution[0]))
                 if clicking:
                     first = started + index * period
                     self._failed_attempt_clicks(station, link, grid, first, failures, clicking, det)

@@ -6,11 +6,6 @@ counts, Poisson in time, written when the tags are read. A mixin of
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
-from numpy.random import PCG64
-
 from .params import DetectorParams
 from .physics.link import HeraldedLink
 from .wiring import PS, StationWiring
@@ -27,39 +22,6 @@ def _link_key(link: tuple[str, str]) -> frozenset[str]:
     if key is None:
         key = _LINK_KEYS[link] = frozenset(link)
     return key
-
-
-#: 2**-53: numpy's ``next_double`` of a 64-bit raw draw is its top 53 bits times this
-_TO_DOUBLE = 1.0 / 9007199254740992.0
-
-
-def binomial(rng: np.random.Generator, n: int, p: float) -> int:
-    """``int(rng.binomial(n, p))``: the same variate from the same bits, at about half
-    its cost where the attempt loop draws it (its failed attempts that click: n * p is
-    about 1e-6). numpy draws n * p <= 30 (p <= 1/2) by inversion
-    (``random_binomial_inversion``); it is written out here, its uniforms taken as numpy
-    takes them from a PCG64 generator (``next_double``: a raw draw's top 53 bits). Any
-    other case is numpy's own draw."""
-    bits = rng.bit_generator
-    if type(bits) is not PCG64 or not (0.0 < p <= 0.5 and n > 0 and n * p <= 30.0):
-        return int(rng.binomial(n, p))  # (n or p zero: 0, drawing nothing, as numpy does)
-    q = 1.0 - p
-    qn = math.exp(n * math.log(q))
-    mean = n * p
-    bound = int(min(n, mean + 10.0 * math.sqrt(mean * q + 1)))
-    x = 0
-    px = qn
-    u = (bits.random_raw() >> 11) * _TO_DOUBLE
-    while u > px:
-        x += 1
-        if x > bound:
-            x = 0
-            px = qn
-            u = (bits.random_raw() >> 11) * _TO_DOUBLE
-        else:
-            u -= px
-            px = ((n - x + 1) * p * px) / (x * q)
-    return x
 
 
 class ClickTagsMixin:
@@ -98,8 +60,8 @@ class ClickTagsMixin:
         det: DetectorParams,
     ) -> None:
         """Clicks of ``clicking`` of the ``failures`` failed attempts (the first starting at
-        ``first_s``; how many clicked is binomial, drawn by the loop: ``binomial`` of the
-        failures and ``failure_click_distribution[0]``): which pattern each had follows
+        ``first_s``; how many clicked is binomial, drawn by the loop: of the failures,
+        with probability ``failure_click_distribution[0]``): which pattern each had follows
         the pattern probabilities, and which attempts is uniform; each is tagged on the
         attempt grid (``_attempt_clicks``)."""
         model = link.model

@@ -21,7 +21,6 @@ from control.runs import build_orchestrator
 from sequences.attempt_loop import AttemptLoop
 from sim_backend import hardware_clicks
 from sim_backend.hardware_clicks import AttemptLoopMixin
-from sim_backend.hardware_tags import binomial
 from sim_backend.physics.link import HeraldedLink
 from sim_backend.wiring import DRIFT_STEP_S
 
@@ -231,25 +230,6 @@ def test_the_uniforms_are_the_generators_across_blocks() -> None:
     expected = np.concatenate([1.0 - reference.random(HeraldedLink._BLOCK) for _ in range(3)])
     assert drawn == expected[: len(drawn)].tolist()
     assert all(type(u) is float for u in drawn)
-
-
-def test_the_clicking_failures_draw_is_numpys_binomial() -> None:
-    """``hardware_tags.binomial`` gives numpy's variates and leaves the generator as
-    numpy's draw does: by inversion (small n * p, the attempt loop's case, and p up to
-    1/2), and through numpy for the rest (n * p > 30, p > 1/2, n or p zero)."""
-    choices = np.random.default_rng(3)
-    cases = [(9200, 1.85e-10), (40, 0.5), (0, 0.3), (7, 0.0), (100, 0.9), (10**6, 0.25)]
-    for _ in range(3000):
-        n = int(choices.integers(1, 20000))
-        cases.append((n, float(choices.uniform(0.0, min(0.5, 30.0 / n)))))
-        cases.append((n, float(10.0 ** choices.uniform(-12, -2))))
-    a, b = np.random.default_rng(11), np.random.default_rng(11)
-    drawn = [binomial(a, n, p) for n, p in cases]
-    assert drawn == [int(b.binomial(n, p)) for n, p in cases]
-    assert all(type(x) is int for x in drawn)
-    assert a.bit_generator.state == b.bit_generator.state
-    other = np.random.Generator(np.random.MT19937(5))  # another bit generator: numpy's draw
-    assert binomial(other, 50, 0.1) == np.random.Generator(np.random.MT19937(5)).binomial(50, 0.1)
 
 
 def test_a_realtime_loop_leaves_the_awgs_stopped(network) -> None:
