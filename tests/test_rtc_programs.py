@@ -17,6 +17,7 @@ from control.orchestrator import Orchestrator
 from drivers.errors import InstrumentReplyError, InstrumentValueError
 from drivers.qnode_rtc import MAX_PROGRAM_OPS, QubitProgram
 from sequences.attempt_loop import AttemptLoop, NodeOptics
+from sim_backend.instruments.scpi import Call
 
 TWO_NODE = Path(__file__).parents[1] / "lab_configs" / "two_node.network.yaml"
 CHAIN = Path(__file__).parents[1] / "lab_configs" / "three_node_chain.network.yaml"
@@ -247,3 +248,17 @@ def test_only_initialisation_programs_are_sent_again_after_a_fault(lab) -> None:
     for acts in ('QUB:PROG? "INIT 0|MEAS 0,Z"', 'QUB:PROG? "WAIT 1e-06"', 'QUB:PROG? ""'):
         assert not rtc.is_repeatable(acts)
     assert rtc.is_repeatable("ENT:RES? bob") and not rtc.is_repeatable("QUB:GATE H,0")
+
+
+def test_a_program_compiles_once_whatever_batch_it_comes_in(lab) -> None:
+    """The same program text is one compiled object in every batch (and twice in one), so
+    what the real-time network derives per program serves all its runs."""
+    hw = lab.simulated_lab
+    sim = hw.instruments[hw.nodes["alice"].qubit_controller]
+    first = sim.compile_programs(Call("QUB:PROG", '"INIT 0|MEAS 0,Z","INIT 1"', True, ()))[1]
+    shot, later = sim.compile_programs(
+        Call("QUB:PROG", '5,"INIT 1","INIT 0|MEAS 0,Z","INIT 1"', True, ())
+    )
+    assert shot == 5 and len(later) == 3
+    assert later[0] is later[2] is first[1] and later[1] is first[0]
+    assert [op[0] for op in later[1][0]] == ["init", "measure"]

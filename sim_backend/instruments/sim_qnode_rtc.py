@@ -69,9 +69,11 @@ class SimRealTimeController(ScpiInstrument):
         self.idn = f"QNODE,RTC1,{node},1.0"
         self.programs_run = 0  # programs executed (for inspection and tests)
         self._counted: tuple[Any, int] | None = None
-        # compiled programs by (text, qubit count): a controller compiles a program shape
-        # once (a BSM on the same qubits, a preparation of the same state) and reruns it
+        # compiled batches, and compiled programs, by (text, qubit count): a controller
+        # compiles a program shape once (a BSM on the same qubits, a preparation of the
+        # same state) and reruns it
         self._compiled: dict[tuple[str, int], Any] = {}
+        self._programs: dict[tuple[str, int], Compiled] = {}
 
     def _count(self) -> int:
         """The node's qubit count (fixed by its lab: asked once per lab wiring)."""
@@ -328,7 +330,7 @@ class SimRealTimeController(ScpiInstrument):
             compiled = []
             for index, arg in enumerate(args, 1):
                 try:
-                    compiled.append(self._compile(String().parse(arg), count))
+                    compiled.append(self._compiled_program(String().parse(arg), count))
                 except ScpiError as exc:
                     where = f"program {index}: " if len(args) > 1 else ""
                     raise ScpiError(exc.code, where + exc.detail) from None
@@ -337,7 +339,22 @@ class SimRealTimeController(ScpiInstrument):
             self._compiled[key] = compiled
         return shot, compiled
 
-    def _compile(self, text: str, count: int) -> tuple[tuple[Operation, ...], tuple[str, ...]]:
+    def _compiled_program(self, text: str, count: int) -> Compiled:
+        """A program's operations, compiled once per text: the same program in any batch is
+        the same object, so what the real-time network derives from a program's operations
+        (kept by their identity) serves all its runs. (A batch of 64 repeats the six
+        cardinal input states' programs; compiled per batch, their copies crowded those
+        caches out: 1.40 M CPU instructions per teleportation, 0.80 M once shared.)"""
+        key = (text, count)
+        program = self._programs.get(key)
+        if program is None:
+            program = self._compile(text, count)
+            if len(self._programs) >= 256:
+                self._programs.clear()
+            self._programs[key] = program
+        return program
+
+    def _compile(self, text: str, count: int) -> Compiled:
         pieces = [p.strip() for p in text.split("|")]
         if not text.strip() or len(pieces) > MAX_PROGRAM_OPS:
             raise ScpiError(
