@@ -14,7 +14,7 @@ from typing import Annotated, Any, NamedTuple
 
 from pydantic import Field, Strict, TypeAdapter, ValidationError
 
-from .messages import dumps
+from .wire_codec import dumps
 
 #: Kinds the monitor knows; any lower-case identifier is accepted.
 KINDS = ("herald", "swap", "shot", "fault", "state", "progress")

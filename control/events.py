@@ -6,7 +6,7 @@ Wire format (``control.event_format``): ZeroMQ PUB/SUB, two frames per message:
 1. the topic, ``<node name> + b"\\0"`` - SUB filters by prefix, and the terminator keeps a
    subscription to ``alice`` from also matching ``alice2``;
 2. a batch of one or more events, ``[EVENT_FORMAT, [event, event, ...]]`` in msgpack (or
-   JSON, see ``control.messages`` for how the format is recognised): the stream's format
+   JSON, see ``control.wire_codec`` for how the format is recognised): the stream's format
    version once, then each event as the array of the fields of ``Event`` in their order,
    ``[node, kind, seq, wall_time, sim_time_s, data]``. Arrays rather than maps: the field
    names are not sent, decoded and matched again for every event (2.6x fewer instructions
@@ -47,7 +47,7 @@ from .event_format import (
     describe_event_error,
     topic,
 )
-from .messages import MAX_MESSAGE_BYTES, Format, MessageError, encoder, loads
+from .wire_codec import MAX_MESSAGE_BYTES, Format, MessageError, encoder, loads
 
 __all__ = ["EVENT_FORMAT", "KINDS", "Event", "EventPublisher", "EventSubscriber"]
 
