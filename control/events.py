@@ -44,6 +44,7 @@ from .event_format import (
     KINDS,
     Event,
     array_header,
+    as_event,
     describe_event_error,
     topic,
 )
@@ -252,12 +253,12 @@ class EventSubscriber:
             return
         rows = items[1]
         try:
-            events = BATCH.validate_python(rows)  # the whole batch in one call
+            events = map(as_event, BATCH.validate_python(rows))  # the whole batch in one call
         except ValidationError:
             events = []
             for row in rows:
                 try:
-                    events.append(EVENT.validate_python(row))
+                    events.append(as_event(EVENT.validate_python(row)))
                 except ValidationError as exc:
                     self._malformed(f"invalid event of {node!r}: {describe_event_error(exc)}")
         previous = self.last_seq.get(node)
