@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     raw, rpc = cp["interleaved"]["raw"], cp["interleaved"]["rpc"]
     ratio = cp["interleaved"]["rpc_over_raw_median"]
     print(
-        f"  raw pyzmq REQ/REP, blocking recv: median {raw['median_us']:.0f} us, "
+        f"  raw pyzmq REQ/REP, blocking recv on both sides: median {raw['median_us']:.0f} us, "
         f"p99 {raw['p99_us']:.0f} us"
     )
     print(
@@ -152,8 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{_verdict(ratio <= 2.0)} (<= 2x)"
     )
     for name, what in (
-        ("rpc_blocking", "qnode RPC blocking at once (spin_us=0)"),
-        ("raw_spinning", "raw pyzmq REQ/REP with the client's spin-then-block wait"),
+        ("rpc_blocking", "qnode RPC, client and server blocking at once (spin_us=0)"),
+        ("raw_spinning", "raw pyzmq REQ/REP, both sides waiting as qnode RPC does"),
     ):
         ref = cp["interleaved"][name]
         median, p99 = ref["median_us"], ref["p99_us"]

@@ -62,23 +62,33 @@ def _join(proc: Any) -> None:
 # --- servers (run in their own process) -----------------------------------------------------
 
 
-def _echo_server(conn: Any) -> None:
+def _echo_server(conn: Any, spin_us: float = 0.0) -> None:
+    """A REP echo; ``spin_us > 0`` waits for each request as ``RpcServer`` does (poll, then
+    block: ``control.rpc.reply_wait``), 0 blocks in ``recv`` (the plain baseline)."""
     import zmq
+
+    from control.rpc.reply_wait import SpinThenBlock
 
     ctx = zmq.Context()
     sock = ctx.socket(zmq.REP)
     port = sock.bind_to_random_port("tcp://127.0.0.1")
     conn.send(f"tcp://127.0.0.1:{port}")
+    wait, clock = SpinThenBlock(spin_us), time.perf_counter
+    replied = clock()
     while True:
-        msg = sock.recv()
+        msg = wait.poll(sock)
+        if msg is None:
+            msg = sock.recv()
+            wait.blocked_for(clock() - replied)
         sock.send(msg)
+        replied = clock()
         if msg == b"stop":
             break
     sock.close(0)
     ctx.term()
 
 
-def _rpc_server(conn: Any) -> None:
+def _rpc_server(conn: Any, spin_us: float = 200.0) -> None:
     from pydantic import BaseModel, Field
 
     from control.rpc import RpcServer
@@ -91,7 +101,7 @@ def _rpc_server(conn: Any) -> None:
         return {"channel": args.channel, "power_mw": args.power_mw}
 
     methods = {"set_power": (SetPower, set_power), "stop": (None, lambda: server.request_stop())}
-    server = RpcServer("bench", "tcp://127.0.0.1:*", methods)
+    server = RpcServer("bench", "tcp://127.0.0.1:*", methods, spin_us=spin_us)
     conn.send(server.endpoint)
     server.serve_forever()
     server.close()
@@ -101,11 +111,11 @@ def _rpc_server(conn: Any) -> None:
 
 
 def _raw_client(
-    endpoint: str, spin_us: float = 0.0, stops_server: bool = True
+    endpoint: str, spin_us: float = 0.0
 ) -> tuple[Callable[[], object], Callable[[], None]]:
     """A REQ socket echoing ``SMALL``; ``spin_us > 0`` waits for each reply as ``RpcClient``
     does (``control.rpc.reply_wait``), 0 blocks in ``recv`` at once (the plain baseline).
-    Its ``stop()`` closes it, after stopping the server if ``stops_server``."""
+    Its ``stop()`` stops the server, then closes it."""
     import zmq
 
     from control.rpc.reply_wait import SpinThenBlock
@@ -131,19 +141,18 @@ def _raw_client(
         return reply
 
     def stop() -> None:
-        if stops_server:
-            send(b"stop")
-            recv()
+        send(b"stop")
+        recv()
         sock.close(0)
 
     return (once_spinning if spin_us > 0 else once), stop
 
 
 def _rpc_client(
-    endpoint: str, spin_us: float | None = None, stops_server: bool = True
+    endpoint: str, spin_us: float | None = None
 ) -> tuple[Callable[[], object], Callable[[], None]]:
     """``RpcClient.call`` of ``set_power``; ``spin_us=None`` keeps the client's default. Its
-    ``stop()`` closes it, after stopping the server if ``stops_server``."""
+    ``stop()`` stops the server, then closes it."""
     from control.rpc import RpcClient
 
     options = {} if spin_us is None else {"spin_us": spin_us}
@@ -154,8 +163,7 @@ def _rpc_client(
         return call("set_power", channel=1, power_mw=0.5)
 
     def stop() -> None:
-        if stops_server:
-            client.call("stop")
+        client.call("stop")
         client.close()
 
     return once, stop
@@ -197,18 +205,26 @@ def rpc_vs_raw(n: int = 20_000, warmup: int = 2_000, block: int = 500) -> dict[s
     """Round trips measured in alternating blocks of ``block`` calls, so that every figure
     sees the same machine load, with the ratio of the medians of RPC and raw:
 
-    * ``raw``: pyzmq REQ/REP, blocking ``recv`` (the baseline of the goals);
-    * ``rpc``: ``RpcClient`` as shipped (it spins briefly for its reply, then blocks);
-    * ``rpc_blocking``: ``RpcClient(spin_us=0)``, blocking at once;
-    * ``raw_spinning``: raw REQ/REP waiting for its reply as ``RpcClient`` does - what the
-      same wait gives without validation and framing."""
-    raw_proc, _, raw_endpoint = _spawn(_echo_server)
-    rpc_proc, _, rpc_endpoint = _spawn(_rpc_server)
+    * ``raw``: pyzmq REQ/REP, blocking ``recv`` on both sides (the baseline of the goals);
+    * ``rpc``: ``RpcClient`` and ``RpcServer`` as shipped (each polls briefly for the next
+      message, then blocks);
+    * ``rpc_blocking``: both blocking at once (``spin_us=0``);
+    * ``raw_spinning``: raw REQ/REP with both sides waiting as the RPC ones do - what the
+      same waits give without validation and framing."""
+    processes, endpoints = [], {}
+    for name, server, spin_us in (
+        ("raw", _echo_server, 0.0),
+        ("raw_spinning", _echo_server, 200.0),
+        ("rpc", _rpc_server, 200.0),
+        ("rpc_blocking", _rpc_server, 0.0),
+    ):
+        proc, _, endpoints[name] = _spawn(server, spin_us)
+        processes.append(proc)
     clients = {
-        "raw": _raw_client(raw_endpoint),
-        "rpc": _rpc_client(rpc_endpoint),
-        "rpc_blocking": _rpc_client(rpc_endpoint, spin_us=0, stops_server=False),
-        "raw_spinning": _raw_client(raw_endpoint, spin_us=200.0, stops_server=False),
+        "raw": _raw_client(endpoints["raw"]),
+        "rpc": _rpc_client(endpoints["rpc"]),
+        "rpc_blocking": _rpc_client(endpoints["rpc_blocking"], spin_us=0),
+        "raw_spinning": _raw_client(endpoints["raw_spinning"], spin_us=200.0),
     }
     samples: dict[str, list[int]] = {name: [] for name in clients}
     try:
@@ -217,11 +233,11 @@ def rpc_vs_raw(n: int = 20_000, warmup: int = 2_000, block: int = 500) -> dict[s
         while len(samples["rpc"]) < n:
             for name, (once, _) in clients.items():
                 _time(once, min(block, n - len(samples[name])), samples[name])
-        for _, stop in reversed(clients.values()):  # the servers' stoppers last
+        for _, stop in clients.values():
             stop()
     finally:
-        _join(raw_proc)
-        _join(rpc_proc)
+        for proc in processes:
+            _join(proc)
     stats = {name: _percentiles(values) for name, values in samples.items()}
     return {
         **stats,

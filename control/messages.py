@@ -11,73 +11,73 @@ requests   ``hello``  handshake: client ``name`` and ``version``; the ``ok`` rep
 replies    ``ok``     ``result`` (JSON-compatible).
            ``error``  ``error``: an ``ErrorInfo`` (``code``, ``message``, optional ``details``).
 
-Wire format
------------
-One ZeroMQ frame per message, encoded as **msgpack** (default) or **JSON** (UTF-8). There is
-no prefix byte: the format is recognised from the first byte, which works because a message
-is always a map (an object) at top level - msgpack maps start with 0x80-0x8f, 0xde or 0xdf,
-a JSON object with ``{`` (after optional whitespace). Event batches (``control.events``) are
-arrays: msgpack 0x90-0x9f, 0xdc, 0xdd, or JSON ``[``. Anything else is refused. A server
-answers in the format of the request. Pickle is never used.
-
-Only JSON-compatible data crosses the wire: the msgpack decoder refuses binary and extension
-types and non-string map keys, so every decoded value is one of dict/list/str/int/float/
-bool/None - exactly what ``json.loads`` produces. This is why ``args`` and ``result`` can be
-typed ``Any`` without a second validation pass.
-
-The size limit (``MAX_MESSAGE_BYTES``, 1 MiB, configurable per call) is checked on the raw
-bytes before any decoding, and on encoding. Every decoding problem - garbage, truncated,
-oversized, wrong types, unknown message type, other protocol version - raises one exception
-type, ``MessageError``, whose text says what was wrong; it carries an ``ErrorCode`` and, when
-it could be read, the request id, so a server can still answer with an error reply.
+The wire format (msgpack or JSON, recognised from the first byte; a size limit on the raw
+bytes) is ``control.wire_codec``'s. Every decoding problem - garbage, truncated, oversized,
+wrong types, unknown message type, other protocol version - raises one exception type,
+``MessageError``, whose text says what was wrong; it carries an ``ErrorCode`` and, when it
+could be read, the request id, so a server can still answer with an error reply.
 """
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Callable, Mapping
-from enum import StrEnum
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-import msgpack
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-PROTOCOL_VERSION = 1
-MAX_MESSAGE_BYTES = 1 << 20  # 1 MiB
+# the codec's names that are part of this module's interface (messages are what its users
+# import; the codec is how they travel)
+from .wire_codec import (
+    MAX_MESSAGE_BYTES,
+    MSGPACK_MAP,
+    ErrorCode,
+    Format,
+    MessageError,
+    detect_format,
+    dumps,
+    encoder,
+    loads,
+    short_repr,
+    unpack,
+    unpack_msgpack,
+)
 
-Format = Literal["msgpack", "json"]
+__all__ = [
+    "MAX_MESSAGE_BYTES",
+    "PROTOCOL_VERSION",
+    "Call",
+    "Error",
+    "ErrorCode",
+    "ErrorInfo",
+    "Format",
+    "Hello",
+    "HelloResult",
+    "Message",
+    "MessageError",
+    "NoArgs",
+    "Ok",
+    "Ping",
+    "PingResult",
+    "Reply",
+    "Request",
+    "call_model",
+    "decode",
+    "decode_reply",
+    "describe_validation_error",
+    "detect_format",
+    "dumps",
+    "encode",
+    "encoder",
+    "error_reply",
+    "loads",
+    "peek",
+    "validate_call",
+]
+
+PROTOCOL_VERSION = 1
 
 ShortStr = Annotated[str, Field(max_length=64)]
 Name = Annotated[str, Field(min_length=1, max_length=128)]
-
-
-class ErrorCode(StrEnum):
-    """What went wrong, in a word a program can branch on."""
-
-    bad_message = "bad_message"  # undecodable, oversized, missing/ill-typed fields
-    unknown_method = "unknown_method"  # the server does not serve this method
-    bad_arguments = "bad_arguments"  # the args failed the method's argument model
-    version_mismatch = "version_mismatch"  # the peers speak different protocol versions
-    locked = "locked"  # the node is locked by another owner
-    timeout = "timeout"  # no reply in time (raised client-side)
-    failed = "failed"  # the handler raised, or returned something not JSON-compatible
-
-
-class MessageError(ValueError):
-    """A message could not be encoded or decoded. ``str(exc)`` says what was wrong."""
-
-    def __init__(
-        self,
-        message: str,
-        code: ErrorCode = ErrorCode.bad_message,
-        request_id: str | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.request_id = request_id
-        self.details = details
 
 
 class _Model(BaseModel):
@@ -157,137 +157,6 @@ _MODELS: dict[str, type[_Message]] = {
     "error": Error,
 }
 
-# --- codec -----------------------------------------------------------------------------------
-
-_MSGPACK_MAP = frozenset([*range(0x80, 0x90), 0xDE, 0xDF])
-_MSGPACK_ARRAY = frozenset([*range(0x90, 0xA0), 0xDC, 0xDD])
-_JSON_SPACE = b" \t\r\n"
-_BYTES = (bytes, bytearray, memoryview)
-
-
-def _default(obj: Any) -> Any:
-    """Packer hook for values msgpack/json do not know: pydantic models are dumped, numpy
-    scalars and arrays become Python numbers and lists."""
-    if isinstance(obj, BaseModel):
-        return obj.model_dump(mode="json")
-    if type(obj).__module__ == "numpy" and hasattr(obj, "tolist"):
-        return obj.tolist()
-    raise TypeError(f"{type(obj).__name__} value {_short(obj)} is not JSON-compatible")
-
-
-_unpackb = msgpack.unpackb
-
-
-def _unpack(data: Any) -> Any:
-    """msgpack -> JSON-compatible data, or a msgpack exception.
-
-    Only the options that differ from msgpack's defaults are passed, spelled out: each
-    keyword costs a name lookup in the compiled call, and ``**options`` would also merge a
-    dict, on every message. The defaults (msgpack >= 1.0) are raw=False (strings are UTF-8
-    text) and strict_map_key=True (map keys must be strings; binary keys are refused by
-    max_bin_len); tests check both."""
-    return _unpackb(data, max_bin_len=0, max_ext_len=0)  # no binary, no extension types
-
-
-_local = threading.local()
-
-
-def encoder(fmt: Format) -> Callable[[Any], bytes]:
-    """A function packing JSON-compatible data as ``fmt`` bytes, for one thread's repeated
-    use (a msgpack packer of its own, reusing its buffer). It raises what the packer raises
-    (TypeError, ValueError, OverflowError, RecursionError); ``dumps`` wraps those."""
-    if fmt == "msgpack":
-        return msgpack.Packer(default=_default, use_bin_type=True).pack
-    return lambda obj: _json_dumps(obj).encode()
-
-
-def _packb(obj: Any) -> bytes:
-    # A Packer reuses its buffer, which makes it fast and not thread-safe: one per thread.
-    try:
-        pack = _local.pack
-    except AttributeError:
-        pack = _local.pack = msgpack.Packer(default=_default, use_bin_type=True).pack
-    return pack(obj)
-
-
-_json_dumps = json.JSONEncoder(
-    default=_default, separators=(",", ":"), ensure_ascii=False, allow_nan=True
-).encode
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def detect_format(data: bytes) -> Format:
-    """The format of an encoded message or event batch, from its first byte."""
-    if not data:
-        raise MessageError("empty message (0 bytes)")
-    first = data[0]
-    if first in _MSGPACK_MAP or first in _MSGPACK_ARRAY:
-        return "msgpack"
-    if first in b"{[" or (first in _JSON_SPACE and bytes(data).lstrip()[:1] in (b"{", b"[")):
-        return "json"
-    raise MessageError(
-        f"not a message: first byte 0x{first:02x} starts neither a msgpack map/array "
-        "nor a JSON object/array"
-    )
-
-
-def _msgpack_reason(exc: Exception) -> str:
-    text = str(exc)
-    if isinstance(exc, msgpack.ExtraData):
-        return "trailing bytes after the message"
-    if isinstance(exc, msgpack.StackError):
-        return "nesting too deep"
-    if isinstance(exc, msgpack.FormatError):
-        return "invalid msgpack byte"
-    if "max_bin_len" in text:
-        return "binary values are not allowed (JSON-compatible data only)"
-    if "max_ext_len" in text:
-        return "msgpack extension types are not allowed (JSON-compatible data only)"
-    if "incomplete input" in text:
-        return "truncated message (incomplete input)"
-    if isinstance(exc, UnicodeDecodeError):
-        return f"string is not valid UTF-8 ({exc.reason} at byte {exc.start})"
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def loads(data: bytes, max_size: int = MAX_MESSAGE_BYTES) -> Any:
-    """Bytes -> JSON-compatible Python data (msgpack or JSON, detected). Raises MessageError."""
-    if not isinstance(data, _BYTES):
-        raise MessageError(f"expected bytes, got {type(data).__name__}")
-    size = len(data)
-    if size > max_size:
-        raise MessageError(f"message of {size} bytes exceeds the limit of {max_size} bytes")
-    if detect_format(data) == "msgpack":
-        try:
-            return _unpack(data)
-        except Exception as exc:  # every msgpack failure mode becomes one error type
-            raise MessageError(f"undecodable msgpack: {_msgpack_reason(exc)}") from None
-    try:
-        return json.loads(bytes(data) if isinstance(data, memoryview) else data)
-    except RecursionError:
-        raise MessageError("undecodable JSON: nesting too deep") from None
-    except UnicodeDecodeError as exc:
-        raise MessageError(f"undecodable JSON: not valid UTF-8 ({exc.reason})") from None
-    except ValueError as exc:
-        raise MessageError(f"undecodable JSON: {exc}") from None
-
-
-def dumps(obj: Any, fmt: Format = "msgpack", max_size: int = MAX_MESSAGE_BYTES) -> bytes:
-    """JSON-compatible data (pydantic models allowed) -> bytes. Raises MessageError."""
-    try:
-        data = _packb(obj) if fmt == "msgpack" else _json_dumps(obj).encode()
-    except (TypeError, ValueError, OverflowError, RecursionError) as exc:
-        raise MessageError(f"cannot encode as {fmt}: {exc}") from None
-    if len(data) > max_size:
-        raise MessageError(
-            f"encoded message of {len(data)} bytes exceeds the limit of {max_size} bytes"
-        )
-    return data
-
 
 def encode(msg: _Message, fmt: Format = "msgpack", max_size: int = MAX_MESSAGE_BYTES) -> bytes:
     """A message model -> wire bytes (msgpack by default, or JSON)."""
@@ -311,26 +180,17 @@ def describe_validation_error(exc: ValidationError, prefix: str = "") -> tuple[s
         if err["type"] == "missing":
             parts.append(f"{field}: missing (required)")
         elif err["type"] == "extra_forbidden":
-            parts.append(f"{field}: unexpected field (value {_short(value)})")
+            parts.append(f"{field}: unexpected field (value {short_repr(value)})")
         else:
-            parts.append(f"{field}: got {_short(value)} ({type(value).__name__}); {expected}")
+            parts.append(f"{field}: got {short_repr(value)} ({type(value).__name__}); {expected}")
         problem: dict[str, Any] = {"field": field, "expected": expected, "type": err["type"]}
         if err["type"] != "missing":
             plain = isinstance(value, int | float | bool | None) or (
                 isinstance(value, str) and len(value) <= 200
             )
-            problem["value"] = value if plain else _short(value, 200)
+            problem["value"] = value if plain else short_repr(value, 200)
         problems.append(problem)
     return "; ".join(parts), problems
-
-
-def _unpack_fast(data: bytes, max_size: int) -> Any:
-    if type(data) is bytes and 0 < len(data) <= max_size and data[0] in _MSGPACK_MAP:
-        try:
-            return _unpack(data)
-        except Exception as exc:
-            raise MessageError(f"undecodable msgpack: {_msgpack_reason(exc)}") from None
-    return loads(data, max_size)
 
 
 class NoArgs(_Model):
@@ -357,7 +217,7 @@ def decode(
     With ``call_models`` (method name -> ``call_model(...)``), a ``call`` of a listed method
     has its ``args`` validated into that method's model; if only the args are wrong the
     error's code is ``bad_arguments``."""
-    obj = _unpack_fast(data, max_size)
+    obj = unpack(data, max_size)
     if type(obj) is dict:
         kind = obj.get("type")
         version = obj.get("v")
@@ -387,9 +247,9 @@ def peek(data: Any, kind: str, max_size: int = MAX_MESSAGE_BYTES) -> dict[str, A
     For shortcuts of the common case: validate the fields with the message's model, and
     hand anything that is None or fails to ``decode``, whose results and errors are the
     reference (the shortcut then never changes an answer, only saves steps)."""
-    if type(data) is bytes and 0 < len(data) <= max_size and data[0] in _MSGPACK_MAP:
+    if type(data) is bytes and 0 < len(data) <= max_size and data[0] in MSGPACK_MAP:
         try:
-            obj = _unpack(data)
+            obj = unpack_msgpack(data)
         except Exception:
             return None
         if type(obj) is dict and obj.get("type") == kind:
@@ -448,7 +308,7 @@ def _diagnose(obj: Any) -> MessageError:
         return MessageError("field 'v' (protocol version): missing", request_id=rid)
     if type(version) is not int:
         return MessageError(
-            f"field 'v' (protocol version): got {_short(version)}; expected an integer",
+            f"field 'v' (protocol version): got {short_repr(version)}; expected an integer",
             request_id=rid,
         )
     if version != PROTOCOL_VERSION:
@@ -459,7 +319,7 @@ def _diagnose(obj: Any) -> MessageError:
             request_id=rid,
         )
     kind = obj.get("type")
-    got = "missing" if "type" not in obj else f"got {_short(kind)}"
+    got = "missing" if "type" not in obj else f"got {short_repr(kind)}"
     return MessageError(f"field 'type': {got}; expected one of {sorted(_MODELS)}", request_id=rid)
 
 

@@ -1,4 +1,5 @@
-"""How a client waits for its reply: a short busy poll first, then a blocking receive.
+"""How a client waits for its reply, and a server for its next request: a short busy poll
+first, then a blocking receive.
 
 A blocking ``recv`` puts the calling thread to sleep, and waking it when the reply arrives
 (ZeroMQ's I/O thread signals the socket's mailbox; the kernel wakes and schedules the
@@ -8,11 +9,11 @@ the replies that come quickly, and blocks only for the slow ones: the "spin, the
 strategy of low-latency messaging (e.g. Aeron's ``BackoffIdleStrategy``; Linux's adaptive
 mutexes spin before they sleep for the same reason).
 
-The spin is adaptive, so a client whose calls take long (a measurement, a sweep point) does
-not burn CPU for nothing: after a reply that missed the spin budget, the next request blocks
-at once, and spinning resumes after a reply that came within the budget. Each poll also
-yields the CPU (``sched_yield``), so on a busy machine the spinning thread gives way to any
-thread that has work, such as the node serving the request.
+The spin is adaptive, so a client whose calls take long (a measurement, a sweep point), or a
+server whose requests come seldom, does not burn CPU for nothing: after a wait that missed
+the spin budget, the next one blocks at once, and spinning resumes after a wait that ended
+within the budget. Each poll also yields the CPU (``sched_yield``), so on a busy machine the
+spinning thread gives way to any thread that has work, such as the node serving the request.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
 
 import msgpack
@@ -398,3 +399,27 @@ def test_constructor_errors_are_clear() -> None:
         RpcServer("x", LOOPBACK, {}, security={"curve": "keys"})
     with pytest.raises(ValueError, match="timeout_s"):
         RpcClient("tcp://127.0.0.1:1", "c", timeout_s=0)
+
+
+@pytest.mark.parametrize("spin_us", [0.0, 200.0, 10_000.0])
+def test_the_serving_loop_answers_whether_it_polls_or_blocks(spin_us: float) -> None:
+    """After each reply the loop polls for the next request up to ``spin_us``, then blocks:
+    requests back to back and after a pause far past the budget are all answered, in
+    order, and a pause past the budget leaves the loop blocking until a quick request."""
+    with (
+        RpcServer("spinner", LOOPBACK, METHODS, spin_us=spin_us) as srv,
+        RpcClient(srv.endpoint, "c", timeout_s=5.0) as c,
+    ):
+        assert [c.call("echo", value=i) for i in range(20)] == list(range(20))
+        time.sleep(0.05)  # 50 ms: past any budget here, so the loop stopped polling
+        assert c.call("echo", value=20) == 20
+        assert not srv._wait.spinning  # that request came after a blocking wait of ~50 ms
+        assert [c.call("echo", value=i) for i in range(21, 30)] == list(range(21, 30))
+        assert srv.calls == 30
+
+
+def test_server_spin_budget_is_checked() -> None:
+    with pytest.raises(ValueError, match="spin_us -1"):
+        RpcServer("x", LOOPBACK, {}, spin_us=-1)
+    with pytest.raises(ValueError, match="spin_us 'fast'"):
+        RpcServer("x", LOOPBACK, {}, spin_us="fast")  # type: ignore[arg-type]
