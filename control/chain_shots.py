@@ -7,11 +7,8 @@ again, and the events and record of each completed shot. A mixin of
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import repeat
-from operator import add, itemgetter
 from typing import Any
 
-from drivers.qnode_rtc_replies import ReplyTable
 from drivers.qubit_program import ProgramResult
 from sequences.chain_teleport import ChainTeleport, chain_teleport
 
@@ -100,10 +97,6 @@ class ChainShotsMixin:
         publishing = self.events is not None or any(
             self._observes(kind) for kind in ("herald", "swap", "shot")
         )
-        # nodes that give their replies as tables (local ones; not a remote node's proxy)
-        tables = not publishing and all(
-            hasattr(node, "program_table") for node in (node_a, node_b, node_c)
-        )
         pending_ab = [0] * len(shots)
         attempts_bc = [0] * len(shots)
         done: dict[int, TeleportShot] = {}
@@ -115,27 +108,9 @@ class ChainShotsMixin:
             first = self._tags(len(todo))
             node_a.start_programs(receivers, first)
             node_b.start_programs(swappers, first)
-            senders = [p.sender for p in programs]
-            if tables:
-                table_c = node_c.run_shot_table(senders, first)
-                table_a = node_a.program_table(receivers)
-                table_b = node_b.program_table(swappers)
-                records = _table_records(
-                    [shots[i] for i in todo],
-                    [pending_ab[i] for i in todo],
-                    [attempts_bc[i] for i in todo],
-                    table_a,
-                    table_b,
-                    table_c,
-                )
-                if records is not None:  # every shot completed
-                    done.update(zip(todo, records, strict=True))
-                    break
-                at_a, at_b, at_c = table_a.results(), table_b.results(), table_c.results()
-            else:
-                at_c = node_c.run_shot_programs(senders, first)
-                at_a = node_a.program_results(receivers)
-                at_b = node_b.program_results(swappers)
+            at_c = node_c.run_shot_programs([p.sender for p in programs], first)
+            at_a = node_a.program_results(receivers)
+            at_b = node_b.program_results(swappers)
             again = []
             for k, (i, ra, rb, rc) in enumerate(zip(todo, at_a, at_b, at_c, strict=True)):
                 herald_ab = ra.heralds[0] if ra.heralds else None
@@ -247,46 +222,3 @@ class ChainShotsMixin:
                 max_attempts=self.loop.max_attempts,
                 max_time_us=self.loop.max_time_us,
             )
-
-
-#: ``TeleportShot.correct`` of an outcome
-_CORRECT = {0: 1, 1: 0}
-_ATTEMPTS, _FIRST, _SECOND = itemgetter(1), itemgetter(0), itemgetter(1)
-
-
-def _table_records(
-    shots: list[tuple[int, tuple[str, float, float]]],
-    pending_ab: list[int],
-    attempts_bc: list[int],
-    at_a: ReplyTable,
-    at_b: ReplyTable,
-    at_c: ReplyTable,
-) -> list[TeleportShot] | None:
-    """The records of a batch whose every program completed, read off the replies' columns
-    (the values ``ChainShotsMixin._record`` reads off each shot's ``ProgramResult``, with
-    the attempts before each shot's try, ``pending_ab`` and ``attempts_bc``, added); None
-    when a program did not complete (or lacks a readout a record reads)."""
-    if not (at_a.complete and at_b.complete and at_c.complete):
-        return None
-    if not at_a.readouts or len(at_b.readouts) < 2 or len(at_c.readouts) < 2:
-        return None
-    outcomes = at_a.readouts[-1]  # a's readout is its last
-    if at_a.heralds:
-        pending_ab = list(map(add, pending_ab, map(_ATTEMPTS, at_a.heralds[0])))
-    if at_c.heralds:
-        attempts_bc = list(map(add, attempts_bc, map(_ATTEMPTS, at_c.heralds[0])))
-    return list(
-        map(
-            TeleportShot,
-            map(_FIRST, shots),
-            map(_FIRST, map(_SECOND, shots)),
-            outcomes,
-            map(_CORRECT.__getitem__, outcomes),
-            pending_ab,
-            attempts_bc,
-            zip(at_b.readouts[0], at_b.readouts[1], strict=True),
-            zip(at_c.readouts[0], at_c.readouts[1], strict=True),
-            at_a.time_s,  # the clock when a's readout ended
-            at_a.probes[0] if at_a.probes else repeat(None),  # the exact fidelity
-        )
-    )

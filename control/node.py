@@ -21,7 +21,6 @@ from typing import Any
 
 from drivers.errors import InstrumentValueError
 from drivers.hal import AWG, FrequencyConverter, Laser, MicrowaveSource, OpticalSwitch, QubitDevice
-from drivers.qnode_rtc_replies import ReplyTable
 from drivers.qubit_program import ProgramResult, QubitProgram
 from sequences.attempt_loop import AnyLoop, NodeOptics, compile_attempt_loop, prepare_node
 from sequences.pauli_frame import PauliFrame
@@ -325,35 +324,19 @@ class NodeController:
 
     def program_results(self, programs: list[QubitProgram]) -> list[ProgramResult]:
         """How the started batch's programs ended, in order."""
-        return self.program_table(programs).results()
+        results = self.instruments.qubits.program_results(programs)
+        self._clock_s = results[-1].time_s
+        return results
 
     def run_shot_programs(
         self, programs: list[QubitProgram], first_shot: int
     ) -> list[ProgramResult]:
         """``start_programs`` and ``program_results`` in one transaction."""
-        return self.run_shot_table(programs, first_shot).results()
-
-    def program_table(self, programs: list[QubitProgram]) -> ReplyTable:
-        """:meth:`program_results` as a table: columns over the programs when all completed
-        (a controller without tables: its results)."""
-        qubits = self.instruments.qubits
-        read = getattr(qubits, "program_table", None)
-        table = read(programs) if read else ReplyTable.of(qubits.program_results(programs))
-        self._clock_s = table.last_time_s
-        return table
-
-    def run_shot_table(self, programs: list[QubitProgram], first_shot: int) -> ReplyTable:
-        """:meth:`run_shot_programs` as a table (see :meth:`program_table`)."""
         self._check_no_pairs()
         programs = [self._with_pending_wait(programs[0]), *programs[1:]]
-        qubits = self.instruments.qubits
-        run = getattr(qubits, "run_programs_table", None)
-        if run:
-            table = run(programs, first_shot)
-        else:
-            table = ReplyTable.of(qubits.run_programs(programs, first_shot))
-        self._clock_s = table.last_time_s
-        return table
+        results = self.instruments.qubits.run_programs(programs, first_shot)
+        self._clock_s = results[-1].time_s
+        return results
 
     def _check_no_pairs(self) -> None:
         if self.pairs:

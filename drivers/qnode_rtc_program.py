@@ -8,21 +8,12 @@ from __future__ import annotations
 
 import math
 import re
-from operator import itemgetter
 from typing import Any
 
 from drivers.errors import InstrumentReplyError, InstrumentValueError
 from drivers.qubit_program import ProgramResult, QubitProgram
 
-from .qnode_rtc_replies import (
-    LAYOUT_KINDS,
-    PROGRAM_REPLY,
-    ReplyTable,
-    complete_replies,
-    read_herald,
-    read_table,
-    segments,
-)
+from .qnode_rtc_replies import PROGRAM_REPLY, complete_replies, read_herald, segments
 
 #: Longest program one ``QUB:PROG?`` carries.
 MAX_PROGRAM_OPS = 64
@@ -37,12 +28,8 @@ PROGRAM_OPERATIONS = (
 _PEER = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
-#: a validated program: the program, its operations then, its text as sent, its shape and
-#: its layout (its reply's items in program order, see ``qnode_rtc_replies.LAYOUT_KINDS``)
-_ProgramEntry = tuple[QubitProgram, list[tuple[Any, ...]], str, tuple[int, int, int], str]
-_TEXT, _SHAPE, _LAYOUT = itemgetter(2), itemgetter(3), itemgetter(4)
-#: a program's encoding: its text as sent, its shape and its layout
-_Encoded = tuple[str, tuple[int, int, int], str]
+#: a validated program: the program, its operations then, its text as sent and its shape
+_ProgramEntry = tuple[QubitProgram, list[tuple[Any, ...]], str, tuple[int, int, int]]
 
 
 def _shot(shot: int | None) -> str:
@@ -62,7 +49,7 @@ class ProgramTransactions:
     display_name: str
     #: validated program texts and shapes by operations, and by ``id`` of the program (with
     #: the program and its operations as they were validated)
-    _encoded: dict[tuple[tuple[Any, ...], ...], _Encoded]
+    _encoded: dict[tuple[tuple[Any, ...], ...], tuple[str, tuple[int, int, int]]]
     _encoded_programs: dict[int, _ProgramEntry]
     _transact: Any
     _query: Any
@@ -75,20 +62,14 @@ class ProgramTransactions:
         the controller clock after it. Every operation is validated before anything is
         sent. ``shot``: the shot whose programs on other nodes this one meets (needed for
         network operations)."""
-        entries = self._entries([program])
-        command = f"QUB:PROG? {_shot(shot)}{entries[0][2]}"
-        return self._program_replies(entries, command).results()[0]
+        text, shape = self._program_text(program)
+        return self._program_replies([shape], f"QUB:PROG? {_shot(shot)}{text}")[0]
 
     def run_programs(self, programs: list[QubitProgram], first_shot: int) -> list[ProgramResult]:
         """Programs of consecutive shots from ``first_shot`` in one transaction, run one
         after the other (a batch); their results in order."""
-        return self.run_programs_table(programs, first_shot).results()
-
-    def run_programs_table(self, programs: list[QubitProgram], first_shot: int) -> ReplyTable:
-        """:meth:`run_programs`, its replies as a table (columns when all complete)."""
-        entries = self._entries(programs)
-        texts = ",".join(map(_TEXT, entries))
-        return self._program_replies(entries, f"QUB:PROG? {_shot(first_shot)}{texts}")
+        texts, shapes = self._batch(programs)
+        return self._program_replies(shapes, f"QUB:PROG? {_shot(first_shot)}{texts}")
 
     def start_program(self, program: QubitProgram, shot: int) -> None:
         """Start ``program`` for ``shot`` without waiting for it (``QUB:PROG:STAR?``,
@@ -99,8 +80,7 @@ class ProgramTransactions:
     def start_programs(self, programs: list[QubitProgram], first_shot: int) -> None:
         """Start a batch of programs for consecutive shots from ``first_shot``, without
         waiting (:meth:`program_results` reads them)."""
-        texts = ",".join(map(_TEXT, self._entries(programs)))
-        command = f"QUB:PROG:STAR? {_shot(first_shot)}{texts}"
+        command = f"QUB:PROG:STAR? {_shot(first_shot)}{self._batch(programs)[0]}"
         reply = self._transact(command, self._query).strip()
         if reply != "0":
             raise self._refusal(reply, command, expected="0")
@@ -113,35 +93,22 @@ class ProgramTransactions:
     def program_results(self, programs: list[QubitProgram]) -> list[ProgramResult]:
         """The results of the batch last started, in order (``programs``: what was
         started, to check the replies against)."""
-        return self.program_table(programs).results()
-
-    def program_table(self, programs: list[QubitProgram]) -> ReplyTable:
-        """:meth:`program_results`, as a table (columns when all complete)."""
-        return self._program_replies(self._entries(programs), "QUB:PROG:RES?")
+        return self._program_replies(self._batch(programs)[1], "QUB:PROG:RES?")
 
     def _batch(self, programs: list[QubitProgram]) -> tuple[str, list[tuple[int, int, int]]]:
         """The programs' quoted texts joined for one command, and their shapes."""
-        entries = self._entries(programs)
-        return ",".join(map(_TEXT, entries)), list(map(_SHAPE, entries))
-
-    def _entries(self, programs: list[QubitProgram]) -> list[_ProgramEntry]:
-        """Each program's entry (:meth:`_validated_program`). A batch repeats a few programs
-        (one per input state): each distinct one is looked at once, in the order they first
-        come (so the first invalid one is refused), and the entries are handed out by
-        identity."""
         if not 0 < len(programs) <= MAX_BATCH:
             raise InstrumentValueError(
                 self.display_name, f"batch of {len(programs)} programs, expected 1..{MAX_BATCH}"
             )
         known = self._encoded_programs
-        ids = list(map(id, programs))
-        batch = {}
-        for key, program in dict(zip(ids, programs, strict=True)).items():
-            entry = known.get(key)
+        entries = []
+        for program in programs:  # :meth:`_program_text`, inline: a batch is many programs
+            entry = known.get(id(program))
             if entry is None or entry[0] is not program or entry[1] != program.ops:
                 entry = self._validated_program(program)
-            batch[key] = entry
-        return list(map(batch.__getitem__, ids))
+            entries.append(entry)
+        return ",".join([e[2] for e in entries]), [e[3] for e in entries]
 
     def _program_text(self, program: QubitProgram) -> tuple[str, tuple[int, int, int]]:
         """The program as sent (quoted), validated (refused naming the operation), and its
@@ -157,16 +124,15 @@ class ProgramTransactions:
         validated (compared as the cache by operations compares them: equal tuples) is
         not looked at again. The entry holds the program, so no other takes its ``id``
         while the entry is there."""
-        text, shape, layout = self._validated(program)
+        text, shape = self._validated(program)
         if len(self._encoded_programs) >= 512:
             self._encoded_programs.clear()
-        entry = (program, list(program.ops), text, shape, layout)
+        entry = (program, list(program.ops), text, shape)
         self._encoded_programs[id(program)] = entry
         return entry
 
-    def _validated(self, program: QubitProgram) -> _Encoded:
-        """:meth:`_program_text` and the layout from the operations (encoded once per
-        distinct ones)."""
+    def _validated(self, program: QubitProgram) -> tuple[str, tuple[int, int, int]]:
+        """:meth:`_program_text` from the operations (encoded once per distinct ones)."""
         ops = program.ops
         if not 0 < len(ops) <= MAX_PROGRAM_OPS:
             raise InstrumentValueError(
@@ -182,37 +148,28 @@ class ProgramTransactions:
             registers = [0]
             text = "|".join(self._encode(i, op, registers) for i, op in enumerate(ops, 1))
             probes = sum(op[0] == "PROBE" for op in ops)
-            layout = "".join(LAYOUT_KINDS.get(op[0], "") for op in ops)
-            encoded = (f'"{text}"', (program.readouts, program.heralds, probes), layout)
+            encoded = (f'"{text}"', (program.readouts, program.heralds, probes))
             if key is not None:
                 if len(self._encoded) >= 512:
                     self._encoded.clear()
                 self._encoded[key] = encoded
         return encoded
 
-    def _program_replies(self, entries: list[_ProgramEntry], command: str) -> ReplyTable:
+    def _program_replies(
+        self, shapes: list[tuple[int, int, int]], command: str
+    ) -> list[ProgramResult]:
         """One transaction's replies, one per program (``;`` between them), each checked
-        against its program's shape; an error reply for any program is raised. The common
-        reply is read by the quickest reader that can: column by column when the programs
-        share a layout, else in one pass, else program by program (naming what is wrong)."""
+        against its program's shape; an error reply for any program is raised."""
         reply = self._transact(command, self._query).strip()
         parts = segments(reply) if reply[:1] in ("0", "1") else [reply]
-        if len(parts) != len(entries):
+        if len(parts) != len(shapes):
             if len(parts) == 1 and parts[0][:1] not in ("0", "1"):
                 raise self._refusal(parts[0], command, expected=PROGRAM_REPLY)
             raise self._bad_program_reply(reply, command)
-        layouts = list(map(_LAYOUT, entries))
-        if layouts.count(layouts[0]) == len(layouts):
-            table = read_table(parts, layouts[0])
-            if table is not None:
-                return table
-        shapes = list(map(_SHAPE, entries))
         results = complete_replies(parts, shapes)
-        if results is None:
-            results = [
-                self._one_reply(p, shape, command) for p, shape in zip(parts, shapes, strict=True)
-            ]
-        return ReplyTable.of(results)
+        if results is not None:
+            return results
+        return [self._one_reply(p, shape, command) for p, shape in zip(parts, shapes, strict=True)]
 
     def _one_reply(self, reply: str, shape: tuple[int, int, int], command: str) -> ProgramResult:
         """Parse ``0,<time_s>[,<item>...]`` or ``1,<time_s>,<op>[,<item>...]`` (aborted at

@@ -21,7 +21,7 @@ from control.events import EventPublisher
 from control.node import cardinal_states
 from control.runs import build_orchestrator
 from drivers.errors import InstrumentReplyError
-from drivers.qnode_rtc_replies import complete_replies, read_table
+from drivers.qnode_rtc_replies import complete_replies
 from drivers.qubit_program import Herald, ProgramResult, QubitProgram
 from sequences.attempt_loop import AttemptLoop
 
@@ -67,32 +67,10 @@ def test_a_complete_batch_reply_gives_the_values_init_would_build() -> None:
             got.heralds[0].attempts = 0  # type: ignore[misc]
 
 
-def test_a_batch_of_one_layout_read_as_columns_gives_the_same_values() -> None:
-    parts = ["0,0.5,PSI-:12:0.25,F0.75,1", "0,0.75,NONE:40:0.5,F-,0", "0,1e-3,PHI+:1:0.5,F1,1"]
-    table = read_table(parts, "HFR")
-    assert table is not None and table.complete
-    assert table.time_s == [0.5, 0.75, 1e-3] and table.readouts == [[1, 0, 1]]
-    assert table.probes == [[0.75, None, 1.0]] and table.last_time_s == 1e-3
-    assert table.heralds == [[("PSI-", 12, 0.25), (None, 40, 0.5), ("PHI+", 1, 0.5)]]
-    results = table.results()
-    assert results == complete_replies(parts, [(1, 1, 1)] * 3) and table.results() is results
-    for got in results:
-        assert type(got) is ProgramResult and pickle.loads(pickle.dumps(got)) == got
-    empty = read_table(["0,2", "0,3"], "")
-    assert empty is not None and empty.results() == [ProgramResult((), 2.0), ProgramResult((), 3.0)]
-
-
 @pytest.mark.parametrize(
     "parts",
     [
         ["0,0.5,PSI-:12:0.25,1", "1,0.5,1,NONE:40:0.5"],  # an aborted program
-        ["0,0.5,1,PSI-:12:0.25", "0,0.5,PSI-:12:0.25,1"],  # items not in program order
-        ["0,0.5,PSI-:12:0.25,F0.5", "0,0.5,PSI-:12:0.25,1"],  # a probe for a readout
-        ["0,0.5,PSI-:12,1", "0,0.5,PSI-:12:0.25,1"],  # a herald item short of a field
-        ["0,0.5,PSI-:12:0.25,1,1", "0,0.5,PSI-:12:0.25"],  # an item in the wrong program
-        ["0,x,PSI-:12:0.25,1", "0,0.5,PSI-:12:0.25,1"],  # a clock that is no number
-        ["0,0.5,PSI-:12:0.25,1", "0,0.5,PSI-:12:0.25:1,1"],  # a herald item with a field more
-        ["0,0.5,PSI-:12:0.25,1", "0,0.5,PSI-:1.5:0.25,1"],  # attempts that are no integer
         ["0,0.5,PSI-:12:0.25,1", "0,0.5,PSI-:12:0.25"],  # a readout missing
         ["0,0.5,1,PSI-:12:0.25", "0,0.5,WHAT:1:1,0"],  # an unknown bell state
         ["0,0.5,PSI-:x:0.25,1", "0,0.5,PSI-:1:0.25,01"],  # not numbers, not a bit
@@ -101,9 +79,7 @@ def test_a_batch_of_one_layout_read_as_columns_gives_the_same_values() -> None:
 )
 def test_anything_else_is_left_to_the_full_parse(chain, parts) -> None:
     alice = chain.network.instrument("alice", "qubit_controller")
-    assert read_table(parts, "HR") is None
-    if complete_replies(parts, [(1, 1, 0)] * len(parts)) is not None:  # any order: its own
-        assert alice._one_reply(parts[0], (1, 1, 0), "QUB:PROG:RES?") is not None
+    assert complete_replies(parts, [(1, 1, 0)] * len(parts)) is None
     program = QubitProgram().entangle("bob").measure(0)
     expected = []
     for part in parts:  # one program at a time: the per-program parse
