@@ -206,8 +206,8 @@ def rpc_vs_raw(n: int = 20_000, warmup: int = 2_000, block: int = 500) -> dict[s
     sees the same machine load, with the ratio of the medians of RPC and raw:
 
     * ``raw``: pyzmq REQ/REP, blocking ``recv`` on both sides (the baseline of the goals);
-    * ``rpc``: ``RpcClient`` and ``RpcServer`` as shipped (each polls briefly for the next
-      message, then blocks);
+    * ``rpc``: ``RpcClient`` as shipped and ``RpcServer`` as a node process runs it (each
+      polls briefly for the next message, then blocks);
     * ``rpc_blocking``: both blocking at once (``spin_us=0``);
     * ``raw_spinning``: raw REQ/REP with both sides waiting as the RPC ones do - what the
       same waits give without validation and framing."""

@@ -45,7 +45,11 @@ def run_node_process(
             node, NodeInstruments.of(network, node), optics, pi_pulse_amplitude_v=pi_amplitude
         )
         security = node_security(network.loaded, node, plaintext)
-        server = serve_node(controller, bind, backend=network.backend, security=security)
+        # the server's thread has this process to itself (the main thread waits for the
+        # stop): its loop may poll for the next request instead of sleeping between them
+        server = serve_node(
+            controller, bind, backend=network.backend, security=security, spin_us=200.0
+        )
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: stop.set())

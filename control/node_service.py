@@ -253,15 +253,21 @@ def _required_shot(shot: int | None) -> int:
 
 
 def serve_node(
-    node: NodeController, endpoint: str, backend: str = "simulated", security: Any = None
+    node: NodeController,
+    endpoint: str,
+    backend: str = "simulated",
+    security: Any = None,
+    spin_us: float = 0.0,
 ) -> RpcServer:
-    """An RPC server for ``node`` (not started); ``security`` a ``control.security.Security``."""
+    """An RPC server for ``node`` (not started); ``security`` a ``control.security.Security``,
+    ``spin_us`` how long its loop polls for the next request (``RpcServer``)."""
     return RpcServer(
         node.name,
         endpoint,
         node_methods(node),
         backend=backend,
         security=security,  # type: ignore[arg-type]
+        spin_us=spin_us,
     )
 
 

@@ -23,11 +23,13 @@ data or a pydantic model (dumped in JSON mode; numpy scalars and arrays are conv
   raises produces a ``failed`` reply naming the exception type and message (and is logged);
   the server keeps serving. Frames larger than 4x ``max_message_bytes`` are dropped by
   ZeroMQ itself (``MAXMSGSIZE``, tcp/ipc only), which disconnects that peer.
-* **Serving loop.** After each reply the loop polls for the next request for up to
-  ``spin_us`` (200 us by default) before it blocks, and blocks at once while requests come
+* **Serving loop.** With ``spin_us > 0`` the loop polls for the next request for up to
+  that long after each reply before it blocks, and blocks at once while requests come
   further apart than that (``control.rpc.reply_wait``, the same policy as the client's):
-  a server thread asleep in ``recv`` is another wake-up in every round trip.
-  ``spin_us=0`` always blocks at once.
+  a server thread asleep in ``recv`` is another wake-up in every round trip. The default,
+  0, blocks at once: a polling thread holds the GIL, which a client in the same process
+  waits for (in-process RPC teleportations ran at half the rate). A node process
+  (``qnode serve``), whose server thread has the process to itself, polls for 200 us.
 * **Ownership lock.** Built-in methods ``lock(owner)`` and ``unlock(owner, force=False)``.
   While a node is locked, every ``call`` that does not carry the owner's token (``owner``
   field of the message) is refused with a ``locked`` error naming the owner; ``ping`` and

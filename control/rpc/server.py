@@ -69,10 +69,12 @@ class RpcServer:
         context: zmq.Context | None = None,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
         security: Security | None = None,
-        spin_us: float = 200.0,
+        spin_us: float = 0.0,
     ) -> None:
         """``spin_us``: how long the serving loop polls for the next request after a reply
-        before it blocks (0: block at once; ``control.rpc.reply_wait``)."""
+        before it blocks (0, the default: block at once; ``control.rpc.reply_wait``). Give
+        it to a server whose thread has its process to itself: a polling thread holds the
+        GIL that other Python threads of its process (an in-process client) wait for."""
         security = _security.check(security)
         self._wait = SpinThenBlock(spin_us)
         if not name or len(name) > 128:
