@@ -334,14 +334,7 @@ class HeraldedLink:
         model = self.model
         timing = model.timing
         clock = self._clock
-        # ``sample_attempts`` and its ``_uniform``, inline (one call per attempt loop)
-        uniforms = self._uniforms
-        at = self._next
-        if at < len(uniforms):
-            u = uniforms[at]
-            self._next = at + 1
-        else:
-            u = self._uniform()
+        u = self._uniform()  # ``sample_attempts``, inline
         log_failure = model.log_failure  # log1p(-p) of ``sample_attempts``; None: p >= 1
         attempts = 1 if log_failure is None else int(math.log(u) / log_failure) + 1
         node_a, node_b = self.nodes
@@ -355,13 +348,7 @@ class HeraldedLink:
         emitted_at = clock.now + (attempts - 1) * timing.attempt_period_s + timing.emission_offset_s
         # ``model.choose_pattern``, inline
         cumulative = model._cumulative
-        uniforms = self._uniforms  # (a new block, if the first draw began one)
-        at = self._next
-        if at < len(uniforms):
-            u = uniforms[at]
-            self._next = at + 1
-        else:
-            u = self._uniform()
+        u = self._uniform()
         index = bisect.bisect_right(cumulative, u)
         if index >= len(cumulative):
             index = len(cumulative) - 1
