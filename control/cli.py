@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -39,6 +40,24 @@ err = Console(stderr=True)
 SeedOption = Annotated[int | None, typer.Option(min=0, help="Seed (default: the file's).")]
 StoreOption = Annotated[bool, typer.Option(help="Store every shot in the database.")]
 DbOption = Annotated[Path, typer.Option(help="QCoDeS database for the shots.")]
+
+
+class Durability(StrEnum):
+    """How each stored shot reaches the disk (``control.storage``)."""
+
+    synced = "synced"
+    shot = "shot"
+    batch = "batch"
+
+
+DurabilityOption = Annotated[
+    Durability | None,
+    typer.Option(
+        help="How each shot reaches the disk: synced (survives a power cut), shot (survives "
+        "a crash of qnode), batch (committed every 1000 shots or second; fastest) "
+        "[default: synced in the lab, shot in the simulated lab].",
+    ),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Summary as JSON on stdout.")]
 ProgressOption = Annotated[bool, typer.Option(help="Show a progress bar on stderr.")]
 LabOption = Annotated[bool, typer.Option("--lab/--sim", help="Real instruments or simulated lab.")]

@@ -17,6 +17,8 @@ from .cli import (
     DEFAULT_NETWORK,
     AlphaOption,
     DbOption,
+    Durability,
+    DurabilityOption,
     JsonOption,
     LabOption,
     ProgressOption,
@@ -36,6 +38,7 @@ from .cli_summaries import (
 
 if TYPE_CHECKING:
     from .local_processes import LocalNetwork
+    from .storage import Durability as DurabilityName
 
 
 class Scheme(StrEnum):
@@ -109,6 +112,7 @@ def entangle(
     lab: LabOption = False,
     db: DbOption = Path("runs/qnode.db"),
     store: StoreOption = True,
+    durability: DurabilityOption = None,
     as_json: JsonOption = False,
     progress: ProgressOption = True,
     events: EventsOption = None,
@@ -132,6 +136,7 @@ def entangle(
         scheme=scheme.value,
         backend="lab" if lab else None,
         db_path=db if store else None,
+        durability=_durability(durability),
     )
     summary = _entangle_run(
         "entangle",
@@ -168,6 +173,7 @@ def swap(
     scheme: SchemeOption = Scheme.single_click,
     db: DbOption = Path("runs/qnode.db"),
     store: StoreOption = True,
+    durability: DurabilityOption = None,
     as_json: JsonOption = False,
     progress: ProgressOption = True,
     sweep: SweepOption = None,
@@ -189,6 +195,7 @@ def swap(
         max_time_us=max_time_us,
         scheme=scheme.value,
         db_path=db if store else None,
+        durability=_durability(durability),
     )
     summary = _entangle_run(
         "swap", params, sweep, seed, workers, dask, as_json, progress, faults, resume, db
@@ -211,6 +218,7 @@ def chsh(
     scheme: SchemeOption = Scheme.single_click,
     db: DbOption = Path("runs/qnode.db"),
     store: StoreOption = True,
+    durability: DurabilityOption = None,
     as_json: JsonOption = False,
     progress: ProgressOption = True,
     faults: FaultsOption = None,
@@ -237,6 +245,7 @@ def chsh(
             alpha=alpha,
             scheme=scheme.value,
             db_path=db if store else None,
+            durability=_durability(durability),
             progress=tick,
         ),
     )
@@ -259,6 +268,7 @@ def teleport(
     lab: LabOption = False,
     db: DbOption = Path("runs/qnode.db"),
     store: StoreOption = True,
+    durability: DurabilityOption = None,
     as_json: JsonOption = False,
     progress: ProgressOption = True,
     events: EventsOption = None,
@@ -345,6 +355,7 @@ def teleport(
                 scheme=scheme.value,
                 backend="lab" if lab else None,
                 db_path=db if store else None,
+                durability=_durability(durability),
                 progress=tick,
                 stepwise=stepwise,
                 batch=batch,
@@ -424,3 +435,8 @@ def _resume_total(run_id: int, db: Path) -> int:
         return resume_info(run_id, db).remaining or 0
     except (FileNotFoundError, ValueError) as exc:
         _fail(f"--resume {run_id}: {exc}")
+
+
+def _durability(choice: Durability | None) -> DurabilityName | None:
+    """The storage's name for a ``--durability`` choice."""
+    return None if choice is None else choice.value  # type: ignore[return-value]  # a Literal

@@ -26,6 +26,7 @@ from .shot_loop import (
     recovering,
     resumed_totals,
 )
+from .storage import Durability
 
 CHSH_COLUMNS: tuple[Column, ...] = (
     Column("setting", "int", label="CHSH setting (0..3)"),
@@ -48,10 +49,11 @@ def run_chsh(
     scheme: str = "single_click",
     faults: str | Path | None = None,
     resume: int | None = None,
+    durability: Durability | None = None,
 ) -> dict[str, Any]:
-    """A CHSH test on one link, every shot stored; S with its 95% interval. ``faults`` and
-    ``resume`` as for :func:`run_teleport` (the summary of a resumed run covers this
-    session's shots)."""
+    """A CHSH test on one link, every shot stored; S with its 95% interval. ``faults``,
+    ``resume`` and ``durability`` as for :func:`run_teleport` (the summary of a resumed run
+    covers this session's shots)."""
     calibration = CalibrationStore.beside(network_path)
     links = [link_of(load_network(network_path), link)]
     alpha = calibrated_alpha(alpha, calibration, links, 0.05)
@@ -67,7 +69,15 @@ def run_chsh(
         orchestrator = build_orchestrator(network, loop, calibration=calibration)
         orchestrator.prepare()
         store = open_store(
-            plan, network, db_path, "chsh", CHSH_COLUMNS, loop, shots, calibration.snapshot()
+            plan,
+            network,
+            db_path,
+            "chsh",
+            CHSH_COLUMNS,
+            loop,
+            shots,
+            calibration.snapshot(),
+            durability,
         )
         shot_faults = ShotFaults()
         first = 0 if plan is None else plan.start_shot

@@ -35,6 +35,7 @@ from .shot_loop import (
     recovering,
     resumed_totals,
 )
+from .storage import Durability
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,7 @@ def run_entangle(
     faults: str | Path | None = None,
     resume: int | None = None,
     on_cutoffs: Callable[[int], None] | None = None,
+    durability: Durability | None = None,
 ) -> dict[str, Any]:
     """Heralded entanglement on one link (or, with ``swap``, between the ends of a chain via
     entanglement swapping), every pair verified in XX/YY/ZZ and stored. ``scheme`` is the
@@ -151,8 +153,8 @@ def run_entangle(
     after ``max_attempts`` (0: none) or ``max_time_us`` (None: none) and is started again.
     The calibration store beside the network file supplies the operating point
     (``calibration_in_force``); ``alpha`` None takes the link's calibrated alpha (else 0.1).
-    ``faults``, ``resume`` and ``on_cutoffs`` (told the count of tries a cut-off ended, the
-    summary's ``tries_cut_off``) as for :func:`run_teleport`."""
+    ``faults``, ``resume``, ``durability`` and ``on_cutoffs`` (told the count of tries a
+    cut-off ended, the summary's ``tries_cut_off``) as for :func:`run_teleport`."""
     from .summary import entanglement_summary
 
     name = "swap" if swap else "entangle"
@@ -188,7 +190,15 @@ def run_entangle(
         cutoffs = orchestrator.on_event = CutoffTally(on_cutoffs)
         orchestrator.prepare()
         store = open_store(
-            plan, network, db_path, name, ENTANGLEMENT_COLUMNS, loop, shots, calibration.snapshot()
+            plan,
+            network,
+            db_path,
+            name,
+            ENTANGLEMENT_COLUMNS,
+            loop,
+            shots,
+            calibration.snapshot(),
+            durability,
         )
         shot_faults = ShotFaults()
         first = 0 if plan is None else plan.start_shot

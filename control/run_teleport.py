@@ -39,6 +39,7 @@ from .shot_loop import (
     recovering_batches,
     resumed_totals,
 )
+from .storage import Durability
 
 #: What one teleportation over the chain stores.
 TELEPORT_COLUMNS: tuple[Column, ...] = (
@@ -137,6 +138,7 @@ def run_teleport(
     stepwise: bool = False,
     batch: int = 1,
     on_cutoffs: Callable[[int], None] | None = None,
+    durability: Durability | None = None,
 ) -> dict[str, Any]:
     """Teleportation over a three-node chain, every shot stored as it completes. With
     ``remote_nodes`` the node controllers run in their own processes (``qnode serve``) and
@@ -147,7 +149,9 @@ def run_teleport(
     only the core protocol, without shot programs). ``batch``: shots per program
     transaction (1..64), as real-time controllers run many repetitions per upload.
     ``on_cutoffs``: told, every half second while it grows, how many tries a cut-off has
-    ended so far (the summary's ``tries_cut_off``).
+    ended so far (the summary's ``tries_cut_off``). ``durability``: how each stored shot
+    reaches the disk (``control.storage``: "synced", "shot" or "batch"; None: the backend's
+    default, synced in the lab and per shot in the simulated lab).
 
     Stops cleanly on KeyboardInterrupt: the instruments go to their safe state, the shots so
     far are kept (the stored run is marked interrupted) and summarised. ``alpha`` None takes
@@ -194,6 +198,7 @@ def run_teleport(
             loop,
             shots,
             calibration.snapshot(),
+            durability,
         )
         first = chain_of(network)[0]
         started_sim = orchestrator.nodes[first].now_s()

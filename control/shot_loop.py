@@ -19,7 +19,7 @@ from .node import NodeError
 from .orchestrator import OrchestrationError, Orchestrator
 from .recovery import ResumePlan, ShotFaults, attempt_shot, describe_fault, fault_summary
 from .rpc import RpcError
-from .storage import ShotStore
+from .storage import Durability, ShotStore
 
 #: Shots between two checks that no idle instrument rebooted (``check_health``).
 HEALTH_EVERY = 100
@@ -195,8 +195,11 @@ def new_store(
     loop: AnyLoop,
     shots: int,
     calibration: Mapping[str, Any] | None = None,
+    durability: Durability | None = None,
 ) -> ShotStore | None:
-    """A new stored run; ``calibration``: the calibration values in force (its metadata)."""
+    """A new stored run; ``calibration``: the calibration values in force (its metadata);
+    ``durability``: how each shot reaches the disk (``control.storage``; None: the backend's
+    default)."""
     if db_path is None:
         return None
     return ShotStore(
@@ -209,6 +212,7 @@ def new_store(
         requested_shots=shots,
         calibration=calibration,
         extra_metadata={"attempt_loop": loop.model_dump()},
+        durability=durability,
     )
 
 
@@ -217,6 +221,7 @@ def close_store(store: ShotStore | None, summary: dict[str, Any], interrupted: b
         return
     summary["run_id"] = store.run_id
     summary["database"] = str(store.db_path)
+    summary["durability"] = store.durability
     if interrupted:
         store.close(KeyboardInterrupt())
     else:
@@ -267,12 +272,16 @@ def open_store(
     loop: AnyLoop,
     shots: int,
     calibration: Mapping[str, Any] | None = None,
+    durability: Durability | None = None,
 ) -> ShotStore | None:
     """A new stored run, or the resumed one (its entry notes the continuation's seed)."""
     if plan is None:
-        return new_store(network, db_path, name, columns, loop, shots, calibration)
+        return new_store(network, db_path, name, columns, loop, shots, calibration, durability)
     return ShotStore.resume(
-        plan.run_id, plan.db_path, note={"continuation_seed": plan.continuation_seed}
+        plan.run_id,
+        plan.db_path,
+        durability=durability,
+        note={"continuation_seed": plan.continuation_seed},
     )
 
 

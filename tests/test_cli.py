@@ -138,6 +138,33 @@ def test_teleport_runs_stores_every_shot_and_summarises(tmp_path: Path) -> None:
     conn.close()
 
 
+def test_durability_option_is_applied_and_recorded(tmp_path: Path) -> None:
+    from qcodes.dataset import load_by_id
+
+    from control.stored_runs import open_database, read_metadata
+
+    db = tmp_path / "runs.db"
+    chain = str(CONFIGS / "three_node_chain.network.yaml")
+    base = ["teleport", "--config", chain, "--shots", "12", "--json", "--no-progress"]
+    runs = {}
+    for extra in ([], ["--durability", "batch"], ["--durability", "synced"]):
+        result = runner.invoke(app, [*base, "--db", str(db), *extra])
+        assert result.exit_code == 0, result.output
+        summary = json.loads(result.stdout)
+        runs[summary["durability"]] = summary["run_id"]
+    assert sorted(runs) == ["batch", "shot", "synced"]  # the simulated lab's default: shot
+    conn = open_database(db)
+    for durability, run_id in runs.items():
+        dataset = load_by_id(run_id, conn=conn)
+        assert read_metadata(dataset)["durability"] == durability
+        assert len(dataset.get_parameter_data()["correct"]["correct"]) == 12  # all stored
+    conn.close()
+    refused = runner.invoke(app, [*base, "--db", str(db), "--durability", "fast"])
+    assert refused.exit_code == 2
+    assert "--durability" in refused.output and "'fast'" in refused.output
+    assert "synced" in refused.output and "batch" in refused.output
+
+
 def test_swap_delivers_end_to_end_pairs_that_match_the_simulated_state() -> None:
     chain = str(CONFIGS / "three_node_chain.network.yaml")
     result = runner.invoke(
