@@ -21,12 +21,19 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-from scipy.linalg import expm
 
 A_COMMON, B_COMMON, A_DISTINCT, B_DISTINCT = 0, 1, 2, 3
 #: Output port of each mode after the beam splitter: port 0 ('+') or port 1 ('-').
 PLUS_PORT_MODES = (A_COMMON, A_DISTINCT)
 MINUS_PORT_MODES = (B_COMMON, B_DISTINCT)
+
+
+def _exp_antihermitian(generator: np.ndarray) -> np.ndarray:
+    """exp(G) of an anti-Hermitian G from the eigenbasis of the Hermitian iG = V diag(l) V^+:
+    exp(G) = V diag(exp(-i l)) V^+, unitary to machine precision. (numpy alone: scipy's
+    ``expm`` gave the same to 1e-15 but its import cost every run a third of a second.)"""
+    values, vectors = np.linalg.eigh(1j * generator)
+    return (vectors * np.exp(-1j * values)) @ vectors.conj().T
 
 
 @dataclass(frozen=True)
@@ -92,7 +99,7 @@ class FockSpace:
         """50:50 beam splitter exp(pi/4 (a^dag b - a b^dag)); its generator conserves the
         photon number, so the exponential is exact in this space."""
         generator = self.hopping(mode_a, mode_b) - self.hopping(mode_b, mode_a)
-        return expm(math.pi / 4 * generator)
+        return _exp_antihermitian(math.pi / 4 * generator)
 
     def loss_kraus(self, mode: int, transmission: float) -> list[np.ndarray]:
         """Kraus operators of a pure-loss channel (beam splitter to the environment) on a mode:

@@ -19,6 +19,23 @@ def test_beam_splitter_is_unitary() -> None:
     assert np.allclose(bs.conj().T @ bs, np.eye(space.dim))
 
 
+@pytest.mark.parametrize("max_photons", [1, 2, 3])
+def test_beam_splitter_is_the_matrix_exponential_of_its_generator(max_photons: int) -> None:
+    """exp(pi/4 (a^dag b - a b^dag)) from the eigenbasis agrees with scipy's Pade ``expm``,
+    and splits one photon in mode a evenly between modes a and b."""
+    from scipy.linalg import expm
+
+    space = FockSpace(max_photons=max_photons)
+    generator = space.hopping(0, 1) - space.hopping(1, 0)
+    bs = space.beam_splitter(0, 1)
+    assert np.abs(bs - expm(np.pi / 4 * generator)).max() < 1e-14
+    in_a = space.annihilation(0).conj().T @ space.vacuum()
+    in_b = space.annihilation(1).conj().T @ space.vacuum()
+    out = bs @ in_a
+    assert abs(in_a.conj() @ out) ** 2 == pytest.approx(0.5, abs=1e-14)
+    assert abs(in_b.conj() @ out) ** 2 == pytest.approx(0.5, abs=1e-14)
+
+
 @pytest.mark.parametrize("visibility", [1.0, 0.9, 0.5, 0.0])
 def test_hong_ou_mandel_dip(visibility: float) -> None:
     """Two photons with mode overlap |<m_A|m_B>|^2 = V give coincidences with probability
