@@ -236,7 +236,12 @@ def _stations(loaded: LoadedNetwork, instruments: dict[str, QNodeVisaInstrument]
             if i.station_file == station_file and i.name in instruments
         ]
         if members:
-            stations[owner] = qcodes.Station(*members)
+            # Added without refreshing each instrument's snapshot: qcodes.Station(*members)
+            # would read every gettable parameter of every instrument (about 750 queries for
+            # the three-node chain) and discard the result.
+            station = stations[owner] = qcodes.Station()
+            for member in members:
+                station.add_component(member, update_snapshot=False)
     return stations
 
 

@@ -383,7 +383,9 @@ def test_a_batched_run_stores_every_shot_and_absorbs_faults(tmp_path: Path) -> N
     batched = run_teleport(CHAIN, 40, seed=5, db_path=None, batch=8)
     assert batched["batch"] == 8 and batched["fidelity_estimate"] == plain["fidelity_estimate"]
     plan = tmp_path / "faults.yaml"
-    plan.write_text("seed: 3\nfaults:\n  - {instrument: charlie_rtc, kind: timeout, at: [11]}\n")
+    # charlie_rtc's 8th message is the third batch's program transaction (after *IDN?,
+    # QUB:COUN?, its set-up and two batches)
+    plan.write_text("seed: 3\nfaults:\n  - {instrument: charlie_rtc, kind: timeout, at: [8]}\n")
     db = tmp_path / "runs.db"
     summary = run_teleport(CHAIN, 40, seed=5, db_path=db, batch=8, faults=plan)
     assert summary["aborted"] is None and summary["shots"] == 40

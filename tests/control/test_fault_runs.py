@@ -135,8 +135,8 @@ def test_damaged_replies_are_detected_and_asked_again(
 
 def test_a_rebooted_awg_gets_its_settings_and_sequence_back(tmp_path: Path, opened) -> None:
     # the AWGs get no message per shot (the real-time controllers trigger their attempt
-    # sequences): bob's 117th message is the health check before shot 100
-    faults = plan(tmp_path, "instrument: bob_awg, kind: reboot, at: [117]")
+    # sequences): bob's 50th message is the health check before shot 100
+    faults = plan(tmp_path, "instrument: bob_awg, kind: reboot, at: [50]")
     summary = teleport(tmp_path, faults, shots=120)
     check_complete(summary, tmp_path, 120)
     handled = summary["faults"]["handled"]["bob_awg"]
