@@ -11,6 +11,7 @@ touched; every error names the file, the field, the value and what was expected.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,10 +186,17 @@ def _read_yaml(path: Path) -> Any:
         raise NetworkConfigError(f"{path}: not valid YAML: {exc}") from None
 
 
-def _station_schema() -> dict[str, Any]:
+@functools.cache
+def _station_validator() -> Any:
+    """A validator of QCoDeS' station schema, the schema itself checked once per process
+    (``jsonschema.validate`` checks it on every call: 4.4 ms per station file, against
+    0.4 ms for the file itself)."""
     from qcodes.station import SCHEMA_TEMPLATE_PATH
 
-    return json.loads(Path(SCHEMA_TEMPLATE_PATH).read_text())
+    schema = json.loads(Path(SCHEMA_TEMPLATE_PATH).read_text())
+    validator_class = jsonschema.validators.validator_for(schema)
+    validator_class.check_schema(schema)
+    return validator_class(schema)
 
 
 def _driver_for_type(type_path: str) -> DriverEntry | None:
@@ -202,13 +210,11 @@ def _driver_for_type(type_path: str) -> DriverEntry | None:
 def load_station_file(path: Path) -> dict[str, StationInstrument]:
     """Validate a QCoDeS station file strictly (schema, known drivers, addresses)."""
     data = _read_yaml(path)
-    try:
-        jsonschema.validate(data, _station_schema())
-    except jsonschema.ValidationError as exc:
+    # the error jsonschema.validate would raise: the best match of all the problems
+    exc = jsonschema.exceptions.best_match(_station_validator().iter_errors(data))
+    if exc is not None:
         where = ".".join(str(p) for p in exc.absolute_path) or "(top level)"
-        raise NetworkConfigError(
-            f"{path}: {where}: {exc.message} (QCoDeS station schema)"
-        ) from None
+        raise NetworkConfigError(f"{path}: {where}: {exc.message} (QCoDeS station schema)")
     instruments = {}
     for name, spec in (data.get("instruments") or {}).items():
         entry = _driver_for_type(spec["type"])
