@@ -74,6 +74,10 @@ from .stored_runs import (
 )
 
 Durability = Literal["synced", "shot", "batch"]
+#: the Python type a column's values are stored as (a value of exactly this type is stored as
+#: it is; any other goes through the column's check, ``shot_columns._coerce``)
+_STORED_TYPE = {"float": float, "int": int, "text": str}
+_ABSENT: Any = object()
 DURABILITIES = ("synced", "shot", "batch")
 BACKENDS = ("simulated", "lab")
 
@@ -269,6 +273,7 @@ class ShotStore:
         self.dataset = ds
         self.columns = cols
         self._by_name = {c.name: c for c in cols}
+        self._stored_types = [(c, _STORED_TYPE[c.kind]) for c in cols]
         self._last_shot = last_shot
         self._written = count
         self._pending: list[dict[str, Any]] = []
@@ -308,24 +313,27 @@ class ShotStore:
             raise ValueError(
                 f"add_shot: shot={shot!r}: expected a number above the last one, {self._last_shot}"
             )
-        unknown = sorted(set(values) - set(self._by_name))
-        if unknown:
-            name = unknown[0]
+        if not values.keys() <= self._by_name.keys():
+            name = sorted(set(values) - set(self._by_name))[0]
             raise ValueError(
                 f"add_shot: unknown column {name!r} = {values[name]!r}: expected one of "
                 f"{[c.name for c in self.columns]}"
             )
         row: dict[str, Any] = {"shot": int(shot)}
-        for col in self.columns:
-            if col.name in values:
-                row[col.name] = _coerce(col, values[col.name])
+        for col, stored_type in self._stored_types:
+            name = col.name
+            value = values.get(name, _ABSENT)
+            if type(value) is stored_type:  # already what the column stores: nothing to do
+                row[name] = value
+            elif value is not _ABSENT:
+                row[name] = _coerce(col, value)
             elif col.required:
                 expected = {"text": "a text value", "int": "an integer", "float": "a number"}
                 raise ValueError(
-                    f"add_shot: column {col.name!r} missing: expected {expected[col.kind]}"
+                    f"add_shot: column {name!r} missing: expected {expected[col.kind]}"
                 )
             else:
-                row[col.name] = col.default
+                row[name] = col.default
         self._pending.append(row)
         self._last_shot = int(shot)
         if (
