@@ -12,14 +12,9 @@ from .realtime import RealTimeNetwork
 class RealTimeMixin:
     """Real-time network hooks of :class:`~sim_backend.hardware.SimulatedHardware`."""
 
-    _realtime: RealTimeNetwork | None = None
-
-    @property
-    def realtime(self) -> RealTimeNetwork:
-        """The programs of every node's real-time controller (one per lab)."""
-        if self._realtime is None:
-            self._realtime = RealTimeNetwork(self)
-        return self._realtime
+    #: The programs of every node's real-time controller (one per lab, made with the
+    #: lab's hardware: a plain attribute, which each program transaction reads)
+    realtime: RealTimeNetwork
 
     def node_of_controller(self, controller: str) -> str:
         return self._node_of_controller(controller)  # type: ignore[attr-defined]

@@ -71,15 +71,18 @@ class RealTimeNetwork(ProgramOperations):
         # entry keeps them alive, so the id stays theirs) and its node: the controllers
         # rerun a few compiled programs
         self._runners: dict[int, Resolved] = {}
-        # controller_of per peer node while one ``_advance`` runs (nothing rewires the lab
-        # meanwhile; it is asked again at the next one)
+        # controller_of per peer node, and node_of_controller per controller: the lab's
+        # wiring is fixed (``SimulatedHardware._node_of_controller`` keeps it too), so they
+        # are asked once per network, not in every transaction
         self._controllers: dict[str, str] = {}
-        self._time: Any = hardware.realtime_clock()  # see ``ProgramOperations._time``
+        self._nodes: dict[str, str] = {}
+        # see ``ProgramOperations._time``: the lab's one clock (made with the lab), asked once
+        self._time: Any = hardware.realtime_clock()
         self._blocks: Any = None  # see ``ProgramOperations._blocks``
         # ``_advance`` found no program can go on, and none started or ended since: its
         # next call would change nothing (no program waits for a time, so not even the
-        # clock running on wakes one), so it returns at once (a node asks for each
-        # controller's results after a batch)
+        # clock running on wakes one), so ``results`` does not make it (a node asks for
+        # each controller's results after a batch)
         self._settled = False
 
     # ------------------------------------------------------------------ interface
@@ -99,16 +102,23 @@ class RealTimeNetwork(ProgramOperations):
         nodes' shots are synchronised). Programs still running or waiting on this
         controller (a batch its node controller abandoned), and programs of earlier shots
         left waiting on any controller, are aborted first, with their shots."""
-        self._time = self._hw.realtime_clock()
-        self._settled = False
         first = programs[0][0]
-        for stale in [self._runs.pop(controller, None), *self._queued.pop(controller, ())]:
-            if stale is not None and stale.state == "running":
+        stale = self._runs.pop(controller, None)
+        if stale is not None and stale.state == "running":
+            self._end(stale, "aborted")
+        for stale in self._queued.pop(controller, ()):
+            if stale.state == "running":
                 self._end(stale, "aborted")
+        below = False  # a program of a shot below ``first`` runs on (a private shot's)
         for other in self._runs.values():  # a program of an earlier shot left waiting
-            if other.state == "running" and 0 <= other.shot < first:
-                self._end(other, "aborted")
-        node = self._hw.node_of_controller(controller)
+            if other.state == "running" and other.shot < first:
+                if other.shot >= 0:
+                    self._end(other, "aborted")
+                else:
+                    below = True
+        node = self._nodes.get(controller)
+        if node is None:
+            node = self._nodes[controller] = self._hw.node_of_controller(controller)
         known = self._runners
         runs = []
         new = object.__new__
@@ -127,9 +137,38 @@ class RealTimeNetwork(ProgramOperations):
             runs.append(run)
         self._batches[controller] = runs
         self._runs[controller] = runs[0]
-        self._queued[controller] = deque(runs[1:])
+        if len(runs) > 1:  # (a start of one queues nothing: no empty deque made)
+            self._queued[controller] = deque(runs[1:])
         self._floor = None
+        if self._settled and not below and self._waits_at_start(runs[0]):
+            return  # (the pass ``_advance`` would make would only repeat its wait)
+        self._settled = False
         self._advance()
+
+    def _waits_at_start(self, run: ProgramRun) -> bool:
+        """Whether ``run``, just started on a settled network (no program could go on)
+        as the earliest shot's, waits at its first operation: an ``entangle`` whose peer's
+        program is not at the one it meets (``_entangle``'s check, made without running
+        the loop; the peer's controller already known), in a shot not aborted; its wait
+        is noted then. Nothing else can go on after such a start either: a program
+        waiting to meet this one would be the peer this one meets (a meeting is mutual),
+        and no message is on its way (settled)."""
+        if run.runners[0] is not _ENTANGLE or run.shot in self._aborted:
+            return False
+        peer, meeting = run.args[0]
+        controller = self._controllers.get(peer)
+        if controller is None:  # (first meeting: the pass asks the lab)
+            return False
+        other = self._runs.get(controller)
+        if (
+            other is not None
+            and other.shot == run.shot
+            and other.state == "running"
+            and other.ops[other.position] == meeting
+        ):
+            return False
+        run.waiting = peer
+        return True
 
     def private_shot(self) -> int:
         """A shot number no client sends (they are >= 0), for a program that meets no
@@ -147,7 +186,8 @@ class RealTimeNetwork(ProgramOperations):
         batch = self._batches.get(controller)
         if batch is None:
             raise ScpiError(-200, "no program started")
-        self._advance()
+        if not self._settled:  # (settled: a further look would change nothing)
+            self._advance()
         for run in batch:
             if run.state == "running":
                 self._fail(run, -200, f"blocked at {run.where()}: {run.why()}")
@@ -170,13 +210,12 @@ class RealTimeNetwork(ProgramOperations):
         each controller's program of the floor runs until it waits; a program of an
         aborted shot ends at its next operation, one whose operation fails (ScpiError)
         fails there. Both are written out in this loop (three of each a shot: no calls)."""
-        if self._settled:
-            return
-        self._controllers.clear()
         hw, runs, queued, aborted = self._hw, self._runs, self._queued, self._aborted
         time, receive = self._time, _RECEIVE
         self._blocks = hw.qubit_blocks_version()
         moved = False  # the last pass ran something
+        earliest = NEVER  # the look's earliest arrival (NEVER: none; unknown after time ran)
+        looked = False  # the pass follows a look (not the clock running on)
         while True:
             if moved or self._floor is None:
                 # the look: after a pass that ran something (or a program's start); when
@@ -187,6 +226,8 @@ class RealTimeNetwork(ProgramOperations):
                 earliest = NEVER
                 for run in runs.values():  # values only change: iteration is safe
                     if run.state != "running":
+                        if not queued:  # (starts of one queue nothing)
+                            continue
                         waiting = queued.get(run.controller)  # (keyed by their controller)
                         if not waiting:
                             continue
@@ -208,9 +249,9 @@ class RealTimeNetwork(ProgramOperations):
                         if box and now < box[0][0] < earliest:
                             earliest = box[0][0]
                 self._floor = floor = 0 if floor is None else floor
-                due_now = due == floor
+                due_now, looked = due == floor, True
             else:  # the clock has just run on to an arrival: a pass follows
-                floor, due_now = self._floor, True
+                floor, due_now, looked = self._floor, True, False
             if due_now:
                 moved = False
                 for run in runs.values():  # steps never add or remove controllers
@@ -239,8 +280,14 @@ class RealTimeNetwork(ProgramOperations):
                 if moved:
                     continue
                 # a pass that ran nothing leaves nothing changed (not even the clock), so
-                # a further pass would run nothing either: time runs on at once
-                arrival = self._next_arrival()
+                # a further pass would run nothing either: time runs on at once, to the
+                # earliest arrival the look found (what it saw has not changed: only a
+                # receive that found its message not there yet put a program to sleep, till
+                # that arrival, which the look counted) or, after the clock ran on, sought
+                if looked:
+                    arrival = None if earliest == NEVER else earliest
+                else:
+                    arrival = self._next_arrival()
             else:
                 arrival = None if earliest == NEVER else earliest
             if arrival is None:
@@ -359,3 +406,4 @@ _OPERATIONS = {
     "receive": RealTimeNetwork._receive,
 }
 _RECEIVE = RealTimeNetwork._receive
+_ENTANGLE = RealTimeNetwork._entangle
