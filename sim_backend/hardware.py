@@ -129,7 +129,7 @@ class SimulatedHardware(LinkPhysicsMixin, AttemptLoopMixin, ClickTagsMixin, Real
 
     def realtime_clock(self) -> Any:
         """The lab's clock, whose ``now`` the real-time network reads (``now_s`` without a
-        call each time)."""
+        call each time) and which it runs on to a message's arrival (``advance_to``)."""
         return self.lab.clock
 
     def settings_changed(self, instrument: str) -> None:

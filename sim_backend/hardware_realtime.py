@@ -25,9 +25,6 @@ class RealTimeMixin:
             raise KeyError(f"node {node!r} has no real-time controller wired")
         return str(wiring.qubit_controller)
 
-    def clock_advance_to(self, time_s: float) -> None:
-        self.lab.clock.advance_to(time_s)  # type: ignore[attr-defined]
-
     def realtime_attempt_loop(self, node: str, peer: str) -> tuple[bool, str, int, float]:
         """The attempt loop of the link ``node``-``peer``, started by the two nodes'
         real-time controllers triggering their AWGs' uploaded sequences (as an AWG in

@@ -109,13 +109,13 @@ class RealTimeNetwork(ProgramOperations):
         for stale in self._queued.pop(controller, ()):
             if stale.state == "running":
                 self._end(stale, "aborted")
-        below = False  # a program of a shot below ``first`` runs on (a private shot's)
-        for other in self._runs.values():  # a program of an earlier shot left waiting
-            if other.state == "running" and other.shot < first:
-                if other.shot >= 0:
+        alone = True  # no other controller's program runs on
+        for other in self._runs.values():
+            if other.state == "running":
+                if 0 <= other.shot < first:  # a program of an earlier shot left waiting
                     self._end(other, "aborted")
                 else:
-                    below = True
+                    alone = False
         node = self._nodes.get(controller)
         if node is None:
             node = self._nodes[controller] = self._hw.node_of_controller(controller)
@@ -140,35 +140,21 @@ class RealTimeNetwork(ProgramOperations):
         if len(runs) > 1:  # (a start of one queues nothing: no empty deque made)
             self._queued[controller] = deque(runs[1:])
         self._floor = None
-        if self._settled and not below and self._waits_at_start(runs[0]):
-            return  # (the pass ``_advance`` would make would only repeat its wait)
+        run = runs[0]
+        if (
+            alone
+            and self._settled
+            and run.runners[0] is _ENTANGLE
+            and run.args[0][0] != node
+            and run.shot not in self._aborted
+        ):
+            # Nothing could go on before this start (settled: no abort since), and no other
+            # program runs: this one's first operation, an attempt loop, waits for its
+            # peer's program, and a pass would only find that (the network stays settled)
+            run.waiting = run.args[0][0]
+            return
         self._settled = False
         self._advance()
-
-    def _waits_at_start(self, run: ProgramRun) -> bool:
-        """Whether ``run``, just started on a settled network (no program could go on)
-        as the earliest shot's, waits at its first operation: an ``entangle`` whose peer's
-        program is not at the one it meets (``_entangle``'s check, made without running
-        the loop; the peer's controller already known), in a shot not aborted; its wait
-        is noted then. Nothing else can go on after such a start either: a program
-        waiting to meet this one would be the peer this one meets (a meeting is mutual),
-        and no message is on its way (settled)."""
-        if run.runners[0] is not _ENTANGLE or run.shot in self._aborted:
-            return False
-        peer, meeting = run.args[0]
-        controller = self._controllers.get(peer)
-        if controller is None:  # (first meeting: the pass asks the lab)
-            return False
-        other = self._runs.get(controller)
-        if (
-            other is not None
-            and other.shot == run.shot
-            and other.state == "running"
-            and other.ops[other.position] == meeting
-        ):
-            return False
-        run.waiting = peer
-        return True
 
     def private_shot(self) -> int:
         """A shot number no client sends (they are >= 0), for a program that meets no
@@ -210,9 +196,9 @@ class RealTimeNetwork(ProgramOperations):
         each controller's program of the floor runs until it waits; a program of an
         aborted shot ends at its next operation, one whose operation fails (ScpiError)
         fails there. Both are written out in this loop (three of each a shot: no calls)."""
-        hw, runs, queued, aborted = self._hw, self._runs, self._queued, self._aborted
+        runs, queued, aborted = self._runs, self._queued, self._aborted
         time, receive = self._time, _RECEIVE
-        self._blocks = hw.qubit_blocks_version()
+        self._blocks = self._hw.qubit_blocks_version()
         moved = False  # the last pass ran something
         earliest = NEVER  # the look's earliest arrival (NEVER: none; unknown after time ran)
         looked = False  # the pass follows a look (not the clock running on)
@@ -293,7 +279,7 @@ class RealTimeNetwork(ProgramOperations):
             if arrival is None:
                 self._settled = True
                 return
-            hw.clock_advance_to(arrival)
+            time.advance_to(arrival)
             moved = False
 
     def _next_arrival(self) -> float | None:
