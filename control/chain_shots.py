@@ -95,7 +95,7 @@ class ChainShotsMixin:
                 node.load_loop(self.loop)
             self._loaded = self.loop
         probe = self.network.backend != "lab"  # only a simulation knows the exact fidelity
-        # (no local observer: nothing to ask it, per kind)
+        # (no local observer: none is asked for each kind)
         publishing = self.events is not None or (
             self.on_event is not None
             and any(self._observes(kind) for kind in ("herald", "swap", "shot"))

@@ -238,7 +238,7 @@ class SimulatedHardware(LinkPhysicsMixin, AttemptLoopMixin, ClickTagsMixin, Real
 
     #: ``qubit_blocks_version()``: while it is the same object, the blocks ``qubit_block``
     #: returned stay valid (``hardware_blocks.blocks_version`` itself as the method: the
-    #: real-time network asks for it at every run of its programs, three a teleportation)
+    #: real-time network asks for it at every run of its programs, two a teleportation)
     qubit_blocks_version = blocks_version
 
     def _qubit_step(self, instrument: str, operation: str, args: tuple[Any, ...]) -> Any:
