@@ -88,27 +88,32 @@ class ChainShotsMixin:
             return [self.teleport_stepwise(a, b, c, shot, state) for shot, state in shots]
         if not self._prepared:
             self.prepare()
-        node_a, node_b, node_c = (self.nodes[n] for n in (a, b, c))
+        nodes = self.nodes
+        node_a, node_b, node_c = nodes[a], nodes[b], nodes[c]
         if self._loaded is not self.loop:
             for node in (node_a, node_b, node_c):
                 node.load_loop(self.loop)
             self._loaded = self.loop
         probe = self.network.backend != "lab"  # only a simulation knows the exact fidelity
-        publishing = self.events is not None or any(
-            self._observes(kind) for kind in ("herald", "swap", "shot")
+        # (no local observer: none is asked for each kind)
+        publishing = self.events is not None or (
+            self.on_event is not None
+            and any(self._observes(kind) for kind in ("herald", "swap", "shot"))
         )
-        pending_ab = [0] * len(shots)
-        attempts_bc = [0] * len(shots)
-        done: dict[int, TeleportShot] = {}
-        todo = list(range(len(shots)))
+        count = len(shots)
+        pending_ab = [0] * count
+        attempts_bc = [0] * count
+        done: list[Any] = [None] * count  # each shot's record, once it completed
+        todo = list(range(count))
         while todo:
-            programs = self._batch_programs(a, b, c, [shots[i][1] for i in todo], probe)
-            receivers = [p.receiver for p in programs]
-            swappers = [p.swapper for p in programs]
-            first = self._tags(len(todo))
+            programs, receivers, swappers, senders = self._batch_programs(
+                a, b, c, shots, todo, probe
+            )
+            first = self._next_tag
+            self._next_tag = first + len(todo)
             node_a.start_programs(receivers, first)
             node_b.start_programs(swappers, first)
-            at_c = node_c.run_shot_programs([p.sender for p in programs], first)
+            at_c = node_c.run_shot_programs(senders, first)
             at_a = node_a.program_results(receivers)
             at_b = node_b.program_results(swappers)
             again = []
@@ -129,13 +134,7 @@ class ChainShotsMixin:
                     self._publish("shot", shot=shot, input=state[0], correct=record.correct)
                 done[i] = record
             todo = again
-        return [done[i] for i in range(len(shots))]
-
-    def _tags(self, count: int) -> int:
-        """``count`` consecutive shot tags for the controllers' programs; the first."""
-        first = self._next_tag
-        self._next_tag += count
-        return first
+        return done
 
     def _record(
         self,
@@ -175,30 +174,41 @@ class ChainShotsMixin:
         self._publish("swap", node=b, pair=f"{a}-{c}#{tag}", outcomes=list(at_b.readouts))
 
     def _batch_programs(
-        self, a: str, b: str, c: str, states: list[tuple[str, float, float]], probe: bool
-    ) -> list[ChainTeleport]:
-        """The programs of each shot of a batch, by input state (a batch repeats a few)."""
+        self,
+        a: str,
+        b: str,
+        c: str,
+        shots: list[tuple[int, tuple[str, float, float]]],
+        todo: list[int],
+        probe: bool,
+    ) -> tuple[list[ChainTeleport], list[Any], list[Any], list[Any]]:
+        """The programs of the shots ``todo`` (indices into ``shots``), by input state (a
+        batch repeats a few), and a's, b's and c's programs of each, in order."""
         known: dict[int, ChainTeleport] = {}  # by the state's identity, within this call
-        programs = []
-        for state in states:
+        compiled, cutoff = self._programs, self.cutoff_s
+        programs: list[ChainTeleport] = []
+        receivers: list[Any] = []
+        swappers: list[Any] = []
+        senders: list[Any] = []
+        for i in todo:
+            state = shots[i][1]
             shot_programs = known.get(id(state))
             if shot_programs is None:
-                shot_programs = self._chain_programs(a, b, c, state[1], state[2], probe)
+                key = (a, b, c, state[1], state[2], cutoff, probe)  # ``chain_teleport``'s
+                shot_programs = compiled.get(key) or self._compiled(key)
                 known[id(state)] = shot_programs
             programs.append(shot_programs)
-        return programs
+            receivers.append(shot_programs.receiver)
+            swappers.append(shot_programs.swapper)
+            senders.append(shot_programs.sender)
+        return programs, receivers, swappers, senders
 
-    def _chain_programs(
-        self, a: str, b: str, c: str, theta: float, phi: float, probe: bool
-    ) -> ChainTeleport:
-        """The shot's programs (compiled once per chain, input state and memory cut-off)."""
-        key = (a, b, c, theta, phi, self.cutoff_s, probe)
-        programs = self._programs.get(key)
-        if programs is None:
-            if len(self._programs) >= 64:
-                self._programs.clear()
-            programs = chain_teleport(a, b, c, theta, phi, self.cutoff_s, probe)
-            self._programs[key] = programs
+    def _compiled(self, key: tuple[Any, ...]) -> ChainTeleport:
+        """The programs ``chain_teleport(*key)``, compiled now and kept in ``_programs``
+        (by chain, input state, memory cut-off and probe: a run repeats a few)."""
+        if len(self._programs) >= 64:
+            self._programs.clear()
+        programs = self._programs[key] = chain_teleport(*key)
         return programs
 
     def _shot_aborted(

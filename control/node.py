@@ -318,8 +318,10 @@ class NodeController:
         the other nodes' programs of the same shot; one shot is a batch of one), run one
         after the other on the controller, without waiting for them; the node must hold no
         pair (the programs own its qubits)."""
-        self._check_no_pairs()
-        programs = [self._with_pending_wait(programs[0]), *programs[1:]]
+        if self.pairs:
+            self._check_no_pairs()
+        if self._pending_wait_s:  # (none: the programs as given, no copy of the list)
+            programs = [self._with_pending_wait(programs[0]), *programs[1:]]
         self.instruments.qubits.start_programs(programs, first_shot)
 
     def program_results(self, programs: list[QubitProgram]) -> list[ProgramResult]:
@@ -332,8 +334,10 @@ class NodeController:
         self, programs: list[QubitProgram], first_shot: int
     ) -> list[ProgramResult]:
         """``start_programs`` and ``program_results`` in one transaction."""
-        self._check_no_pairs()
-        programs = [self._with_pending_wait(programs[0]), *programs[1:]]
+        if self.pairs:
+            self._check_no_pairs()
+        if self._pending_wait_s:
+            programs = [self._with_pending_wait(programs[0]), *programs[1:]]
         results = self.instruments.qubits.run_programs(programs, first_shot)
         self._clock_s = results[-1].time_s
         return results

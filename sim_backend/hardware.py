@@ -67,6 +67,7 @@ from .physics.states import (
     fidelity_to_bloch_state,
     fidelity_to_pure,
 )
+from .realtime import RealTimeNetwork
 from .spin_drive import play_spin_program
 from .wiring import RECENT_ATTEMPT_RUNS, AttemptRun, NodeWiring, StationWiring, _TagBuffer
 
@@ -107,6 +108,7 @@ class SimulatedHardware(LinkPhysicsMixin, AttemptLoopMixin, ClickTagsMixin, Real
             names = [n.name for n in link.nodes]
             if frozenset(names) not in self.stations:
                 raise ValueError(f"link {'-'.join(names)} has no heralding station wired")
+        self.realtime = RealTimeNetwork(self)  # (see ``RealTimeMixin.realtime``)
 
     # ------------------------------------------------------------------ set-up
     def attach(self, instrument: Any) -> None:
@@ -127,7 +129,7 @@ class SimulatedHardware(LinkPhysicsMixin, AttemptLoopMixin, ClickTagsMixin, Real
 
     def realtime_clock(self) -> Any:
         """The lab's clock, whose ``now`` the real-time network reads (``now_s`` without a
-        call each time)."""
+        call each time) and which it runs on to a message's arrival (``advance_to``)."""
         return self.lab.clock
 
     def settings_changed(self, instrument: str) -> None:
@@ -234,9 +236,10 @@ class SimulatedHardware(LinkPhysicsMixin, AttemptLoopMixin, ClickTagsMixin, Real
         fused (``hardware_blocks.qubit_block``); None: run them one by one."""
         return qubit_block(self, instrument, block)
 
-    def qubit_blocks_version(self) -> Any:
-        """While it is the same object, the blocks ``qubit_block`` returned stay valid."""
-        return blocks_version(self)
+    #: ``qubit_blocks_version()``: while it is the same object, the blocks ``qubit_block``
+    #: returned stay valid (``hardware_blocks.blocks_version`` itself as the method: the
+    #: real-time network asks for it at every run of its programs, two a teleportation)
+    qubit_blocks_version = blocks_version
 
     def _qubit_step(self, instrument: str, operation: str, args: tuple[Any, ...]) -> Any:
         """``qubit_operation(instrument, operation, *args)`` as a callable; an invalid

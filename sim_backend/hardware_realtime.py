@@ -12,14 +12,9 @@ from .realtime import RealTimeNetwork
 class RealTimeMixin:
     """Real-time network hooks of :class:`~sim_backend.hardware.SimulatedHardware`."""
 
-    _realtime: RealTimeNetwork | None = None
-
-    @property
-    def realtime(self) -> RealTimeNetwork:
-        """The programs of every node's real-time controller (one per lab)."""
-        if self._realtime is None:
-            self._realtime = RealTimeNetwork(self)
-        return self._realtime
+    #: The programs of every node's real-time controller (one per lab, made with the
+    #: lab's hardware: a plain attribute, which each program transaction reads)
+    realtime: RealTimeNetwork
 
     def node_of_controller(self, controller: str) -> str:
         return self._node_of_controller(controller)  # type: ignore[attr-defined]
@@ -29,9 +24,6 @@ class RealTimeMixin:
         if wiring is None or wiring.qubit_controller is None:
             raise KeyError(f"node {node!r} has no real-time controller wired")
         return str(wiring.qubit_controller)
-
-    def clock_advance_to(self, time_s: float) -> None:
-        self.lab.clock.advance_to(time_s)  # type: ignore[attr-defined]
 
     def realtime_attempt_loop(self, node: str, peer: str) -> tuple[bool, str, int, float]:
         """The attempt loop of the link ``node``-``peer``, started by the two nodes'

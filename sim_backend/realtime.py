@@ -71,15 +71,18 @@ class RealTimeNetwork(ProgramOperations):
         # entry keeps them alive, so the id stays theirs) and its node: the controllers
         # rerun a few compiled programs
         self._runners: dict[int, Resolved] = {}
-        # controller_of per peer node while one ``_advance`` runs (nothing rewires the lab
-        # meanwhile; it is asked again at the next one)
+        # controller_of per peer node, and node_of_controller per controller: the lab's
+        # wiring is fixed (``SimulatedHardware._node_of_controller`` keeps it too), so they
+        # are asked once per network, not in every transaction
         self._controllers: dict[str, str] = {}
-        self._time: Any = hardware.realtime_clock()  # see ``ProgramOperations._time``
+        self._nodes: dict[str, str] = {}
+        # see ``ProgramOperations._time``: the lab's one clock (made with the lab), asked once
+        self._time: Any = hardware.realtime_clock()
         self._blocks: Any = None  # see ``ProgramOperations._blocks``
         # ``_advance`` found no program can go on, and none started or ended since: its
         # next call would change nothing (no program waits for a time, so not even the
-        # clock running on wakes one), so it returns at once (a node asks for each
-        # controller's results after a batch)
+        # clock running on wakes one), so ``results`` does not make it (a node asks for
+        # each controller's results after a batch)
         self._settled = False
 
     # ------------------------------------------------------------------ interface
@@ -99,16 +102,23 @@ class RealTimeNetwork(ProgramOperations):
         nodes' shots are synchronised). Programs still running or waiting on this
         controller (a batch its node controller abandoned), and programs of earlier shots
         left waiting on any controller, are aborted first, with their shots."""
-        self._time = self._hw.realtime_clock()
-        self._settled = False
         first = programs[0][0]
-        for stale in [self._runs.pop(controller, None), *self._queued.pop(controller, ())]:
-            if stale is not None and stale.state == "running":
+        stale = self._runs.pop(controller, None)
+        if stale is not None and stale.state == "running":
+            self._end(stale, "aborted")
+        for stale in self._queued.pop(controller, ()):
+            if stale.state == "running":
                 self._end(stale, "aborted")
-        for other in self._runs.values():  # a program of an earlier shot left waiting
-            if other.state == "running" and 0 <= other.shot < first:
-                self._end(other, "aborted")
-        node = self._hw.node_of_controller(controller)
+        alone = True  # no other controller's program runs on
+        for other in self._runs.values():
+            if other.state == "running":
+                if 0 <= other.shot < first:  # a program of an earlier shot left waiting
+                    self._end(other, "aborted")
+                else:
+                    alone = False
+        node = self._nodes.get(controller)
+        if node is None:
+            node = self._nodes[controller] = self._hw.node_of_controller(controller)
         known = self._runners
         runs = []
         new = object.__new__
@@ -127,8 +137,23 @@ class RealTimeNetwork(ProgramOperations):
             runs.append(run)
         self._batches[controller] = runs
         self._runs[controller] = runs[0]
-        self._queued[controller] = deque(runs[1:])
+        if len(runs) > 1:  # (a start of one queues nothing: no empty deque made)
+            self._queued[controller] = deque(runs[1:])
         self._floor = None
+        run = runs[0]
+        if (
+            alone
+            and self._settled
+            and run.runners[0] is _ENTANGLE
+            and run.args[0][0] != node
+            and run.shot not in self._aborted
+        ):
+            # Nothing could go on before this start (settled: no abort since), and no other
+            # program runs: this one's first operation, an attempt loop, waits for its
+            # peer's program, and a pass would only find that (the network stays settled)
+            run.waiting = run.args[0][0]
+            return
+        self._settled = False
         self._advance()
 
     def private_shot(self) -> int:
@@ -147,7 +172,8 @@ class RealTimeNetwork(ProgramOperations):
         batch = self._batches.get(controller)
         if batch is None:
             raise ScpiError(-200, "no program started")
-        self._advance()
+        if not self._settled:  # (settled: a further look would change nothing)
+            self._advance()
         for run in batch:
             if run.state == "running":
                 self._fail(run, -200, f"blocked at {run.where()}: {run.why()}")
@@ -170,13 +196,12 @@ class RealTimeNetwork(ProgramOperations):
         each controller's program of the floor runs until it waits; a program of an
         aborted shot ends at its next operation, one whose operation fails (ScpiError)
         fails there. Both are written out in this loop (three of each a shot: no calls)."""
-        if self._settled:
-            return
-        self._controllers.clear()
-        hw, runs, queued, aborted = self._hw, self._runs, self._queued, self._aborted
+        runs, queued, aborted = self._runs, self._queued, self._aborted
         time, receive = self._time, _RECEIVE
-        self._blocks = hw.qubit_blocks_version()
+        self._blocks = self._hw.qubit_blocks_version()
         moved = False  # the last pass ran something
+        earliest = NEVER  # the look's earliest arrival (NEVER: none; unknown after time ran)
+        looked = False  # the pass follows a look (not the clock running on)
         while True:
             if moved or self._floor is None:
                 # the look: after a pass that ran something (or a program's start); when
@@ -187,6 +212,8 @@ class RealTimeNetwork(ProgramOperations):
                 earliest = NEVER
                 for run in runs.values():  # values only change: iteration is safe
                     if run.state != "running":
+                        if not queued:  # (starts of one queue nothing)
+                            continue
                         waiting = queued.get(run.controller)  # (keyed by their controller)
                         if not waiting:
                             continue
@@ -208,9 +235,9 @@ class RealTimeNetwork(ProgramOperations):
                         if box and now < box[0][0] < earliest:
                             earliest = box[0][0]
                 self._floor = floor = 0 if floor is None else floor
-                due_now = due == floor
+                due_now, looked = due == floor, True
             else:  # the clock has just run on to an arrival: a pass follows
-                floor, due_now = self._floor, True
+                floor, due_now, looked = self._floor, True, False
             if due_now:
                 moved = False
                 for run in runs.values():  # steps never add or remove controllers
@@ -239,14 +266,20 @@ class RealTimeNetwork(ProgramOperations):
                 if moved:
                     continue
                 # a pass that ran nothing leaves nothing changed (not even the clock), so
-                # a further pass would run nothing either: time runs on at once
-                arrival = self._next_arrival()
+                # a further pass would run nothing either: time runs on at once, to the
+                # earliest arrival the look found (what it saw has not changed: only a
+                # receive that found its message not there yet put a program to sleep, till
+                # that arrival, which the look counted) or, after the clock ran on, sought
+                if looked:
+                    arrival = None if earliest == NEVER else earliest
+                else:
+                    arrival = self._next_arrival()
             else:
                 arrival = None if earliest == NEVER else earliest
             if arrival is None:
                 self._settled = True
                 return
-            hw.clock_advance_to(arrival)
+            time.advance_to(arrival)
             moved = False
 
     def _next_arrival(self) -> float | None:
@@ -359,3 +392,4 @@ _OPERATIONS = {
     "receive": RealTimeNetwork._receive,
 }
 _RECEIVE = RealTimeNetwork._receive
+_ENTANGLE = RealTimeNetwork._entangle

@@ -170,7 +170,8 @@ class ProgramOperations:
     #: per ``_advance`` (nothing within one changes the lab's parameters)
     _blocks: Any
     #: the lab's clock (``realtime_clock``): its ``now`` is read, an attribute (no call of
-    #: ``now_s``, nor a copy of it to keep up to date: a shot reads it ~6 times)
+    #: ``now_s``, nor a copy of it to keep up to date: a shot reads it ~6 times); the
+    #: scheduler runs it on to a message's arrival with its ``advance_to``
     _time: Any
 
     # Each runner returns whether the program goes on to its next operation at once
@@ -373,7 +374,11 @@ class ProgramOperations:
             run.wake_s = arrival
             return False
         run.wake_s = 0.0
-        del box[0]
+        if len(box) == 1:  # its last message: the box goes (``_drop_unread`` finds fewer)
+            del channel.boxes[run.shot]
+            self._boxes -= 1
+        else:
+            del box[0]
         if len(bits) != count:
             self._fail(
                 run, -230, f"{run.where()}: the message carries {len(bits)} bits, not {count}"

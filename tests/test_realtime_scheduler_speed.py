@@ -64,7 +64,7 @@ class LoggingLab:
     def realtime_clock(self) -> LoggingLab:
         return self  # (its clock: ``now``)
 
-    def clock_advance_to(self, time_s: float) -> None:
+    def advance_to(self, time_s: float) -> None:  # (as its clock)
         self.log.append(("advance", round(time_s * 1e6)))
         self.now = max(self.now, time_s)
 
@@ -145,6 +145,28 @@ def test_teleportation_batch_runs_in_the_pinned_order() -> None:
         None,
         ["PSI+:2:0.000202", "1", "1"],
         [1, 0, 0, 0, 1, 1],
+    )
+
+
+def test_shots_of_one_transaction_each_run_in_the_pinned_order() -> None:
+    """As the orchestrator runs one shot per transaction: Alice's start, Bob's, Charlie's,
+    then the results. Alice's start on the settled network runs no pass (her loop waits
+    for Bob's program, and nothing else runs); her program, left alone, is reported
+    blocked as a pass would have found it."""
+    lab = LoggingLab()
+    network = RealTimeNetwork(lab)
+    for shot in (7, 8):
+        for controller in ("a_rtc", "b_rtc", "c_rtc"):
+            ops = PROGRAMS[controller]
+            network.start_batch(controller, [(shot, ops, tuple(op[0] for op in ops))])
+        assert [network.result(c).state for c in sorted(PROGRAMS)] == ["done"] * 3
+    assert lab.log == _shot("alice", 209) + _shot("alice", 429)
+    network.start_batch("a_rtc", [(9, ALICE, tuple(op[0] for op in ALICE))])
+    assert network._settled and lab.log == _shot("alice", 209) + _shot("alice", 429)
+    assert network.result("a_rtc").error == (
+        -200,
+        "blocked at operation 1 'entangle': bob's program has not reached its attempt loop "
+        "with alice",
     )
 
 
