@@ -102,13 +102,14 @@ class ProgramTransactions:
                 self.display_name, f"batch of {len(programs)} programs, expected 1..{MAX_BATCH}"
             )
         known = self._encoded_programs
-        entries = []
+        texts, shapes = [], []  # (filled in the loop: no comprehension frames per batch)
         for program in programs:  # :meth:`_program_text`, inline: a batch is many programs
             entry = known.get(id(program))
             if entry is None or entry[0] is not program or entry[1] != program.ops:
                 entry = self._validated_program(program)
-            entries.append(entry)
-        return ",".join([e[2] for e in entries]), [e[3] for e in entries]
+            texts.append(entry[2])
+            shapes.append(entry[3])
+        return ",".join(texts), shapes
 
     def _program_text(self, program: QubitProgram) -> tuple[str, tuple[int, int, int]]:
         """The program as sent (quoted), validated (refused naming the operation), and its

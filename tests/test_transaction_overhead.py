@@ -126,7 +126,7 @@ def test_an_interrupt_while_waiting_for_a_reply_drops_that_reply(
     counter, sim, library, monkeypatch
 ):
     assert counter.ask("COUN?") == "1"
-    _interrupt_once(monkeypatch, counter.visa_handle, "read_raw")
+    _interrupt_once(monkeypatch, counter.visa_handle.visalib, "read")
     with pytest.raises(KeyboardInterrupt):
         counter.ask("COUN?")
     assert sim.count == 2  # the query reached the instrument; its reply was drained
@@ -149,7 +149,7 @@ def test_an_interrupt_while_the_instrument_works_leaves_the_session_clean(
 def test_an_interrupted_error_check_does_not_leak_into_the_next_write(
     counter, sim, library, monkeypatch
 ):
-    _interrupt_once(monkeypatch, counter.visa_handle, "read_raw")
+    _interrupt_once(monkeypatch, counter.visa_handle.visalib, "read")
     with pytest.raises(KeyboardInterrupt):
         counter.write("LEV 3")  # interrupted while reading SYST:ERR?
     assert _pending(library, counter) == 0
@@ -169,7 +169,7 @@ def test_the_rtc_per_step_query_is_the_base_path_and_interrupt_safe() -> None:
             patch.setattr(rtc, "ask_raw", lambda cmd: sent.append(cmd) or base_ask(cmd))
             assert rtc.last_herald("bob").heralded
             assert sent == ["ENT:RES? bob"]
-            _interrupt_once(patch, rtc.visa_handle, "read_raw")
+            _interrupt_once(patch, rtc.visa_handle.visalib, "read")
             with pytest.raises(KeyboardInterrupt):
                 rtc.last_herald("bob")
             assert sent == ["ENT:RES? bob"] * 2

@@ -361,7 +361,8 @@ class ScpiInstrument:
         return ";".join(replies) if replies else None
 
     def _execute(self, unit: str, path: str) -> tuple[str | None, str]:
-        header, *rest = unit.split(None, 1)
+        words = unit.split(None, 1)  # (not ``header, *rest = ...``: a list a message)
+        header = words[0]
         found = self._scpi_headers.get((path, header) if path else header)
         if found is None:
             found = self._header(header, path)
@@ -369,7 +370,7 @@ class ScpiInstrument:
         if entry is None:
             self.queue_error(error, header)
             return None, path
-        call = Call(bare, rest[0] if rest else "", query, suffixes)
+        call = Call(bare, words[1] if len(words) > 1 else "", query, suffixes)
         try:
             if entry.setting is not None:
                 reply = entry.setting.run(self, call)

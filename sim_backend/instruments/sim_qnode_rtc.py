@@ -316,7 +316,7 @@ class SimRealTimeController(ScpiInstrument):
         shot = None
         if params[:1].isdigit():  # [<shot>,]: split off before the programs' text
             head, _, params = params.partition(",")
-            shot = int(_SHOT.parse(head))
+            shot = _shot_number(head)
         count = self._count()
         key = (params, count)  # a controller reruns the same program shapes
         compiled = self._compiled.get(key)
@@ -376,6 +376,17 @@ class SimRealTimeController(ScpiInstrument):
                 raise ScpiError(exc.code, f"operation {index} {piece!r}: {exc.detail}") from None
             ops.append(op)
         return tuple(ops), tuple(pieces)
+
+
+def _shot_number(text: str) -> int:
+    """The ``<shot>`` argument: plain decimal digits are the number they spell (what
+    ``_SHOT.parse`` makes of them, without its regular expression: every program message
+    carries one); anything else, or out of range, goes through ``_SHOT.parse``."""
+    if text.isdigit() and text.isascii():
+        shot = int(text)
+        if shot <= _SHOT.hi:
+            return shot
+    return int(_SHOT.parse(text))
 
 
 def _peer(text: str) -> str:
