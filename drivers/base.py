@@ -66,22 +66,6 @@ _READ_WARNINGS = (pyvisa.constants.StatusCode.success_device_not_present, _MORE_
 _WHITESPACE = str.maketrans("", "", "\t\r\n")
 
 
-def _read_reply(handle: Any) -> bytes:
-    """A reply's raw bytes, as ``handle.read_raw()`` gives them: the library's ``read`` of
-    one chunk, with the warnings ``read_raw`` ignores while it reads ignored, and
-    ``read_raw`` for the rest of a reply longer than a chunk. pyvisa's ``read_raw`` is its
-    loop over chunks (a bytearray, three enum lookups, a DEBUG log per chunk): that loop cost
-    more than the simulated instrument's whole answer (~20 k CPU instructions a query, of a
-    teleportation's five), and a reply is one chunk but for blocks of data."""
-    visalib = handle.visalib
-    session = handle.session
-    with visalib.ignore_warning(session, *_READ_WARNINGS):
-        chunk, status = visalib.read(session, handle.chunk_size)
-    if status == _MORE_TO_READ:
-        return chunk + handle.read_raw()
-    return chunk
-
-
 def on_off(on: str = "1", off: str = "0") -> dict[bool, str]:
     """A ``val_mapping`` for boolean parameters (True -> ``on``, False -> ``off``)."""
     return {True: on, False: off}
@@ -305,7 +289,7 @@ class QNodeVisaInstrument(RecoveryMixin, _CheckedParameters, VisaInstrument):
     def write_raw(self, cmd: str) -> None:
         """Send ``cmd`` (logged at DEBUG on QCoDeS' ``visa_log``); a write has no reply, so
         an interrupt leaves nothing pending (see :meth:`_send` for long messages)."""
-        if self.visa_log.isEnabledFor(logging.DEBUG):
+        if self.visa_log.logger.isEnabledFor(logging.DEBUG):  # (adapter's, without its call)
             self.visa_log.debug("Writing: %s", cmd)
         self._send(self.visa_handle, cmd)
 
@@ -318,7 +302,7 @@ class QNodeVisaInstrument(RecoveryMixin, _CheckedParameters, VisaInstrument):
         dropped (:meth:`_drain_reply`), so the next query cannot receive this one's reply,
         and the interrupt is then raised. Traffic is logged at DEBUG on QCoDeS' ``visa_log``.
         """
-        debug = self.visa_log.isEnabledFor(logging.DEBUG)
+        debug = self.visa_log.logger.isEnabledFor(logging.DEBUG)  # (see :meth:`write_raw`)
         if debug:
             self.visa_log.debug("Querying: %s", cmd)
         handle = self.visa_handle
@@ -327,11 +311,27 @@ class QNodeVisaInstrument(RecoveryMixin, _CheckedParameters, VisaInstrument):
                 handle.write(cmd)
             else:
                 self._send(handle, cmd)
-            raw = _read_reply(handle)
+            # The reply: the library's read of one chunk, with the warnings pyvisa's
+            # ``read_raw`` ignores while it reads ignored, and ``read_raw`` for the rest of
+            # a reply longer than a chunk (data blocks). ``read_raw`` is pyvisa's loop over
+            # chunks (a bytearray, three enum lookups, a DEBUG log per chunk), which cost
+            # more than the simulated instrument's whole answer (~20 k CPU instructions).
+            visalib = handle.visalib
+            session = handle.session
+            with visalib.ignore_warning(session, *_READ_WARNINGS):
+                raw, status = visalib.read(session, handle.chunk_size)
+            if status == _MORE_TO_READ:
+                raw += handle.read_raw()
         except KeyboardInterrupt:
             self._drain_reply()
             raise
-        reply = self._decoded_reply(cmd, raw)
+        # :meth:`_decoded_reply`, inline for the common reply (one ending with its terminator)
+        reply = raw.decode(handle.encoding, errors="replace")
+        term = handle.read_termination
+        if term and self.REPLIES_TERMINATED and reply.endswith(term):
+            reply = reply[: -len(term)]
+        else:
+            reply = self._decoded_reply(cmd, raw)
         if debug:
             self.visa_log.debug("Response: %s", reply)
         return reply

@@ -237,7 +237,8 @@ class SimRealTimeController(ScpiInstrument):
         """The replies of the last started programs, once they have run as far as they can
         (``;`` between the programs of a batch)."""
         try:
-            call.expect_args(0)
+            if call.params.strip():  # (else it has no arguments: no call to check it)
+                call.expect_args(0)
             return self._replies(self._network().results(self.name))
         except ScpiError as exc:
             return format_error(exc.code, exc.detail)
@@ -252,6 +253,9 @@ class SimRealTimeController(ScpiInstrument):
                 raise ScpiError(-109, 'expected <shot>,"<program>",...: a batch needs its shot')
             ops, texts = programs[0]
             return [(self._shot(None, ops, network), ops, texts)]
+        if len(programs) == 1:  # one shot at a time: no comprehension
+            ops, texts = programs[0]
+            return [(shot, ops, texts)]
         return [(shot + i, ops, texts) for i, (ops, texts) in enumerate(programs)]
 
     def _replies(self, runs: list[Any]) -> str:
