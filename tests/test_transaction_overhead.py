@@ -167,9 +167,14 @@ def test_the_rtc_per_step_query_is_the_base_path_and_interrupt_safe() -> None:
         with pytest.MonkeyPatch.context() as patch:
             assert type(rtc)._query is QNodeVisaInstrument.ask_raw
             sent: list[str] = []
-            handle = rtc.visa_handle
-            base_write = handle.write
-            patch.setattr(handle, "write", lambda cmd: sent.append(cmd) or base_write(cmd))
+            visalib = rtc.visa_handle.visalib
+            base_write = visalib.write
+
+            def write(session: int, data: bytes) -> Any:
+                sent.append(data.decode().rstrip("\n"))
+                return base_write(session, data)
+
+            patch.setattr(visalib, "write", write)
             assert rtc.last_herald("bob").heralded
             assert sent == ["ENT:RES? bob"]
             _interrupt_once(patch, rtc.visa_handle.visalib, "read")
