@@ -102,13 +102,14 @@ class ProgramTransactions:
                 self.display_name, f"batch of {len(programs)} programs, expected 1..{MAX_BATCH}"
             )
         known = self._encoded_programs
-        entries = []
+        texts, shapes = [], []  # (filled in the loop: no comprehension frames per batch)
         for program in programs:  # :meth:`_program_text`, inline: a batch is many programs
             entry = known.get(id(program))
             if entry is None or entry[0] is not program or entry[1] != program.ops:
                 entry = self._validated_program(program)
-            entries.append(entry)
-        return ",".join([e[2] for e in entries]), [e[3] for e in entries]
+            texts.append(entry[2])
+            shapes.append(entry[3])
+        return ",".join(texts), shapes
 
     def _program_text(self, program: QubitProgram) -> tuple[str, tuple[int, int, int]]:
         """The program as sent (quoted), validated (refused naming the operation), and its
@@ -161,7 +162,10 @@ class ProgramTransactions:
         """One transaction's replies, one per program (``;`` between them), each checked
         against its program's shape; an error reply for any program is raised."""
         reply = self._transact(command, self._query).strip()
-        parts = segments(reply) if reply[:1] in ("0", "1") else [reply]
+        if reply[:1] not in ("0", "1"):
+            parts = [reply]
+        else:  # :func:`segments`; no quoted reason in the common reply: a plain split
+            parts = reply.split(";") if '"' not in reply else segments(reply)
         if len(parts) != len(shapes):
             if len(parts) == 1 and parts[0][:1] not in ("0", "1"):
                 raise self._refusal(parts[0], command, expected=PROGRAM_REPLY)

@@ -82,9 +82,12 @@ def complete_replies(
     """The common batch reply, read in one pass: every program complete (``0,<time_s>``)
     with items of its shape, each item exactly ``0``, ``1``, a herald or a probe. None for
     anything else (each program's full parse then decides, and names what is wrong)."""
+    if len(parts) != len(shapes):
+        return None
     results = []
     try:
-        for part, shape in zip(parts, shapes, strict=True):
+        for index, part in enumerate(parts):  # (not zip(..., strict=True): a keyword call)
+            shape = shapes[index]
             items = part.split(",")
             if items[0] != "0":
                 return None

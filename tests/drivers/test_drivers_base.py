@@ -10,7 +10,7 @@ import pyvisa
 import qcodes.validators as vals
 from pyvisa.constants import StatusCode
 from pyvisa.errors import VisaIOError
-from pyvisa.resources import MessageBasedResource
+from pyvisa_sim.highlevel import SimVisaLibrary
 from qcodes.instrument import Instrument
 from qcodes.station import Station
 
@@ -68,9 +68,7 @@ def test_loads_from_a_qcodes_station_config(tmp_path: Path) -> None:
 
 
 def test_timeout_during_identity_check_closes_and_reports(mocker) -> None:
-    mocker.patch.object(
-        MessageBasedResource, "read_raw", side_effect=VisaIOError(StatusCode.error_timeout)
-    )
+    mocker.patch.object(SimVisaLibrary, "read", side_effect=VisaIOError(StatusCode.error_timeout))
     with pytest.raises(InstrumentTimeoutError) as info:
         SantecTSL570("laser_f", address="GPIB::1::INSTR", pyvisa_sim_file=SIM)
     assert str(info.value).startswith("laser_f (Santec TSL-570): command '*IDN?' timed out")
@@ -80,7 +78,7 @@ def test_timeout_during_identity_check_closes_and_reports(mocker) -> None:
 def test_timeout_in_parameter_get_keeps_a_clean_message(make_sim, mocker) -> None:
     laser = make_sim("santec_tsl570", name="laser_g")
     mocker.patch.object(
-        laser.visa_handle, "read_raw", side_effect=VisaIOError(StatusCode.error_timeout)
+        laser.visa_handle.visalib, "read", side_effect=VisaIOError(StatusCode.error_timeout)
     )
     laser.resilience.sleep = lambda s: None
     with pytest.raises(InstrumentTimeoutError) as info:

@@ -82,7 +82,7 @@ def test_wrong_identity_is_refused(driver: str) -> None:
 def test_timeout_names_instrument_and_command(make_sim, mocker, driver: str) -> None:
     inst = make_sim(driver, name="slow")
     mocker.patch.object(
-        inst.visa_handle, "read_raw", side_effect=VisaIOError(StatusCode.error_timeout)
+        inst.visa_handle.visalib, "read", side_effect=VisaIOError(StatusCode.error_timeout)
     )
     inst.resilience.sleep = lambda s: None
     with pytest.raises(InstrumentTimeoutError) as info:

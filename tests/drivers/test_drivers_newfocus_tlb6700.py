@@ -155,7 +155,7 @@ def test_wrong_identity_is_refused() -> None:
 )
 def test_timeout_names_instrument_and_command(laser, mocker, action, command: str) -> None:
     mocker.patch.object(
-        laser.visa_handle, "read_raw", side_effect=VisaIOError(StatusCode.error_timeout)
+        laser.visa_handle.visalib, "read", side_effect=VisaIOError(StatusCode.error_timeout)
     )
     with pytest.raises(InstrumentTimeoutError) as info:
         action(laser)
@@ -166,7 +166,7 @@ def test_timeout_names_instrument_and_command(laser, mocker, action, command: st
 
 def test_io_error_is_a_communication_error(laser, mocker) -> None:
     mocker.patch.object(
-        laser.visa_handle, "read_raw", side_effect=VisaIOError(StatusCode.error_connection_lost)
+        laser.visa_handle.visalib, "read", side_effect=VisaIOError(StatusCode.error_connection_lost)
     )
     with pytest.raises(ConnectionError, match=r"laser_nv .*'OUTPut:STATe\?' failed"):
         laser.output.get()
