@@ -6,7 +6,12 @@ wall-clock second swing about 2x with the load of a shared machine.
 Only the shot loop is counted: the run calls it through ``operator.call`` and callgrind
 collects only inside that C function (``--toggle-collect=_operator_call``), so imports,
 start-up and the warm-up shots are left out. ``PYTHONHASHSEED`` is fixed, as the order of
-hashed sets would otherwise vary the count from run to run.
+hashed sets would otherwise vary the count from run to run. The objects made before the
+counted shots (imports, the network) are frozen out of the garbage collector
+(``gc.freeze()``): a full collection walks them all, ~40 M instructions here, once every
+several thousand shots of a long run, and whether one fell inside the counted window (0.90
+against 0.77 M per teleportation in batches of 16) depended on unrelated allocations, such
+as a module imported or not. The young collections the shots cause are counted.
 
     python -m benchmarks --instructions        # with the other figures
     python -m benchmarks.cpu_instructions      # on its own (2-5 min per way under valgrind)
@@ -14,6 +19,7 @@ hashed sets would otherwise vary the count from run to run.
 
 from __future__ import annotations
 
+import gc
 import operator
 import os
 import re
@@ -84,6 +90,8 @@ def _counted_run(way: str, shots: int, warmup: int) -> None:
         orchestrator.shot_programs = not options.get("stepwise", False)
         orchestrator.prepare()
         teleport_shots(orchestrator, 0, warmup, batch)  # first programs, caches
+        gc.collect()
+        gc.freeze()  # (module docstring)
         operator.call(teleport_shots, orchestrator, warmup, shots, batch)
     finally:
         network.close()

@@ -7,6 +7,7 @@ teleportation, a figure the machine's load does not change."""
 
 from __future__ import annotations
 
+import gc
 import time
 from pathlib import Path
 from typing import Any
@@ -43,9 +44,17 @@ def teleportations_per_second(
         orchestrator.prepare()
         states = cardinal_states()
         orchestrator.teleport_over_chain("alice", "bob", "charlie", 0, states[0])  # warm-up
-        started = time.perf_counter()
-        teleport_shots(orchestrator, 0, shots, batch)
-        wall = time.perf_counter() - started
+        # the start-up's objects out of the collector's full passes, as in the instruction
+        # count (``cpu_instructions``): one such pass (~0.1 s) comes every several thousand
+        # shots of a long run, and landing in this window or not would swing the figure
+        gc.collect()
+        gc.freeze()
+        try:
+            started = time.perf_counter()
+            teleport_shots(orchestrator, 0, shots, batch)
+            wall = time.perf_counter() - started
+        finally:
+            gc.unfreeze()
         messages = _messages_per_teleportation(network, orchestrator, shots=32, batch=batch)
         return {
             "batch": batch,
