@@ -86,23 +86,28 @@ def _messages_per_teleportation(
     network: Any, orchestrator: Any, shots: int, batch: int = 1
 ) -> float:
     """VISA messages written to all instruments per teleportation, over ``shots`` more
-    teleportations (counted after the timed run so counting does not slow it)."""
+    teleportations (counted after the timed run so counting does not slow it). Counted as
+    the VISA library's writes on the instruments' sessions: the drivers hand a query's
+    message to the library directly (``QNodeVisaInstrument.ask_raw``), other messages go
+    through pyvisa's ``write``, which ends there too."""
     handles = [inst.visa_handle for inst in network.instruments.values()]
+    libraries = {id(h.visalib): h.visalib for h in handles}
+    sessions = {h.session for h in handles}
     count = [0]
-    originals = [h.write for h in handles]
 
     def counting(write: Any) -> Any:
-        def wrapper(message: str, *args: Any, **kwargs: Any) -> Any:
-            count[0] += 1
-            return write(message, *args, **kwargs)
+        def wrapper(session: Any, data: bytes) -> Any:
+            if session in sessions:
+                count[0] += 1
+            return write(session, data)
 
         return wrapper
 
-    for handle, write in zip(handles, originals, strict=True):
-        handle.write = counting(write)
+    for library in libraries.values():
+        library.write = counting(library.write)
     try:
         teleport_shots(orchestrator, 0, shots, batch)
     finally:
-        for handle in handles:
-            del handle.write
+        for library in libraries.values():
+            del library.write
     return count[0] / shots
