@@ -330,13 +330,7 @@ class QNodeVisaInstrument(RecoveryMixin, _CheckedParameters, VisaInstrument):
         except KeyboardInterrupt:
             self._drain_reply()
             raise
-        # :meth:`_decoded_reply`, inline for the common reply (one ending with its terminator)
-        reply = raw.decode(encoding, errors="replace")
-        term = handle.read_termination
-        if term and self.REPLIES_TERMINATED and reply.endswith(term):
-            reply = reply[: -len(term)]
-        else:
-            reply = self._decoded_reply(cmd, raw)
+        reply = self._decoded_reply(cmd, raw)
         if debug:
             self.visa_log.debug("Response: %s", reply)
         return reply

@@ -162,10 +162,7 @@ class ProgramTransactions:
         """One transaction's replies, one per program (``;`` between them), each checked
         against its program's shape; an error reply for any program is raised."""
         reply = self._transact(command, self._query).strip()
-        if reply[:1] not in ("0", "1"):
-            parts = [reply]
-        else:  # :func:`segments`; no quoted reason in the common reply: a plain split
-            parts = reply.split(";") if '"' not in reply else segments(reply)
+        parts = segments(reply) if reply[:1] in ("0", "1") else [reply]
         if len(parts) != len(shapes):
             if len(parts) == 1 and parts[0][:1] not in ("0", "1"):
                 raise self._refusal(parts[0], command, expected=PROGRAM_REPLY)

@@ -212,8 +212,7 @@ class SimRealTimeController(ScpiInstrument):
                 ops = programs[0][0]
                 if all(op[0] in QUBIT_OPS for op in ops):
                     return self._run_alone(ops)
-            # :meth:`_network` without its call when there is one (it raises when not)
-            network = getattr(self.hooks, "realtime", None) or self._network()
+            network = self._network()
             network.start_batch(self.name, self._shots(shot, programs, network))
             return self._replies(network.results(self.name))
         except ScpiError as exc:
@@ -227,7 +226,7 @@ class SimRealTimeController(ScpiInstrument):
             shot, programs = self.compile_programs(call)
             if shot is None:
                 raise ScpiError(-109, 'expected <shot>,"<op>|<op>|...": the shot is missing')
-            network = getattr(self.hooks, "realtime", None) or self._network()
+            network = self._network()
             network.start_batch(self.name, self._shots(shot, programs, network))
         except ScpiError as exc:
             return format_error(exc.code, exc.detail)
@@ -240,7 +239,7 @@ class SimRealTimeController(ScpiInstrument):
         try:
             if call.params.strip():  # (else it has no arguments: no call to check it)
                 call.expect_args(0)
-            network = getattr(self.hooks, "realtime", None) or self._network()
+            network = self._network()
             return self._replies(network.results(self.name))
         except ScpiError as exc:
             return format_error(exc.code, exc.detail)

@@ -464,10 +464,7 @@ class SimulatedVisaLibrary(highlevel.VisaLibraryBase):
                 self._queue_reply(sess, reply)
         finally:
             lock.release()
-        if _SUCCESS in self.issue_warning_on:  # :meth:`_status`, inline (a call a message)
-            return len(data), self.handle_return_value(session, _SUCCESS)
-        self._last_status = self._last_status_in_session[session] = _SUCCESS
-        return len(data), _SUCCESS
+        return len(data), self._status(session, _SUCCESS)
 
     @staticmethod
     def _message(data: bytes, term: bytes) -> str:
@@ -514,10 +511,7 @@ class SimulatedVisaLibrary(highlevel.VisaLibraryBase):
                 chunk = reply[start:end]
         finally:
             lock.release()
-        if status in self.issue_warning_on:  # :meth:`_status`, inline (a call a message)
-            return chunk, self.handle_return_value(session, status)
-        self._last_status = self._last_status_in_session[session] = status
-        return chunk, status
+        return chunk, self._status(session, status)
 
     def _no_reply(self, session: int, sess: _Session) -> SimulatedVisaIOError:
         """The timeout of a read with no reply to give: an injected timeout (a queued reply
