@@ -12,6 +12,9 @@ from typing import Any, Literal
 import numpy as np
 
 Kind = Literal["float", "int", "text"]
+#: the Python type a column of each kind stores: a value of exactly this type is stored as
+#: it is (``ShotStore.add_shot``); any other goes through ``_coerce``
+STORED_TYPE: dict[str, type] = {"float": float, "int": int, "text": str}
 _REQUIRED: Any = object()
 _RESERVED = {"shot", "id"}
 

@@ -62,7 +62,7 @@ from qcodes.dataset import (
 from qcodes.dataset.data_set import DataSet
 from qcodes.parameters import ParamSpecBase
 
-from .shot_columns import ENTANGLEMENT_COLUMNS, Column, Sweep, _coerce
+from .shot_columns import ENTANGLEMENT_COLUMNS, STORED_TYPE, Column, Sweep, _coerce
 from .stored_runs import (
     DEFAULT_DB_PATH,
     METADATA_PREFIX,
@@ -74,9 +74,6 @@ from .stored_runs import (
 )
 
 Durability = Literal["synced", "shot", "batch"]
-#: the Python type a column's values are stored as (a value of exactly this type is stored as
-#: it is; any other goes through the column's check, ``shot_columns._coerce``)
-_STORED_TYPE = {"float": float, "int": int, "text": str}
 _ABSENT: Any = object()
 DURABILITIES = ("synced", "shot", "batch")
 BACKENDS = ("simulated", "lab")
@@ -273,7 +270,7 @@ class ShotStore:
         self.dataset = ds
         self.columns = cols
         self._by_name = {c.name: c for c in cols}
-        self._stored_types = [(c, _STORED_TYPE[c.kind]) for c in cols]
+        self._stored_types = [(c, STORED_TYPE[c.kind]) for c in cols]
         self._last_shot = last_shot
         self._written = count
         self._pending: list[dict[str, Any]] = []
